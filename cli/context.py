@@ -1,0 +1,73 @@
+"""What every command gets: parsed options, the operator, the workspace (opened lazily)."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from storage.workspace import Workspace
+
+
+@dataclass
+class Context:
+    args: argparse.Namespace
+    _workspace: Workspace | None = field(default=None, repr=False)
+
+    @property
+    def workspace(self) -> Workspace:
+        if self._workspace is None:
+            self._workspace = Workspace.open(getattr(self.args, "workspace", None))
+        return self._workspace
+
+    @property
+    def operator(self) -> str:
+        return getattr(self.args, "operator", None) or _os_user()
+
+    @property
+    def json(self) -> bool:
+        return bool(getattr(self.args, "json", False))
+
+    def progress(self, message: str) -> None:
+        """Progress goes to stderr so that --json output stays one value on stdout."""
+        print(message, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self._workspace is not None:
+            self._workspace.close()
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "operator"
+
+
+Renderer = Callable[[Any], str]
+
+
+def emit(ctx: Context, result: Any, render: Renderer | None = None) -> None:
+    """Print the result: one JSON value with --json, readable text otherwise."""
+    if ctx.json:
+        print(json.dumps(result, indent=None, sort_keys=True, default=str))
+    elif render is not None:
+        text = render(result)
+        if text:
+            print(text)
+    else:
+        print(json.dumps(result, indent=2, sort_keys=True, default=str))
+
+
+def table(rows: list[list[Any]], header: list[str]) -> str:
+    """A plain text table for the human-readable output."""
+    cells = [header] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+             for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

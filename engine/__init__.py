@@ -1,0 +1,1 @@
+"""Unprompt engine package."""

@@ -1,0 +1,1 @@
+"""Unprompt storage package."""

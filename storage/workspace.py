@@ -1,0 +1,88 @@
+"""The workspace folder (DESIGN.md section 2): registry, artifacts, keys, certificates.
+
+``Workspace.open`` resolves the folder (``--workspace``, ``UNPROMPT_WORKSPACE``, else the
+platform user-data folder), refuses a folder that is unusable, applies pending
+migrations and resumes interrupted purges.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.artifacts import ArtifactStore
+from storage.db import make_engine, make_sessionmaker, upgrade_to_head
+from storage.errors import WorkspaceError
+
+REGISTRY = "registry.db"
+MARKER_DIRS = ("artifacts", "keys", "certificates")
+
+
+def default_workspace() -> Path:
+    env = os.environ.get("UNPROMPT_WORKSPACE")
+    if env:
+        return Path(env)
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("unprompt", appauthor=False))
+
+
+def _check_folder(root: Path) -> None:
+    if root.exists() and not root.is_dir():
+        raise WorkspaceError(f"workspace {root} is a file, not a folder")
+    if not root.exists():
+        if not root.parent.exists():
+            raise WorkspaceError(f"cannot create workspace {root}: {root.parent} does not exist")
+        return
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise WorkspaceError(f"workspace {root} is not writable")
+    entries = {p.name for p in root.iterdir()}
+    if entries and not entries & {REGISTRY, "artifacts"}:
+        raise WorkspaceError(f"{root} is not an Unprompt workspace (no {REGISTRY}; "
+                             "choose an empty or new folder)")
+
+
+@dataclass
+class Workspace:
+    root: Path
+    engine: Engine
+    sessions: sessionmaker[Session]
+    artifacts: ArtifactStore
+
+    @classmethod
+    def open(cls, folder: str | Path | None = None) -> Workspace:
+        root = Path(folder).expanduser() if folder else default_workspace()
+        root = root.absolute()
+        _check_folder(root)
+        url = os.environ.get("UNPROMPT_DB_URL") or f"sqlite:///{root / REGISTRY}"
+        try:
+            root.mkdir(exist_ok=True)
+            for name in MARKER_DIRS:
+                (root / name).mkdir(exist_ok=True)
+            engine = make_engine(url)
+            upgrade_to_head(engine)
+        except PermissionError as exc:
+            raise WorkspaceError(f"workspace {root} is not writable: {exc.strerror}") from exc
+        except SQLAlchemyError as exc:
+            raise WorkspaceError(f"cannot open the registry of {root}: "
+                                 f"{exc.__class__.__name__}: {getattr(exc, 'orig', None) or exc}") from exc
+        sessions = make_sessionmaker(engine)
+        workspace = cls(root, engine, sessions, ArtifactStore(root / "artifacts", sessions))
+        workspace.artifacts.resume_purges()
+        return workspace
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.root / "keys"
+
+    @property
+    def certificates_dir(self) -> Path:
+        return self.root / "certificates"
+
+    def close(self) -> None:
+        self.engine.dispose()

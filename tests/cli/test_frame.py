@@ -1,0 +1,63 @@
+"""The CLI frame: --json output, the audit-log check, and clean errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from storage import auditlog
+from storage.workspace import Workspace
+from tests.cli.helpers import assert_clean_error, run_cli, run_json
+
+
+def test_new_folder_has_no_models_and_a_valid_chain(tmp_path: Path) -> None:
+    ws = str(tmp_path / "W")
+    assert run_json("--workspace", ws, "models") == {"models": []}
+    report = run_json("--workspace", ws, "log", "verify")
+    assert report["valid"] is True and report["entries"] == 0
+
+
+def test_json_option_is_accepted_before_the_command(tmp_path: Path) -> None:
+    result = run_cli("--json", "--workspace", str(tmp_path / "W"), "models")
+    assert result.returncode == 0 and json.loads(result.stdout) == {"models": []}
+
+
+def test_one_changed_byte_in_the_log_is_named(tmp_path: Path) -> None:
+    root = tmp_path / "W"
+    ws = Workspace.open(root)
+    for i in range(3):
+        with ws.sessions.begin() as session:
+            auditlog.append(session, "alice", "demo", {"step": i})
+    ws.close()
+    conn = sqlite3.connect(root / "registry.db")
+    conn.execute("UPDATE audit_log SET actor = 'blice' WHERE seq = 2")
+    conn.commit()
+    conn.close()
+    result = run_cli("--workspace", str(root), "log", "verify", "--json")
+    assert result.returncode != 0
+    report = json.loads(result.stdout)
+    assert report["valid"] is False and report["first_bad"] == 2
+
+
+def test_unknown_command_is_one_line(tmp_path: Path) -> None:
+    assert_clean_error(run_cli("--workspace", str(tmp_path), "frobnicate"), "invalid choice")
+
+
+def test_unknown_model_is_one_line(tmp_path: Path) -> None:
+    assert_clean_error(run_cli("--workspace", str(tmp_path / "W"), "classes", "nope"),
+                       "no model named")
+
+
+def test_missing_parent_folder_is_one_line(tmp_path: Path) -> None:
+    assert_clean_error(run_cli("--workspace", str(tmp_path / "a" / "b"), "models"),
+                       "does not exist")
+
+
+def test_non_workspace_folder_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "holiday.jpg").write_bytes(b"\xff\xd8")
+    assert_clean_error(run_cli("--workspace", str(tmp_path), "models"), "not an Unprompt")
+
+
+def test_missing_argument_is_one_line(tmp_path: Path) -> None:
+    assert_clean_error(run_cli("--workspace", str(tmp_path / "W"), "classes"), "required")
