@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.models import AuditLogEntry, utcnow
+from storage.models import AuditLogEntry, utcnow  # noqa: F401 - re-exported
 
 GENESIS = "0" * 64
 

@@ -69,8 +69,9 @@ class Workspace:
         except PermissionError as exc:
             raise WorkspaceError(f"workspace {root} is not writable: {exc.strerror}") from exc
         except SQLAlchemyError as exc:
+            cause = getattr(exc, "orig", None) or exc
             raise WorkspaceError(f"cannot open the registry of {root}: "
-                                 f"{exc.__class__.__name__}: {getattr(exc, 'orig', None) or exc}") from exc
+                                 f"{cause.__class__.__name__}: {cause}") from exc
         sessions = make_sessionmaker(engine)
         workspace = cls(root, engine, sessions, ArtifactStore(root / "artifacts", sessions))
         workspace.artifacts.resume_purges()

@@ -1,0 +1,94 @@
+"""`request new / approve / reject / list` and `settings`: the erasure-request lifecycle."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from cli.context import Context, emit, table
+from cli.parsing import add_command, add_group
+from storage import requests as reqs
+from storage.settings import all_settings, set_setting
+
+
+def register(commands: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
+    group = add_group(commands, parent, "request", "erasure requests")
+    new = add_command(group, parent, "new", "record an erasure request", cmd_new)
+    new.add_argument("--model", required=True, metavar="N")
+    new.add_argument("--class", dest="classes", action="append", default=[], metavar="C")
+    new.add_argument("--rule", metavar="R")
+    new.add_argument("--subject", required=True, metavar="REF",
+                     help="data-subject reference (stored only as a salted hash)")
+    new.add_argument("--legal-basis", required=True, metavar="TEXT")
+    approve = add_command(group, parent, "approve", "approve a request", cmd_approve)
+    approve.add_argument("id")
+    reject = add_command(group, parent, "reject", "reject a request", cmd_reject)
+    reject.add_argument("id")
+    reject.add_argument("--reason", required=True)
+    add_command(group, parent, "list", "requests with due dates, overdue first", cmd_list)
+    settings = add_command(commands, parent, "settings", "show or change workspace settings",
+                           cmd_settings)
+    settings.add_argument("--four-eyes", choices=["on", "off"])
+    settings.add_argument("--tsa-url", metavar="URL", help="RFC 3161 timestamp authority")
+
+
+def cmd_new(ctx: Context) -> int:
+    a = ctx.args
+    with ctx.workspace.sessions.begin() as session:
+        request = reqs.create_request(session, model_name=a.model, classes=a.classes,
+                                      rule=a.rule, subject=a.subject,
+                                      legal_basis=a.legal_basis, operator=ctx.operator)
+        result = reqs.request_dict(request)
+    emit(ctx, result, lambda r: f"Request {r['id']} received; due {r['due_at'][:10]}.")
+    return 0
+
+
+def cmd_approve(ctx: Context) -> int:
+    with ctx.workspace.sessions.begin() as session:
+        result = reqs.request_dict(reqs.approve(session, ctx.args.id, ctx.operator))
+    emit(ctx, result, lambda r: f"Request {r['id']} approved by {r['approved_by']}.")
+    return 0
+
+
+def cmd_reject(ctx: Context) -> int:
+    with ctx.workspace.sessions.begin() as session:
+        result = reqs.request_dict(reqs.reject(session, ctx.args.id, ctx.operator,
+                                               ctx.args.reason))
+    emit(ctx, result, lambda r: f"Request {r['id']} rejected: {r['rejected_reason']}")
+    return 0
+
+
+def cmd_list(ctx: Context) -> int:
+    with ctx.workspace.sessions() as session:
+        rows = reqs.list_requests(session)
+    emit(ctx, {"requests": rows}, _render_list)
+    return 0
+
+
+def _render_list(result: dict[str, Any]) -> str:
+    if not result["requests"]:
+        return "No erasure requests."
+    rows = [[r["id"], r["status"] + (" OVERDUE" if r["overdue"] else ""), r["due_at"][:10],
+             _scope_text(r["scope"]), r["requested_by"]] for r in result["requests"]]
+    return table(rows, ["id", "status", "due", "scope", "requested by"])
+
+
+def _scope_text(scope: dict[str, Any]) -> str:
+    if scope.get("kind") == "rule":
+        return f"{scope['model']}: rule {scope['rule']}"
+    return f"{scope['model']}: " + ", ".join(c["name"] for c in scope.get("classes", []))
+
+
+def cmd_settings(ctx: Context) -> int:
+    a = ctx.args
+    changes = {}
+    if a.four_eyes:
+        changes["four_eyes"] = a.four_eyes == "on"
+    if a.tsa_url is not None:
+        changes["tsa_url"] = a.tsa_url
+    with ctx.workspace.sessions.begin() as session:
+        for key, value in changes.items():
+            set_setting(session, key, value, ctx.operator)
+        result = all_settings(session)
+    emit(ctx, result)
+    return 0

@@ -1,0 +1,185 @@
+"""Erasure requests and their lifecycle (DESIGN.md section 3).
+
+received -> approved -> executed -> verified -> certified, or rejected. The data subject's
+reference is stored only as a salted sha256. Every transition writes the audit log in the
+caller's transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage import auditlog
+from storage.errors import NotFoundError, RefusedError, UnpromptError
+from storage.models import ErasureRequest, ForgetRule, Model, utcnow
+from storage.registry import get_model
+from storage.settings import get_setting
+
+DUE_AFTER = dt.timedelta(days=30)  # GDPR Art. 12(3)
+AT_RISK_WITHIN = dt.timedelta(days=7)
+OPEN_STATES = ("received", "approved")
+
+
+def hash_subject(subject: str, salt: str) -> str:
+    return hashlib.sha256(f"{salt}:{subject}".encode()).hexdigest()
+
+
+def create_request(session: Session, *, model_name: str, subject: str, legal_basis: str,
+                   operator: str, classes: list[str] | None = None, rule: str | None = None,
+                   received_at: dt.datetime | None = None) -> ErasureRequest:
+    """Record a new request; the scope is classes of an image model or one forget rule."""
+    if not subject.strip():
+        raise UnpromptError("the data-subject reference is empty")
+    if not legal_basis.strip():
+        raise UnpromptError("the legal basis is empty (e.g. 'GDPR Art. 17(1)(b)')")
+    model = get_model(session, model_name)
+    scope = _scope(session, model, classes or [], rule)
+    received = received_at or utcnow()
+    salt = secrets.token_hex(16)
+    request = ErasureRequest(received_at=received, due_at=received + DUE_AFTER,
+                             subject_hash=hash_subject(subject, salt), subject_salt=salt,
+                             legal_basis=legal_basis.strip(), scope=scope, model_id=model.id,
+                             status="received", requested_by=operator)
+    session.add(request)
+    session.flush()
+    auditlog.append(session, operator, "request.received",
+                    {"request": request.id, "scope": scope, "due_at": request.due_at.isoformat()})
+    return request
+
+
+def _scope(session: Session, model: Model, classes: list[str], rule: str | None
+           ) -> dict[str, Any]:
+    if bool(classes) == bool(rule):
+        raise UnpromptError("a request names either classes (--class) or one forget rule "
+                            "(--rule)")
+    if rule:
+        if model.kind != "llm":
+            raise UnpromptError(f"model {model.name!r} is not a language model; "
+                                "name classes instead of a rule")
+        found = session.scalars(select(ForgetRule).where(
+            ForgetRule.model_id == model.id, ForgetRule.name == rule)).first()
+        if found is None:
+            raise NotFoundError(f"model {model.name!r} has no forget rule named {rule!r}")
+        return {"model": model.name, "kind": "rule", "rule": rule}
+    if model.kind != "image":
+        raise UnpromptError(f"model {model.name!r} has no classes; name a rule instead")
+    resolved = [resolve_class(model, c) for c in classes]
+    return {"model": model.name, "kind": "classes",
+            "classes": [{"index": e.label_index, "name": e.display_name} for e in resolved]}
+
+
+def resolve_class(model: Model, key: str):  # noqa: ANN201 - ClassEntry
+    """A class by display name or label index."""
+    for entry in model.classes:
+        if entry.display_name == key or str(entry.label_index) == str(key):
+            return entry
+    names = ", ".join(e.display_name for e in model.classes)
+    raise NotFoundError(f"model {model.name!r} has no class {key!r} (classes: {names})")
+
+
+def get_request(session: Session, request_id: int | str) -> ErasureRequest:
+    try:
+        key = int(str(request_id).removeprefix("R").removeprefix("-"))
+    except ValueError:
+        raise NotFoundError(f"{request_id!r} is not a request id (a number)") from None
+    request = session.get(ErasureRequest, key)
+    if request is None:
+        raise NotFoundError(f"no erasure request {key} (see `request list`)")
+    return request
+
+
+def approve(session: Session, request_id: int | str, operator: str) -> ErasureRequest:
+    request = get_request(session, request_id)
+    _require(request, ("received",), "approved")
+    if get_setting(session, "four_eyes") and operator == request.requested_by:
+        raise RefusedError(f"four-eyes is on: request {request.id} was created by {operator} "
+                           "and must be approved by a different operator")
+    request.status, request.approved_by, request.approved_at = "approved", operator, utcnow()
+    auditlog.append(session, operator, "request.approved", {"request": request.id})
+    return request
+
+
+def reject(session: Session, request_id: int | str, operator: str, reason: str
+           ) -> ErasureRequest:
+    if not reason.strip():
+        raise UnpromptError("a rejection needs a reason")
+    request = get_request(session, request_id)
+    _require(request, OPEN_STATES, "rejected")
+    request.status, request.rejected_reason = "rejected", reason.strip()
+    request.rejected_at = utcnow()
+    auditlog.append(session, operator, "request.rejected",
+                    {"request": request.id, "reason": reason.strip()})
+    return request
+
+
+def _require(request: ErasureRequest, states: tuple[str, ...], target: str) -> None:
+    if request.status not in states:
+        raise RefusedError(f"request {request.id} is {request.status}; it cannot be {target} "
+                           f"(it must be {' or '.join(states)})")
+
+
+def check_executable(session: Session, request: ErasureRequest, scope_kind: str) -> None:
+    """Refuse to execute a request that is not approved or whose scope is of another kind."""
+    _require(request, ("approved",), "executed")
+    if request.scope.get("kind") != scope_kind:
+        raise RefusedError(f"request {request.id} covers a {request.scope.get('kind')}, "
+                           f"not {scope_kind}")
+
+
+def mark_executed(session: Session, request: ErasureRequest, operator: str,
+                  erasure_kind: str, result: dict[str, Any]) -> None:
+    request.status, request.executed_at, request.executed_by = "executed", utcnow(), operator
+    request.erasure_kind, request.result = erasure_kind, result
+    auditlog.append(session, operator, "request.executed",
+                    {"request": request.id, "erasure_kind": erasure_kind})
+
+
+def mark_verified(session: Session, request: ErasureRequest, operator: str,
+                  audit_run_id: int) -> None:
+    _require(request, ("executed", "verified"), "verified")
+    request.status, request.verified_at = "verified", utcnow()
+    request.result = {**request.result, "audit_run": audit_run_id}
+    auditlog.append(session, operator, "request.verified",
+                    {"request": request.id, "audit_run": audit_run_id})
+
+
+def mark_certified(session: Session, request: ErasureRequest, operator: str,
+                   certificate_id: str) -> None:
+    _require(request, ("executed", "verified", "certified"), "certified")
+    request.status, request.certified_at = "certified", utcnow()
+    auditlog.append(session, operator, "request.certified",
+                    {"request": request.id, "certificate": certificate_id})
+
+
+def request_dict(request: ErasureRequest, now: dt.datetime | None = None) -> dict[str, Any]:
+    now = now or utcnow()
+    open_ = request.status in OPEN_STATES
+    return {
+        "id": request.id, "status": request.status, "scope": request.scope,
+        "received_at": request.received_at.isoformat(), "due_at": request.due_at.isoformat(),
+        "overdue": open_ and now > request.due_at,
+        "at_risk": open_ and now <= request.due_at <= now + AT_RISK_WITHIN,
+        "subject_hash": request.subject_hash, "legal_basis": request.legal_basis,
+        "requested_by": request.requested_by, "approved_by": request.approved_by,
+        "rejected_reason": request.rejected_reason, "erasure_kind": request.erasure_kind,
+        "executed_at": _iso(request.executed_at), "verified_at": _iso(request.verified_at),
+        "certified_at": _iso(request.certified_at), "approved_at": _iso(request.approved_at),
+        "rejected_at": _iso(request.rejected_at),
+    }
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def list_requests(session: Session) -> list[dict[str, Any]]:
+    """Every request, overdue first, then by due date."""
+    rows = [request_dict(r) for r in session.scalars(select(ErasureRequest))]
+    return sorted(rows, key=lambda r: (not r["overdue"], r["status"] not in OPEN_STATES,
+                                       r["due_at"]))

@@ -1,0 +1,42 @@
+"""Workspace settings stored in the registry (four-eyes, audit thresholds, timestamp authority)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from storage import auditlog
+from storage.errors import UnpromptError
+from storage.models import Setting
+
+DEFAULTS: dict[str, Any] = {
+    "four_eyes": False,
+    "tsa_url": "",
+    # Pass / fail thresholds for audit figures (reports, certificates): absolute gaps to
+    # the retrain reference, as fractions.
+    "thresholds": {"mia_efficacy_gap": 0.05, "distinguishability_gap": 0.05,
+                   "relearn_gap": 0.05, "forget_accuracy_max": 0.0},
+}
+
+
+def get_setting(session: Session, key: str) -> Any:
+    if key not in DEFAULTS:
+        raise UnpromptError(f"unknown setting {key!r} (known: {', '.join(sorted(DEFAULTS))})")
+    row = session.get(Setting, key)
+    return row.value if row is not None else DEFAULTS[key]
+
+
+def all_settings(session: Session) -> dict[str, Any]:
+    return {key: get_setting(session, key) for key in DEFAULTS}
+
+
+def set_setting(session: Session, key: str, value: Any, actor: str) -> None:
+    """Change a setting and log it, in the caller's transaction."""
+    old = get_setting(session, key)
+    row = session.get(Setting, key)
+    if row is None:
+        session.add(Setting(key=key, value=value))
+    else:
+        row.value = value
+    auditlog.append(session, actor, "settings.changed", {"key": key, "old": old, "new": value})
