@@ -76,7 +76,7 @@ class ModelVersion(Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
     shared_artifact: Mapped[str] = mapped_column(String(64), default="")
     class_artifacts: Mapped[dict[str, Any]] = mapped_column(default=dict)  # label -> sha256
-    status: Mapped[str] = mapped_column(String(20), default="live")  # live / purged
+    status: Mapped[str] = mapped_column(String(20), default="live")  # live / superseded / purged
     erasure_kind: Mapped[str] = mapped_column(String(20), default="")  # exact / approximate
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
