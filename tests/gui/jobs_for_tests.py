@@ -1,0 +1,58 @@
+"""Tiny jobs for the worker tests; importable by the spawned worker process (no Qt)."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from engine.jobs import CancelToken, Progress
+from storage.errors import UnpromptError
+
+
+def fake_device() -> str:
+    """A device probe that skips importing torch, so test workers start fast."""
+    return "CPU (test probe)"
+
+
+def count(n: int = 3, delay: float = 0.0, cancel: CancelToken | None = None,
+          workspace: str | None = None):  # noqa: ANN201 - a job generator
+    """Yield n progress records and return a small summary."""
+    for i in range(n):
+        yield Progress((i + 1) / n, f"step {i + 1} of {n}", {"step": i + 1})
+        time.sleep(delay)
+    return {"total": n, "pid": os.getpid()}
+
+
+def forever(cancel: CancelToken, workspace: str | None = None):  # noqa: ANN201
+    """Yield until cancelled (the worker stops it at the next yield)."""
+    i = 0
+    while True:
+        i += 1
+        yield Progress(None, f"tick {i}")
+        time.sleep(0.02)
+
+
+def refuse(what: str = "model 'x'", workspace: str | None = None):  # noqa: ANN201
+    raise UnpromptError(f"no {what} in this workspace")
+    yield  # pragma: no cover - makes this a generator
+
+
+def boom() -> None:
+    raise ValueError("bad value")
+
+
+def crash(workspace: str | None = None):  # noqa: ANN201
+    yield Progress(0.5, "about to crash")
+    os._exit(1)
+
+
+def not_plain() -> Any:
+    return object()
+
+
+def remember(key: str, value: Any, cache: dict) -> dict[str, Any]:
+    """Store ``value`` in the worker cache; return what was there before."""
+    before = cache.get(key)
+    cache[key] = value
+    return {"before": before, "pid": os.getpid()}
