@@ -163,7 +163,8 @@ def match_channels(x, channels: int):
         return x.mean(dim=1, keepdim=True)
     if x.shape[1] == 1:
         return x.repeat(1, channels, 1, 1)
-    raise UnpromptError(f"Images with {x.shape[1]} channels cannot feed a {channels}-channel model.")
+    raise UnpromptError(
+        f"Images with {x.shape[1]} channels cannot feed a {channels}-channel model.")
 
 
 def _read_raw(name: str, data_dir: str | Path | None, img_size: int | None) -> files.RawData:
