@@ -71,3 +71,21 @@ def table(rows: list[list[Any]], header: list[str]) -> str:
              for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def run_with_progress(ctx: Context, job: Any) -> Any:
+    """Drain a job, printing its progress on stderr (one line per record, throttled)."""
+    from engine.jobs import run_job
+
+    last = [0.0]
+
+    def show(record: Any) -> None:
+        import time
+
+        now = time.monotonic()
+        if now - last[0] >= 1.0 or record.fraction in (0.0, 1.0):
+            last[0] = now
+            pct = "" if record.fraction is None else f"{record.fraction:6.1%} "
+            ctx.progress(f"{pct}{record.message}")
+
+    return run_job(job, show)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import select
@@ -89,13 +90,15 @@ class ArtifactStore:
             if row is not None and row.status == "stored":
                 row.status = "purging"
 
-    def purge_marked(self) -> list[str]:
+    def purge_marked(self, after_each: Callable[[str], None] | None = None) -> list[str]:
         """Overwrite and delete every artifact marked for purging; return their hashes."""
         with self.sessions() as session:
             pending = list(session.scalars(
                 select(Artifact.sha256).where(Artifact.status == "purging")))
         for sha in pending:
             self._destroy(sha)
+            if after_each is not None:
+                after_each(sha)
             with self.sessions.begin() as session:
                 row = session.get(Artifact, sha)
                 row.status, row.purged_at = "purged", utcnow()

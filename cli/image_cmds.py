@@ -1,0 +1,155 @@
+"""`pretrain`, `train`, `evaluate`, `forget`, `learn`: pre-forgettable image models."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from cli.context import Context, emit, run_with_progress, table
+from cli.parsing import add_command
+
+DATASETS = ["digits", "fashion-mnist", "mnist", "cifar10", "cifar100", "imagefolder"]
+MODES = ["isolated", "frozen", "lora", "full"]
+
+
+def register(commands: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
+    pretrain = add_command(commands, parent, "pretrain",
+                           "train and register a backbone on data declared non-erasable",
+                           cmd_pretrain)
+    _data_options(pretrain)
+    pretrain.add_argument("--name", required=True)
+    _training_options(pretrain)
+    train = add_command(commands, parent, "train", "train a pre-forgettable image model",
+                        cmd_train)
+    _data_options(train)
+    train.add_argument("--name", required=True)
+    train.add_argument("--backbone", help="timm ViT name (vit_*)")
+    train.add_argument("--backbone-from", metavar="B", help="a backbone registered by `pretrain`")
+    train.add_argument("--pretrained", metavar="none/hub/FILE")
+    train.add_argument("--mode", choices=MODES)
+    _training_options(train)
+    evaluate = add_command(commands, parent, "evaluate", "per-class test accuracy",
+                           cmd_evaluate)
+    evaluate.add_argument("model", metavar="N")
+    forget = add_command(commands, parent, "forget", "forget classes by deleting their prompts",
+                         cmd_forget)
+    forget.add_argument("model", metavar="N")
+    forget.add_argument("--class", dest="classes", action="append", default=[], metavar="C")
+    forget.add_argument("--request", metavar="R")
+    learn = add_command(commands, parent, "learn", "add a class as a new prompt", cmd_learn)
+    learn.add_argument("model", metavar="N")
+    learn.add_argument("--class-name", required=True, metavar="X")
+    learn.add_argument("--data-dir", required=True, metavar="P",
+                       help="a folder of images of the new class")
+    learn.add_argument("--epochs", type=int, default=10)
+
+
+def _data_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", choices=DATASETS, default="digits")
+    parser.add_argument("--data-dir", metavar="P")
+    parser.add_argument("--classes", nargs="+", metavar="C")
+
+
+def _training_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--epochs", type=_positive_int)
+    parser.add_argument("--img-size", type=_positive_int, metavar="S")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
+    return value
+
+
+def _options(a: argparse.Namespace, *names: str) -> dict[str, Any]:
+    return {n: getattr(a, n) for n in names if getattr(a, n, None) is not None}
+
+
+def cmd_pretrain(ctx: Context) -> int:
+    from engine.image_jobs import pretrain_backbone_job
+
+    a = ctx.args
+    opts = _options(a, "dataset", "data_dir", "classes", "epochs", "img_size", "seed", "device")
+    job = pretrain_backbone_job(ctx.workspace.root, name=a.name, operator=ctx.operator, **opts)
+    result = run_with_progress(ctx, job)
+    emit(ctx, result, lambda r: f"Backbone {r['name']} registered: test accuracy "
+                                f"{r['test_accuracy']:.1%} in {r['seconds']:.0f} s.")
+    return 0
+
+
+def cmd_train(ctx: Context) -> int:
+    from engine.image_jobs import train_model_job
+
+    a = ctx.args
+    opts = _options(a, "dataset", "data_dir", "classes", "backbone", "pretrained", "mode",
+                    "epochs", "img_size", "seed", "device")
+    job = train_model_job(ctx.workspace.root, name=a.name, operator=ctx.operator,
+                          backbone_from=a.backbone_from, **opts)
+    result = run_with_progress(ctx, job)
+    emit(ctx, result, lambda r: f"Model {r['name']} v{r['version']} ({r['mode']}, erasure "
+                                f"{r['erasure_kind']}): test accuracy {r['test_accuracy']:.1%} "
+                                f"in {r['seconds']:.0f} s.")
+    return 0
+
+
+def cmd_evaluate(ctx: Context) -> int:
+    from engine.image_jobs import evaluate_model
+
+    result = evaluate_model(ctx.workspace.root, ctx.args.model)
+    emit(ctx, result, _render_accuracy)
+    return 0
+
+
+def _render_accuracy(r: dict[str, Any]) -> str:
+    rows = [[name, f"{acc:.1%}"] for name, acc in r["per_class"].items()]
+    head = f"{r['model']} v{r['version']}: retained-class accuracy {r['retained']:.1%}"
+    return head + "\n" + table(rows, ["class", "accuracy"])
+
+
+def cmd_forget(ctx: Context) -> int:
+    from engine.forget import forget_job
+
+    a = ctx.args
+    classes = a.classes or _request_classes(ctx, a.request)
+    job = forget_job(ctx.workspace.root, model_name=a.model, classes=classes,
+                     operator=ctx.operator, request=a.request)
+    emit(ctx, run_with_progress(ctx, job), _render_forget)
+    return 0
+
+
+def _request_classes(ctx: Context, request_id: str | None) -> list[str]:
+    """`forget N --request R` without --class forgets the request's scope."""
+    from storage.requests import get_request
+
+    if request_id is None:
+        return []
+    with ctx.workspace.sessions() as session:
+        scope = get_request(session, request_id).scope
+    return [str(c["index"]) for c in scope.get("classes", [])]
+
+
+def _render_forget(r: dict[str, Any]) -> str:
+    scan = "clean" if r["residual_scan"]["clean"] else "NOT CLEAN"
+    before, after = r["accuracy_before"]["retained"], r["accuracy_after"]["retained"]
+    return (f"Forgot {', '.join(r['forgotten'])} from {r['model']}: v{r['from_version']} -> "
+            f"v{r['version']} in {r['latency_ms']:.0f} ms ({r['erasure_kind']} erasure).\n"
+            f"Purged {len(r['purged'])} artifact(s); residual scan {scan} "
+            f"({r['residual_scan']['files_scanned']} files).\n"
+            f"Retained-class accuracy {before:.1%} -> {after:.1%}; forgotten: " +
+            ", ".join(f"{k} {v:.0%}" for k, v in r["accuracy_after"]["forgotten"].items()))
+
+
+def cmd_learn(ctx: Context) -> int:
+    from engine.image_jobs import learn_job
+
+    a = ctx.args
+    job = learn_job(ctx.workspace.root, model_name=a.model, class_name=a.class_name,
+                    data_dir=a.data_dir, operator=ctx.operator, epochs=a.epochs)
+    emit(ctx, run_with_progress(ctx, job),
+         lambda r: f"Learned {r['class']} as class {r['index']} of {r['model']} "
+                   f"(v{r['version']}); retained accuracy changed by "
+                   f"{r['retained_change'] * 100:+.2f} points.")
+    return 0

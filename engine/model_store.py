@@ -1,0 +1,67 @@
+"""Models in the registry: store a trained model as artifacts, load a version back.
+
+A version is one shared artifact (backbone, adapters, architecture) plus one small
+artifact per class (its prompt, head row and adapter), all content-addressed
+(DESIGN.md section 4). Loading verifies every artifact's sha256.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from engine.pfm import PreForgettableViT
+from storage.errors import RefusedError, UnpromptError
+from storage.models import Model, ModelVersion
+from storage.registry import get_model, live_version
+from storage.workspace import Workspace
+
+
+def store_model(ws: Workspace, model: PreForgettableViT) -> tuple[str, dict[int, str]]:
+    """Write the shared artifact and one artifact per class; return their hashes."""
+    from engine.serialize import split
+
+    shared, per_class = split(model)
+    shared_sha = ws.artifacts.put(shared, kind="shared")
+    return shared_sha, {cid: ws.artifacts.put(data, kind="class")
+                        for cid, data in per_class.items()}
+
+
+def load_version(ws: Workspace, version: ModelVersion) -> PreForgettableViT:
+    """Assemble the model of ``version`` from its verified artifacts."""
+    from engine.serialize import assemble
+
+    if version.status == "purged":
+        raise RefusedError(f"version {version.number} was purged by a forget; it cannot be "
+                           "loaded any more")
+    shared = ws.artifacts.get(version.shared_artifact)
+    classes = {int(k): ws.artifacts.get(v) for k, v in version.class_artifacts.items()}
+    return assemble(shared, classes)
+
+
+def load_live(ws: Workspace, model_name: str) -> tuple[PreForgettableViT, dict[str, Any]]:
+    """The live version's model and a plain description of it."""
+    with ws.sessions() as session:
+        model = image_model(session, model_name)
+        version = live_version(session, model)
+        info = {"model": model.name, "version": version.number, "mode": model.training_mode,
+                "dataset": dict(model.dataset_ref), "config": dict(model.config),
+                "erasure_kind": version.erasure_kind,
+                "class_names": {c.label_index: c.display_name for c in model.classes}}
+        return load_version(ws, version), info
+
+
+def image_model(session: Session, name: str) -> Model:
+    model = get_model(session, name)
+    if model.kind != "image":
+        raise UnpromptError(f"model {name!r} is a {model.kind} model, not an image classifier")
+    return model
+
+
+def refuse_taken_name(ws: Workspace, name: str) -> None:
+    if not name or not name.strip():
+        raise UnpromptError("the model name is empty")
+    with ws.sessions() as session:
+        if session.query(Model).filter_by(name=name).first() is not None:
+            raise RefusedError(f"a model named {name!r} already exists; choose another name")
