@@ -1,0 +1,125 @@
+"""The paper's one-phase, two-pass objective and the optimisation loop that drives it.
+
+Every batch makes two passes through the pre-forgettable model (DESIGN.md section 4):
+1. *mixed subset*: each sample sees its own prompt plus a random subset of the others
+   (size uniform in [0, C-1]); cross-entropy on its label;
+2. *wrong subset*: only prompts of other classes (possibly none); KL(uniform || softmax).
+Prompts carry no position, so the random positions of the paper are implicit.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Generator
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from engine.jobs import CancelToken, Progress
+
+StepFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+def subset_mask(cols: torch.Tensor, n_classes: int, gen: torch.Generator,
+                include_own: bool) -> torch.Tensor:
+    """``(B, C)`` prompt mask: a uniform-size random subset of the *other* prompts."""
+    rows = torch.arange(len(cols))
+    scores = torch.rand(len(cols), n_classes, generator=gen)
+    scores[rows, cols] = 2.0  # the own prompt sorts last, so it is never drawn
+    ranks = scores.argsort(dim=1).argsort(dim=1)
+    sizes = torch.randint(0, n_classes, (len(cols),), generator=gen)
+    mask = ranks < sizes[:, None]
+    mask[rows, cols] = include_own
+    return mask
+
+
+def two_pass_loss(model: Any, x: torch.Tensor, cols: torch.Tensor,
+                  gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mixed-subset cross-entropy + wrong-subset KL to uniform; returns (loss, correct)."""
+    n, n_classes = len(x), len(model.class_ids)
+    cpu_cols = cols.cpu()
+    masks = torch.cat([subset_mask(cpu_cols, n_classes, gen, True),
+                       subset_mask(cpu_cols, n_classes, gen, False)]).to(x.device)
+    logits = model(torch.cat([x, x]), masks)
+    ce = F.cross_entropy(logits[:n], cols)
+    log_p = F.log_softmax(logits[n:], dim=-1)
+    kl = (-math.log(n_classes) - log_p.mean(dim=-1)).mean()
+    return ce + kl, logits[:n].argmax(dim=-1) == cols
+
+
+def random_shift(x: torch.Tensor, pixels: int, gen: torch.Generator) -> torch.Tensor:
+    """Translate each image by up to ``pixels`` in x and y (edge padding)."""
+    if pixels <= 0:
+        return x
+    n, _, h, w = x.shape
+    padded = F.pad(x, (pixels,) * 4, mode="replicate")
+    dy, dx = (torch.randint(0, 2 * pixels + 1, (2, n), generator=gen)).to(x.device)
+    rows = (dy[:, None] + torch.arange(h, device=x.device))[:, :, None]
+    cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, :]
+    batch = torch.arange(n, device=x.device)[:, None, None]
+    return padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2).contiguous()
+
+
+def make_optimizer(named_params: list[tuple[str, torch.nn.Parameter]], lr: float,
+                   weight_decay: float) -> torch.optim.Optimizer:
+    """AdamW; decay only on backbone matrices (never on prompts, head rows, norms)."""
+    decay, plain = [], []
+    for name, param in named_params:
+        is_matrix = param.ndim >= 2 and name.startswith("backbone.")
+        (decay if is_matrix and "pos_embed" not in name else plain).append(param)
+    groups = [{"params": decay, "weight_decay": weight_decay},
+              {"params": plain, "weight_decay": 0.0}]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr)
+
+
+def warmup_cosine(optimizer: torch.optim.Optimizer, total: int, warmup: int):
+    """Linear warm-up, then cosine decay to zero, per step."""
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def fit(step: StepFn, params: list[tuple[str, torch.nn.Parameter]], x: torch.Tensor,
+        y: torch.Tensor, opts: dict[str, Any], gen: torch.Generator,
+        cancel: CancelToken | None, label: str) -> Generator[Progress, None, list[dict]]:
+    """Epochs of shuffled mini-batches; yields Progress, returns the per-epoch history."""
+    cancel = cancel or CancelToken()
+    epochs, batch = int(opts["epochs"]), int(opts["batch_size"])
+    per_epoch = max(1, math.ceil(len(x) / batch))
+    total = epochs * per_epoch
+    optimizer = make_optimizer(params, opts["lr"], opts.get("weight_decay", 0.0))
+    schedule = warmup_cosine(optimizer, total, int(total * opts.get("warmup", 0.1)))
+    start, last, history, done = time.monotonic(), 0.0, [], 0
+    for epoch in range(1, epochs + 1):
+        sums = torch.zeros(3)
+        for idx in torch.randperm(len(x), generator=gen).split(batch):
+            cancel.check()
+            loss, correct = step(random_shift(x[idx], opts.get("augment", 0), gen), y[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            done += 1
+            sums += torch.tensor([loss.item() * len(idx), correct.sum().item(), len(idx)])
+            now = time.monotonic() - start
+            if now - last >= 0.5 or done % per_epoch == 0:
+                last = now
+                yield _progress(label, epoch, epochs, done, total, sums, now)
+                cancel.check()
+        history.append({"epoch": epoch, "loss": (sums[0] / sums[2]).item(),
+                        "accuracy": (sums[1] / sums[2]).item()})
+    return history
+
+
+def _progress(label: str, epoch: int, epochs: int, done: int, total: int,
+              sums: torch.Tensor, elapsed: float) -> Progress:
+    data = {"epoch": epoch, "epochs": epochs, "step": done, "steps": total,
+            "loss": round((sums[0] / sums[2]).item(), 5),
+            "accuracy": round((sums[1] / sums[2]).item(), 5),
+            "elapsed_s": round(elapsed, 2),
+            "eta_s": round(elapsed / done * (total - done), 1)}
+    return Progress(done / total, f"{label}: epoch {epoch}/{epochs}", data)

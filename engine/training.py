@@ -1,0 +1,282 @@
+"""Training jobs for pre-forgettable image models (DESIGN.md sections 4 and 9).
+
+``train_job``, ``pretrain_job`` and ``learn_class_job`` are generator jobs: they yield
+``Progress`` records, raise ``Cancelled`` at the step after a cancel request, and return
+their result. ``DEFAULTS`` holds the tuned per-dataset configurations in one place.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import torch
+
+from engine.datasets import ImageDataset, load_dataset
+from engine.device import device_description, resolve_device
+from engine.jobs import CancelToken, Progress
+from engine.objective import fit, two_pass_loss
+from engine.pfm import PreForgettableViT, build_backbone
+from storage.errors import UnpromptError
+
+# Tuned on 2 CPU threads (see bench/ and the engine tests); a from-scratch tiny ViT.
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "digits": {"backbone": "vit_tiny_patch16_224", "img_size": 8, "patch_size": 2,
+               "overrides": {"embed_dim": 64, "depth": 4, "num_heads": 4, "mlp_ratio": 2.0},
+               "mode": "full", "epochs": 30, "batch_size": 64, "lr": 2e-3, "augment": 1},
+    "fashion-mnist": {"backbone": "vit_tiny_patch16_224", "img_size": 28, "patch_size": 4,
+                      "overrides": {"embed_dim": 96, "depth": 4, "num_heads": 4,
+                                    "mlp_ratio": 2.0},
+                      "mode": "full", "epochs": 5, "batch_size": 128, "lr": 1e-3,
+                      "augment": 2, "max_per_class": 2000},
+}
+GENERIC_DEFAULTS = {**DEFAULTS["fashion-mnist"], "img_size": None, "max_per_class": None}
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run; ``to_dict`` goes into the registry."""
+
+    dataset: str = "digits"
+    data_dir: str | None = None
+    classes: list[int | str] | None = None
+    backbone: str = "vit_tiny_patch16_224"
+    overrides: dict[str, Any] = field(default_factory=dict)
+    img_size: int | None = None
+    patch_size: int = 16
+    mode: str = "full"
+    pretrained: str = "none"
+    adapter: str | None = None
+    lora_r: int = 4
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    warmup: float = 0.1
+    augment: int = 0
+    max_per_class: int | None = None
+    seed: int = 0
+    device: str = "auto"
+
+    @classmethod
+    def for_dataset(cls, dataset: str = "digits", **changes: Any) -> TrainConfig:
+        """The tuned defaults for ``dataset`` with ``changes`` (None values ignored)."""
+        base = DEFAULTS.get(dataset, GENERIC_DEFAULTS)
+        return cls.from_dict({**base, "dataset": dataset,
+                              **{k: v for k, v in changes.items() if v is not None}})
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise UnpromptError(f"Unknown training option {unknown[0]!r}.")
+        return cls(**dict(values))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    """A trained model and how well it does on the held-out split."""
+
+    model: PreForgettableViT
+    per_class_accuracy: dict[int, float]
+    test_accuracy: float
+    seconds: float
+    config: dict[str, Any]
+    dataset: dict[str, Any]  # ImageDataset.reference()
+    class_names: dict[int, str]
+    device: str
+    history: list[dict[str, float]]
+
+
+@dataclass
+class PretrainResult:
+    """A backbone trained on non-erasable classes (head dropped) and its architecture."""
+
+    state: dict[str, torch.Tensor]
+    arch: dict[str, Any]
+    test_accuracy: float
+    seconds: float
+    config: dict[str, Any]
+    dataset: dict[str, Any]
+
+
+@dataclass
+class LearnResult:
+    """The model with one more class, and the new class's training accuracy."""
+
+    model: PreForgettableViT
+    class_id: int
+    train_accuracy: float
+    seconds: float
+
+
+def train_job(config: TrainConfig | Mapping[str, Any], cancel: CancelToken | None = None,
+              dataset: ImageDataset | None = None,
+              backbone_state: Mapping[str, torch.Tensor] | None = None,
+              ) -> Generator[Progress, None, TrainResult]:
+    """Train a pre-forgettable ViT with the two-pass objective and evaluate it."""
+    cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
+    start = time.monotonic()
+    device = resolve_device(cfg.device)
+    yield Progress(0.0, f"loading {cfg.dataset}")
+    data = dataset if dataset is not None else _load(cfg)
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg, data, backbone_state).to(device)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    x, y = data.train_x.to(device), data.train_y.to(device)
+    model.train()
+
+    def step(xb: torch.Tensor, yb: torch.Tensor):
+        return two_pass_loss(model, xb, model.columns(yb), gen)
+
+    history = yield from fit(step, _trainable(model), x, y, asdict(cfg), gen, cancel, "train")
+    per_class, accuracy = evaluate(model, data.test_x, data.test_y, device)
+    return TrainResult(model.cpu(), per_class, accuracy, time.monotonic() - start,
+                       cfg.to_dict(), data.reference(), dict(data.class_names),
+                       device_description(device), history)
+
+
+def build_model(cfg: TrainConfig, data: ImageDataset,
+                backbone_state: Mapping[str, torch.Tensor] | None = None) -> PreForgettableViT:
+    """A fresh model for ``data``'s classes, shaped by ``cfg``."""
+    return PreForgettableViT(
+        data.class_ids, backbone=cfg.backbone, img_size=data.img_size,
+        patch_size=cfg.patch_size, in_chans=data.channels, mode=cfg.mode,
+        pretrained=cfg.pretrained, adapter=cfg.adapter, overrides=cfg.overrides,
+        lora_r=cfg.lora_r, backbone_state=backbone_state)
+
+
+def pretrain_job(config: TrainConfig | Mapping[str, Any], cancel: CancelToken | None = None,
+                 dataset: ImageDataset | None = None,
+                 ) -> Generator[Progress, None, PretrainResult]:
+    """Train a plain ViT (linear head) on non-erasable data; return its backbone."""
+    cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
+    start = time.monotonic()
+    device = resolve_device(cfg.device)
+    yield Progress(0.0, f"loading {cfg.dataset}")
+    data = dataset if dataset is not None else _load(cfg)
+    torch.manual_seed(cfg.seed)
+    backbone = build_backbone(cfg.backbone, data.img_size, cfg.patch_size, data.channels,
+                              cfg.overrides, cfg.pretrained).to(device)
+    head = torch.nn.Linear(backbone.embed_dim, len(data.class_ids)).to(device)
+    net = torch.nn.Sequential(backbone, head).train()
+    lookup = torch.zeros(max(data.class_ids) + 1, dtype=torch.long, device=device)
+    lookup[data.class_ids] = torch.arange(len(data.class_ids), device=device)
+    gen = torch.Generator().manual_seed(cfg.seed)
+
+    def step(xb: torch.Tensor, yb: torch.Tensor):
+        logits = net(xb)
+        cols = lookup[yb]
+        return torch.nn.functional.cross_entropy(logits, cols), logits.argmax(-1) == cols
+
+    params = [(f"backbone.{n}", p) for n, p in backbone.named_parameters()]
+    params += [(f"head.{n}", p) for n, p in head.named_parameters()]
+    x, y = data.train_x.to(device), data.train_y.to(device)
+    yield from fit(step, params, x, y, asdict(cfg), gen, cancel, "pretrain")
+    accuracy = _plain_accuracy(net, data.test_x, lookup[data.test_y.to(device)], device)
+    arch = {"backbone": cfg.backbone, "overrides": dict(cfg.overrides),
+            "img_size": data.img_size, "patch_size": cfg.patch_size, "in_chans": data.channels}
+    state = {k: v.detach().cpu().clone() for k, v in backbone.state_dict().items()}
+    return PretrainResult(state, arch, accuracy, time.monotonic() - start, cfg.to_dict(),
+                          data.reference())
+
+
+def learn_class_job(model: PreForgettableViT, new_class_id: int, images: torch.Tensor, *,
+                    retain: tuple[torch.Tensor, torch.Tensor], epochs: int = 10,
+                    batch_size: int = 64, lr: float = 5e-3, retain_per_class: int = 200,
+                    seed: int = 0, device: str = "auto", cancel: CancelToken | None = None,
+                    ) -> Generator[Progress, None, LearnResult]:
+    """Add ``new_class_id`` and train only its prompt, head row and adapter.
+
+    ``retain`` holds samples of the classes the model already knows (e.g. its training
+    split): they teach the new prompt to leave those classes' predictions alone.
+    """
+    start = time.monotonic()
+    dev = resolve_device(device)
+    if len(images) == 0:
+        raise UnpromptError("Learning a class needs at least one image of it.")
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model.add_class(new_class_id)
+    model.set_trainable(only_classes=[new_class_id])
+    model.to(dev).train()
+    x, y = _learn_data(model, new_class_id, images, retain, retain_per_class, gen)
+
+    def step(xb: torch.Tensor, yb: torch.Tensor):
+        return two_pass_loss(model, xb, model.columns(yb), gen)
+
+    opts = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "augment": 0}
+    try:
+        yield from fit(step, _trainable(model), x.to(dev), y.to(dev), opts, gen, cancel,
+                       f"learn class {new_class_id}")
+    except BaseException:
+        model.remove_classes([new_class_id])  # cancelled or failed: leave the model as it was
+        raise
+    finally:
+        model.set_trainable()
+    own = (y == new_class_id)
+    per_class, _ = evaluate(model, x[own], y[own], dev)
+    return LearnResult(model.cpu(), new_class_id, per_class.get(new_class_id, 0.0),
+                       time.monotonic() - start)
+
+
+@torch.no_grad()
+def predict_logits(model: PreForgettableViT, x: torch.Tensor, device: Any = "cpu",
+                   batch_size: int = 512) -> torch.Tensor:
+    """Logits over ``model.class_ids`` with every remaining prompt present, on the CPU."""
+    was_training = model.training
+    model.eval()
+    outs = [model(part.to(device)).cpu() for part in x.split(batch_size)]
+    model.train(was_training)
+    return torch.cat(outs) if outs else torch.zeros(0, len(model.class_ids))
+
+
+def evaluate(model: PreForgettableViT, x: torch.Tensor, y: torch.Tensor,
+             device: Any = "cpu") -> tuple[dict[int, float], float]:
+    """Per-class accuracy (by class id; a removed class scores 0) and overall fraction."""
+    ids = torch.tensor(model.class_ids, dtype=torch.long)
+    logits = predict_logits(model, x, device)
+    if len(ids) == 0:
+        pred = torch.full_like(y, -1)
+    else:
+        pred = ids[logits.argmax(dim=-1)]
+    hit = (pred == y.cpu()).float()
+    per_class = {int(c): hit[y == c].mean().item() for c in torch.unique(y).tolist()}
+    return per_class, (hit.mean().item() if len(hit) else 0.0)
+
+
+def _load(cfg: TrainConfig) -> ImageDataset:
+    return load_dataset(cfg.dataset, cfg.data_dir, cfg.classes, cfg.img_size, cfg.seed,
+                        cfg.max_per_class)
+
+
+def _trainable(model: torch.nn.Module) -> list[tuple[str, torch.nn.Parameter]]:
+    return [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+
+
+def _learn_data(model: PreForgettableViT, class_id: int, images: torch.Tensor,
+                retain: tuple[torch.Tensor, torch.Tensor], per_class: int,
+                gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    rx, ry = retain
+    keep = []
+    for cid in model.class_ids:
+        if cid != class_id:
+            own = torch.nonzero(ry == cid).flatten()
+            keep.append(own[torch.randperm(len(own), generator=gen)[:per_class]])
+    idx = torch.cat(keep) if keep else torch.zeros(0, dtype=torch.long)
+    labels = torch.full((len(images),), class_id, dtype=torch.long)
+    return torch.cat([rx[idx], images.float()]), torch.cat([ry[idx].long(), labels])
+
+
+@torch.no_grad()
+def _plain_accuracy(net: torch.nn.Module, x: torch.Tensor, cols: torch.Tensor,
+                    device: Any) -> float:
+    net.eval()
+    pred = torch.cat([net(part.to(device)).argmax(-1) for part in x.split(512)])
+    return (pred == cols).float().mean().item() if len(cols) else 0.0
