@@ -64,3 +64,63 @@ def finished(*job_ids: int) -> Callable[[list[EngineEvent]], bool]:
 
 def of(events: list[EngineEvent], job_id: int, kind: str) -> list[EngineEvent]:
     return [e for e in events if e.job_id == job_id and e.kind == kind]
+
+
+@pytest.fixture(autouse=True)
+def _no_window_left_open() -> Iterator[None]:
+    """Fail a test that leaves a visible top-level widget behind (as ndv does)."""
+    yield
+    import sys
+
+    if "PySide6.QtWidgets" not in sys.modules:
+        return
+    from PySide6.QtCore import QCoreApplication, QEvent
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        return
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    left = [w for w in QApplication.topLevelWidgets() if w.isVisible()]
+    for widget in left:
+        widget.close()
+    assert left == [], f"windows left open: {left}"
+
+
+@pytest.fixture()
+def bridge(qtbot, engine_client: EngineClient):  # noqa: ANN001, ANN201
+    """A polling bridge over the module's worker; its timer must stop at teardown."""
+    from gui.bridge import EngineBridge
+
+    bridge = EngineBridge(engine_client, owns_client=False)
+    bridge.start()
+    yield bridge
+    bridge.close()
+    assert not bridge.is_polling
+
+
+@pytest.fixture()
+def ctx(workspace):  # noqa: ANN001, ANN201
+    """The application context with an engine that is never started (registry screens)."""
+    from gui.bridge import EngineBridge
+    from gui.context import AppContext
+
+    bridge = EngineBridge(EngineClient())
+    yield AppContext(workspace, bridge)
+    bridge.close()
+
+
+@pytest.fixture()
+def engine_ctx(workspace, bridge):  # noqa: ANN001, ANN201
+    """The application context with the module's running engine worker."""
+    from gui.context import AppContext
+
+    return AppContext(workspace, bridge)
+
+
+@pytest.fixture()
+def seeded(workspace) -> dict[str, int]:  # noqa: ANN001
+    """The demo registry: two models and one request per situation (ids by situation)."""
+    from tests.gui.demo_data import seed
+
+    return seed(workspace)

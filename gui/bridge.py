@@ -1,0 +1,155 @@
+"""Qt signals for the engine worker: a QTimer on the main thread polls the EngineClient.
+
+The client never blocks and has no threads of its own, so every signal is emitted on the
+main thread and slots may touch widgets. ``submit`` returns a ``JobHandle`` whose signals
+concern that one job (as superqt's worker signals do); the bridge's own signals cover
+every job, for the status bar and the activity views.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from engine.worker import EngineClient, EngineEvent
+
+POLL_MS = 40
+
+
+class JobHandle(QObject):
+    """The signals of one submitted job."""
+
+    started = Signal()
+    progressed = Signal(object)  # {"fraction": float | None, "message": str, "data": dict}
+    succeeded = Signal(object)  # the job's result (plain data)
+    failed = Signal(str, str)  # one-line message, traceback ("" for operator errors)
+    cancelled = Signal(str)
+    finished = Signal(str)  # succeeded / failed / cancelled
+
+    def __init__(self, job_id: int, kind: str, bridge: EngineBridge) -> None:
+        super().__init__()
+        self.job_id, self.kind = job_id, kind
+        self._bridge = bridge
+
+    def cancel(self) -> bool:
+        return self._bridge.cancel(self.job_id)
+
+
+class EngineBridge(QObject):
+    """Turns EngineClient events into Qt signals on the main thread."""
+
+    jobQueued = Signal(int, str)  # job id, kind
+    jobStarted = Signal(int, str)
+    progressed = Signal(int, object)
+    succeeded = Signal(int, object)
+    failed = Signal(int, str)
+    cancelled = Signal(int)
+    jobFinished = Signal(int, str)  # job id, status
+    deviceChanged = Signal(str)
+    stateChanged = Signal(str)
+    workerCrashed = Signal(str)
+
+    def __init__(self, client: EngineClient, *, owns_client: bool = True,
+                 interval_ms: int = POLL_MS, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._client, self._owns_client = client, owns_client
+        self._handles: dict[int, JobHandle] = {}
+        self._kinds: dict[int, str] = {}
+        self._queue: deque[EngineEvent] = deque()
+        self._timer = QTimer(self)
+        self._timer.setInterval(interval_ms)
+        self._timer.timeout.connect(self._on_timer_timeout)
+
+    @property
+    def device(self) -> str | None:
+        return self._client.device
+
+    @property
+    def state(self) -> str:
+        return self._client.state
+
+    @property
+    def is_polling(self) -> bool:
+        return self._timer.isActive()
+
+    def start(self) -> None:
+        """Start the worker (if needed) and the polling timer."""
+        self._client.start()
+        self._timer.start()
+
+    def submit(self, target: str, kwargs: dict[str, Any] | None = None,
+               kind: str | None = None) -> JobHandle:
+        """Queue a job ('package.module:function' + plain kwargs); keep the handle's signals."""
+        job_id = self._client.submit(target, kwargs, kind)
+        handle = JobHandle(job_id, kind or target.rpartition(":")[2], self)
+        self._handles[job_id], self._kinds[job_id] = handle, handle.kind
+        if not self._timer.isActive():
+            self._timer.start()
+        self.jobQueued.emit(job_id, handle.kind)
+        return handle
+
+    def cancel(self, job_id: int) -> bool:
+        return self._client.cancel(job_id)
+
+    def close(self) -> None:
+        """Stop polling and, when the bridge owns it, the worker."""
+        self._timer.stop()
+        if self._owns_client:
+            self._client.close()
+        self._queue.clear()
+        self._handles.clear()
+
+    def _on_timer_timeout(self) -> None:
+        # A slot may open a modal dialog whose event loop calls us again: events stay in
+        # one queue, so they are delivered once and in order either way.
+        self._queue.extend(self._client.poll())
+        while self._queue:
+            self._deliver(self._queue.popleft())
+
+    def _deliver(self, event: EngineEvent) -> None:
+        handler = getattr(self, f"_deliver_{event.kind}", None)
+        if handler is not None:
+            handler(event.job_id, event.data)
+
+    def _deliver_device(self, _job: None, data: dict[str, Any]) -> None:
+        self.deviceChanged.emit(data["device"])
+
+    def _deliver_state(self, _job: None, data: dict[str, Any]) -> None:
+        self.stateChanged.emit(data["state"])
+
+    def _deliver_crashed(self, _job: int | None, data: dict[str, Any]) -> None:
+        self.workerCrashed.emit(data["message"])
+
+    def _deliver_started(self, job: int, _data: dict[str, Any]) -> None:
+        self.jobStarted.emit(job, self._kinds.get(job, ""))
+        self._with_handle(job, lambda h: h.started.emit())
+
+    def _deliver_progress(self, job: int, data: dict[str, Any]) -> None:
+        self.progressed.emit(job, data)
+        self._with_handle(job, lambda h: h.progressed.emit(data))
+
+    def _deliver_result(self, job: int, data: dict[str, Any]) -> None:
+        self.succeeded.emit(job, data["value"])
+        self._with_handle(job, lambda h: h.succeeded.emit(data["value"]))
+
+    def _deliver_error(self, job: int, data: dict[str, Any]) -> None:
+        self.failed.emit(job, data["message"])
+        self._with_handle(job, lambda h: h.failed.emit(data["message"], data["traceback"]))
+
+    def _deliver_cancelled(self, job: int, data: dict[str, Any]) -> None:
+        self.cancelled.emit(job)
+        self._with_handle(job, lambda h: h.cancelled.emit(data["message"]))
+
+    def _deliver_finished(self, job: int, data: dict[str, Any]) -> None:
+        self.jobFinished.emit(job, data["status"])
+        self._kinds.pop(job, None)
+        handle = self._handles.pop(job, None)
+        if handle is not None:
+            handle.finished.emit(data["status"])
+
+    def _with_handle(self, job: int, emit: Any) -> None:
+        handle = self._handles.get(job)
+        if handle is not None:
+            emit(handle)

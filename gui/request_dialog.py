@@ -1,0 +1,146 @@
+"""The dialog that records a new erasure request (DESIGN.md section 3)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.errors import show_error
+from storage.errors import UnpromptError
+
+LEGAL_BASES = [
+    "GDPR Art. 17(1)(a): no longer necessary",
+    "GDPR Art. 17(1)(b): consent withdrawn",
+    "GDPR Art. 17(1)(c): objection to processing",
+    "GDPR Art. 17(1)(d): unlawfully processed",
+    "GDPR Art. 17(1)(e): legal obligation",
+    "CCPA 1798.105: right to delete",
+]
+
+
+class RequestDialog(QDialog):
+    """Model, classes or forget rule, subject reference and legal basis.
+
+    ``submit(values)`` records the request; when it raises ``UnpromptError`` the dialog
+    shows the message and stays open so that the operator can correct the input.
+    """
+
+    def __init__(self, choices: list[dict[str, Any]], submit: Callable[[dict[str, Any]], None],
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("New erasure request")
+        self._choices, self._submit = {c["name"]: c for c in choices}, submit
+        self.model_box = QComboBox()
+        for choice in choices:
+            self.model_box.addItem(f"{choice['name']}  ({_kind(choice)})", choice["name"])
+        self.classes_list = QListWidget()
+        self.classes_list.setMaximumHeight(150)
+        self.rule_box = QComboBox()
+        self.scope_stack = QStackedWidget()
+        self.scope_stack.addWidget(self.classes_list)
+        self.scope_stack.addWidget(self.rule_box)
+        self.subject_edit = QLineEdit()
+        self.subject_edit.setPlaceholderText("customer number, e-mail, ... (stored only hashed)")
+        self.legal_box = QComboBox()
+        self.legal_box.setEditable(True)
+        self.legal_box.addItems(LEGAL_BASES)
+        self.legal_box.setCurrentIndex(1)
+        self._build_layout()
+        self.model_box.currentIndexChanged.connect(self._on_model_box_changed)
+        self._on_model_box_changed()
+
+    def _build_layout(self) -> None:
+        form = QFormLayout()
+        form.addRow("Model", self.model_box)
+        self.scope_label = QLabel("Classes")
+        form.addRow(self.scope_label, self.scope_stack)
+        form.addRow("Data subject", self.subject_edit)
+        form.addRow("Legal basis", self.legal_box)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        self.ok_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.ok_button.setText("Record request")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        if not self._choices:
+            hint = QLabel("No image model or language model is registered yet: train or load "
+                          "one first (Models screen or the CLI).")
+            hint.setWordWrap(True)
+            layout.addWidget(hint)
+            self.ok_button.setEnabled(False)
+        layout.addLayout(form)
+        layout.addWidget(buttons)
+        self.resize(520, self.sizeHint().height())
+
+    def _on_model_box_changed(self, _index: int = 0) -> None:
+        choice = self._choices.get(self.model_box.currentData(), {})
+        rules = choice.get("kind") == "llm"
+        self.scope_label.setText("Forget rule" if rules else "Classes")
+        self.scope_stack.setCurrentWidget(self.rule_box if rules else self.classes_list)
+        self.classes_list.clear()
+        self.rule_box.clear()
+        for entry in choice.get("classes", []):
+            self.classes_list.addItem(_class_item(entry))
+        for rule in choice.get("rules", []):
+            self.rule_box.addItem(rule["name"] + ("" if rule["status"] == "active"
+                                                  else "  (disabled)"), rule["name"])
+
+    def values(self) -> dict[str, Any]:
+        """The request as keyword arguments of ``storage.requests.create_request``."""
+        values: dict[str, Any] = {"model_name": self.model_box.currentData() or "",
+                                  "subject": self.subject_edit.text(),
+                                  "legal_basis": self.legal_box.currentText()}
+        if self.scope_stack.currentWidget() is self.rule_box:
+            values["rule"] = self.rule_box.currentData()
+        else:
+            values["classes"] = [self.classes_list.item(i).data(Qt.ItemDataRole.UserRole)
+                                 for i in range(self.classes_list.count())
+                                 if self.classes_list.item(i).checkState()
+                                 == Qt.CheckState.Checked]
+        return values
+
+    def check_class(self, name: str) -> None:
+        """Tick the class called ``name`` (for keyboard users and tests)."""
+        for i in range(self.classes_list.count()):
+            item = self.classes_list.item(i)
+            if item.data(Qt.ItemDataRole.UserRole) == name:
+                item.setCheckState(Qt.CheckState.Checked)
+
+    def accept(self) -> None:
+        try:
+            self._submit(self.values())
+        except UnpromptError as exc:
+            show_error(self, "Cannot record the request", str(exc))
+            return
+        super().accept()
+
+
+def _kind(choice: dict[str, Any]) -> str:
+    return "language model" if choice["kind"] == "llm" else "image classifier"
+
+
+def _class_item(entry: dict[str, Any]) -> QListWidgetItem:
+    forgotten = entry["status"] == "forgotten"
+    item = QListWidgetItem(f"{entry['index']}: {entry['name']}"
+                           + ("  (already forgotten)" if forgotten else ""))
+    item.setData(Qt.ItemDataRole.UserRole, entry["name"])
+    flags = Qt.ItemFlag.ItemIsUserCheckable
+    item.setFlags(flags if forgotten else flags | Qt.ItemFlag.ItemIsEnabled)
+    item.setCheckState(Qt.CheckState.Unchecked)
+    return item

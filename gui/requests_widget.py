@@ -1,0 +1,203 @@
+"""The erasure-request queue: due dates, overdue and at-risk requests, create / approve /
+reject (DESIGN.md section 3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QItemSelection, Qt
+from PySide6.QtWidgets import QHBoxLayout, QInputDialog, QLabel, QPushButton, QWidget
+
+from gui.context import AppContext
+from gui.errors import reporting_errors
+from gui.formatting import days_until, local_date, local_time
+from gui.request_dialog import RequestDialog
+from gui.screen import Screen
+from gui.table_model import Column, Record, RecordTableModel, record_table, sorted_proxy
+from storage import requests as reqs
+from storage.queries_gui import request_choices
+
+CLOSED_DONE = ("executed", "verified", "certified")
+
+
+def scope_text(scope: dict[str, Any]) -> str:
+    if scope.get("kind") == "rule":
+        return f"{scope.get('model')}: rule {scope.get('rule')}"
+    names = ", ".join(c["name"] for c in scope.get("classes", []))
+    return f"{scope.get('model')}: {names}"
+
+
+def deadline_text(r: Record) -> str:
+    """Where a request stands against its due date, in words."""
+    if r["status"] == "rejected":
+        return "Closed (rejected)"
+    if r["status"] in CLOSED_DONE:
+        return f"Met ({r['status']})"
+    days = days_until(r["due_at"])
+    if r["overdue"]:
+        return f"Overdue by {_days(max(1, -days))}"
+    left = "due today" if days <= 0 else f"{_days(days)} left"
+    return f"At risk: {left}" if r["at_risk"] else left[0].upper() + left[1:]
+
+
+def _days(n: int) -> str:
+    return f"{n} day" if n == 1 else f"{n} days"
+
+
+def _tone(r: Record) -> str | None:
+    if r["overdue"]:
+        return "danger"
+    if r["at_risk"]:
+        return "warning"
+    return "muted" if r["status"] == "rejected" else None
+
+
+COLUMNS = [
+    Column("ID", lambda r: str(r["id"]), sort=lambda r: r["id"],
+           align=Qt.AlignmentFlag.AlignRight),
+    Column("Status", lambda r: r["status"].capitalize(),
+           tooltip=lambda r: r["rejected_reason"] or ""),
+    Column("Scope", lambda r: scope_text(r["scope"])),
+    Column("Received", lambda r: local_date(r["received_at"]), sort=lambda r: r["received_at"],
+           tooltip=lambda r: local_time(r["received_at"])),
+    Column("Due", lambda r: local_date(r["due_at"]), sort=lambda r: r["due_at"]),
+    Column("Deadline", deadline_text, sort=lambda r: (not r["overdue"], not r["at_risk"],
+                                                      r["due_at"]),
+           emphasis=lambda r: r["overdue"] or r["at_risk"]),
+    Column("Requester", lambda r: r["requested_by"]),
+    Column("Approver", lambda r: r["approved_by"] or ""),
+    Column("Legal basis", lambda r: r["legal_basis"], tooltip=lambda r: r["legal_basis"]),
+]
+
+
+class RequestsWidget(Screen):
+    """The request queue with its lifecycle actions."""
+
+    title = "Erasure requests"
+    description = ("Requests are due 30 days after receipt (GDPR Art. 12(3)). Overdue requests "
+                   "come first, in red; requests due within 7 days are marked at risk.")
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(ctx, parent)
+        self.model = RecordTableModel(COLUMNS, tone=_tone)
+        self.table = record_table(sorted_proxy(self.model, self))
+        self.new_button = QPushButton("New request…")
+        self.approve_button = QPushButton("Approve")
+        self.reject_button = QPushButton("Reject…")
+        self.refresh_button = QPushButton("Refresh")
+        self.summary = QLabel()
+        self.details = QLabel()
+        self.details.setWordWrap(True)
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._build_layout()
+        self._connect()
+        self.refresh()
+
+    def _build_layout(self) -> None:
+        row = QHBoxLayout()
+        for button in (self.new_button, self.approve_button, self.reject_button):
+            row.addWidget(button)
+        row.addStretch(1)
+        row.addWidget(self.summary)
+        row.addWidget(self.refresh_button)
+        self.body.addLayout(row)
+        self.body.addWidget(self.table, 1)
+        self.body.addWidget(self.details)
+
+    def _connect(self) -> None:
+        self.new_button.clicked.connect(self._on_new_button_clicked)
+        self.approve_button.clicked.connect(self._on_approve_button_clicked)
+        self.reject_button.clicked.connect(self._on_reject_button_clicked)
+        self.refresh_button.clicked.connect(self.refresh)
+        self.table.selectionModel().selectionChanged.connect(self._on_table_selectionChanged)
+        self.ctx.registryChanged.connect(self.refresh)
+
+    def refresh(self) -> None:
+        """Reload the queue from the registry, keeping the selected request."""
+        selected = self.selected_id()
+        with self.ctx.workspace.sessions() as session:
+            rows = reqs.list_requests(session)
+        self.model.set_records(rows)
+        self.table.resizeColumnsToContents()
+        self.select(selected)
+        self._update_summary(rows)
+        self._on_table_selectionChanged()
+
+    def selected_id(self) -> int | None:
+        record = self._selected()
+        return record["id"] if record else None
+
+    def select(self, request_id: int | None) -> None:
+        """Select the row of ``request_id`` (nothing when None or unknown)."""
+        row = self.model.row_where("id", request_id)
+        self.table.clearSelection()
+        if row >= 0:
+            proxy = self.table.model().mapFromSource(self.model.index(row, 0))
+            self.table.selectRow(proxy.row())
+
+    def _selected(self) -> Record | None:
+        rows = self.table.selectionModel().selectedRows()
+        if not rows:
+            return None
+        return self.model.record(self.table.model().mapToSource(rows[0]).row())
+
+    def _update_summary(self, rows: list[Record]) -> None:
+        open_ = sum(r["status"] in reqs.OPEN_STATES for r in rows)
+        overdue, at_risk = sum(r["overdue"] for r in rows), sum(r["at_risk"] for r in rows)
+        self.summary.setText(f"{len(rows)} requests · {open_} open · {overdue} overdue · "
+                             f"{at_risk} at risk")
+
+    def _on_table_selectionChanged(self, *_args: QItemSelection) -> None:  # noqa: N802
+        record = self._selected()
+        status = record["status"] if record else ""
+        self.approve_button.setEnabled(status == "received")
+        self.reject_button.setEnabled(status in reqs.OPEN_STATES)
+        self.details.setText(_details(record) if record else
+                             "Select a request to approve or reject it.")
+
+    def _on_new_button_clicked(self) -> None:
+        with self.ctx.workspace.sessions() as session:
+            choices = request_choices(session)
+        created: list[int] = []
+        dialog = RequestDialog(choices, lambda values: created.append(self._create(values)),
+                               self)
+        dialog.exec()
+        dialog.deleteLater()
+        if created:
+            self.ctx.registryChanged.emit()
+            self.select(created[0])
+
+    def _create(self, values: dict[str, Any]) -> int:
+        with self.ctx.workspace.sessions.begin() as session:
+            return reqs.create_request(session, operator=self.ctx.operator, **values).id
+
+    def _on_approve_button_clicked(self) -> None:
+        request_id = self.selected_id()
+        with reporting_errors(self, f"Cannot approve request {request_id}"):
+            with self.ctx.workspace.sessions.begin() as session:
+                reqs.approve(session, request_id, self.ctx.operator)
+            self.ctx.registryChanged.emit()
+
+    def _on_reject_button_clicked(self) -> None:
+        request_id = self.selected_id()
+        reason, ok = QInputDialog.getText(
+            self, f"Reject request {request_id}",
+            "Reason for the rejection (recorded in the audit log):")
+        if not ok:
+            return
+        with reporting_errors(self, f"Cannot reject request {request_id}"):
+            with self.ctx.workspace.sessions.begin() as session:
+                reqs.reject(session, request_id, self.ctx.operator, reason)
+            self.ctx.registryChanged.emit()
+
+
+def _details(r: Record) -> str:
+    parts = [f"Request {r['id']}: {r['status']}", f"subject hash {r['subject_hash'][:12]}…",
+             f"received {local_time(r['received_at'])} by {r['requested_by']}"]
+    if r["approved_by"]:
+        parts.append(f"approved {local_time(r['approved_at'])} by {r['approved_by']}")
+    if r["rejected_reason"]:
+        parts.append(f"rejected {local_time(r['rejected_at'])}: {r['rejected_reason']}")
+    if r["executed_at"]:
+        parts.append(f"executed {local_time(r['executed_at'])} ({r['erasure_kind']})")
+    return " · ".join(parts)

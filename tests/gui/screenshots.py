@@ -1,0 +1,61 @@
+"""Save screenshots of the main screens: ``python -m tests.gui.screenshots [FOLDER]``.
+
+Uses a throw-away workspace with demo data and the fast test probe (no torch needed).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parents[2]
+SCREENS = {"Requests": "requests", "Activity": "activity", "Models": "models"}
+
+
+def main(folder: Path) -> None:
+    from PySide6.QtWidgets import QApplication
+
+    from engine.worker import EngineClient
+    from gui.bridge import EngineBridge
+    from gui.context import AppContext
+    from gui.main_window import MainWindow
+    from storage.workspace import Workspace
+    from tests.gui.demo_data import seed
+
+    app = QApplication.instance() or QApplication(sys.argv)
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = Workspace.open(Path(tmp) / "demo-workspace")
+        seed(ws)
+        bridge = EngineBridge(EngineClient(probe="tests.gui.jobs_for_tests:fake_device"))
+        bridge.start()
+        window = MainWindow(AppContext(ws, bridge))
+        window.operator_edit.setText("alice")
+        window.show()
+        _wait(app, lambda: bridge.state == "idle")
+        window.screen("Activity").verify_button.click()
+        for name, stem in SCREENS.items():
+            window.show_screen(name)
+            app.processEvents()
+            window.grab().save(str(folder / f"{stem}.png"))
+            print(folder / f"{stem}.png")
+        window.close()
+        bridge.close()
+        ws.close()
+
+
+def _wait(app: object, condition: object, timeout: float = 30.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.02)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "screenshots")

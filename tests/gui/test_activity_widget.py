@@ -1,0 +1,64 @@
+"""The Activity screen: the audit log and 'Verify chain'."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+from sqlalchemy import text
+
+from gui.activity_widget import ActivityWidget
+from gui.context import AppContext
+from gui.table_model import TONES
+from storage import requests as reqs
+
+
+@pytest.fixture()
+def screen(qtbot, ctx: AppContext, seeded: dict[str, int]) -> ActivityWidget:  # noqa: ANN001
+    widget = ActivityWidget(ctx)
+    qtbot.addWidget(widget)
+    widget.show()
+    return widget
+
+
+def test_the_log_is_listed_newest_first(screen: ActivityWidget) -> None:
+    first, last = screen.model.record(0), screen.model.record(screen.model.rowCount() - 1)
+    assert screen.model.rowCount() == 10
+    assert (first["seq"], first["action"], first["actor"]) == (10, "request.executed", "alice")
+    assert last["seq"] == 1 and last["action"] == "request.received"
+    payload = screen.model.index(0, 4).data()
+    assert payload == "erasure_kind: exact, request: 5"
+
+
+def test_verify_chain_reports_a_valid_chain(screen: ActivityWidget, qtbot) -> None:  # noqa: ANN001
+    assert screen.result_text == ""
+    screen.verify_button.click()
+    assert screen.result_text.startswith("✔ The chain is valid: 10 entries; head hash ")
+
+
+def test_verify_chain_names_the_first_broken_entry(screen: ActivityWidget) -> None:
+    with screen.ctx.workspace.engine.begin() as connection:
+        connection.execute(text("UPDATE audit_log SET actor = 'mallory' WHERE seq = 3"))
+    screen.refresh()
+    screen.verify_button.click()
+    assert screen.result_text == ("✘ The chain is broken at entry 3: "
+                                  "entry 3 was edited after it was written.")
+    selected = screen.table.selectionModel().selectedRows()
+    row = screen.proxy.mapToSource(selected[0]).row()
+    assert screen.model.record(row)["seq"] == 3
+    brush = screen.model.index(row, 0).data(Qt.ItemDataRole.BackgroundRole)
+    assert brush.color().name() == TONES["danger"][0]
+
+
+def test_filter_narrows_the_entries(screen: ActivityWidget) -> None:
+    screen.filter_edit.setText("REJECTED")
+    assert screen.proxy.rowCount() == 1
+    screen.filter_edit.clear()
+    assert screen.proxy.rowCount() == 10
+
+
+def test_new_entries_appear_when_the_registry_changes(screen: ActivityWidget,
+                                                      seeded: dict[str, int]) -> None:
+    with screen.ctx.workspace.sessions.begin() as session:
+        reqs.approve(session, seeded["received"], "carol")
+    screen.ctx.registryChanged.emit()
+    assert screen.model.record(0)["action"] == "request.approved"

@@ -1,0 +1,149 @@
+"""The Requests screen: the queue, and create / approve / reject through the widgets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QInputDialog, QMessageBox
+
+from gui.context import AppContext
+from gui.request_dialog import RequestDialog
+from gui.requests_widget import RequestsWidget
+from storage import auditlog
+from storage.queries_gui import audit_log_rows
+from storage.settings import set_setting
+
+
+@pytest.fixture()
+def screen(qtbot, ctx: AppContext, seeded: dict[str, int]) -> RequestsWidget:  # noqa: ANN001
+    widget = RequestsWidget(ctx)
+    qtbot.addWidget(widget)
+    widget.show()
+    return widget
+
+
+@pytest.fixture()
+def warnings(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Warning dialogs shown, as (title, text), instead of blocking the test."""
+    shown: list[tuple[str, str]] = []
+
+    def warning(_parent: Any, title: str, text: str, *_a: Any) -> QMessageBox.StandardButton:
+        shown.append((title, text))
+        return QMessageBox.StandardButton.Ok
+
+    monkeypatch.setattr(QMessageBox, "warning", warning)
+    return shown
+
+
+def cell(screen: RequestsWidget, request_id: int, column: str,
+         role: Qt.ItemDataRole = Qt.ItemDataRole.DisplayRole) -> Any:
+    titles = [screen.model.headerData(c, Qt.Orientation.Horizontal)
+              for c in range(screen.model.columnCount())]
+    row = screen.model.row_where("id", request_id)
+    return screen.model.index(row, titles.index(column)).data(role)
+
+
+def fill_dialog(monkeypatch: pytest.MonkeyPatch, subject: str, classes: list[str]) -> None:
+    """Let 'New request…' fill the dialog and press 'Record request' instead of blocking."""
+    def exec_(dialog: RequestDialog) -> int:
+        dialog.subject_edit.setText(subject)
+        for name in classes:
+            dialog.check_class(name)
+        dialog.ok_button.click()
+        return dialog.result()
+
+    monkeypatch.setattr(RequestDialog, "exec", exec_)
+
+
+def test_queue_shows_due_dates_overdue_first_and_at_risk(screen: RequestsWidget,
+                                                         seeded: dict[str, int]) -> None:
+    assert screen.model.record(0)["id"] == seeded["overdue"]
+    assert cell(screen, seeded["overdue"], "Deadline") == "Overdue by 3 days"
+    assert cell(screen, seeded["at_risk"], "Deadline") == "At risk: 4 days left"
+    assert cell(screen, seeded["received"], "Deadline") == "29 days left"
+    assert cell(screen, seeded["rejected"], "Deadline") == "Closed (rejected)"
+    red = cell(screen, seeded["overdue"], "Scope", Qt.ItemDataRole.BackgroundRole)
+    amber = cell(screen, seeded["at_risk"], "Scope", Qt.ItemDataRole.BackgroundRole)
+    assert red.color().name() == "#fbe3e1" and amber.color().name() == "#fff3d1"
+    assert cell(screen, seeded["received"], "Scope", Qt.ItemDataRole.BackgroundRole) is None
+    assert screen.summary.text() == "6 requests · 4 open · 1 overdue · 1 at risk"
+
+
+def test_create_a_request_through_the_dialog(screen: RequestsWidget, ctx: AppContext,
+                                             monkeypatch: pytest.MonkeyPatch, qtbot) -> None:  # noqa: ANN001
+    ctx.set_operator("dora")
+    fill_dialog(monkeypatch, "max@example.org", ["trouser", "coat"])
+    qtbot.mouseClick(screen.new_button, Qt.MouseButton.LeftButton)
+    new_id = screen.selected_id()
+    assert new_id is not None and screen.model.rowCount() == 7
+    assert cell(screen, new_id, "Scope") == "fashion-vit: trouser, coat"
+    assert cell(screen, new_id, "Status") == "Received"
+    assert cell(screen, new_id, "Requester") == "dora"
+    assert cell(screen, new_id, "Deadline") == "30 days left"
+
+
+def test_a_bad_request_shows_why_and_keeps_the_dialog_open(
+        screen: RequestsWidget, warnings: list, monkeypatch: pytest.MonkeyPatch) -> None:
+    results = []
+
+    def exec_(dialog: RequestDialog) -> int:
+        dialog.check_class("coat")
+        dialog.ok_button.click()  # no subject yet: refused, the dialog stays open
+        results.append(dialog.result())
+        dialog.subject_edit.setText("max@example.org")
+        dialog.ok_button.click()
+        return dialog.result()
+
+    monkeypatch.setattr(RequestDialog, "exec", exec_)
+    screen.new_button.click()
+    assert warnings == [("Cannot record the request", "The data-subject reference is empty.")]
+    assert results == [0] and screen.model.rowCount() == 7
+
+
+def test_approve_and_reject_update_the_table(screen: RequestsWidget, seeded: dict[str, int],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    screen.select(seeded["received"])
+    assert screen.approve_button.isEnabled()
+    screen.approve_button.click()
+    assert cell(screen, seeded["received"], "Status") == "Approved"
+    assert cell(screen, seeded["received"], "Approver") == screen.ctx.operator
+    assert not screen.approve_button.isEnabled() and screen.reject_button.isEnabled()
+    monkeypatch.setattr(QInputDialog, "getText",
+                        lambda *_a, **_k: ("duplicate of an earlier request", True))
+    screen.select(seeded["overdue"])
+    screen.reject_button.click()
+    assert cell(screen, seeded["overdue"], "Status") == "Rejected"
+    assert "duplicate of an earlier request" in screen.details.text()
+    assert screen.model.record(0)["id"] != seeded["overdue"]  # no longer overdue: not first
+    with screen.ctx.workspace.sessions() as session:
+        actions = [r["action"] for r in audit_log_rows(session)[:2]]
+    assert actions == ["request.rejected", "request.approved"]
+
+
+def test_cancelling_the_reason_rejects_nothing(screen: RequestsWidget, seeded: dict[str, int],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(QInputDialog, "getText", lambda *_a, **_k: ("", False))
+    screen.select(seeded["received"])
+    screen.reject_button.click()
+    assert cell(screen, seeded["received"], "Status") == "Received"
+
+
+def test_refusals_are_readable_messages_not_crashes(screen: RequestsWidget, warnings: list,
+                                                    seeded: dict[str, int],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    with screen.ctx.workspace.sessions.begin() as session:
+        set_setting(session, "four_eyes", True, "admin")
+    screen.ctx.set_operator("bob")  # bob created the 'received' request
+    screen.select(seeded["received"])
+    screen.approve_button.click()
+    monkeypatch.setattr(QInputDialog, "getText", lambda *_a, **_k: ("   ", True))
+    screen.reject_button.click()
+    title, text = warnings[0]
+    assert title == f"Cannot approve request {seeded['received']}"
+    assert "Four-eyes is on: request" in text and text.endswith(".")
+    assert warnings[1][1] == "A rejection needs a reason."
+    assert cell(screen, seeded["received"], "Status") == "Received"
+    with screen.ctx.workspace.sessions() as session:
+        assert auditlog.verify(session).valid
