@@ -26,10 +26,10 @@ def run_json(*args: str, **kwargs: Any) -> Any:
 
 
 def assert_clean_error(result: subprocess.CompletedProcess, fragment: str = "") -> None:
-    """A bad input: non-zero exit, one line on stderr, no traceback."""
+    """A bad input: non-zero exit, one error line (after any progress lines), no traceback."""
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error:")
-    assert fragment.lower() in lines[0].lower()
+    errors = [line for line in lines if line.startswith("error:")]
+    assert len(errors) == 1 and lines[-1] == errors[0], result.stderr
+    assert fragment.lower() in errors[0].lower()
