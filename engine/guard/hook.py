@@ -1,0 +1,60 @@
+"""The forward hook that corrupts a flagged prompt's input embeddings (ECO, DESIGN.md section 6).
+
+The hook sits on ``model.get_input_embeddings()``, is registered for one generation and removed
+by its own handle (other hooks on the module are left alone). It acts on the prompt pass only:
+the first forward of ``generate`` embeds the whole prompt; later decode steps embed one new
+token each and pass through untouched. Only the operator's own text is corrupted, never the
+chat template around it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+
+from engine.guard.lm import EncodedPrompt, LoadedLM, encode_prompt, generate_text
+
+Corruption = Callable[[torch.Tensor], torch.Tensor]
+
+
+class PromptPassCorruptor:
+    """Forward hook: corrupts the masked positions of the first forward's embeddings."""
+
+    def __init__(self, corruption: Corruption, mask: torch.Tensor) -> None:
+        self.corruption = corruption
+        self.mask = mask
+        self.calls = 0
+        self.corrupted = 0
+
+    def __call__(self, module: Any, inputs: Any, output: torch.Tensor) -> torch.Tensor | None:
+        self.calls += 1
+        if self.calls > 1 or output.shape[-2] != self.mask.numel():
+            return None
+        mask = self.mask.to(output.device)
+        corrupted = output.clone()
+        corrupted[..., mask, :] = self.corruption(output[..., mask, :])
+        self.corrupted += 1
+        return corrupted
+
+
+@contextmanager
+def corrupted_prompt_pass(lm: LoadedLM, corruption: Corruption,
+                          mask: torch.Tensor) -> Iterator[PromptPassCorruptor]:
+    """Register the hook for the duration of the block; always remove it by its handle."""
+    hook = PromptPassCorruptor(corruption, mask)
+    handle = lm.model.get_input_embeddings().register_forward_hook(hook)
+    try:
+        yield hook
+    finally:
+        handle.remove()
+
+
+def corrupted_answer(lm: LoadedLM, prompt: str | EncodedPrompt, corruption: Corruption,
+                     max_new_tokens: int) -> str:
+    """Greedy answer with the prompt's embeddings corrupted on the prompt pass."""
+    encoded = encode_prompt(lm, prompt) if isinstance(prompt, str) else prompt
+    with corrupted_prompt_pass(lm, corruption, encoded.content_mask):
+        return generate_text(lm, encoded, max_new_tokens)
