@@ -13,6 +13,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+import gui.qt_fixes  # noqa: F401 - before any signal is emitted
 from engine.worker import EngineClient, EngineEvent
 
 POLL_MS = 40

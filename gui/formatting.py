@@ -35,15 +35,26 @@ def compact_json(text: str) -> str:
         value: Any = json.loads(text)
     except ValueError:
         return text
-    if isinstance(value, dict):  # scalars first: 'request: 4' reads before a nested scope
-        items = sorted(value.items(), key=lambda kv: isinstance(kv[1], dict | list))
+    if isinstance(value, dict):  # 'request: 4' first, nested values (a scope) last
+        items = sorted(value.items(), key=lambda kv: (kv[0] != "request",
+                                                      isinstance(kv[1], dict | list)))
         return ", ".join(f"{k}: {_short(v)}" for k, v in items)
     return _short(value)
 
 
 def _short(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False,
-                                                           separators=(", ", ": "))
+    if isinstance(value, str):
+        return local_time(value) if _is_timestamp(value) else value
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+
+
+def _is_timestamp(text: str) -> bool:
+    if len(text) < 19 or text[10] != "T":
+        return False
+    try:
+        return parse(text).tzinfo is not None
+    except ValueError:
+        return False
 
 
 def pretty_json(text: str) -> str:

@@ -49,7 +49,6 @@ class RequestDialog(QDialog):
         for choice in choices:
             self.model_box.addItem(f"{choice['name']}  ({_kind(choice)})", choice["name"])
         self.classes_list = QListWidget()
-        self.classes_list.setMaximumHeight(150)
         self.rule_box = QComboBox()
         self.scope_stack = QStackedWidget()
         self.scope_stack.addWidget(self.classes_list)
@@ -63,6 +62,7 @@ class RequestDialog(QDialog):
         self._build_layout()
         self.model_box.currentIndexChanged.connect(self._on_model_box_changed)
         self._on_model_box_changed()
+        self.resize(520, self.sizeHint().height())
 
     def _build_layout(self) -> None:
         form = QFormLayout()
@@ -86,7 +86,6 @@ class RequestDialog(QDialog):
             self.ok_button.setEnabled(False)
         layout.addLayout(form)
         layout.addWidget(buttons)
-        self.resize(520, self.sizeHint().height())
 
     def _on_model_box_changed(self, _index: int = 0) -> None:
         choice = self._choices.get(self.model_box.currentData(), {})
@@ -100,6 +99,17 @@ class RequestDialog(QDialog):
         for rule in choice.get("rules", []):
             self.rule_box.addItem(rule["name"] + ("" if rule["status"] == "active"
                                                   else "  (disabled)"), rule["name"])
+        self._fit_scope()
+
+    def _fit_scope(self) -> None:
+        """As tall as the classes (3 to 8 rows visible) or the rule box: no empty band."""
+        if self.scope_stack.currentWidget() is self.rule_box:
+            height = self.rule_box.sizeHint().height()
+        else:
+            rows = min(max(self.classes_list.count(), 3), 8)
+            row = max(self.classes_list.sizeHintForRow(0), self.fontMetrics().height() + 4)
+            height = rows * row + 2 * self.classes_list.frameWidth()
+        self.scope_stack.setFixedHeight(height)
 
     def values(self) -> dict[str, Any]:
         """The request as keyword arguments of ``storage.requests.create_request``."""

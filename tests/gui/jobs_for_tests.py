@@ -56,3 +56,8 @@ def remember(key: str, value: Any, cache: dict) -> dict[str, Any]:
     before = cache.get(key)
     cache[key] = value
     return {"before": before, "pid": os.getpid()}
+
+
+def options(cancel: CancelToken, **options: Any) -> dict[str, Any]:
+    """A catch-all ``**options`` gets the job's kwargs only (no ``cache``)."""
+    return {"options": sorted(options)}

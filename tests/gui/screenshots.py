@@ -29,7 +29,7 @@ def main(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         ws = Workspace.open(Path(tmp) / "demo-workspace")
-        seed(ws)
+        ids = seed(ws)
         bridge = EngineBridge(EngineClient(probe="tests.gui.jobs_for_tests:fake_device"))
         bridge.start()
         window = MainWindow(AppContext(ws, bridge))
@@ -37,14 +37,30 @@ def main(folder: Path) -> None:
         window.show()
         _wait(app, lambda: bridge.state == "idle")
         window.screen("Activity").verify_button.click()
+        window.screen("Requests").select(ids["rejected"])
         for name, stem in SCREENS.items():
             window.show_screen(name)
             app.processEvents()
             window.grab().save(str(folder / f"{stem}.png"))
             print(folder / f"{stem}.png")
+        _dialog_shot(window, folder / "request-dialog.png")
         window.close()
         bridge.close()
         ws.close()
+
+
+def _dialog_shot(window: object, path: Path) -> None:
+    from gui.request_dialog import RequestDialog
+    from storage.queries_gui import request_choices
+
+    with window.ctx.workspace.sessions() as session:
+        dialog = RequestDialog(request_choices(session), lambda _values: None, window)
+    dialog.subject_edit.setText("customer 10442")
+    dialog.check_class("coat")
+    dialog.show()
+    dialog.grab().save(str(path))
+    print(path)
+    dialog.close()
 
 
 def _wait(app: object, condition: object, timeout: float = 30.0) -> None:

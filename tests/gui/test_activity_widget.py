@@ -26,7 +26,7 @@ def test_the_log_is_listed_newest_first(screen: ActivityWidget) -> None:
     assert (first["seq"], first["action"], first["actor"]) == (10, "request.executed", "alice")
     assert last["seq"] == 1 and last["action"] == "request.received"
     payload = screen.model.index(0, 4).data()
-    assert payload == "erasure_kind: exact, request: 5"
+    assert payload == "request: 5, erasure_kind: exact"
 
 
 def test_verify_chain_reports_a_valid_chain(screen: ActivityWidget, qtbot) -> None:  # noqa: ANN001

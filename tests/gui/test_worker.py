@@ -84,6 +84,13 @@ def test_the_cache_lives_as_long_as_the_worker(engine_client: EngineClient) -> N
     assert a["pid"] == b["pid"] and b["before"] == 1
 
 
+def test_cache_and_cancel_go_only_to_functions_that_name_them(
+        engine_client: EngineClient) -> None:
+    job = engine_client.submit(f"{JOBS}:options", {"epochs": 2})
+    events = collect(engine_client, finished(job))
+    assert of(events, job, "result")[0].data["value"] == {"options": ["epochs"]}
+
+
 def test_a_crashed_worker_is_restarted_and_the_next_job_runs(
         engine_client: EngineClient) -> None:
     old_pid = engine_client.pid
