@@ -199,10 +199,11 @@ class _Runner:
             outcome.close()
 
     def _kwargs(self, function: Any, spec: JobSpec) -> dict[str, Any]:
+        """The job's kwargs plus ``cancel`` and ``cache`` where the function names them
+        (a ``**options`` catch-all does not count: it often feeds a config)."""
         params = inspect.signature(function).parameters
-        open_ = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
         extra = {"cancel": self.token, "cache": self.cache}
-        return {**spec.kwargs, **{k: v for k, v in extra.items() if open_ or k in params}}
+        return {**spec.kwargs, **{k: v for k, v in extra.items() if k in params}}
 
     def _send(self, kind: str, spec: JobSpec, data: dict[str, Any]) -> None:
         self.conn.send(EngineEvent(kind, spec.job_id, data))
@@ -212,7 +213,11 @@ class _Runner:
 
 
 def _progress_dict(record: Any) -> dict[str, Any]:
-    raw = record.to_dict() if hasattr(record, "to_dict") else {"message": str(record)}
+    """A yielded ``Progress`` (or dict, or anything else as its text) as an event payload."""
+    if hasattr(record, "to_dict"):
+        raw = record.to_dict()
+    else:
+        raw = record if isinstance(record, dict) else {"message": str(record)}
     raw = {"fraction": raw.get("fraction"), "message": raw.get("message", ""),
            "data": raw.get("data") or {}}
     return to_plain(raw, strict=False)

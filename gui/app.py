@@ -2,42 +2,67 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+from typing import Any
 
 EXIT_WORKSPACE = 1
+QUIT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def run_gui() -> int:
     """Run the application until its window closes; the exit code for ``main.py``."""
-    from PySide6.QtWidgets import QApplication, QMessageBox
-
-    from engine.worker import EngineClient
-    from gui.bridge import EngineBridge
-    from gui.context import AppContext
-    from gui.errors import install_excepthook, sentence
-    from gui.main_window import MainWindow
-    from storage.errors import UnpromptError
-    from storage.workspace import Workspace
+    from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("Unprompt")
+    workspace = _open_workspace()
+    if workspace is None:
+        return EXIT_WORKSPACE
     try:
-        workspace = Workspace.open()
+        return _run_window(app, workspace)
+    finally:
+        workspace.close()
+
+
+def _open_workspace() -> Any:
+    """The workspace (UNPROMPT_WORKSPACE or the default), or None after saying why not."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from gui.errors import sentence
+    from storage.errors import UnpromptError
+    from storage.workspace import Workspace
+
+    try:
+        return Workspace.open()
     except UnpromptError as exc:
         QMessageBox.critical(None, "Unprompt cannot start",
                              f"The workspace cannot be opened. {sentence(str(exc))}\n\n"
-                             "Choose another folder "
-                             "with --workspace DIR or UNPROMPT_WORKSPACE.")
-        return EXIT_WORKSPACE
+                             "Choose another folder with --workspace DIR or "
+                             "UNPROMPT_WORKSPACE.")
+        return None
+
+
+def _run_window(app: Any, workspace: Any) -> int:
+    from engine.worker import EngineClient
+    from gui.bridge import EngineBridge
+    from gui.context import AppContext
+    from gui.errors import install_excepthook
+    from gui.main_window import MainWindow
+
     previous_hook = install_excepthook()
     bridge = EngineBridge(EngineClient())
     bridge.start()
     window = MainWindow(AppContext(workspace, bridge))
     window.show()
+    # Ctrl+C or a TERM signal closes the application properly (the worker stops with it);
+    # Python runs the handler at the engine's next poll, within ~40 ms.
+    previous = {sig: signal.signal(sig, lambda *_: app.quit()) for sig in QUIT_SIGNALS}
     try:
         return app.exec()
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         window.deleteLater()
         bridge.close()
-        workspace.close()
         sys.excepthook = previous_hook

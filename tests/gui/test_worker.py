@@ -137,3 +137,4 @@ def test_close_ends_the_worker_even_during_a_job(tmp_path: Path) -> None:
     collect(client, lambda ev: bool(of(ev, job, "progress")))
     stop_client(client)
     assert client.pid is None
+
