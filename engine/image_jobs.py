@@ -146,10 +146,9 @@ def _describe(info: dict[str, Any]) -> dict[str, Any]:
 def accuracy_report(model: Any, info: dict[str, Any], forgotten: list[int] | None = None
                     ) -> dict[str, Any]:
     """Accuracy on the recorded test split: retained overall, per class, and forgotten."""
-    from engine.datasets import load_reference
     from engine.training import evaluate
 
-    data = load_reference(info["dataset"])
+    data = cached_reference(info["dataset"])
     per_class, _ = evaluate(model, data.test_x, data.test_y)
     names = info["class_names"]
     retained = [c for c in model.class_ids]
@@ -163,11 +162,26 @@ def accuracy_report(model: Any, info: dict[str, Any], forgotten: list[int] | Non
     return report
 
 
+_DATASETS: dict[str, Any] = {}
+
+
+def cached_reference(reference: dict[str, Any]) -> Any:
+    """The model's recorded dataset, loaded once per process (the worker serves many jobs)."""
+    import json
+
+    from engine.datasets import load_reference
+
+    key = json.dumps(reference, sort_keys=True, default=str)
+    if key not in _DATASETS:
+        _DATASETS.clear()  # keep one dataset in memory at a time
+        _DATASETS[key] = load_reference(reference)
+    return _DATASETS[key]
+
+
 def learn_job(workspace: str | Path, *, model_name: str, class_name: str, data_dir: str,
               operator: str, cancel: CancelToken | None = None, epochs: int = 10,
               seed: int = 0) -> Generator[Progress, None, dict[str, Any]]:
     """Add a class as a new prompt + head row trained on its own images only."""
-    from engine.datasets import load_reference
     from engine.training import learn_class_job
 
     ws = Workspace.open(workspace)
@@ -175,7 +189,7 @@ def learn_job(workspace: str | Path, *, model_name: str, class_name: str, data_d
         model, info = load_live(ws, model_name)
         if class_name in info["class_names"].values():
             raise RefusedError(f"model {model_name!r} already has a class named {class_name!r}")
-        data = load_reference(info["dataset"])
+        data = cached_reference(info["dataset"])
         images = _class_images(Path(data_dir), data)
         before = accuracy_report(model, info)
         old_shas = _class_shas(ws, model_name)

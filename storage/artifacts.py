@@ -99,9 +99,11 @@ class ArtifactStore:
             self._destroy(sha)
             if after_each is not None:
                 after_each(sha)
+        if pending:  # one commit for all tombstones; a crash before it just re-destroys
             with self.sessions.begin() as session:
-                row = session.get(Artifact, sha)
-                row.status, row.purged_at = "purged", utcnow()
+                for sha in pending:
+                    row = session.get(Artifact, sha)
+                    row.status, row.purged_at = "purged", utcnow()
         return pending
 
     resume_purges = purge_marked
