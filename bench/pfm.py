@@ -14,7 +14,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 from engine.forget import forget_job  # noqa: E402
 from engine.image_jobs import train_model_job  # noqa: E402
 from engine.jobs import run_job  # noqa: E402
-from engine.training import TrainConfig, evaluate, pretrain_job, train_job  # noqa: E402
+from engine.training import TrainConfig, pretrain_job, train_job  # noqa: E402
 
 CLASSES = list(range(10))
 
