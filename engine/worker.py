@@ -385,6 +385,7 @@ class EngineClient:
         """Stop the worker (cancelling its job) and wait for it; idempotent."""
         atexit.unregister(self.close)
         if self._process is None:
+            self._set_state("stopped")
             return
         if self._running is not None:
             self._cancel.set()

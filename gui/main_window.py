@@ -105,8 +105,10 @@ class MainWindow(QMainWindow):
             screen.refresh()
 
     def _on_engine_workerCrashed(self, message: str) -> None:  # noqa: N802
-        text = (f"{sentence(message)}\n\nThe worker was restarted; queued jobs are kept "
-                "and will run.")
+        after = ("It could not be started again; restart Unprompt." if
+                 self.ctx.engine.state == "failed" else
+                 "The worker was restarted; queued jobs are kept and will run.")
+        text = f"{sentence(message)}\n\n{after}"
         self.statusBar().showMessage(message, 15000)
         box = QMessageBox(QMessageBox.Icon.Warning, "Engine worker crashed", text,
                           QMessageBox.StandardButton.Ok, self)

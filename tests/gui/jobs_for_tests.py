@@ -61,3 +61,8 @@ def remember(key: str, value: Any, cache: dict) -> dict[str, Any]:
 def options(cancel: CancelToken, **options: Any) -> dict[str, Any]:
     """A catch-all ``**options`` gets the job's kwargs only (no ``cache``)."""
     return {"options": sorted(options)}
+
+
+def crashing_probe() -> str:
+    """A worker that dies while it starts (a broken installation, say)."""
+    os._exit(3)

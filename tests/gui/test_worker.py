@@ -138,3 +138,16 @@ def test_close_ends_the_worker_even_during_a_job(tmp_path: Path) -> None:
     stop_client(client)
     assert client.pid is None
 
+
+
+def test_a_worker_that_cannot_start_fails_its_jobs_instead_of_looping() -> None:
+    client = EngineClient(probe=f"{JOBS}:crashing_probe", max_failed_starts=2)
+    job = client.submit(f"{JOBS}:count")
+    events = collect(client, finished(job))
+    assert [e.data["exitcode"] for e in events if e.kind == "crashed"] == [3, 3]
+    assert client.state == "failed"
+    assert of(events, job, "error")[0].data["message"] == (
+        "the engine worker cannot start (the engine worker crashed (exit code 3))")
+    later = client.submit(f"{JOBS}:count")
+    assert of(client.poll(), later, "finished")[0].data["status"] == "failed"
+    stop_client(client)
