@@ -1,0 +1,88 @@
+"""`audit N [--reference] [--lira K] [--relearn]`: the image erasure audits (DESIGN.md 5)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from cli.context import Context, emit, run_with_progress, table
+from cli.parsing import add_command
+
+
+def register(commands: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
+    audit = add_command(commands, parent, "audit",
+                        "run the membership-inference and residual-knowledge audits of an "
+                        "image model's forgotten classes", cmd_audit)
+    audit.add_argument("model", metavar="N")
+    audit.add_argument("--reference", action="store_true",
+                       help="compare with the retrain reference (trained once, then cached)")
+    audit.add_argument("--lira", type=_shadow_count, default=0, metavar="K",
+                       help="offline LiRA with K >= 2 shadow models (each is a training run)")
+    audit.add_argument("--relearn", action="store_true",
+                       help="relearn attack: a fresh prompt on 1, 5 and 20 samples per class")
+    audit.add_argument("--seed", type=int, default=0)
+    audit.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+
+
+def _shadow_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+    if value != 0 and value < 2:
+        raise argparse.ArgumentTypeError("LiRA needs at least 2 shadow models")
+    return value
+
+
+def cmd_audit(ctx: Context) -> int:
+    from engine.audit.job import audit_job
+
+    a = ctx.args
+    job = audit_job(ctx.workspace.root, a.model, reference=a.reference, lira=a.lira,
+                    relearn=a.relearn, seed=a.seed, operator=ctx.operator, device=a.device)
+    emit(ctx, run_with_progress(ctx, job), render)
+    return 0
+
+
+def render(r: dict[str, Any]) -> str:
+    """The figures as a table: this model, and the retrain reference where it was run."""
+    ref = r.get("reference")
+    rows = [[label, _fmt(value(r)), _fmt(value(ref)) if ref else "-"]
+            for label, value in _ROWS if value(r) is not None or value(ref) is not None]
+    head = (f"Audit {r['audit_run']}: {r['erasure']} erasure; "
+            "rates are fractions of 1 (0.5 AUC = chance).")
+    return head + "\n" + table(rows, ["figure", "model", "retrain reference"])
+
+
+def _get(*path: str):  # noqa: ANN202 - a small accessor factory
+    def read(metrics: dict[str, Any] | None) -> Any:
+        value: Any = metrics
+        for key in path:
+            if not isinstance(value, dict) or key not in value:
+                return None
+            value = value[key]
+        return value
+    return read
+
+
+_ROWS = [
+    ("forget accuracy (train)", _get("scorecard", "forget_accuracy")),
+    ("retain accuracy (train)", _get("scorecard", "retain_accuracy")),
+    ("test accuracy (retained)", _get("scorecard", "test_accuracy")),
+    ("run time (s)", _get("scorecard", "run_time_s")),
+    ("MIA-efficacy", _get("mia_efficacy")),
+    ("forget distinguishability AUC", _get("forget_distinguishability_auc")),
+    *[(f"{a} attack AUC", _get("threshold_attacks", a, "auc"))
+      for a in ("loss", "confidence", "entropy")],
+    ("loss attack TPR @ 1% FPR", _get("threshold_attacks", "loss", "tpr_at_1pct_fpr")),
+    ("linear probe, forgotten classes", _get("linear_probe", "forget_accuracy")),
+    *[(f"relearn, {n} shot(s)", _get("relearn", n)) for n in ("1", "5", "20")],
+    ("LiRA AUC", _get("lira", "auc")),
+    ("LiRA TPR @ 0.1% FPR", _get("lira", "tpr_at_0_1pct_fpr")),
+]
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)

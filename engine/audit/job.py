@@ -1,0 +1,189 @@
+"""``audit_job``: the image audits of DESIGN.md section 5 against the registry.
+
+Audits the live version of an image model whose classes were forgotten, optionally
+against its retrain reference (cached, see ``engine.audit.reference``), with the relearn
+attack and offline LiRA, and stores one AuditRun (metrics + curves) with its audit-log
+entry in one transaction; requests executed for the forgotten classes become verified.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.audit import facts as registry
+from engine.audit.compose import assemble
+from engine.audit.measure import measure
+from engine.audit.outputs import AuditData, audit_data, model_outputs
+from engine.audit.reference import backbone_state, reference_job, retire_stale
+from engine.audit.schema import check_metrics
+from engine.audit.stages import scaled
+from engine.jobs import CancelToken, Progress
+from storage import audits
+from storage.errors import UnpromptError
+from storage.workspace import Workspace
+
+PER_CLASS = 1000  # audit samples per class and split
+RELEARN_SEEDS = 2
+RELEARN_EPOCHS = 10
+
+
+@dataclass
+class AuditOptions:
+    reference: bool = True
+    lira: int = 0
+    relearn: bool = False
+    seed: int = 0
+    per_class: int | None = PER_CLASS
+    relearn_seeds: int = RELEARN_SEEDS
+    relearn_epochs: int = RELEARN_EPOCHS
+    device: str = "auto"
+
+    def check(self) -> None:
+        if self.lira and self.lira < 2:
+            raise UnpromptError("offline LiRA needs at least 2 shadow models (--lira K, K >= 2)")
+        if min(self.relearn_seeds, self.relearn_epochs) < 1 or (
+                self.per_class is not None and self.per_class < 2):
+            raise UnpromptError("relearn seeds / epochs and audit samples per class must be "
+                                "positive")
+
+
+@dataclass
+class _Run:
+    ws: Workspace
+    opts: AuditOptions
+    facts: dict[str, Any]
+    dataset: Any
+    data: AuditData
+    models: dict[str, Any] = field(default_factory=dict)  # "model" / "reference"
+    metrics: dict[str, dict] = field(default_factory=dict)
+    curves: dict[str, dict] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def audit_job(workspace_root: str | Path, model_name: str, *, reference: bool = True,
+              lira: int = 0, relearn: bool = False, seed: int = 0, operator: str,
+              cancel: CancelToken | None = None, **options: Any
+              ) -> Generator[Progress, None, dict[str, Any]]:
+    """Run the audits; return the metrics object plus ``audit_run`` (the AuditRun id)."""
+    opts = AuditOptions(reference=reference, lira=lira, relearn=relearn, seed=seed, **options)
+    opts.check()
+    cancel = cancel or CancelToken()
+    start = time.monotonic()
+    ws = Workspace.open(workspace_root)
+    try:
+        yield Progress(0.0, "loading the model and its recorded data")
+        run = _prepare(ws, model_name, opts, operator)
+        stages = _stages(opts)
+        for name, step in (("model", _audit_model), ("reference", _audit_reference),
+                           ("relearn", _relearn), ("lira", _lira)):
+            if name in stages:
+                cancel.check()
+                yield from scaled(step(run, operator, cancel), *stages[name], name)
+        cancel.check()
+        yield Progress(1.0, "recording the audit")
+        return _record(run, operator, time.monotonic() - start)
+    finally:
+        ws.close()
+
+
+def _stages(opts: AuditOptions) -> dict[str, tuple[float, float]]:
+    weights = {"model": 1.0, "reference": 6.0 if opts.reference else 0.0,
+               "relearn": 4.0 if opts.relearn else 0.0, "lira": 5.0 * opts.lira}
+    total, lo, out = sum(weights.values()), 0.0, {}
+    for name, weight in weights.items():
+        if weight:
+            out[name] = (lo / total, (lo + weight) / total)
+            lo += weight
+    return out
+
+
+def _prepare(ws: Workspace, model_name: str, opts: AuditOptions, operator: str) -> _Run:
+    from engine.datasets import load_reference
+    from engine.model_store import load_live
+
+    retire_stale(ws, model_name, operator)
+    facts = registry.registry_facts(ws, model_name)
+    model, info = load_live(ws, model_name)
+    dataset = load_reference(info["dataset"])
+    forgotten = [c for c in facts["forgotten"] if c in dataset.class_ids]
+    if not forgotten:
+        raise UnpromptError(f"model {model_name!r} has no forgotten class of its recorded "
+                            "dataset; there is no erasure to audit (see `forget`)")
+    facts["forgotten"] = forgotten
+    data = audit_data(dataset, forgotten, opts.per_class, opts.seed)
+    return _Run(ws, opts, facts, dataset, data, models={"model": model})
+
+
+def _audit_model(run: _Run, operator: str, cancel: CancelToken
+                 ) -> Generator[Progress, None, None]:
+    yield Progress(0.0, "scoring the forgotten model")
+    out = model_outputs(run.models["model"], run.data, _device(run))
+    run.metrics["model"], run.curves["model"] = measure(out, run.data, run.opts.seed)
+    run.metrics["model"]["scorecard"]["run_time_s"] = run.facts["forget_seconds"]
+    yield Progress(1.0, "forgotten model scored")
+
+
+def _audit_reference(run: _Run, operator: str, cancel: CancelToken
+                     ) -> Generator[Progress, None, None]:
+    job = reference_job(run.ws, run.facts, run.dataset, operator, cancel)
+    model, info = yield from scaled(job, 0.0, 0.9, "retrain reference")
+    run.models["reference"], run.extra["reference"] = model, info
+    out = model_outputs(model, run.data, _device(run))
+    run.metrics["reference"], run.curves["reference"] = measure(out, run.data, run.opts.seed)
+    run.metrics["reference"]["scorecard"]["run_time_s"] = info["seconds"]
+    yield Progress(1.0, "retrain reference scored")
+
+
+def _relearn(run: _Run, operator: str, cancel: CancelToken) -> Generator[Progress, None, None]:
+    from engine.audit.relearn import relearn_job
+
+    seeds = [run.opts.seed + i for i in range(run.opts.relearn_seeds)]
+    names = [n for n in ("model", "reference") if n in run.models]
+    for i, name in enumerate(names):
+        job = relearn_job(run.models[name], run.dataset, run.facts["forgotten"], seeds=seeds,
+                          epochs=run.opts.relearn_epochs, device=run.opts.device,
+                          cancel=cancel)
+        result = yield from scaled(job, i / len(names), (i + 1) / len(names), name)
+        run.metrics[name]["relearn"] = result["mean"]
+        run.curves[name]["relearn"] = result
+
+
+def _lira(run: _Run, operator: str, cancel: CancelToken) -> Generator[Progress, None, None]:
+    from engine.audit.lira import lira_job
+
+    targets = {n: run.models[n] for n in ("model", "reference") if n in run.models}
+    state = backbone_state(run.ws, run.facts["backbone_source"])
+    results = yield from lira_job(targets, run.dataset, run.facts["config"], state,
+                                  k=run.opts.lira, forgotten=run.facts["forgotten"],
+                                  seed=run.opts.seed, cancel=cancel)
+    for name, (metrics, points) in results.items():
+        run.metrics[name]["lira"], run.curves[name]["lira"] = metrics, points
+
+
+def _device(run: _Run) -> Any:
+    from engine.device import resolve_device
+
+    return resolve_device(run.opts.device)
+
+
+def _record(run: _Run, operator: str, seconds: float) -> dict[str, Any]:
+    metrics, curves = assemble(run)
+    problems = check_metrics(metrics, reference=run.opts.reference, lira=bool(run.opts.lira),
+                             relearn=run.opts.relearn)
+    if problems:
+        raise UnpromptError(f"the audit produced malformed figures: {problems[0]}")
+    config = {**vars(run.opts), "seconds": seconds, "forgotten": run.facts["forgotten"],
+              "reference_run": run.extra.get("reference", {}).get("audit_run"),
+              "reference_cached": run.extra.get("reference", {}).get("cached"),
+              "samples": {"train": len(run.data.train_y), "test": len(run.data.test_y)}}
+    with run.ws.sessions.begin() as session:
+        requests = audits.forget_requests(session, registry.model_row(session, run.facts))
+        row = audits.record_audit(session, version_id=run.facts["version_id"], config=config,
+                                  metrics=metrics, curves=curves, operator=operator,
+                                  requests=requests)
+        run_id = row.id
+    return {**metrics, "audit_run": run_id}

@@ -1,0 +1,89 @@
+"""Offline LiRA with K shadow models (Carlini et al. 2022, offline variant). (torch)
+
+Targets: up to ``per_class`` train samples per class (IN for the original model) and as
+many test samples (OUT). Each shadow model is trained with the model's own configuration
+on a seeded random half of the remaining train samples, so no shadow ever sees a target:
+all shadows are OUT models. Per target, a Gaussian fitted to the shadows' logit-scaled
+true-label confidences gives the score ``Phi((phi_target - mu_out) / sigma_out)``.
+Shadows know every class, so a forgotten class's targets (confidence 0 in a model
+without its prompt) score as far OUT as possible, members and non-members alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Mapping
+from typing import Any
+
+import numpy as np
+
+from engine.audit import roc
+from engine.audit.attacks import lira_offline
+from engine.audit.outputs import features_and_logits, sample_indices
+from engine.audit.scores import logit_confidence
+from engine.audit.stages import scaled
+from engine.jobs import CancelToken, Progress
+
+PER_CLASS = 100
+
+
+def lira_job(targets: Mapping[str, Any], dataset: Any, config: dict[str, Any],
+             backbone_state: Any, *, k: int, forgotten: list[int], seed: int = 0,
+             per_class: int = PER_CLASS, cancel: CancelToken | None = None
+             ) -> Generator[Progress, None, dict[str, tuple[dict, dict]]]:
+    """``{name: (metrics, roc chart points)}`` for each target model in ``targets``."""
+    train_y, test_y = dataset.train_y.numpy(), dataset.test_y.numpy()
+    members = sample_indices(train_y, per_class, seed + 7)
+    nonmembers = sample_indices(test_y, per_class, seed + 8)
+    pool = np.setdiff1d(np.arange(len(train_y)), members)
+    x = _cat(dataset.train_x[members], dataset.test_x[nonmembers])
+    y = np.concatenate([train_y[members], test_y[nonmembers]])
+    is_member = np.r_[np.ones(len(members), bool), np.zeros(len(nonmembers), bool)]
+    shadows = []
+    for i in range(k):
+        shadow = yield from scaled(_shadow(dataset, pool, config, backbone_state, seed, i,
+                                           cancel), i / k, (i + 1) / k, f"shadow {i + 1}/{k}")
+        shadows.append(logit_confidence(features_and_logits(shadow, x)[1], shadow.class_ids, y))
+    forget = np.isin(y, forgotten)
+    return {name: _score(model, x, y, np.stack(shadows), is_member, forget, k)
+            for name, model in targets.items()}
+
+
+def _shadow(dataset: Any, pool: np.ndarray, config: dict[str, Any], backbone_state: Any,
+            seed: int, index: int, cancel: CancelToken | None
+            ) -> Generator[Progress, None, Any]:
+    """One OUT shadow model on a seeded random half of ``pool``."""
+    import dataclasses
+
+    from engine.training import TrainConfig, train_job
+
+    rng = np.random.default_rng([seed, index])
+    half = np.sort(rng.permutation(pool)[:max(1, len(pool) // 2)])
+    data = dataclasses.replace(dataset, train_x=dataset.train_x[half],
+                               train_y=dataset.train_y[half])
+    cfg = TrainConfig.from_dict({**config, "classes": list(dataset.class_ids),
+                                 "seed": int(config.get("seed", 0)) + 1000 * (index + 1)})
+    result = yield from train_job(cfg, cancel, dataset=data, backbone_state=backbone_state)
+    return result.model
+
+
+def _score(model: Any, x: Any, y: np.ndarray, shadows: np.ndarray, is_member: np.ndarray,
+           forget: np.ndarray, k: int) -> tuple[dict, dict]:
+    phi = logit_confidence(features_and_logits(model, x)[1], model.class_ids, y)
+    score = lira_offline(phi, shadows)
+    metrics = {"k": k, **roc.summarize(score[is_member], score[~is_member]),
+               "forget_auc": _auc(score, is_member, forget),
+               "retain_auc": _auc(score, is_member, ~forget)}
+    return metrics, roc.chart_points(*roc.roc_curve(score[is_member], score[~is_member]))
+
+
+def _auc(score: np.ndarray, is_member: np.ndarray, mask: np.ndarray) -> float:
+    inside, outside = score[mask & is_member], score[mask & ~is_member]
+    if not len(inside) or not len(outside):
+        return 0.5
+    return roc.summarize(inside, outside)["auc"]
+
+
+def _cat(a: Any, b: Any) -> Any:
+    import torch
+
+    return torch.cat([a, b])
