@@ -52,3 +52,10 @@ def test_importing_the_core_loads_no_qt_module() -> None:
                          timeout=240)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == ""
+
+
+def test_import_linter_contract_is_kept() -> None:
+    """The same rule, as the import-linter contract in pyproject.toml states it."""
+    linter = Path(sys.executable).with_name("lint-imports")
+    out = subprocess.run([str(linter)], cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stdout[-2000:]
