@@ -49,6 +49,21 @@ def two_pass_loss(model: Any, x: torch.Tensor, cols: torch.Tensor,
     return ce + kl, logits[:n].argmax(dim=-1) == cols
 
 
+def keep_old_loss(model: Any, x: torch.Tensor, cols: torch.Tensor, old_logits: torch.Tensor,
+                  new_col: int) -> torch.Tensor:
+    """With every prompt present (as at inference): cross-entropy on the label, and for
+    samples of known classes the old-class logits distilled from the model as it was."""
+    logits = model(x)
+    loss = F.cross_entropy(logits, cols)
+    old = cols != new_col
+    if old.any():
+        keep = [c for c in range(logits.shape[1]) if c != new_col]
+        student = F.log_softmax(logits[old][:, keep], dim=-1)
+        teacher = F.log_softmax(old_logits[old], dim=-1)
+        loss = loss + F.kl_div(student, teacher, log_target=True, reduction="batchmean")
+    return loss
+
+
 def random_shift(x: torch.Tensor, pixels: int, gen: torch.Generator) -> torch.Tensor:
     """Translate each image by up to ``pixels`` in x and y (edge padding)."""
     if pixels <= 0:

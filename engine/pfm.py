@@ -21,6 +21,7 @@ from storage.errors import NotFoundError, RefusedError, UnpromptError
 MODES = ("isolated", "frozen", "lora", "full")
 ADAPTERS = ("none", "deep")
 LORA_TARGETS = r".*attn\.(qkv|proj)"
+PROMPT_STD = 0.02
 
 
 class PreForgettableViT(nn.Module):
@@ -74,13 +75,13 @@ class PreForgettableViT(nn.Module):
         if key in self.prompts:
             raise RefusedError(f"Class {class_id} already has a prompt in this model.")
         ref = next(self.backbone.parameters())
-        self.prompts[key] = nn.Parameter(_trunc_normal((self.dim,), ref))
+        self.prompts[key] = nn.Parameter(_trunc_normal((self.dim,), ref, PROMPT_STD))
         head = _trunc_normal((self.dim + 1,), ref)
         head[-1] = 0.0
         self.heads[key] = nn.Parameter(head)
         depth = len(self.backbone.blocks)
         if self.config["adapter"] == "deep" and depth > 1:
-            self.deep[key] = nn.Parameter(_trunc_normal((depth - 1, self.dim), ref))
+            self.deep[key] = nn.Parameter(_trunc_normal((depth - 1, self.dim), ref, PROMPT_STD))
 
     def remove_classes(self, class_ids: Iterable[int]) -> None:
         """Delete every parameter the given classes own (their prompt, head row, adapter)."""
@@ -180,9 +181,9 @@ def _key_mask(prompt_mask: torch.Tensor | None, tokens: torch.Tensor, n_pre: int
     return keep[:, None, None, :]
 
 
-def _trunc_normal(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+def _trunc_normal(shape: tuple[int, ...], like: torch.Tensor, std: float = 0.02) -> torch.Tensor:
     out = torch.empty(shape, dtype=like.dtype, device=like.device)
-    return nn.init.trunc_normal_(out, std=0.02, a=-0.04, b=0.04)
+    return nn.init.trunc_normal_(out, std=std, a=-2 * std, b=2 * std)
 
 
 # -------------------------------------------------------------------- backbone

@@ -17,15 +17,15 @@ import torch
 from engine.datasets import ImageDataset, load_dataset
 from engine.device import device_description, resolve_device
 from engine.jobs import CancelToken, Progress
-from engine.objective import fit, two_pass_loss
+from engine.objective import fit, keep_old_loss, two_pass_loss
 from engine.pfm import PreForgettableViT, build_backbone
-from storage.errors import UnpromptError
+from storage.errors import RefusedError, UnpromptError
 
 # Tuned on 2 CPU threads (see bench/ and the engine tests); a from-scratch tiny ViT.
 DEFAULTS: dict[str, dict[str, Any]] = {
     "digits": {"backbone": "vit_tiny_patch16_224", "img_size": 8, "patch_size": 2,
-               "overrides": {"embed_dim": 64, "depth": 4, "num_heads": 4, "mlp_ratio": 2.0},
-               "mode": "full", "epochs": 30, "batch_size": 64, "lr": 2e-3, "augment": 1},
+               "overrides": {"embed_dim": 48, "depth": 3, "num_heads": 4, "mlp_ratio": 2.0},
+               "mode": "full", "epochs": 40, "batch_size": 64, "lr": 2e-3, "augment": 0},
     "fashion-mnist": {"backbone": "vit_tiny_patch16_224", "img_size": 28, "patch_size": 4,
                       "overrides": {"embed_dim": 96, "depth": 4, "num_heads": 4,
                                     "mlp_ratio": 2.0},
@@ -195,32 +195,43 @@ def learn_class_job(model: PreForgettableViT, new_class_id: int, images: torch.T
     """Add ``new_class_id`` and train only its prompt, head row and adapter.
 
     ``retain`` holds samples of the classes the model already knows (e.g. its training
-    split): they teach the new prompt to leave those classes' predictions alone.
+    split): with every prompt present they must keep the predictions the model made
+    before (distillation), so the new prompt leaves those classes alone.
     """
     start = time.monotonic()
     dev = resolve_device(device)
     if len(images) == 0:
         raise UnpromptError("Learning a class needs at least one image of it.")
+    if int(new_class_id) in model.class_ids:
+        raise RefusedError(f"Class {new_class_id} already has a prompt in this model.")
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    model.add_class(new_class_id)
-    model.set_trainable(only_classes=[new_class_id])
-    model.to(dev).train()
     x, y = _learn_data(model, new_class_id, images, retain, retain_per_class, gen)
-
-    def step(xb: torch.Tensor, yb: torch.Tensor):
-        return two_pass_loss(model, xb, model.columns(yb), gen)
-
-    opts = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "augment": 0}
+    model.to(dev)
+    old_logits = predict_logits(model, x, dev).to(dev)
+    x, y = x.to(dev), y.to(dev)
     try:
-        yield from fit(step, _trainable(model), x.to(dev), y.to(dev), opts, gen, cancel,
-                       f"learn class {new_class_id}")
+        model.add_class(new_class_id)
+        model.set_trainable(only_classes=[new_class_id])
+        model.train()
+        new_col = model.class_ids.index(new_class_id)
+
+        def step(xb: torch.Tensor, idx: torch.Tensor):
+            cols = model.columns(y[idx])
+            loss, correct = two_pass_loss(model, xb, cols, gen)
+            return loss + keep_old_loss(model, xb, cols, old_logits[idx], new_col), correct
+
+        opts = {"epochs": epochs, "batch_size": batch_size, "lr": lr}
+        yield from fit(step, _trainable(model), x, torch.arange(len(x), device=dev), opts,
+                       gen, cancel, f"learn class {new_class_id}")
     except BaseException:
-        model.remove_classes([new_class_id])  # cancelled or failed: leave the model as it was
+        if new_class_id in model.class_ids:
+            model.remove_classes([new_class_id])  # cancelled or failed: model as it was
         raise
     finally:
         model.set_trainable()
-    own = (y == new_class_id)
+    _cap_new_bias(model, new_class_id, x, y, dev)
+    own = y == new_class_id
     per_class, _ = evaluate(model, x[own], y[own], dev)
     return LearnResult(model.cpu(), new_class_id, per_class.get(new_class_id, 0.0),
                        time.monotonic() - start)
@@ -272,6 +283,23 @@ def _learn_data(model: PreForgettableViT, class_id: int, images: torch.Tensor,
     idx = torch.cat(keep) if keep else torch.zeros(0, dtype=torch.long)
     labels = torch.full((len(images),), class_id, dtype=torch.long)
     return torch.cat([rx[idx], images.float()]), torch.cat([ry[idx].long(), labels])
+
+
+@torch.no_grad()
+def _cap_new_bias(model: PreForgettableViT, class_id: int, x: torch.Tensor, y: torch.Tensor,
+                  device: Any) -> None:
+    """Lower the new head row's bias just enough that no retained sample is predicted as
+    the new class (a constant shift of one logit; the other classes stay untouched)."""
+    old = (y != class_id).cpu()
+    if not old.any():
+        return
+    logits = predict_logits(model, x, device)
+    col = model.class_ids.index(class_id)
+    others = torch.cat([logits[:, :col], logits[:, col + 1:]], dim=1).max(dim=1).values
+    margin = others - logits[:, col]  # the new class wins where this is negative
+    limit = margin[old].min().item() - 1e-3
+    if limit < 0:
+        model.heads[str(class_id)][-1] += limit
 
 
 @torch.no_grad()
