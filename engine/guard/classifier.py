@@ -111,7 +111,7 @@ def _metadata(data: bytes) -> dict[str, str]:
     return json.loads(data[8:8 + header_len]).get("__metadata__", {}) or {}
 
 
-def fit_head(pos: torch.Tensor, neg: torch.Tensor, l2: float = 1e-3,
+def fit_head(pos: torch.Tensor, neg: torch.Tensor, l2: float = 1e-4,
              encoder_name: str = ENCODER_HUB) -> PromptClassifier:
     """Class-balanced, L2-regularised logistic regression by full-batch L-BFGS."""
     x = torch.cat([pos, neg]).double()
@@ -180,8 +180,8 @@ def _check_examples(positives: Sequence[str], negatives: Sequence[str], target_f
         raise UnpromptError("The rule has no forget examples; give at least "
                             f"{MIN_FORGET_EXAMPLES} prompts about the topic to forget.")
     if len(positives) < MIN_FORGET_EXAMPLES:
-        raise UnpromptError(f"The rule has only {len(positives)} forget examples; give at least "
-                            f"{MIN_FORGET_EXAMPLES} prompts about the topic to forget.")
+        raise UnpromptError(f"The rule has only {len(positives)} forget examples to train on; "
+                            f"give at least {MIN_FORGET_EXAMPLES} prompts about the topic.")
     if any(not p.strip() for p in [*positives, *negatives]):
         raise UnpromptError("The rule contains an empty example prompt; remove blank lines.")
     if not 0.0 <= target_fpr < 1.0:

@@ -17,7 +17,7 @@ from engine.guard.guard import Guard, GuardRule, Verdict
 from engine.guard.hook import corrupted_answer
 from engine.guard.jobutil import percentile, rate, rounded, scaled
 from engine.guard.knowledge import contains_key, ignorant_level, keyed
-from engine.guard.lm import LoadedLM, encode_prompt, generate_text
+from engine.guard.lm import LoadedLM, encode_prompt, generate_text, timed_answer
 from engine.guard.rules import Example, RuleSpec, load_general_prompts
 from engine.jobs import CancelToken, Progress
 
@@ -31,7 +31,7 @@ def evaluate_rule(lm: LoadedLM, rule: RuleSpec, guard_rule: GuardRule, *,
     guard = Guard([guard_rule], encoder or load_sentence_encoder())
     general = [e for e in load_general_prompts() if e.split == "test"]
     yield Progress(0.0, "classifier on held-out prompts")
-    classifier = _classifier_figures(guard, rule, general)
+    classifier = classifier_figures(guard, rule, general)
     forget = yield from scaled(_paired_answers(lm, guard, keyed(rule.forget), max_new_tokens,
                                                cancel), 0.05, 0.45, "forget set: ")
     retain_set = [*rule.retain, *rule.general, *general[:general_sample]]
@@ -48,8 +48,11 @@ def evaluate_rule(lm: LoadedLM, rule: RuleSpec, guard_rule: GuardRule, *,
     return rounded(result)
 
 
-def _classifier_figures(guard: Guard, rule: RuleSpec, general: list[Example]) -> dict[str, Any]:
-    """Held-out TPR (forget) and FPR (neighbour, general) with per-prompt latency."""
+def classifier_figures(guard: Guard, rule: RuleSpec, general: list[Example]) -> dict[str, Any]:
+    """Held-out TPR (forget) and FPR (neighbour, general) with per-prompt latency.
+
+    ``general`` is the held-out part of the bundled everyday prompts.
+    """
     sets = {"forget": rule.split("forget", "test"), "neighbour": rule.split("retain", "test"),
             "general": [*rule.split("general", "test"), *general]}
     verdicts = {name: [(e.prompt, guard.classify(e.prompt)) for e in examples]
@@ -80,10 +83,8 @@ def _paired_answers(lm: LoadedLM, guard: Guard, examples: Sequence[Example], max
 
 
 def _paired_row(lm: LoadedLM, guard: Guard, example: Example, max_new_tokens: int) -> dict:
+    plain, plain_s = timed_answer(lm, example.prompt, max_new_tokens)
     encoded = encode_prompt(lm, example.prompt)
-    started = time.perf_counter()
-    plain = generate_text(lm, encoded, max_new_tokens)
-    plain_s = time.perf_counter() - started
     verdict: Verdict = guard.classify(example.prompt)
     started = time.perf_counter()
     if verdict.flagged and verdict.rule is not None:

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from engine.guard.lm import EncodedPrompt, LoadedLM, encode_prompt, generate_text
+from storage.errors import UnpromptError
 
 Corruption = Callable[[torch.Tensor], torch.Tensor]
 
@@ -56,5 +57,9 @@ def corrupted_answer(lm: LoadedLM, prompt: str | EncodedPrompt, corruption: Corr
                      max_new_tokens: int) -> str:
     """Greedy answer with the prompt's embeddings corrupted on the prompt pass."""
     encoded = encode_prompt(lm, prompt) if isinstance(prompt, str) else prompt
-    with corrupted_prompt_pass(lm, corruption, encoded.content_mask):
-        return generate_text(lm, encoded, max_new_tokens)
+    with corrupted_prompt_pass(lm, corruption, encoded.content_mask) as hook:
+        text = generate_text(lm, encoded, max_new_tokens)
+    if hook.corrupted != 1:  # never hand out an unguarded answer to a flagged prompt
+        raise UnpromptError(f"The guard could not corrupt the prompt in {lm.name}: its first "
+                            "forward pass did not embed the prompt as expected.")
+    return text

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from engine.guard.hook import Corruption, corrupted_answer
-from engine.guard.lm import LoadedLM, encode_prompt, generate_text
+from engine.guard.lm import LoadedLM, timed_answer
 from engine.guard.rules import Example, load_ignorant_prompts
 from engine.jobs import CancelToken, Progress
 
@@ -53,12 +53,14 @@ def answer_examples(lm: LoadedLM, examples: Sequence[Example], max_new_tokens: i
     for i, example in enumerate(examples):
         if cancel is not None:
             cancel.check()
-        started = time.perf_counter()
-        encoded = encode_prompt(lm, example.prompt)
-        text = (generate_text(lm, encoded, max_new_tokens) if corruption is None
-                else corrupted_answer(lm, encoded, corruption, max_new_tokens))
+        if corruption is None:
+            text, seconds = timed_answer(lm, example.prompt, max_new_tokens)
+        else:
+            started = time.perf_counter()
+            text = corrupted_answer(lm, example.prompt, corruption, max_new_tokens)
+            seconds = time.perf_counter() - started
         correct = contains_key(text, example.keys) if example.keys else None
-        results.append(Answered(example.prompt, text, correct, time.perf_counter() - started))
+        results.append(Answered(example.prompt, text, correct, seconds))
         yield Progress((i + 1) / max(len(examples), 1), f"{label} {i + 1}/{len(examples)}")
     return results
 

@@ -211,6 +211,20 @@ def generate_text(lm: LoadedLM, encoded: EncodedPrompt, max_new_tokens: int) -> 
     return tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip()
 
 
+def timed_answer(lm: LoadedLM, prompt: str, max_new_tokens: int) -> tuple[str, float]:
+    """Unguarded answer and the seconds its generation took, memoised per model.
+
+    Greedy decoding is deterministic, so audits reuse an answer instead of regenerating it;
+    the recorded time is that of the generation that produced it.
+    """
+    key = f"answer:{max_new_tokens}:{prompt}"
+    if key not in lm.cache:
+        started = time.perf_counter()
+        text = generate_text(lm, encode_prompt(lm, prompt), max_new_tokens)
+        lm.cache[key] = (text, time.perf_counter() - started)
+    return lm.cache[key]
+
+
 def answer(lm: LoadedLM, prompt: str, max_new_tokens: int = 64) -> str:
     """The model's greedy, unguarded answer to ``prompt``."""
     if not prompt or not prompt.strip():

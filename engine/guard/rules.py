@@ -20,6 +20,7 @@ DEMO_RULE = DATA / "harry_potter.json"
 GENERAL_PROMPTS = DATA / "general_prompts.txt"
 IGNORANT_PROMPTS = DATA / "ignorant.json"
 SPLITS = ("train", "test")
+HOLD_OUT_FROM = 20  # parts with fewer examples and no split fields are not held out
 
 
 @dataclass(frozen=True)
@@ -33,16 +34,18 @@ class Example:
     group: str = ""
 
     @classmethod
-    def from_dict(cls, item: dict[str, Any] | str) -> Example:
+    def from_dict(cls, item: dict[str, Any] | str, hold_out: bool = True) -> Example:
+        """From JSON; without a ``split`` field, a hash holds out about a quarter (if allowed)."""
         if isinstance(item, str):
             item = {"prompt": item}
         keys = item.get("keys", item.get("key")) or ()
         keys = (keys,) if isinstance(keys, str) else tuple(keys)
-        split = item.get("split") or hashed_split(str(item.get("prompt", "")))
+        prompt = str(item.get("prompt", ""))
+        split = item.get("split") or (hashed_split(prompt) if hold_out else "train")
         if split not in SPLITS:
             raise UnpromptError(f"Unknown split {split!r}; use 'train' or 'test'.")
-        return cls(str(item.get("prompt", "")).strip(), str(item.get("answer") or ""), keys,
-                   split, str(item.get("group") or ""))
+        return cls(prompt.strip(), str(item.get("answer") or ""), keys, split,
+                   str(item.get("group") or ""))
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -72,8 +75,7 @@ class RuleSpec:
     @classmethod
     def from_dict(cls, data: dict[str, Any], name: str | None = None) -> RuleSpec:
         spec = cls(name or str(data.get("name") or ""), str(data.get("description") or ""),
-                   *[[Example.from_dict(i) for i in data.get(part) or []]
-                     for part in ("forget", "retain", "general")])
+                   *[_examples(data.get(part) or []) for part in ("forget", "retain", "general")])
         spec.validate()
         return spec
 
@@ -85,6 +87,11 @@ class RuleSpec:
             raise UnpromptError(f"The rule {self.name!r} has no forget examples.")
         if any(not e.prompt for e in [*self.forget, *self.retain, *self.general]):
             raise UnpromptError(f"The rule {self.name!r} contains an empty example prompt.")
+
+
+def _examples(items: list[Any]) -> list[Example]:
+    """Examples of one part; small parts (< HOLD_OUT_FROM) are kept whole for training."""
+    return [Example.from_dict(i, hold_out=len(items) >= HOLD_OUT_FROM) for i in items]
 
 
 def hashed_split(text: str, test_share: float = 0.25) -> str:
@@ -117,7 +124,7 @@ def rule_from_files(name: str, forget_file: str | Path, retain_file: str | Path 
         extra = Path(retain_file)
         if not extra.is_file():
             raise NotFoundError(f"No retain file at {extra}.")
-        retain += [Example.from_dict(i) for i in read_examples(extra)]
+        retain += _examples(read_examples(extra))
     spec = RuleSpec(name, description or forget.description, forget.forget, retain,
                     forget.general)
     spec.validate()

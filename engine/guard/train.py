@@ -24,7 +24,7 @@ from engine.guard.jobutil import rounded, scaled
 from engine.guard.knowledge import answer_examples, ignorant_level, keyed, knowledge_after
 from engine.guard.lm import LoadedLM
 from engine.guard.rules import RuleSpec, load_general_prompts
-from engine.guard.zo import zo_search
+from engine.guard.zo import ZOResult, zo_search
 from engine.jobs import CancelToken, Progress
 
 SIGMA_RANGE = (0.0, 3.0)  # in units of the embedding matrix's standard deviation
@@ -39,8 +39,9 @@ class SigmaSearch:
     sigma: float
     objective: float | None
     trace: list[dict[str, Any]] = field(default_factory=list)
-    known: int = 0
-    evaluated: int = 0
+    known: int = 0  # train-split forget prompts the unguarded model answers correctly
+    used: int = 0  # of which the search answers per evaluation
+    evaluated: int = 0  # train-split forget prompts with a reference answer
     ignorant_level: float | None = None
     scale: float = 1.0
     note: str = ""
@@ -83,9 +84,13 @@ def classifier_negatives(rule: RuleSpec) -> list[str]:
 def train_rule_job(lm: LoadedLM, rule: RuleSpec, *, encoder: Encoder | None = None,
                    corruption: str = DEFAULT_CORRUPTION,
                    corruption_params: dict[str, Any] | None = None, target_fpr: float = 0.01,
-                   max_new_tokens: int = 24, max_evals: int = 9, seed: int = 0,
-                   cancel: CancelToken | None = None) -> Generator[Progress, None, TrainedRule]:
-    """Job: train and calibrate the classifier, then optimise the corruption strength."""
+                   max_new_tokens: int = 24, max_evals: int = 9, max_known: int = 24,
+                   seed: int = 0, cancel: CancelToken | None = None
+                   ) -> Generator[Progress, None, TrainedRule]:
+    """Job: train and calibrate the classifier, then optimise the corruption strength.
+
+    The strength search answers at most ``max_known`` known forget prompts per evaluation.
+    """
     started = time.perf_counter()
     rule.validate()
     params = _params(corruption, corruption_params, seed)
@@ -95,7 +100,7 @@ def train_rule_job(lm: LoadedLM, rule: RuleSpec, *, encoder: Encoder | None = No
                                          classifier_negatives(rule), target_fpr, seed=seed)
     yield Progress(0.1, "classifier calibrated", rounded(calibration.to_dict()))
     search = yield from choose_sigma(lm, rule, corruption, params, max_new_tokens, max_evals,
-                                     cancel)
+                                     max_known, cancel)
     info = {k: v for k, v in asdict(search).items() if k not in ("trace", "sigma")}
     result = TrainedRule(rule.name, rule.description, rule.to_dict(), head.to_bytes(),
                          calibration.threshold, corruption, params, search.sigma,
@@ -117,47 +122,64 @@ def _params(name: str, params: dict[str, Any] | None, seed: int) -> dict[str, An
 
 
 def choose_sigma(lm: LoadedLM, rule: RuleSpec, corruption: str, params: dict[str, Any],
-                 max_new_tokens: int, max_evals: int, cancel: CancelToken | None = None
-                 ) -> Generator[Progress, None, SigmaSearch]:
+                 max_new_tokens: int, max_evals: int, max_known: int = 24,
+                 cancel: CancelToken | None = None) -> Generator[Progress, None, SigmaSearch]:
     """Job: the strength that brings forget-set knowledge to the ignorant reference's level."""
     scale = lm.embedding_std
-    default = SigmaSearch(DEFAULT_SIGMA * scale, None, scale=scale)
+    result = SigmaSearch(DEFAULT_SIGMA * scale, None, scale=scale)
+    examples = keyed(rule.split("forget", "train"))
     if not corruption_family(corruption).uses_sigma:
         return SigmaSearch(0.0, None, note=f"{corruption} has no strength to optimise")
-    examples = keyed(rule.split("forget", "train"))
     if not examples:
-        default.note = "no reference answers: default strength"
-        return default
+        result.note = "no reference answers: default strength"
+        return result
     answers = yield from scaled(answer_examples(lm, examples, max_new_tokens, cancel=cancel,
                                                 label="forget set, unguarded"), 0.1, 0.3)
     known = [e for e, a in zip(examples, answers, strict=True) if a.correct]
     ignorant = yield from scaled(ignorant_level(lm, max_new_tokens, cancel), 0.3, 0.4)
+    result.known, result.evaluated = len(known), len(examples)
+    result.ignorant_level = ignorant.score or 0.0
     if not known:
-        default.note = "the model knows none of the forget answers: default strength"
-        return default
-    return (yield from _optimise(lm, known, len(examples), ignorant.score or 0.0, corruption,
-                                 params, max_new_tokens, max_evals, cancel))
+        result.note = "the model knows none of the forget answers: default strength"
+        return result
+    result.used = min(len(known), max_known)
+    knowledge = _knowledge_fn(lm, _spread(known, max_known), corruption, params,
+                              max_new_tokens, cancel)
+    best, result.trace = yield from _optimise(knowledge, result.ignorant_level, scale, max_evals)
+    result.sigma, result.objective = best.x * scale, best.fx
+    return result
 
 
-def _optimise(lm: LoadedLM, known: list, evaluated: int, target: float, corruption: str,
-              params: dict[str, Any], max_new_tokens: int, max_evals: int,
-              cancel: CancelToken | None) -> Generator[Progress, None, SigmaSearch]:
+def _spread(items: list, limit: int) -> list:
+    """At most ``limit`` items, evenly spaced through the list."""
+    if len(items) <= limit:
+        return items
+    return [items[i * len(items) // limit] for i in range(limit)]
+
+
+def _knowledge_fn(lm: LoadedLM, known: list, corruption: str, params: dict[str, Any],
+                  max_new_tokens: int, cancel: CancelToken | None) -> Any:
+    """sigma -> job returning the knowledge score on ``known`` with that strength."""
+    def job(sigma: float) -> Generator[Progress, None, float]:
+        return knowledge_after(lm, known, lambda s: make_corruption(corruption, s, params),
+                               sigma, max_new_tokens, cancel)
+    return job
+
+
+def _optimise(knowledge: Any, target: float, scale: float, max_evals: int
+              ) -> Generator[Progress, None, tuple[ZOResult, list[dict[str, Any]]]]:
     """Zeroth-order search on |knowledge(sigma) - ignorant| + penalty * sigma / scale."""
-    scale = lm.embedding_std
     search, trace, seen = zo_search(1.0, *SIGMA_RANGE, max_evals=max_evals, mu=0.5, lr=1.0), [], {}
     x = next(search)
     while True:
         if x not in seen:
             lo = 0.4 + 0.6 * len(trace) / max_evals
-            job = knowledge_after(lm, known, lambda s: make_corruption(corruption, s, params),
-                                  x * scale, max_new_tokens, cancel)
-            seen[x] = yield from scaled(job, lo, lo + 0.6 / max_evals)
+            seen[x] = yield from scaled(knowledge(x * scale), lo, lo + 0.6 / max_evals,
+                                        f"strength {len(trace) + 1}/{max_evals}: ")
         objective = abs(seen[x] - target) + SIGMA_PENALTY * x
         trace.append({"eval": len(trace) + 1, "sigma": x * scale, "sigma_in_std": x,
                       "knowledge": seen[x], "objective": objective})
         try:
             x = search.send(objective)
         except StopIteration as stop:
-            best = stop.value
-            break
-    return SigmaSearch(best.x * scale, best.fx, trace, len(known), evaluated, target, scale)
+            return stop.value, trace

@@ -41,7 +41,7 @@ def test_head_round_trips_through_bytes(encoder) -> None:
 
 @pytest.mark.parametrize(("forget", "message"), [
     ([], "no forget examples"),
-    (["one", "two", "three", "four"], "only 4 forget examples"),
+    (["one", "two", "three", "four"], "only 4 forget examples to train on"),
     (["a", "b", " ", "d", "e"], "empty example"),
 ])
 def test_bad_rules_are_refused(encoder, forget: list[str], message: str) -> None:

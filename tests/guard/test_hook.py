@@ -142,3 +142,14 @@ def _raise(emb: torch.Tensor) -> torch.Tensor:
 def test_empty_prompt_is_a_clear_error(lm, guard) -> None:
     with pytest.raises(UnpromptError, match="empty"):
         guarded_answer(lm, guard, "   ")
+
+
+def test_a_prompt_that_could_not_be_corrupted_is_never_answered(lm) -> None:
+    from engine.guard.hook import corrupted_answer
+    from engine.guard.lm import EncodedPrompt
+
+    encoded = encode_prompt(lm, FLAGGED)
+    wrong = EncodedPrompt(encoded.input_ids, encoded.content_mask[:-1])
+    with pytest.raises(UnpromptError, match="could not corrupt"):
+        corrupted_answer(lm, wrong, lambda e: e * 0, 2)
+    assert _hooks(lm) == 0

@@ -70,3 +70,13 @@ def test_key_terms_match_whole_words_ignoring_case() -> None:
     assert not contains_key("It is made of iron.", ["Ron"])
     assert contains_key("Platform 9 3/4!", ["9 3/4"])
     assert not contains_key("anything", [])
+
+
+def test_small_rules_without_splits_keep_every_example_for_training(tmp_path: Path) -> None:
+    few = tmp_path / "few.txt"
+    few.write_text("\n".join(f"Question {i} about Zed?" for i in range(6)))
+    assert all(e.split == "train" for e in load_rule_file(few).forget)
+    many = tmp_path / "many.txt"
+    many.write_text("\n".join(f"Question {i} about Zed?" for i in range(40)))
+    splits = [e.split for e in load_rule_file(many).forget]
+    assert "test" in splits and splits.count("train") > 20
