@@ -139,7 +139,6 @@ def test_close_ends_the_worker_even_during_a_job(tmp_path: Path) -> None:
     assert client.pid is None
 
 
-
 def test_a_worker_that_cannot_start_fails_its_jobs_instead_of_looping() -> None:
     client = EngineClient(probe=f"{JOBS}:crashing_probe", max_failed_starts=2)
     job = client.submit(f"{JOBS}:count")
@@ -151,3 +150,12 @@ def test_a_worker_that_cannot_start_fails_its_jobs_instead_of_looping() -> None:
     later = client.submit(f"{JOBS}:count")
     assert of(client.poll(), later, "finished")[0].data["status"] == "failed"
     stop_client(client)
+
+
+def test_the_client_is_importable_from_both_modules() -> None:
+    import engine.worker
+    import engine.worker_client
+
+    assert engine.worker.EngineClient is engine.worker_client.EngineClient
+    with pytest.raises(AttributeError):
+        engine.worker.NoSuchThing  # noqa: B018
