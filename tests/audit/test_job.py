@@ -1,0 +1,142 @@
+"""audit_job against the registry: stored figures, reference cache, requests, cancel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.audit.job import audit_job
+from engine.audit.schema import check_metrics
+from engine.jobs import Cancelled, CancelToken, run_job
+from storage import auditlog
+from storage import audits as audit_rows
+from storage.errors import UnpromptError
+from storage.models import Artifact, AuditRun, ErasureRequest
+from storage.workspace import Workspace
+from tests.audit.conftest import QUICK
+
+TOP_KEYS = {"scorecard", "mia_efficacy", "threshold_attacks", "forget_distinguishability_auc",
+            "linear_probe", "relearn", "lira", "erasure", "reference", "audit_run"}
+
+
+def _rows(root: Path, kind: str) -> list[AuditRun]:
+    ws = Workspace.open(root)
+    with ws.sessions() as session:
+        rows = session.query(AuditRun).filter_by(kind=kind).order_by(AuditRun.id).all()
+    ws.close()
+    return rows
+
+
+def test_every_figure_is_present_and_in_range(audited: dict) -> None:
+    result = audited["result"]
+    assert set(result) == TOP_KEYS
+    assert set(result["reference"]) == TOP_KEYS - {"reference", "audit_run"}
+    metrics = {k: v for k, v in result.items() if k != "audit_run"}
+    assert check_metrics(metrics, reference=True, lira=True, relearn=True) == []
+    assert result["erasure"] == "approximate" and result["reference"]["erasure"] == "exact"
+    assert set(result["relearn"]) == {"1", "5", "20"}
+    assert result["scorecard"]["forget_accuracy"] == 0.0  # its prompt is gone
+    assert result["mia_efficacy"] == 1.0 == result["reference"]["mia_efficacy"]
+    assert "3" in result["threshold_attacks"]["loss"]["per_class"]
+    assert result["lira"]["k"] == 2 and result["lira"]["forget_auc"] == 0.5
+
+
+def test_check_metrics_names_missing_and_out_of_range_figures(audited: dict) -> None:
+    import copy
+
+    broken = copy.deepcopy(audited["result"])
+    del broken["audit_run"]
+    broken["mia_efficacy"] = 1.5
+    broken["threshold_attacks"]["loss"]["per_class"]["3"]["auc"] = float("nan")
+    del broken["reference"]["linear_probe"]
+    problems = check_metrics(broken, reference=True, lira=True, relearn=True)
+    assert "missing reference.linear_probe" in problems
+    assert any(p.startswith("mia_efficacy") for p in problems)
+    assert any("per_class.3.auc" in p for p in problems)
+
+
+def test_the_audit_is_stored_logged_and_verifies_the_request(audited: dict) -> None:
+    root, result = audited["root"], audited["result"]
+    ws = Workspace.open(root)
+    with ws.sessions() as session:
+        run = session.get(AuditRun, result["audit_run"])
+        request = session.get(ErasureRequest, audited["request"])
+        log = [e.action for e in session.query(auditlog.AuditLogEntry)]
+        stored = {k: v for k, v in result.items() if k != "audit_run"}
+        assert run.kind == "image" and run.metrics == stored
+        assert run.request_id == request.id and request.status == "verified"
+        assert request.result["audit_run"] == run.id
+        assert log[-2:] == ["audit.recorded", "request.verified"]
+        assert "audit.reference_trained" in log and auditlog.verify(session).valid
+        listed = audit_rows.list_audits(session, "demo")
+        assert [a["id"] for a in listed] == [run.id] and listed[0]["version"] == 2
+    ws.close()
+    fractions = [p.fraction for p in audited["progress"] if p.fraction is not None]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+
+
+def test_curves_hold_what_the_charts_need(audited: dict) -> None:
+    ws = Workspace.open(audited["root"])
+    with ws.sessions() as session:
+        curves = session.get(AuditRun, audited["result"]["audit_run"]).curves
+    ws.close()
+    assert curves["forgotten"] == ["3"] and curves["classes"]["3"] == 3
+    accuracy = curves["per_class_accuracy"]
+    assert accuracy["after"]["3"] == 0.0 and accuracy["before"]["3"] > 0.3
+    assert set(accuracy["reference"]) == set(accuracy["after"])
+    for which in ("model", "reference"):
+        roc = curves["roc"][which]["loss"]
+        assert len(roc["linear"]["fpr"]) == 201 and len(roc["log"]["tpr"]) == 121
+        hist = curves["histograms"][which]["forget"]["entropy"]
+        assert sum(hist["members"]) > 0 and len(hist["edges"]) == len(hist["members"]) + 1
+        assert curves["relearn"][which]["mean"].keys() == {"1", "5", "20"}
+        assert len(curves["lira"][which]["linear"]["tpr"]) == 201
+    assert curves["relearn"]["shots"] == [1, 5, 20]
+
+
+def test_the_reference_never_learned_the_forgotten_class_and_is_reused(audited_root: Path
+                                                                        ) -> None:
+    [reference] = _rows(audited_root, "reference")
+    assert "3" not in reference.metrics["class_artifacts"] and 3 not in reference.config["retained"]
+    assert reference.config["forgotten"] == [3]
+    result = run_job(audit_job(audited_root, "demo", operator="carol", **QUICK))
+    assert result["relearn"] is None and "lira" not in result
+    [again] = _rows(audited_root, "reference")  # no second reference
+    latest = _rows(audited_root, "image")[-1]
+    assert latest.config["reference_cached"] is True and latest.config["reference_run"] == again.id
+
+
+def test_forgetting_another_class_retires_the_reference_that_learned_it(audited_root: Path
+                                                                         ) -> None:
+    from engine.forget import forget_job
+
+    [old] = _rows(audited_root, "reference")
+    own = set(old.metrics["class_artifacts"].values())
+    run_job(forget_job(audited_root, model_name="demo", classes=["5"], operator="alice"))
+    run_job(audit_job(audited_root, "demo", operator="carol", **QUICK))
+    old_now, new = _rows(audited_root, "reference")
+    assert old_now.metrics["status"] == "retired" and new.config["forgotten"] == [3, 5]
+    assert not any((audited_root / "artifacts" / sha).exists() for sha in own)
+    ws = Workspace.open(audited_root)
+    with ws.sessions() as session:
+        assert all(session.get(Artifact, sha).status == "purged" for sha in own)
+    ws.close()
+
+
+def test_cancel_stores_nothing(audited_root: Path) -> None:
+    token = CancelToken()
+    job = audit_job(audited_root, "demo", reference=True, operator="carol", cancel=token,
+                    **QUICK)
+    next(job)
+    token.set()
+    with pytest.raises(Cancelled):
+        run_job(job)
+    assert len(_rows(audited_root, "image")) == 1
+
+
+def test_refusals(trained_root: Path, audited_root: Path) -> None:
+    with pytest.raises(UnpromptError, match="no forgotten class"):
+        run_job(audit_job(trained_root, "demo", reference=False, operator="carol"))
+    with pytest.raises(UnpromptError, match="at least 2 shadow"):
+        run_job(audit_job(audited_root, "demo", lira=1, operator="carol"))
