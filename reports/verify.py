@@ -153,10 +153,13 @@ def _validate(embedded: Any, pinned: dict[str, Any], fingerprint: str, reasons: 
     if status.coverage != SignatureCoverageLevel.ENTIRE_FILE:
         reasons.append("modified-after-signing")
     details["signed_at"] = _iso(status.signer_reported_dt)
-    if status.timestamp_validity is not None:
-        details["timestamp"] = _iso(status.timestamp_validity.timestamp)
-    if fingerprint in pinned and not status.trusted:
-        reasons.append(_trust_reason(pinned[fingerprint]))
+    proven = _timestamp(status)
+    details["timestamp"] = _iso(proven)
+    if fingerprint in pinned:
+        if not _valid_at(pinned[fingerprint], proven or dt.datetime.now(dt.UTC)):
+            reasons.append("signer-certificate-expired")
+        elif not status.trusted:
+            reasons.append("signer-certificate-rejected")
 
 
 @contextmanager
@@ -190,11 +193,18 @@ def _key_usage() -> Any:
                                match_all_key_usages=False)
 
 
-def _trust_reason(cert: Any) -> str:
-    now = dt.datetime.now(dt.UTC)
-    if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
-        return "signer-certificate-expired"
-    return "signer-certificate-rejected"
+def _timestamp(status: Any) -> dt.datetime | None:
+    """The signing time proven by an RFC 3161 timestamp whose authority chains to a pinned
+    certificate (pin the TSA's root with ``trust_certificate``); None otherwise."""
+    ts = status.timestamp_validity
+    return ts.timestamp if ts is not None and ts.trusted else None
+
+
+def _valid_at(cert: Any, when: dt.datetime) -> bool:
+    """Validity period check; pinned anchors are not checked for it by the path validator.
+    Without a timestamp (PAdES B-B) the signature must be checked while the certificate is
+    valid; a B-T timestamp lets it verify after expiry."""
+    return cert.not_valid_before_utc <= when <= cert.not_valid_after_utc
 
 
 def _check_manifest(reader: Any, reasons: list[str], details: dict[str, Any]

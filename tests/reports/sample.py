@@ -75,3 +75,24 @@ def sample_charts() -> dict[str, Any]:
         "relearn": {"shots": [1, 5, 20], "model": {"mean": {"1": 0.31, "5": 0.64, "20": 0.82}},
                     "reference": {"mean": {"1": 0.29, "5": 0.6, "20": 0.8}}},
     }
+
+
+def org_identity(days: int, key_usage: bool = True) -> Any:
+    """A ``SigningIdentity`` for an organisation certificate ending ``days`` from now."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from reports.keys import SigningIdentity, _key_usage
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Example Org DPO")])
+    now = dt.datetime.now(dt.UTC)
+    builder = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - dt.timedelta(days=400))
+               .not_valid_after(now + dt.timedelta(days=days)))
+    if key_usage:
+        builder = builder.add_extension(_key_usage(), critical=True)
+    return SigningIdentity(key, builder.sign(key, hashes.SHA256()))

@@ -8,12 +8,11 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import NameOID
 
 from reports import keys
 from storage.errors import NotFoundError, RefusedError, UnpromptError
+from tests.reports.sample import org_identity
 
 
 def test_generated_key_reloads_with_its_passphrase(tmp_path: Path) -> None:
@@ -78,6 +77,20 @@ def test_expired_certificate_is_refused(tmp_path: Path) -> None:
         keys.import_pkcs12(tmp_path / "keys", _p12(days=-1), b"pw")
 
 
+def test_certificate_that_cannot_sign_is_refused(tmp_path: Path) -> None:
+    org = org_identity(365, key_usage=False)
+    usage = x509.KeyUsage(False, False, True, False, False, False, False, False, False)
+    cert = (x509.CertificateBuilder().subject_name(org.certificate.subject)
+            .issuer_name(org.certificate.issuer).public_key(org.key.public_key())
+            .serial_number(1).not_valid_before(org.certificate.not_valid_before_utc)
+            .not_valid_after(org.certificate.not_valid_after_utc)
+            .add_extension(usage, critical=True).sign(org.key, hashes.SHA256()))
+    blob = pkcs12.serialize_key_and_certificates(
+        b"org", org.key, cert, None, serialization.BestAvailableEncryption(b"pw"))
+    with pytest.raises(RefusedError, match="key usage"):
+        keys.import_pkcs12(tmp_path / "keys", blob, b"pw")
+
+
 def test_trust_certificate_accepts_pem_and_rejects_junk(tmp_path: Path,
                                                         identity: keys.SigningIdentity) -> None:
     assert keys.trust_certificate(tmp_path, identity.certificate_pem) == identity.fingerprint
@@ -87,14 +100,6 @@ def test_trust_certificate_accepts_pem_and_rejects_junk(tmp_path: Path,
 
 def _p12(days: int) -> bytes:
     """An organisation PKCS#12 whose certificate ends ``days`` from now."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Example Org DPO")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=400))
-            .not_valid_after(now + dt.timedelta(days=days))
-            .add_extension(keys._key_usage(), critical=True)
-            .sign(key, hashes.SHA256()))
+    org = org_identity(days)
     return pkcs12.serialize_key_and_certificates(
-        b"org", key, cert, None, serialization.BestAvailableEncryption(b"pw"))
+        b"org", org.key, org.certificate, None, serialization.BestAvailableEncryption(b"pw"))

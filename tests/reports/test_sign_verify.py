@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,7 @@ from reports.pdf_certificate import INFO_SHA, MANIFEST_NAME
 from reports.signing import sign_pdf, write_certificate
 from reports.verify import verify_certificate_pdf
 from storage.errors import RefusedError, UnpromptError
-from tests.reports.sample import sample_charts
+from tests.reports.sample import org_identity, sample_charts
 
 
 def test_signed_certificate_verifies(signed_pdf: bytes, identity: SigningIdentity,
@@ -104,6 +106,30 @@ def test_unreachable_timestamp_authority_is_one_sentence(unsigned_pdf: bytes,
                                                           identity: SigningIdentity) -> None:
     with pytest.raises(UnpromptError, match="Could not sign"):
         sign_pdf(unsigned_pdf, identity, timestamp_url="http://127.0.0.1:9/tsa")
+
+
+def test_expired_key_does_not_sign(unsigned_pdf: bytes) -> None:
+    with pytest.raises(RefusedError, match="expired"):
+        sign_pdf(unsigned_pdf, org_identity(days=-1))
+
+
+def test_signature_by_expired_certificate_is_named(unsigned_pdf: bytes,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    expired = org_identity(days=-1)
+    monkeypatch.setattr("reports.signing.check_validity", lambda cert: None)
+    result = verify_certificate_pdf(sign_pdf(unsigned_pdf, expired), [expired.certificate])
+    assert result.reasons == ["signer-certificate-expired"]
+
+
+def test_reports_import_neither_qt_nor_torch() -> None:
+    code = ("import sys, importlib, pkgutil, reports\n"
+            "for i in pkgutil.walk_packages(reports.__path__, 'reports.'):\n"
+            "    importlib.import_module(i.name)\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'torch', 'PySide6', 'pyqtgraph', 'superqt', 'gui'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.strip() == "[]", out.stderr[-2000:]
 
 
 def _signed_offsets(pdf: bytes, samples: int) -> list[int]:
