@@ -110,6 +110,9 @@ def _title_page(m: dict[str, Any], digest: str, signer: str | None) -> list[Flow
 
 def _verdict_box(m: dict[str, Any]) -> Table:
     text = [p(sec.verdict_sentence(m), "verdict"), p(sec.kind_sentence(m), "verdict")]
+    warning = sec.warning_sentence(m)
+    if warning:
+        text.append(markup(f"<font color='#b3261e'>{_x(warning)}</font>", "verdict"))
     box = Table([[text]], colWidths=[FRAME_WIDTH])
     box.setStyle(TableStyle([("BACKGROUND", (0, 0), (-1, -1), SHADE),
                              ("LINEBEFORE", (0, 0), (0, -1), 3, ACCENT),
@@ -139,15 +142,18 @@ def _qr(value: str, size: float) -> Drawing:
 
 
 def _statement(m: dict[str, Any]) -> str:
-    req, t = m["request"], m["timeline"]
+    req, t, model = m["request"], m["timeline"], m["model"]
+    what = ("the erased classes' parameters were removed" if m["scope"]["kind"] == "classes"
+            else "the forget rule took effect")
+    purge = ("every earlier stored copy of them was purged" if m["purge"].get("complete", True)
+             else "the purge of earlier stored copies is NOT complete")
+    scan = "no" if m["residual_scan"]["clean"] else "REMAINING"
     return (f"This certificate attests that erasure request #{req['id']}, received on "
             f"{t['received_at'][:10]} under the legal basis “{_x(req['legal_basis'])}”, was "
-            f"executed on {t['executed_at'][:10]} on model “{_x(m['model']['name'])}”: the "
-            f"erased data's parameters were removed in version {m['model']['version_after']}, "
-            "every earlier stored copy of them was purged, and a scan of the workspace found "
-            f"{'no' if m['residual_scan']['clean'] else 'some'} remaining bytes. The following "
-            "pages give the timeline, the method, the artifact hashes, the audit figures and "
-            "how to verify this document.")
+            f"executed on {t['executed_at'][:10]} on model “{_x(model['name'])}”: {what} in "
+            f"version {model['version_after']}, {purge}, and a scan of the workspace found "
+            f"{scan} bytes of them. The following pages give the timeline, the method, the "
+            "artifact hashes, the audit figures and how to verify this document.")
 
 
 def _signature_note(signer: str | None) -> str:

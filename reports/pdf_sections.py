@@ -53,6 +53,18 @@ def kind_sentence(m: dict[str, Any]) -> str:
     return "Erasure kind: approximate, with the measured residual reported in section 2."
 
 
+def warning_sentence(m: dict[str, Any]) -> str | None:
+    """What undermines the verdict, if anything: leftover bytes or an unfinished purge."""
+    problems = []
+    if not m["residual_scan"]["clean"]:
+        problems.append("the residual scan found removed parameter bytes still stored")
+    if m["purge"].get("complete") is False:
+        problems.append("the purge is not complete")
+    if not problems:
+        return None
+    return f"Warning: {' and '.join(problems)} (section 4)."
+
+
 def request_section(m: dict[str, Any]) -> list[Flowable]:
     req, t = m["request"], m["timeline"]
     rows = [("Request", f"#{req['id']}"),

@@ -72,7 +72,7 @@ def write_certificate(out_pdf: Path, manifest: dict[str, Any],
         _refuse_existing([out_pdf, json_path])
     pdf = render_certificate_pdf(manifest, charts_data, signer=_signer_label(identity))
     signed = sign_pdf(pdf, identity, timestamp_url)
-    out_pdf.parent.mkdir(parents=True, exist_ok=True)
+    _make_folder(out_pdf.parent)
     write_file(json_path, canonical_json(manifest), overwrite=overwrite)
     write_file(out_pdf, signed, overwrite=overwrite)
     return WrittenCertificate(out_pdf, json_path, manifest["certificate_id"],
@@ -83,21 +83,27 @@ def write_certificate(out_pdf: Path, manifest: dict[str, Any],
 def write_file(path: Path, data: bytes, *, overwrite: bool = False) -> None:
     """Write via a temporary file, fsync, then rename (or link, which never replaces)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
     try:
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            os.link(tmp, path)
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        (os.replace if overwrite else os.link)(tmp, path)
+        _fsync_dir(path.parent)
     except FileExistsError as exc:
         raise RefusedError(f"{path} already exists; choose another name or allow "
                            "overwriting.") from exc
+    except OSError as exc:
+        raise UnpromptError(f"Could not write {path}: {exc.strerror or exc}.") from exc
     finally:
         tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UnpromptError(f"Could not create the folder {folder}: {exc.strerror}.") from exc
 
 
 def _refuse_existing(paths: list[Path]) -> None:
