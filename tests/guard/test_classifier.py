@@ -37,6 +37,8 @@ def test_head_round_trips_through_bytes(encoder) -> None:
     assert back.encoder_name == encoder.name
     with pytest.raises(UnpromptError, match="unreadable"):
         PromptClassifier.from_bytes(b"garbage")
+    with pytest.raises(UnpromptError, match="expects 64-dimensional"):
+        back.scores(torch.zeros(1, 384))
 
 
 @pytest.mark.parametrize(("forget", "message"), [
