@@ -21,18 +21,21 @@ from engine.objective import fit, keep_old_loss, two_pass_loss
 from engine.pfm import PreForgettableViT, build_backbone
 from storage.errors import RefusedError, UnpromptError
 
-# Tuned on 2 CPU threads (see bench/ and the engine tests); a from-scratch tiny ViT.
+# digits: a from-scratch tiny ViT; 96.1% test accuracy (seed 0) in about a minute on CPU.
 DEFAULTS: dict[str, dict[str, Any]] = {
     "digits": {"backbone": "vit_tiny_patch16_224", "img_size": 8, "patch_size": 2,
                "overrides": {"embed_dim": 48, "depth": 3, "num_heads": 4, "mlp_ratio": 2.0},
                "mode": "full", "epochs": 40, "batch_size": 64, "lr": 2e-3, "augment": 0},
-    "fashion-mnist": {"backbone": "vit_tiny_patch16_224", "img_size": 28, "patch_size": 4,
-                      "overrides": {"embed_dim": 96, "depth": 4, "num_heads": 4,
+    # Not yet measured end to end on 2 CPU threads: about 10x the digits default's work.
+    "fashion-mnist": {"backbone": "vit_tiny_patch16_224", "img_size": 28, "patch_size": 7,
+                      "overrides": {"embed_dim": 64, "depth": 4, "num_heads": 4,
                                     "mlp_ratio": 2.0},
-                      "mode": "full", "epochs": 5, "batch_size": 128, "lr": 1e-3,
-                      "augment": 2, "max_per_class": 2000},
+                      "mode": "full", "epochs": 10, "batch_size": 128, "lr": 2e-3,
+                      "augment": 0, "max_per_class": 1000},
 }
-GENERIC_DEFAULTS = {**DEFAULTS["fashion-mnist"], "img_size": None, "max_per_class": None}
+# Any other dataset (mnist, cifar10/100, imagefolder): images resized to 32x32.
+GENERIC_DEFAULTS = {**DEFAULTS["fashion-mnist"], "img_size": 32, "patch_size": 4,
+                    "batch_size": 64, "max_per_class": None}
 
 
 @dataclass

@@ -142,3 +142,16 @@ def test_devices():
         assert device_description() == "CPU"
         with pytest.raises(UnpromptError, match="no CUDA GPU"):
             resolve_device("cuda")
+
+
+def test_subset_masks_follow_the_two_pass_objective():
+    from engine.objective import subset_mask
+
+    gen = torch.Generator().manual_seed(0)
+    cols = torch.randint(0, 5, (400,), generator=gen)
+    mixed = subset_mask(cols, 5, gen, include_own=True)
+    wrong = subset_mask(cols, 5, gen, include_own=False)
+    rows = torch.arange(400)
+    assert mixed[rows, cols].all() and not wrong[rows, cols].any()
+    assert set(wrong.sum(1).tolist()) == {0, 1, 2, 3, 4}  # uniform size in [0, C-1]
+    assert set(mixed.sum(1).tolist()) == {1, 2, 3, 4, 5}
