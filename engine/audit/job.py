@@ -64,16 +64,19 @@ class _Run:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def audit_job(workspace_root: str | Path, model_name: str, *, reference: bool = True,
+def audit_job(workspace: str | Path, model_name: str, *, reference: bool = True,
               lira: int = 0, relearn: bool = False, seed: int = 0, operator: str,
               cancel: CancelToken | None = None, **options: Any
               ) -> Generator[Progress, None, dict[str, Any]]:
-    """Run the audits; return the metrics object plus ``audit_run`` (the AuditRun id)."""
+    """Run the audits; return the metrics object plus ``audit_run`` (the AuditRun id).
+
+    The first parameter is named ``workspace`` like every registry job, so the engine
+    worker gives the audit a row in the Job table."""
     opts = AuditOptions(reference=reference, lira=lira, relearn=relearn, seed=seed, **options)
     opts.check()
     cancel = cancel or CancelToken()
     start = time.monotonic()
-    ws = Workspace.open(workspace_root)
+    ws = Workspace.open(workspace)
     try:
         yield Progress(0.0, "loading the model and its recorded data")
         run = _prepare(ws, model_name, opts, operator)
@@ -145,7 +148,7 @@ def _relearn(run: _Run, operator: str, cancel: CancelToken) -> Generator[Progres
     names = [n for n in ("model", "reference") if n in run.models]
     for i, name in enumerate(names):
         job = relearn_job(run.models[name], run.dataset, run.facts["forgotten"], seeds=seeds,
-                          epochs=run.opts.relearn_epochs, device=run.opts.device,
+                          epochs=run.opts.relearn_epochs, device=_device(run),
                           cancel=cancel)
         result = yield from scaled(job, i / len(names), (i + 1) / len(names), name)
         run.metrics[name]["relearn"] = result["mean"]
