@@ -7,7 +7,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.models import AuditLogEntry, ForgetRule, Model
+from storage.models import AuditLogEntry, ErasureRequest, ForgetRule, Model
+from storage.registry import class_dict, model_dict
 
 
 def request_choices(session: Session) -> list[dict[str, Any]]:
@@ -32,3 +33,26 @@ def audit_log_rows(session: Session, limit: int = 10_000) -> list[dict[str, Any]
                               .limit(limit))
     return [{"seq": e.seq, "timestamp": e.timestamp, "actor": e.actor, "action": e.action,
              "payload": e.payload, "hash": e.hash} for e in entries]
+
+
+def model_overview(session: Session) -> list[dict[str, Any]]:
+    """Every model with its versions (lineage, status, hashes) and classes, by name."""
+    rows = []
+    for model in session.scalars(select(Model).order_by(Model.name)):
+        row = model_dict(model)
+        row["classes"] = [class_dict(session, c) for c in model.classes]
+        live = [v for v in row["versions"] if v["number"] == row["live_version"]]
+        row["erasure_kind"] = live[0]["erasure_kind"] if live else ""
+        rows.append(row)
+    return rows
+
+
+def approved_class_requests(session: Session, model_name: str) -> list[dict[str, Any]]:
+    """Approved requests to forget classes of ``model_name`` (those a forget may execute)."""
+    found = session.scalars(select(ErasureRequest).where(ErasureRequest.status == "approved")
+                            .order_by(ErasureRequest.due_at))
+    return [{"id": r.id, "due_at": r.due_at.isoformat(), "legal_basis": r.legal_basis,
+             "approved_by": r.approved_by,
+             "classes": [c["name"] for c in r.scope.get("classes", [])]}
+            for r in found
+            if r.scope.get("kind") == "classes" and r.scope.get("model") == model_name]
