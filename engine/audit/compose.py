@@ -1,4 +1,28 @@
-"""The stored shapes: the metrics object (DESIGN.md section 5) and the chart data."""
+"""The stored shapes: the metrics object (DESIGN.md section 5) and the chart data.
+
+metrics (AuditRun.metrics; ``audit --json`` adds ``audit_run``), every rate in [0, 1]:
+  scorecard: forget_accuracy (forget-train), retain_accuracy (retain-train),
+             test_accuracy (retained-class test), run_time_s (forget latency, or the
+             reference's training time; None when unknown),
+             gap_to_reference {the three accuracies: model - reference} (with a reference)
+  mia_efficacy: float
+  threshold_attacks: {loss|confidence|entropy: {auc, tpr_at_1pct_fpr, tpr_at_0_1pct_fpr,
+                      per_class: {class name: {auc, tpr_at_1pct_fpr, tpr_at_0_1pct_fpr}}}}
+  forget_distinguishability_auc: float (worst case over the three attacks, >= 0.5)
+  linear_probe: {forget_accuracy, retain_accuracy, per_class: {class name: accuracy}}
+  relearn: {"1": accuracy, "5": ..., "20": ...} or None when not run
+  lira: {k, auc, tpr_at_1pct_fpr, tpr_at_0_1pct_fpr, forget_auc, retain_auc} (when run)
+  erasure: "exact" | "approximate"
+  reference: the same keys (erasure "exact", no gap, no nested reference) (when run)
+curves (AuditRun.curves), ``which`` = "model" / "reference":
+  classes {name: id}, forgotten [names], attacks [names],
+  per_class_accuracy {before, after, reference: {class name: test accuracy}},
+  roc / forget_roc {which: {attack: {linear|log: {fpr: [..], tpr: [..]}}}},
+  histograms {which: {all|forget: {attack: {edges, members, non_members}}}},
+  distinguishability {which: {attack: auc}},
+  relearn {shots: [1, 5, 20], which: {mean: {n: acc}, runs: {n: [acc per class, seed]}}},
+  lira {which: {linear|log: {fpr, tpr}}} (when run).
+"""
 
 from __future__ import annotations
 
