@@ -19,6 +19,7 @@ from gui.activity_widget import ActivityWidget
 from gui.audits_widget import AuditsWidget
 from gui.certificates_widget import CertificatesWidget
 from gui.context import AppContext, os_user
+from gui.demo import DemoBanner
 from gui.errors import sentence
 from gui.guard_widget import GuardWidget
 from gui.models_widget import ModelsWidget
@@ -55,10 +56,12 @@ class MainWindow(QMainWindow):
         self.operator_edit.setPlaceholderText(os_user())
         self.operator_edit.setToolTip("Recorded as the actor of every action; "
                                       "empty means the OS user.")
+        self.demo_banner = DemoBanner(ctx)  # first start: offers to build the demo
         self.setCentralWidget(self._central())
         self.setStatusBar(EngineStatusBar(ctx.engine))
         self.nav.currentRowChanged.connect(self._on_nav_currentRowChanged)
         self.operator_edit.textChanged.connect(ctx.set_operator)
+        self.demo_banner.openScreenRequested.connect(self.show_screen)
         ctx.engine.workerCrashed.connect(self._on_engine_workerCrashed)
         self.show_screen(FIRST_SCREEN)
         self.resize(1280, 760)
@@ -81,11 +84,16 @@ class MainWindow(QMainWindow):
         column.addWidget(QLabel("Operator"))
         column.addWidget(self.operator_edit)
         column.addWidget(workspace)
+        main = QWidget()
+        screens = QVBoxLayout(main)
+        screens.setContentsMargins(0, 0, 0, 0)
+        screens.addWidget(self.demo_banner)
+        screens.addWidget(self.stack, 1)
         central = QWidget()
         row = QHBoxLayout(central)
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(side)
-        row.addWidget(self.stack, 1)
+        row.addWidget(main, 1)
         return central
 
     def screen(self, name: str) -> Screen:

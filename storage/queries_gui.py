@@ -56,3 +56,8 @@ def approved_class_requests(session: Session, model_name: str) -> list[dict[str,
              "classes": [c["name"] for c in r.scope.get("classes", [])]}
             for r in found
             if r.scope.get("kind") == "classes" and r.scope.get("model") == model_name]
+
+
+def model_kinds(session: Session) -> dict[str, str]:
+    """Every model's name and kind (image / llm / backbone)."""
+    return dict(session.execute(select(Model.name, Model.kind).order_by(Model.name)).all())

@@ -33,7 +33,8 @@ def forever(cancel: CancelToken, workspace: str | None = None):  # noqa: ANN201
         time.sleep(0.02)
 
 
-def refuse(what: str = "model 'x'", workspace: str | None = None):  # noqa: ANN201
+def refuse(what: str = "model 'x'", workspace: str | None = None,
+           **_options: Any):  # noqa: ANN201 - takes any job's kwargs
     raise UnpromptError(f"no {what} in this workspace")
     yield  # pragma: no cover - makes this a generator
 
@@ -66,3 +67,18 @@ def options(cancel: CancelToken, **options: Any) -> dict[str, Any]:
 def crashing_probe() -> str:
     """A worker that dies while it starts (a broken installation, say)."""
     os._exit(3)
+
+
+def fake_train(workspace: str, *, name: str, operator: str, epochs: int = 2,
+               cancel: CancelToken | None = None, **options: Any):  # noqa: ANN201
+    """Progress records shaped like ``engine.objective.fit``'s, then a train job's result."""
+    steps = 2 * epochs
+    for step in range(1, steps + 1):
+        epoch = (step + 1) // 2
+        yield Progress(step / steps, f"epoch {epoch} of {epochs}",
+                       {"epoch": epoch, "epochs": epochs, "step": step, "steps": steps,
+                        "loss": 2.0 / step, "accuracy": step / steps, "eta_s": steps - step})
+        time.sleep(float(options.get("delay", 0.0)))
+    return {"name": name, "version": 1, "classes": ["0", "1"], "test_accuracy": 0.9,
+            "seconds": 1.5, "device": "CPU", "mode": options.get("mode", "full"),
+            "erasure_kind": "approximate"}

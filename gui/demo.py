@@ -1,0 +1,172 @@
+"""First start: on an empty workspace, offer to build the demo as background jobs, so that a
+new operator can forget a class within minutes of ``make run``."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+
+from gui.bridge import JobHandle
+from gui.context import AppContext
+from gui.errors import sentence
+from gui.train_widget import duration_text
+from storage.queries_gui import model_kinds
+
+DEMO_MODEL = "digits-demo"
+INFO = ("#e8f1fb", "#1b4f80")
+
+
+@dataclass(frozen=True)
+class DemoJob:
+    """One background job of the demo; it gets the workspace and the operator as well."""
+
+    title: str
+    target: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+# The demo's jobs, run in this order: the digits classifier, then (when the engine has
+# the registry job of `guard rule add --demo`) the language-model forget rule.
+DIGITS_JOB = DemoJob(f"the digits classifier '{DEMO_MODEL}'",
+                     "engine.image_jobs:train_model_job",
+                     {"name": DEMO_MODEL, "dataset": "digits"})  # the tuned digits defaults
+RULE_JOB = DemoJob("the language-model forget rule 'harry-potter'",
+                   "engine.guard.registry_jobs:add_rule_job", {"demo": True})
+
+
+def job_exists(target: str) -> bool:
+    """Whether ``target`` names a function of an importable module, found without importing
+    it (engine modules may import torch, which the GUI process never loads)."""
+    module, _, name = target.partition(":")
+    try:
+        spec = importlib.util.find_spec(module)
+    except ModuleNotFoundError:
+        return False
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return False
+    source = Path(spec.origin).read_text(encoding="utf-8")
+    return re.search(rf"^def {re.escape(name)}\(", source, re.MULTILINE) is not None
+
+
+def demo_jobs() -> list[DemoJob]:
+    return [DIGITS_JOB] + ([RULE_JOB] if job_exists(RULE_JOB.target) else [])
+
+
+def workspace_is_empty(ctx: AppContext) -> bool:
+    with ctx.workspace.sessions() as session:
+        return not model_kinds(session)
+
+
+class DemoBanner(QFrame):
+    """A non-blocking offer above the screens: build the demo, follow it, open Models."""
+
+    openScreenRequested = Signal(str)
+
+    def __init__(self, ctx: AppContext, jobs: list[DemoJob] | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self._jobs = demo_jobs() if jobs is None else list(jobs)
+        self._handles: list[tuple[DemoJob, JobHandle]] = []
+        self._errors: list[str] = []
+        self.state = "hidden"
+        self.setObjectName("demoBanner")
+        self.setStyleSheet(f"QFrame#demoBanner {{ background: {INFO[0]}; border-radius: 4px; }}"
+                           f" QFrame#demoBanner QLabel {{ color: {INFO[1]}; }}")
+        self.text = QLabel()
+        self.text.setWordWrap(True)
+        self.progress = QProgressBar()
+        self.progress.setFixedWidth(220)
+        self.action_button = QPushButton()
+        self.close_button = QPushButton()
+        row = QHBoxLayout(self)
+        row.setContentsMargins(12, 8, 12, 8)
+        row.addWidget(self.text, 1)
+        for widget in (self.progress, self.action_button, self.close_button):
+            row.addWidget(widget)
+        self.action_button.clicked.connect(self._on_action_button_clicked)
+        self.close_button.clicked.connect(self._on_close_button_clicked)
+        ctx.registryChanged.connect(self._on_ctx_registryChanged)
+        self._set_state("offer" if workspace_is_empty(ctx) else "hidden")
+
+    def build(self) -> None:
+        """Queue every demo job (they run one after another in the engine worker)."""
+        self._errors.clear()
+        self._handles = []
+        for job in self._jobs:
+            handle = self.ctx.submit_job(job.target, {"operator": self.ctx.operator,
+                                                      **job.kwargs})
+            handle.progressed.connect(self._on_job_progressed)
+            handle.failed.connect(self._on_job_failed)
+            handle.finished.connect(lambda _status, h=handle: self._on_job_finished(h))
+            self._handles.append((job, handle))
+        self._set_state("building")
+
+    def _set_state(self, state: str) -> None:
+        self.state = state
+        texts = {
+            "offer": ("This workspace is empty. Build the demo: a digits classifier "
+                      f"('{DEMO_MODEL}', the tuned settings; a few minutes on a CPU)"
+                      f"{self._rule_part()} built in the background, so that you can "
+                      "forget a class right away.", "Build the demo", "Not now"),
+            "building": (f"Building the demo: {self._jobs[0].title}…" if self._jobs else "",
+                         "", "Hide"),
+            "done": (f"The demo is ready: open Models, select a class of '{DEMO_MODEL}' and "
+                     "press Forget…", "Open Models", "Dismiss"),
+            "failed": ("The demo could not be built: " + " ".join(self._errors), "Try again",
+                       "Dismiss"),
+        }
+        text, action, close = texts.get(state, ("", "", ""))
+        self.text.setText(text)
+        self.action_button.setText(action)
+        self.action_button.setVisible(bool(action))
+        self.close_button.setText(close)
+        self.progress.setVisible(state == "building")
+        self.progress.setRange(0, 0)
+        self.setVisible(state != "hidden")
+
+    def _rule_part(self) -> str:
+        if RULE_JOB in self._jobs:
+            return " and the language-model forget rule 'harry-potter'"
+        return ""
+
+    def _on_action_button_clicked(self) -> None:
+        if self.state in ("offer", "failed"):
+            self.build()
+        elif self.state == "done":
+            self.openScreenRequested.emit("Models")
+            self._set_state("hidden")
+
+    def _on_close_button_clicked(self) -> None:
+        self.setVisible(False)  # building goes on; the jobs still show in the status bar
+        if self.state != "building":
+            self.state = "hidden"
+
+    def _on_ctx_registryChanged(self) -> None:  # noqa: N802
+        if self.state == "offer" and not workspace_is_empty(self.ctx):
+            self._set_state("hidden")  # a model arrived another way
+
+    def _on_job_progressed(self, record: dict[str, Any]) -> None:
+        if not self._handles:
+            return
+        job = self._handles[0][0]  # the jobs run one at a time, in order
+        data = record.get("data") or {}
+        left = f" · about {duration_text(data['eta_s'])} left" if "eta_s" in data else ""
+        self.text.setText(f"Building the demo: {job.title}: {record.get('message', '')}{left}")
+        if record.get("fraction") is not None:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(round(1000 * record["fraction"]))
+
+    def _on_job_failed(self, message: str, _traceback: str) -> None:
+        self._errors.append(sentence(message))
+
+    def _on_job_finished(self, handle: JobHandle) -> None:
+        self._handles = [(j, h) for j, h in self._handles if h is not handle]
+        if not self._handles:  # shown again even if hidden meanwhile: the news is brief
+            self._set_state("failed" if self._errors else "done")

@@ -1,0 +1,119 @@
+"""The Train screen and the first-start demo banner, driven with fake training jobs."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtWidgets import QMessageBox
+
+import gui.train_widget
+from gui.context import AppContext
+from gui.demo import DemoBanner, DemoJob
+from gui.train_form_widget import parse_classes
+from gui.train_widget import TrainWidget, duration_text
+
+JOBS = "tests.gui.jobs_for_tests"
+
+
+@pytest.fixture()
+def screen(qtbot, engine_ctx: AppContext, monkeypatch: pytest.MonkeyPatch) -> TrainWidget:  # noqa: ANN001
+    monkeypatch.setattr(gui.train_widget, "TRAIN_JOB", f"{JOBS}:fake_train")
+    widget = TrainWidget(engine_ctx)
+    qtbot.addWidget(widget)
+    widget.show()
+    return widget
+
+
+def test_training_shows_progress_figures_and_the_result(screen: TrainWidget, qtbot) -> None:  # noqa: ANN001
+    assert screen.form.name_edit.text() == "digits-1" and screen.train_button.isEnabled()
+    screen.form.epochs_spin.setValue(3)
+    screen.train_button.click()
+    assert not screen.train_button.isEnabled() and screen.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: screen._job is None, timeout=20_000)
+    assert screen.chart.points == 6
+    assert screen.figures_label.text() == ("Epoch 3 of 3 · loss 0.333 · training accuracy "
+                                           "100.0% · about 0 s left")
+    assert screen.result_label.text().startswith("✔ digits-1 v1 registered: test accuracy "
+                                                 "90.0%")
+    assert screen.progress.value() == 1000 and screen.train_button.isEnabled()
+
+
+def test_cancel_stops_the_job_and_says_nothing_was_registered(screen: TrainWidget,
+                                                              qtbot) -> None:  # noqa: ANN001
+    screen.form.advanced_edit.setText('{"delay": 0.2}')
+    screen.form.epochs_spin.setValue(50)
+    screen.train_button.click()
+    qtbot.waitUntil(lambda: screen.chart.points > 0, timeout=20_000)
+    screen.cancel_button.click()
+    qtbot.waitUntil(lambda: screen._job is None, timeout=20_000)
+    assert "was cancelled; nothing was registered" in screen.result_label.text()
+    assert screen.train_button.isEnabled() and not screen.cancel_button.isEnabled()
+
+
+def test_the_form_says_what_blocks_a_job(screen: TrainWidget) -> None:
+    form = screen.form
+    form.advanced_edit.setText("[1, 2]")
+    assert not screen.train_button.isEnabled()
+    assert "not a JSON object" in screen.problem_label.text()
+    form.advanced_edit.setText("")
+    form.mode_box.setCurrentText("isolated")
+    assert "Isolated mode needs a registered backbone" in screen.problem_label.text()
+    assert screen.pretrain_button.isEnabled()  # pretraining needs no backbone
+    form.mode_box.setCurrentText("full")
+    form.name_edit.setText("")
+    assert screen.problem_label.text() == "Name the model."
+    assert parse_classes("0-4") == ["0-4"] and parse_classes("a, b c") == ["a", "b c"]
+    assert parse_classes("  ") is None
+    assert [duration_text(s) for s in (4.4, 200, 3900)] == ["4 s", "3 min 20 s", "1 h 05 min"]
+
+
+def test_the_demo_banner_builds_the_demo_in_the_background(qtbot, engine_ctx: AppContext) -> None:  # noqa: ANN001
+    jobs = [DemoJob("the digits classifier", f"{JOBS}:fake_train", {"name": "digits-demo"})]
+    banner = DemoBanner(engine_ctx, jobs)
+    qtbot.addWidget(banner)
+    banner.show()
+    assert banner.state == "offer" and banner.action_button.text() == "Build the demo"
+    opened: list[str] = []
+    banner.openScreenRequested.connect(opened.append)
+    banner.action_button.click()
+    assert banner.state == "building" and banner.progress.isVisible()
+    qtbot.waitUntil(lambda: banner.state == "done", timeout=20_000)
+    assert banner.isVisible() and "The demo is ready" in banner.text.text()
+    banner.action_button.click()
+    assert opened == ["Models"] and not banner.isVisible()
+
+
+def test_a_failed_demo_job_is_explained_and_can_be_retried(qtbot, engine_ctx: AppContext) -> None:  # noqa: ANN001
+    banner = DemoBanner(engine_ctx, [DemoJob("a model", f"{JOBS}:refuse")])
+    qtbot.addWidget(banner)
+    banner.action_button.click()
+    qtbot.waitUntil(lambda: banner.state == "failed", timeout=20_000)
+    assert banner.text.text() == ("The demo could not be built: No model 'x' in this "
+                                  "workspace.")
+    assert banner.action_button.text() == "Try again"
+
+
+def test_no_banner_on_a_workspace_with_models(qtbot, ctx: AppContext, seeded) -> None:  # noqa: ANN001
+    banner = DemoBanner(ctx)
+    qtbot.addWidget(banner)
+    assert banner.state == "hidden" and banner.isHidden()
+
+
+def test_a_failed_training_is_shown_in_words(screen: TrainWidget, qtbot,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    monkeypatch.setattr(gui.train_widget, "TRAIN_JOB", f"{JOBS}:refuse")
+    shown: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda _p, _t, text: shown.append(text))
+    screen.train_button.click()
+    qtbot.waitUntil(lambda: screen._job is None, timeout=20_000)
+    assert shown == ["No model 'x' in this workspace."]
+    assert screen.result_label.text().startswith("✘ Training digits-1 failed")
+
+
+def test_the_demo_adds_the_forget_rule_once_the_engine_has_its_job() -> None:
+    from gui import demo
+
+    assert demo.job_exists("engine.image_jobs:train_model_job")
+    assert not demo.job_exists("engine.image_jobs:no_such_job")
+    assert not demo.job_exists("engine.no_such_module:job")
+    assert demo.demo_jobs()[0] is demo.DIGITS_JOB
+    assert (demo.RULE_JOB in demo.demo_jobs()) == demo.job_exists(demo.RULE_JOB.target)
