@@ -5,6 +5,8 @@ from __future__ import annotations
 import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
+from gui.chart_style import static_plot
+
 BEFORE, AFTER, FORGOTTEN = "#b8bcc2", "#2f7fc1", "#c0392b"
 BAR = 0.38
 
@@ -14,16 +16,12 @@ class AccuracyChart(pg.PlotWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent, background="w")
-        self.setMenuEnabled(False)
-        self.setMouseEnabled(x=False, y=False)
-        self.hideButtons()
-        plot = self.getPlotItem()
+        plot = static_plot(self)
         plot.showGrid(y=True, alpha=0.25)
         plot.setLabel("left", "test accuracy")
         plot.getAxis("left").setTicks([[(v / 4, f"{v * 25}%") for v in range(5)]])
         self.legend = plot.addLegend(offset=(6, 2), labelTextColor="#333333",
                                      colCount=2)
-        self.setMinimumHeight(160)
 
     def set_bars(self, names: list[str], before: list[float | None], after: list[float],
                  forgotten: set[str]) -> None:

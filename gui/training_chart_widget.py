@@ -7,6 +7,8 @@ from typing import Any
 import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
+from gui.chart_style import static_plot
+
 LOSS, ACCURACY = "#c0392b", "#2f7fc1"
 
 
@@ -15,10 +17,7 @@ class TrainingChart(pg.PlotWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent, background="w")
-        self.setMenuEnabled(False)
-        self.setMouseEnabled(x=False, y=False)
-        self.hideButtons()
-        plot = self.getPlotItem()
+        plot = static_plot(self, min_height=180)
         plot.showGrid(x=True, y=True, alpha=0.25)
         plot.setLabel("bottom", "epoch")
         plot.addLegend(offset=(-8, 6), labelTextColor="#333333",
@@ -29,7 +28,6 @@ class TrainingChart(pg.PlotWidget):
         self._x: list[float] = []
         self._loss: list[float] = []
         self._accuracy: list[float] = []
-        self.setMinimumHeight(180)
 
     def clear_points(self) -> None:
         self._x, self._loss, self._accuracy = [], [], []

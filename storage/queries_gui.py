@@ -61,3 +61,21 @@ def approved_class_requests(session: Session, model_name: str) -> list[dict[str,
 def model_kinds(session: Session) -> dict[str, str]:
     """Every model's name and kind (image / llm / backbone)."""
     return dict(session.execute(select(Model.name, Model.kind).order_by(Model.name)).all())
+
+
+def audit_targets(session: Session) -> list[dict[str, Any]]:
+    """Image models with their live version, forgotten classes and the erasure requests an
+    audit of them verifies (executed or verified), by name."""
+    from storage.audits import forget_requests
+
+    rows = []
+    for model in session.scalars(select(Model).where(Model.kind == "image")
+                                 .order_by(Model.name)):
+        live = [v.number for v in model.versions if v.status == "live"]
+        rows.append({
+            "name": model.name, "live_version": max(live) if live else None,
+            "forgotten": [c.display_name for c in model.classes if c.status == "forgotten"],
+            "requests": [{"id": r.id, "status": r.status}
+                         for r in forget_requests(session, model)
+                         if r.status in ("executed", "verified", "certified")]})
+    return rows

@@ -1,0 +1,93 @@
+"""A synthetic stored audit (the shapes of ``engine/audit/compose.py``), without torch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from storage import audits
+from storage.models import ClassEntry, Model, ModelVersion
+from storage.workspace import Workspace
+from tests.gui.demo_data import CLASSES
+
+ATTACKS = ("loss", "confidence", "entropy")
+
+
+def _roc(bend: float) -> dict[str, Any]:
+    grid = [i / 20 for i in range(21)]
+    logs = [10 ** (-5 + i / 4) for i in range(21)]
+    return {"linear": {"fpr": grid, "tpr": [x ** bend for x in grid]},
+            "log": {"fpr": logs, "tpr": [max(x ** bend, 1e-5) for x in logs]}}
+
+
+def _hist(shift: int) -> dict[str, Any]:
+    return {"edges": [float(i) for i in range(11)],
+            "members": [max(0, 8 - abs(i - 5 - shift)) for i in range(10)],
+            "non_members": [max(0, 6 - abs(i - 5)) for i in range(10)]}
+
+
+def _metrics(forget: float, relearn: dict[str, float], erasure: str) -> dict[str, Any]:
+    attack = {"auc": 0.52, "tpr_at_1pct_fpr": 0.012, "tpr_at_0_1pct_fpr": 0.001,
+              "per_class": {}}
+    return {"scorecard": {"forget_accuracy": forget, "retain_accuracy": 0.95,
+                          "test_accuracy": 0.9, "run_time_s": 0.08},
+            "mia_efficacy": 1.0, "threshold_attacks": {a: dict(attack) for a in ATTACKS},
+            "forget_distinguishability_auc": 0.55,
+            "linear_probe": {"forget_accuracy": 0.4, "retain_accuracy": 0.9, "per_class": {}},
+            "relearn": relearn, "erasure": erasure}
+
+
+def curves() -> dict[str, Any]:
+    both = ("model", "reference")
+    accuracy = {name: 0.9 for name in CLASSES}
+    return {
+        "classes": {name: i for i, name in enumerate(CLASSES)}, "forgotten": ["t-shirt"],
+        "attacks": list(ATTACKS),
+        "per_class_accuracy": {"before": accuracy, "after": {**accuracy, "t-shirt": 0.0},
+                               "reference": {**accuracy, "t-shirt": 0.0}},
+        "roc": {w: {a: _roc(0.8) for a in ATTACKS} for w in both},
+        "forget_roc": {w: {a: _roc(0.9) for a in ATTACKS} for w in both},
+        "histograms": {w: {part: {a: _hist(1) for a in ATTACKS} for part in ("all", "forget")}
+                       for w in both},
+        "distinguishability": {w: {a: 0.55 for a in ATTACKS} for w in both},
+        "relearn": {"shots": [1, 5, 20],
+                    "model": {"mean": {"1": 0.5, "5": 0.8, "20": 0.9}, "runs": {}},
+                    "reference": {"mean": {"1": 0.3, "5": 0.6, "20": 0.8}, "runs": {}}},
+    }
+
+
+def add_audit(ws: Workspace, model: str = "fashion-vit", operator: str = "carol") -> int:
+    """Version 2 of ``model`` with 't-shirt' forgotten, audited; returns the AuditRun id."""
+    with ws.sessions.begin() as session:
+        row = session.query(Model).filter_by(name=model).one()
+        version = ModelVersion(model_id=row.id, number=2, erasure_kind="approximate")
+        session.add(version)
+        session.flush()
+        entry = session.query(ClassEntry).filter_by(model_id=row.id, label_index=0).one()
+        entry.status, entry.forgotten_in_version_id = "forgotten", version.id
+        metrics = _metrics(0.0, {"1": 0.5, "5": 0.8, "20": 0.9}, "approximate")
+        metrics["reference"] = _metrics(0.0, {"1": 0.3, "5": 0.6, "20": 0.8}, "exact")
+        config = {"reference": True, "relearn": True, "seconds": 12.5,
+                  "samples": {"train": 500, "test": 100}, "reference_cached": False}
+        run = audits.record_audit(session, version_id=version.id, config=config,
+                                  metrics=metrics, curves=curves(), operator=operator)
+        return run.id
+
+
+def fake_audit_job(workspace: str, model_name: str, *, operator: str,
+                   **_options: Any):  # noqa: ANN201 - a job generator
+    """Stands in for ``engine.audit.job:audit_job`` (run by the test worker)."""
+    from engine.jobs import Progress
+
+    yield Progress(0.5, "scoring the forgotten model")
+    ws = Workspace.open(workspace)
+    try:
+        with ws.sessions.begin() as session:
+            row = session.query(Model).filter_by(name=model_name).one()
+            version = max(row.versions, key=lambda v: v.number)
+            run = audits.record_audit(session, version_id=version.id,
+                                      config={"reference": False}, metrics=_metrics(
+                                          0.0, None, "approximate"),
+                                      curves=curves(), operator=operator)
+            return {"audit_run": run.id}
+    finally:
+        ws.close()
