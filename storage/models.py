@@ -114,6 +114,8 @@ class ForgetRule(Base):
     status: Mapped[str] = mapped_column(String(20), default="active")  # active / disabled
     request_id: Mapped[int | None] = mapped_column(ForeignKey("erasure_requests.id"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # +1 per retrain
+    updated_at: Mapped[dt.datetime | None] = mapped_column()
 
 
 class ErasureRequest(Base):

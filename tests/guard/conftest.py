@@ -75,3 +75,34 @@ class HashEncoder:
 @pytest.fixture()
 def encoder() -> HashEncoder:
     return HashEncoder()
+
+
+def tiny_encoder_model(tok):
+    """A randomly initialised one-layer BERT on the byte tokenizer: a stand-in for MiniLM."""
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1,
+                        num_attention_heads=2, intermediate_size=64,
+                        max_position_embeddings=300, pad_token_id=tok.pad_token_id)
+    return BertModel(config).eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """The tiny Llama saved as a model folder (what `--model DIR` loads)."""
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    lm = tiny_lm()
+    lm.model.save_pretrained(folder)
+    lm.tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder_dir(tmp_path_factory):
+    """The tiny BERT saved as an encoder folder (what `guard load --encoder DIR` loads)."""
+    folder = tmp_path_factory.mktemp("tiny-encoder")
+    tok = tiny_tokenizer(chat=False)
+    tiny_encoder_model(tok).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
