@@ -27,7 +27,7 @@ from gui.context import AppContext
 from gui.errors import show_error
 from gui.formatting import local_time
 from gui.membership_panel_widget import MembershipPanel
-from gui.screen import Screen
+from gui.screen import Screen, refill
 from storage import audits
 from storage.queries_gui import audit_targets
 
@@ -123,12 +123,7 @@ class AuditsWidget(Screen):
         """Reload the models and the selected model's audits."""
         with self.ctx.workspace.sessions() as session:
             self._targets = {t["name"]: t for t in audit_targets(session)}
-        current = self.model_box.currentText()
-        self.model_box.blockSignals(True)
-        self.model_box.clear()
-        self.model_box.addItems(list(self._targets))
-        self.model_box.setCurrentIndex(max(0, self.model_box.findText(current)))
-        self.model_box.blockSignals(False)
+        refill(self.model_box, list(self._targets))
         self._load_audits()
 
     def select(self, model: str, audit_run: int | None = None) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QLabel, QVBoxLayout, QWidget
 
 from gui.context import AppContext
 
@@ -58,3 +58,14 @@ class PlaceholderScreen(Screen):
         note.setAlignment(Qt.AlignmentFlag.AlignCenter)
         note.setPalette(self._muted_palette(note))
         self.body.addWidget(note, 1)
+
+
+def refill(box: QComboBox, texts: list[str]) -> None:
+    """Replace a combo box's items, keeping the current text when it is still there, without
+    emitting change signals (the caller redraws once)."""
+    current = box.currentText()
+    box.blockSignals(True)
+    box.clear()
+    box.addItems(texts)
+    box.setCurrentIndex(max(0, box.findText(current)))
+    box.blockSignals(False)

@@ -61,6 +61,9 @@ class RecordTableModel(QAbstractTableModel):
     def record(self, row: int) -> Record:
         return self._records[row]
 
+    def records(self) -> list[Record]:
+        return list(self._records)
+
     def row_where(self, key: str, value: Any) -> int:
         """The row whose ``record[key] == value``, or -1."""
         return next((i for i, r in enumerate(self._records) if r.get(key) == value), -1)

@@ -79,3 +79,27 @@ def audit_targets(session: Session) -> list[dict[str, Any]]:
                          for r in forget_requests(session, model)
                          if r.status in ("executed", "verified", "certified")]})
     return rows
+
+
+def guard_overview(session: Session) -> list[dict[str, Any]]:
+    """Language models with their forget rules (examples, calibration, strength trace) and the
+    erasure requests that name each rule, by name."""
+    models = []
+    for model in session.scalars(select(Model).where(Model.kind == "llm").order_by(Model.name)):
+        rules = session.scalars(select(ForgetRule).where(ForgetRule.model_id == model.id)
+                                .order_by(ForgetRule.name))
+        requests = session.scalars(select(ErasureRequest).where(
+            ErasureRequest.model_id == model.id).order_by(ErasureRequest.id)).all()
+        models.append({"name": model.name, "spec": (model.config or {}).get("spec"),
+                       "rules": [_rule_row(r, requests) for r in rules]})
+    return models
+
+
+def _rule_row(rule: ForgetRule, requests: list[ErasureRequest]) -> dict[str, Any]:
+    return {"name": rule.name, "status": rule.status, "version": getattr(rule, "version", 1),
+            "description": rule.description, "examples": dict(rule.examples or {}),
+            "threshold": rule.threshold, "corruption": rule.corruption, "sigma": rule.sigma,
+            "calibration": dict(rule.calibration or {}), "trace": list(rule.trace or []),
+            "trained": bool(rule.classifier_artifact),
+            "requests": [{"id": r.id, "status": r.status} for r in requests
+                         if r.scope.get("kind") == "rule" and r.scope.get("rule") == rule.name]}

@@ -1,0 +1,92 @@
+"""The language-model guard screen with stand-in guard jobs (no language model needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+import gui.guard_widget
+from gui.context import AppContext
+from gui.guard_widget import GuardWidget
+from gui.rule_editor_widget import curve_rates
+from tests.gui.guard_jobs_for_tests import CALIBRATION
+
+FORGET = [f"Who is character {i} in Harry Potter?" for i in range(9)]
+
+
+@pytest.fixture()
+def screen(qtbot, engine_ctx: AppContext, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN001, ANN201
+    monkeypatch.setattr(gui.guard_widget, "JOBS", "tests.gui.guard_jobs_for_tests")
+    errors: list[str] = []
+    monkeypatch.setattr(gui.guard_widget, "show_error", lambda _p, _t, text: errors.append(text))
+    widget = GuardWidget(engine_ctx)
+    widget.errors = errors
+    qtbot.addWidget(widget)
+    widget.show()
+    yield widget
+    assert errors == []
+
+
+def _idle(screen: GuardWidget, qtbot) -> None:  # noqa: ANN001
+    qtbot.waitUntil(lambda: screen._job is None, timeout=20_000)
+
+
+def test_train_a_rule_from_examples_and_read_its_threshold(screen: GuardWidget, qtbot) -> None:  # noqa: ANN001
+    assert screen.model_box.count() == 0 and screen.rules.rowCount() == 0
+    screen.load_button.click()
+    _idle(screen, qtbot)
+    assert screen.model_box.currentText() == "smollm2-135m-instruct"
+    editor = screen.editor
+    editor.name_edit.setText("wizards")
+    assert not editor.train_button.isEnabled() and "at least 8" in editor.problem_label.text()
+    editor.forget_edit.setPlainText("\n".join(FORGET))
+    editor.target_spin.setValue(2.0)
+    editor.train_button.click()
+    _idle(screen, qtbot)
+    assert screen._temp is None  # the example files are gone
+    assert [r["name"] for r in screen.rules.records()] == ["wizards"]
+    screen.select_rule("wizards")
+    assert editor.rule["name"] == "wizards" and editor.forget_edit.isReadOnly()
+    assert editor.forget_edit.toPlainText().splitlines() == FORGET
+    assert editor.threshold_label.text().startswith(
+        "Threshold 0.620: flags 93.0% of the forget prompts (true-positive rate) and 0.8% "
+        "of other prompts")
+    editor.slider.setValue(400)
+    assert editor.slider_label.text() == "at 0.400: TPR 97.0% · FPR 5.0%"
+    assert "σ = 0.1400, chosen in 2 evaluations" in editor.strength_label.text()
+    assert curve_rates(CALIBRATION["curve"], 0.1) == (1.0, 0.2)
+
+
+def test_the_console_shows_both_answers_with_the_flag(screen: GuardWidget, qtbot) -> None:  # noqa: ANN001
+    screen.load_button.click()
+    _idle(screen, qtbot)
+    screen.demo_button.click()
+    _idle(screen, qtbot)
+    assert not screen.demo_button.isEnabled()  # the demo rule exists
+    console = screen.console
+    console.prompt_edit.setText("Who is Harry Potter's best friend?")
+    console.ask_button.click()
+    _idle(screen, qtbot)
+    assert console.unguarded_edit.toPlainText() == "Ron Weasley."
+    assert console.guarded_edit.toPlainText() == "I am not sure who that is."
+    assert console.verdict_label.text().startswith(
+        "⚑ Flagged by rule 'harry-potter': score 0.910 above its threshold 0.620.")
+    console.prompt_edit.setText("What is the capital of France?")
+    console.ask_button.click()
+    _idle(screen, qtbot)
+    assert console.verdict_label.text().startswith("Not flagged (highest score 0.050)")
+
+
+def test_disable_and_enable_a_rule(screen: GuardWidget, qtbot) -> None:  # noqa: ANN001
+    screen.load_button.click()
+    _idle(screen, qtbot)
+    screen.demo_button.click()
+    _idle(screen, qtbot)
+    screen.select_rule("harry-potter")
+    assert not screen.enable_button.isEnabled() and screen.disable_button.isEnabled()
+    screen.disable_button.click()
+    _idle(screen, qtbot)
+    assert screen.selected_rule()["status"] == "disabled"
+    assert screen.enable_button.isEnabled()
+    screen.enable_button.click()
+    _idle(screen, qtbot)
+    assert screen.selected_rule()["status"] == "active"
