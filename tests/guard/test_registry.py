@@ -274,3 +274,28 @@ def test_the_worker_runs_guard_jobs(ws, trained) -> None:
     assert results[0].data["value"]["rules"][0]["name"] == "hogwarts"
     assert results[1].data["value"]["answers"][0]["prompt"] == "Hello?"
     assert any(k.startswith("guard.lm:") for k in runner.cache)
+
+
+def test_an_older_workspace_gets_rule_versions(tmp_path) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    from storage.db import alembic_config, make_engine, upgrade_to_head
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'registry.db'}")
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        connection.execute(text(
+            "INSERT INTO models (id, name, kind, backbone, training_mode, dataset_ref, config, "
+            "created_at) VALUES (1, 'lm', 'llm', '', '', '{}', '{}', '2026-01-01')"))
+        connection.execute(text(
+            "INSERT INTO forget_rules (model_id, name, description, examples, "
+            "classifier_artifact, threshold, corruption, corruption_params, sigma, calibration, "
+            "trace, status, created_at) VALUES (1, 'r', '', '{}', '', 0.5, 'reverse', '{}', 0, "
+            "'{}', '[]', 'active', '2026-01-01')"))
+    upgrade_to_head(engine)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT version FROM forget_rules")).scalar() == 1
+    engine.dispose()
