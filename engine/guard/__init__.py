@@ -10,6 +10,9 @@ Public API (torch and transformers load with this package; import it lazily from
 - ``train_rule_job(lm, rule, ...) -> TrainedRule`` and ``evaluate_rule(lm, rule, guard_rule)``
   (jobs: generators that yield Progress and return their result)
 - ``zo_minimize`` / ``zo_search``: the zeroth-order scalar optimiser
+
+Registry jobs (workspace in, plain data out; the CLI and the GUI worker run them) live in
+``engine.guard.registry_jobs`` (``GUARD_JOBS``); rule rows in ``storage.rules``.
 """
 
 from engine.guard.classifier import (
