@@ -21,7 +21,7 @@ class AccuracyChart(pg.PlotWidget):
         plot.setLabel("left", "test accuracy")
         plot.getAxis("left").setTicks([[(v / 4, f"{v * 25}%") for v in range(5)]])
         self.legend = plot.addLegend(offset=(6, 2), labelTextColor="#333333",
-                                     colCount=2)
+                                     colCount=3)
 
     def set_bars(self, names: list[str], before: list[float | None], after: list[float],
                  forgotten: set[str]) -> None:

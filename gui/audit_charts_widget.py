@@ -181,7 +181,7 @@ class RelearnChart(AuditPlot):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Relearn attack", parent)
         self.plot.setLabel("bottom", "images of the forgotten class (per class)")
-        self.plot.setLabel("left", "its test accuracy")
+        self.plot.setLabel("left", "its test accuracy (relearned)")
         self.legend.setOffset((-6, -6))
 
     def show_curves(self, curves: dict[str, Any]) -> None:

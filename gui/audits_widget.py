@@ -58,7 +58,7 @@ class AuditsWidget(Screen):
     def _build_controls(self) -> None:
         self.model_box, self.audit_box = QComboBox(), QComboBox()
         self.model_box.setMinimumWidth(180)
-        self.audit_box.setMinimumWidth(300)
+        self.audit_box.setMinimumWidth(260)
         self.requests_label = QLabel()
         self.reference_check = QCheckBox("Retrain reference")
         self.reference_check.setChecked(True)
@@ -66,15 +66,17 @@ class AuditsWidget(Screen):
                                         "forgotten classes, and audit it the same way.")
         self.relearn_check = QCheckBox("Relearn attack")
         self.relearn_check.setChecked(True)
-        self.lira_spin = _spin(0, 64, 0, "LiRA shadows: ", "Offline LiRA with K shadow "
-                               "models (K >= 2; each one trains a model).", special="off")
-        self.samples_spin = _spin(10, 100_000, PER_CLASS, "samples per class: ",
-                                  "Audit samples per class and split.")
-        self.epochs_spin = _spin(1, 200, 10, "relearn epochs: ",
-                                 "Epochs of each relearn attack.")
+        self.lira_spin = _spin(0, 64, 0, "LiRA: ", "Offline LiRA with K shadow models "
+                               "(K >= 2; each one trains a model).", special="off",
+                               suffix=" shadows")
+        self.samples_spin = _spin(10, 100_000, PER_CLASS, "",
+                                  "Audit samples per class and split.", suffix=" per class")
+        self.epochs_spin = _spin(1, 200, 10, "", "Epochs of each relearn attack.",
+                                 suffix=" epochs")
         self.run_button, self.cancel_button = QPushButton("Run audit"), QPushButton("Cancel")
         self.progress, self.status_label = QProgressBar(), QLabel()
         self.progress.setMaximumWidth(200)
+        self.status_label.setWordWrap(True)
         pick = QHBoxLayout()
         for widget in (QLabel("Model"), self.model_box, QLabel("Audit"), self.audit_box,
                        self.requests_label):
@@ -83,9 +85,9 @@ class AuditsWidget(Screen):
         run = QHBoxLayout()
         for widget in (self.reference_check, self.relearn_check, self.epochs_spin,
                        self.lira_spin, self.samples_spin, self.run_button,
-                       self.cancel_button, self.progress, self.status_label):
+                       self.cancel_button, self.progress):
             run.addWidget(widget)
-        run.addStretch(1)
+        run.addWidget(self.status_label, 1)
         self.body.addLayout(pick)
         self.body.addLayout(run)
 
@@ -255,12 +257,13 @@ class AuditsWidget(Screen):
         self.membership.show_audit(self._audit)
 
 
-def _spin(low: int, high: int, value: int, prefix: str, tip: str,
-          special: str = "") -> QSpinBox:
+def _spin(low: int, high: int, value: int, prefix: str, tip: str, special: str = "",
+          suffix: str = "") -> QSpinBox:
     spin = QSpinBox()
     spin.setRange(low, high)
     spin.setValue(value)
     spin.setPrefix(prefix)
+    spin.setSuffix(suffix)
     spin.setSpecialValueText(f"{prefix}{special}" if special else "")
     spin.setToolTip(tip)
     return spin

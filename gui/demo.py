@@ -29,6 +29,7 @@ class DemoJob:
     title: str
     target: str
     kwargs: dict[str, Any] = field(default_factory=dict)
+    required: bool = True  # without it there is no demo; else its failure is only noted
 
 
 # The demo's jobs, run in this order: the digits classifier, then (when the engine has
@@ -37,7 +38,7 @@ DIGITS_JOB = DemoJob(f"the digits classifier '{DEMO_MODEL}'",
                      "engine.image_jobs:train_model_job",
                      {"name": DEMO_MODEL, "dataset": "digits"})  # the tuned digits defaults
 RULE_JOB = DemoJob("the language-model forget rule 'harry-potter'",
-                   "engine.guard.registry_jobs:add_rule_job", {"demo": True})
+                   "engine.guard.registry_jobs:add_rule_job", {"demo": True}, required=False)
 
 
 def job_exists(target: str) -> bool:
@@ -74,7 +75,7 @@ class DemoBanner(QFrame):
         self.ctx = ctx
         self._jobs = demo_jobs() if jobs is None else list(jobs)
         self._handles: list[tuple[DemoJob, JobHandle]] = []
-        self._errors: list[str] = []
+        self._failed: list[tuple[DemoJob, str]] = []  # what a retry builds again
         self.state = "hidden"
         self.setObjectName("demoBanner")
         self.setStyleSheet(f"QFrame#demoBanner {{ background: {INFO[0]}; border-radius: 4px; }}"
@@ -96,14 +97,15 @@ class DemoBanner(QFrame):
         self._set_state("offer" if workspace_is_empty(ctx) else "hidden")
 
     def build(self) -> None:
-        """Queue every demo job (they run one after another in the engine worker)."""
-        self._errors.clear()
+        """Queue the demo jobs not built yet (they run one after another in the worker)."""
+        todo = [job for job, _error in self._failed] or self._jobs
+        self._failed = []
         self._handles = []
-        for job in self._jobs:
+        for job in todo:
             handle = self.ctx.submit_job(job.target, {"operator": self.ctx.operator,
                                                       **job.kwargs})
             handle.progressed.connect(self._on_job_progressed)
-            handle.failed.connect(self._on_job_failed)
+            handle.failed.connect(lambda message, _tb, j=job: self._on_job_failed(j, message))
             handle.finished.connect(lambda _status, h=handle: self._on_job_finished(h))
             self._handles.append((job, handle))
         self._set_state("building")
@@ -118,8 +120,9 @@ class DemoBanner(QFrame):
             "building": (f"Building the demo: {self._jobs[0].title}…" if self._jobs else "",
                          "", "Hide"),
             "done": (f"The demo is ready: open Models, select a class of '{DEMO_MODEL}' and "
-                     "press Forget…", "Open Models", "Dismiss"),
-            "failed": ("The demo could not be built: " + " ".join(self._errors), "Try again",
+                     "press Forget…" + self._missing_part(), "Open Models", "Dismiss"),
+            "failed": ("The demo could not be built: "
+                       + " ".join(error for _job, error in self._failed), "Try again",
                        "Dismiss"),
         }
         text, action, close = texts.get(state, ("", "", ""))
@@ -130,6 +133,11 @@ class DemoBanner(QFrame):
         self.progress.setVisible(state == "building")
         self.progress.setRange(0, 0)
         self.setVisible(state != "hidden")
+
+    def _missing_part(self) -> str:
+        return "".join(f" ({job.title[0].upper()}{job.title[1:]} could not be built: "
+                       f"{error} Retry it from the Language-model guard screen.)"
+                       for job, error in self._failed)
 
     def _rule_part(self) -> str:
         if RULE_JOB in self._jobs:
@@ -163,10 +171,11 @@ class DemoBanner(QFrame):
             self.progress.setRange(0, 1000)
             self.progress.setValue(round(1000 * record["fraction"]))
 
-    def _on_job_failed(self, message: str, _traceback: str) -> None:
-        self._errors.append(sentence(message))
+    def _on_job_failed(self, job: DemoJob, message: str) -> None:
+        self._failed.append((job, sentence(message)))
 
     def _on_job_finished(self, handle: JobHandle) -> None:
         self._handles = [(j, h) for j, h in self._handles if h is not handle]
         if not self._handles:  # shown again even if hidden meanwhile: the news is brief
-            self._set_state("failed" if self._errors else "done")
+            needed = any(j.required for j, _e in self._failed)
+            self._set_state("failed" if needed else "done")

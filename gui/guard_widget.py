@@ -70,6 +70,7 @@ class GuardWidget(Screen):
         self.demo_button.setToolTip("Train the shipped rule 'harry-potter' (a few minutes).")
         self.progress, self.status_label = QProgressBar(), QLabel()
         self.progress.setMaximumWidth(180)
+        self.status_label.setWordWrap(True)
         self.cancel_button = QPushButton("Cancel")
         self.rules = RecordTableModel(RULE_COLUMNS, tone=_tone)
         self.rules_view = record_table(self.rules)
@@ -86,10 +87,9 @@ class GuardWidget(Screen):
     def _build_layout(self) -> None:
         top = QHBoxLayout()
         for widget in (QLabel("Language model"), self.model_box, self.load_button,
-                       self.demo_button, self.progress, self.cancel_button,
-                       self.status_label):
+                       self.demo_button, self.progress, self.cancel_button):
             top.addWidget(widget)
-        top.addStretch(1)
+        top.addWidget(self.status_label, 1)
         left = QWidget()
         column = QVBoxLayout(left)
         column.setContentsMargins(0, 0, 0, 0)

@@ -63,8 +63,10 @@ class RuleEditor(QWidget):
         self._rule: dict[str, Any] | None = None
         self.name_edit, self.description_edit = QLineEdit(), QLineEdit()
         self.forget_edit, self.retain_edit = QPlainTextEdit(), QPlainTextEdit()
-        self.forget_edit.setPlaceholderText("Prompts about the topic to forget, one a line "
-                                            f"(at least {MIN_FORGET}).")
+        self.forget_edit.setPlaceholderText(
+            f"Prompts about the topic to forget, one a line (at least {MIN_FORGET}); "
+            "optionally prompt<TAB>answer<TAB>key1;key2, so that training measures what the "
+            "model knows and sets the corruption strength.")
         self.retain_edit.setPlaceholderText("Neighbouring prompts that must stay answered, one "
                                             "a line (optional).")
         self.counts_label, self.threshold_label = QLabel(), QLabel()

@@ -92,6 +92,19 @@ def test_a_failed_demo_job_is_explained_and_can_be_retried(qtbot, engine_ctx: Ap
     assert banner.action_button.text() == "Try again"
 
 
+def test_an_optional_demo_part_that_fails_is_noted_and_the_demo_is_ready(
+        qtbot, engine_ctx: AppContext) -> None:  # noqa: ANN001
+    jobs = [DemoJob("the digits classifier", f"{JOBS}:fake_train", {"name": "digits-demo"}),
+            DemoJob("the forget rule", f"{JOBS}:refuse", required=False)]
+    banner = DemoBanner(engine_ctx, jobs)
+    qtbot.addWidget(banner)
+    banner.action_button.click()
+    qtbot.waitUntil(lambda: banner.state == "done", timeout=20_000)
+    assert banner.text.text().endswith("(The forget rule could not be built: No model 'x' "
+                                       "in this workspace. Retry it from the Language-model "
+                                       "guard screen.)")
+
+
 def test_no_banner_on_a_workspace_with_models(qtbot, ctx: AppContext, seeded) -> None:  # noqa: ANN001
     banner = DemoBanner(ctx)
     qtbot.addWidget(banner)
