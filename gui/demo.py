@@ -42,17 +42,20 @@ RULE_JOB = DemoJob("the language-model forget rule 'harry-potter'",
 
 
 def job_exists(target: str) -> bool:
-    """Whether ``target`` names a function of an importable module, found without importing
-    it (engine modules may import torch, which the GUI process never loads)."""
+    """Whether ``target`` names a function of a module of this installation, found by reading
+    its file: importing it, or even its package (``engine.guard``), would load torch, which the
+    GUI process never does."""
     module, _, name = target.partition(":")
-    try:
-        spec = importlib.util.find_spec(module)
-    except ModuleNotFoundError:
+    top, *parts = module.split(".")
+    spec = importlib.util.find_spec(top)  # a top-level package: its __init__ is not run
+    if spec is None or not spec.submodule_search_locations or not parts:
         return False
-    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+    base = Path(next(iter(spec.submodule_search_locations))).joinpath(*parts)
+    source = base.with_suffix(".py")
+    if not source.is_file():
         return False
-    source = Path(spec.origin).read_text(encoding="utf-8")
-    return re.search(rf"^def {re.escape(name)}\(", source, re.MULTILINE) is not None
+    text = source.read_text(encoding="utf-8")
+    return re.search(rf"^def {re.escape(name)}\(", text, re.MULTILINE) is not None
 
 
 def demo_jobs() -> list[DemoJob]:
