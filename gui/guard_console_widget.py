@@ -28,9 +28,9 @@ def verdict_text(answer: dict[str, Any], thresholds: dict[str, float]) -> tuple[
         rule = answer.get("rule") or "?"
         limit = thresholds.get(rule)
         above = f" above its threshold {limit:.3f}" if limit is not None else ""
-        return (f"⚑ Flagged by rule {rule!r}: score {score:.3f}{above}. The prompt's "
-                "embeddings were corrupted, so the guarded answer carries no knowledge of "
-                "the topic.", "warning")
+        return (f"⚑ Flagged by rule {rule!r}: score {score:.3f}{above}. The guarded "
+                "answer comes from corrupted prompt embeddings: the model can no longer use "
+                "what it knows about the topic.", "warning")
     return (f"Not flagged (highest score {score:.3f}): the guarded answer is the model's own, "
             "untouched.", "ok")
 

@@ -137,6 +137,7 @@ class GuardWidget(Screen):
         keep = (self.selected_rule() or {}).get("name")
         model = self._models.get(self.model_box.currentText()) or {}
         self.rules.set_records(model.get("rules") or [])
+        self.rules_view.resizeColumnsToContents()
         row = self.rules.row_where("name", keep) if keep else -1
         if row >= 0:
             self.rules_view.selectionModel().select(

@@ -149,6 +149,8 @@ class RuleEditor(QWidget):
         examples = rule.get("examples") or {}
         self.name_edit.setText(rule["name"])
         self.description_edit.setText(rule.get("description") or "")
+        self.description_edit.setCursorPosition(0)
+        self.description_edit.setToolTip(rule.get("description") or "")
         self.forget_edit.setPlainText("\n".join(prompts(examples.get("forget") or [])))
         self.retain_edit.setPlainText("\n".join(prompts(examples.get("retain") or [])))
         for edit in (self.name_edit, self.description_edit, self.forget_edit,
