@@ -21,7 +21,7 @@ class AccuracyChart(pg.PlotWidget):
         plot.setLabel("left", "test accuracy")
         plot.getAxis("left").setTicks([[(v / 4, f"{v * 25}%") for v in range(5)]])
         self.legend = plot.addLegend(offset=(6, 2), labelTextColor="#333333",
-                                     colCount=3)
+                                     colCount=2)
 
     def set_bars(self, names: list[str], before: list[float | None], after: list[float],
                  forgotten: set[str]) -> None:
@@ -46,7 +46,7 @@ class AccuracyChart(pg.PlotWidget):
         self._mark_forgotten(xs, names, forgotten, shift)
         plot.getAxis("bottom").setTicks([[(x, _short(n)) for x, n in zip(xs, names,
                                                                          strict=True)]])
-        plot.setYRange(0, 1.45, padding=0)  # the legend sits above 100%
+        plot.setYRange(0, 1.65, padding=0)  # the legend (two rows) sits above 100%
         plot.setXRange(-0.6, max(len(names) - 0.4, 0.6), padding=0)
 
     def _mark_forgotten(self, xs: list[int], names: list[str], forgotten: set[str],
