@@ -264,7 +264,7 @@ class GuardWidget(Screen):
         rule = self.selected_rule()["name"]
         self._run(f"Evaluating rule {rule!r}", "evaluate_rule_job",
                   {"operator": self.ctx.operator, "rule": rule},
-                  lambda r: self.console.show_message(_eval_text(rule, r), "ok"))
+                  lambda _result: self.tabs.setCurrentWidget(self.editor))
 
     def _on_console_askRequested(self, prompt: str, tokens: int) -> None:  # noqa: N802
         thresholds = {r["name"]: r["threshold"] for r in self.rules.records()}
@@ -278,13 +278,3 @@ class GuardWidget(Screen):
 
 def _tone(rule: dict[str, Any]) -> str | None:
     return "muted" if rule["status"] != "active" else None
-
-
-def _eval_text(rule: str, result: dict[str, Any]) -> str:
-    knowledge = result.get("knowledge") or {}
-    text = f"Rule {rule!r} evaluated (audit #{result.get('audit_run')})."
-    if knowledge:
-        text += " Knowledge " + ", ".join(f"{k} {v:.1%}" if isinstance(v, float) else
-                                          f"{k} {v}" for k, v in knowledge.items()
-                                          if not isinstance(v, dict | list)) + "."
-    return text

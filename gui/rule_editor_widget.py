@@ -71,7 +71,9 @@ class RuleEditor(QWidget):
                                             "a line (optional).")
         self.counts_label, self.threshold_label = QLabel(), QLabel()
         self.strength_label, self.problem_label = QLabel(), QLabel()
-        for label in (self.threshold_label, self.strength_label, self.problem_label):
+        self.evaluation_label = QLabel()
+        for label in (self.threshold_label, self.strength_label, self.problem_label,
+                      self.evaluation_label):
             label.setWordWrap(True)
         self.target_spin = QDoubleSpinBox()
         self.target_spin.setRange(0.1, 20.0)
@@ -121,6 +123,7 @@ class RuleEditor(QWidget):
         layout.addLayout(examples, 1)
         layout.addWidget(threshold)
         layout.addWidget(self.strength_label)
+        layout.addWidget(self.evaluation_label)
         layout.addWidget(self.problem_label)
 
     @property
@@ -138,6 +141,7 @@ class RuleEditor(QWidget):
             edit.setReadOnly(False)
         self.threshold_label.setText("The threshold is calibrated when the rule trains.")
         self.strength_label.setText("")
+        self.evaluation_label.setText("")
         self.counts_label.setText("")
         self.train_button.setText("Train rule")
         self._show_slider(None)
@@ -165,6 +169,7 @@ class RuleEditor(QWidget):
         if calibration.get("target_fpr") is not None:
             self.target_spin.setValue(100 * calibration["target_fpr"])
         self.strength_label.setText(_strength_text(rule))
+        self.evaluation_label.setText(evaluation_text(rule.get("evaluation")))
         self.train_button.setText("Retrain rule")
         self._show_slider(calibration.get("curve"), rule["threshold"])
         self._update_actions()
@@ -223,3 +228,29 @@ def _strength_text(rule: dict[str, Any]) -> str:
         text += (f"; the unguarded model knew {search['known']} of "
                  f"{search.get('evaluated', '?')} forget prompts with a reference answer")
     return text + "."
+
+
+def _pct(value: Any) -> str:
+    return f"{value:.0%}" if isinstance(value, int | float) else "—"
+
+
+def evaluation_text(evaluation: dict[str, Any] | None) -> str:
+    """The last `guard eval` of the rule in plain words ('' when never evaluated)."""
+    if not evaluation:
+        return "Not evaluated yet: Evaluate measures knowledge, side effects and rates."
+    m = evaluation["metrics"]
+    knowledge, side = m.get("knowledge") or {}, m.get("side_effects") or {}
+    classifier = m.get("classifier") or {}
+    latency = (classifier.get("latency_ms") or {}).get("p50")
+    text = (f"Last evaluation (audit #{evaluation['id']}, rule version "
+            f"{evaluation.get('rule_version')}): the model knew {knowledge.get('known', '?')} of "
+            f"{knowledge.get('evaluated', '?')} forget prompts; guarded, it still answers "
+            f"{_pct(knowledge.get('after'))} of those (a model ignorant of the topic: "
+            f"{_pct(knowledge.get('ignorant'))}). Held-out prompts flagged: "
+            f"{_pct(classifier.get('tpr_forget'))} of forget, "
+            f"{_pct(classifier.get('fpr_neighbour'))} of neighbouring and "
+            f"{_pct(classifier.get('fpr_general'))} of everyday ones. Unflagged answers "
+            f"identical to the unguarded model: {_pct(side.get('identical_unflagged'))}.")
+    if isinstance(latency, int | float):
+        text += f" The classifier takes {latency:.0f} ms a prompt."
+    return text

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.models import AuditLogEntry, ErasureRequest, ForgetRule, Model
+from storage.models import AuditLogEntry, AuditRun, ErasureRequest, ForgetRule, Model
 from storage.registry import class_dict, model_dict
 
 
@@ -90,13 +90,21 @@ def guard_overview(session: Session) -> list[dict[str, Any]]:
                                 .order_by(ForgetRule.name))
         requests = session.scalars(select(ErasureRequest).where(
             ErasureRequest.model_id == model.id).order_by(ErasureRequest.id)).all()
+        evaluations = session.scalars(select(AuditRun).where(
+            AuditRun.kind == "guard", AuditRun.version_id.in_([v.id for v in model.versions]))
+            .order_by(AuditRun.id.desc())).all()
         models.append({"name": model.name, "spec": (model.config or {}).get("spec"),
-                       "rules": [_rule_row(r, requests) for r in rules]})
+                       "rules": [_rule_row(r, requests, evaluations) for r in rules]})
     return models
 
 
-def _rule_row(rule: ForgetRule, requests: list[ErasureRequest]) -> dict[str, Any]:
-    return {"name": rule.name, "status": rule.status, "version": getattr(rule, "version", 1),
+def _rule_row(rule: ForgetRule, requests: list[ErasureRequest],
+              evaluations: list[AuditRun]) -> dict[str, Any]:
+    last = next((a for a in evaluations if a.config.get("rule") == rule.name), None)
+    return {"evaluation": None if last is None else {
+                "id": last.id, "created_at": last.created_at.isoformat(),
+                "rule_version": last.config.get("rule_version"), "metrics": last.metrics},
+            "name": rule.name, "status": rule.status, "version": getattr(rule, "version", 1),
             "description": rule.description, "examples": dict(rule.examples or {}),
             "threshold": rule.threshold, "corruption": rule.corruption, "sigma": rule.sigma,
             "calibration": dict(rule.calibration or {}), "trace": list(rule.trace or []),

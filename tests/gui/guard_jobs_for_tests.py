@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.jobs import Progress
-from storage.models import ForgetRule, Model
+from storage.models import AuditRun, ForgetRule, Model, ModelVersion
 from storage.workspace import Workspace
 
 CALIBRATION = {"threshold": 0.62, "target_fpr": 0.01, "tpr": 0.93, "fpr": 0.008,
@@ -27,7 +27,10 @@ def load_model_job(workspace: str, *, operator: str, model: str | None = None): 
     ws = Workspace.open(workspace)
     with ws.sessions.begin() as session:
         if _model(session, model) is None:
-            session.add(Model(name=model or "smollm2-135m-instruct", kind="llm"))
+            row = Model(name=model or "smollm2-135m-instruct", kind="llm")
+            session.add(row)
+            session.flush()
+            session.add(ModelVersion(model_id=row.id, number=1))
     ws.close()
     return {"registered_as": model or "smollm2-135m-instruct"}
 
@@ -69,3 +72,19 @@ def ask_job(workspace: str, *, prompts: list[str], model: str | None = None,
         "rule": "harry-potter" if flagged else None,
         "answer": "I am not sure who that is." if flagged else "Paris.",
         "unguarded_answer": "Ron Weasley." if flagged else "Paris.", "guard_ms": 4.0}]}
+
+
+def evaluate_rule_job(workspace: str, *, rule: str, operator: str,
+                      model: str | None = None):  # noqa: ANN201
+    yield Progress(0.5, "forget set: 1/2")
+    metrics = {"knowledge": {"known": 9, "evaluated": 30, "after": 0.0, "ignorant": 0.05},
+               "classifier": {"tpr_forget": 0.95, "fpr_neighbour": 0.1, "fpr_general": 0.0,
+                              "latency_ms": {"p50": 21.0}},
+               "side_effects": {"identical_unflagged": 1.0}}
+    ws = Workspace.open(workspace)
+    with ws.sessions.begin() as session:
+        version = _model(session, model).versions[0]
+        session.add(AuditRun(version_id=version.id, kind="guard", metrics=metrics,
+                             config={"rule": rule, "rule_version": 1}))
+    ws.close()
+    return metrics

@@ -90,3 +90,20 @@ def test_disable_and_enable_a_rule(screen: GuardWidget, qtbot) -> None:  # noqa:
     screen.enable_button.click()
     _idle(screen, qtbot)
     assert screen.selected_rule()["status"] == "active"
+
+
+def test_evaluate_shows_the_figures_in_words(screen: GuardWidget, qtbot) -> None:  # noqa: ANN001
+    screen.load_button.click()
+    _idle(screen, qtbot)
+    screen.demo_button.click()
+    _idle(screen, qtbot)
+    screen.select_rule("harry-potter")
+    assert screen.editor.evaluation_label.text().startswith("Not evaluated yet")
+    screen.eval_button.click()
+    _idle(screen, qtbot)
+    assert screen.editor.evaluation_label.text() == (
+        "Last evaluation (audit #1, rule version 1): the model knew 9 of 30 forget prompts; "
+        "guarded, it still answers 0% of those (a model ignorant of the topic: 5%). Held-out "
+        "prompts flagged: 95% of forget, 10% of neighbouring and 0% of everyday ones. "
+        "Unflagged answers identical to the unguarded model: 100%. The classifier takes 21 ms "
+        "a prompt.")
