@@ -79,6 +79,7 @@ def _train(app: object, window: object) -> None:
     train.form.name_edit.setText("digits-demo")
     train.form.epochs_spin.setValue(15)
     train.form.advanced_edit.setText(json.dumps(TRAIN))
+    train.form.advanced_edit.setCursorPosition(0)
     train.train_button.click()
     _wait(app, lambda: train._job is None, 900)
 
