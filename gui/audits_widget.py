@@ -59,7 +59,11 @@ class AuditsWidget(Screen):
         self.model_box, self.audit_box = QComboBox(), QComboBox()
         self.model_box.setMinimumWidth(180)
         self.audit_box.setMinimumWidth(260)
-        self.requests_label = QLabel()
+        self.request_box = QComboBox()
+        self.request_box.setToolTip("Erasure requests executed by forgetting classes: an "
+                                    "audit of their model verifies them.")
+        self._request_models: dict[int, str] = {}
+        self._runs: list[dict[str, Any]] = []
         self.reference_check = QCheckBox("Retrain reference")
         self.reference_check.setChecked(True)
         self.reference_check.setToolTip("Train (or reuse) the same model without the "
@@ -78,8 +82,8 @@ class AuditsWidget(Screen):
         self.progress.setMaximumWidth(200)
         self.status_label.setWordWrap(True)
         pick = QHBoxLayout()
-        for widget in (QLabel("Model"), self.model_box, QLabel("Audit"), self.audit_box,
-                       self.requests_label):
+        for widget in (QLabel("Request"), self.request_box, QLabel("Model"), self.model_box,
+                       QLabel("Audit"), self.audit_box):
             pick.addWidget(widget)
         pick.addStretch(1)
         run = QHBoxLayout()
@@ -114,6 +118,8 @@ class AuditsWidget(Screen):
 
     def _connect(self) -> None:
         self.model_box.currentIndexChanged.connect(self._on_model_box_currentIndexChanged)
+        self.request_box.currentIndexChanged.connect(
+            self._on_request_box_currentIndexChanged)
         self.audit_box.currentIndexChanged.connect(self._on_audit_box_currentIndexChanged)
         self.relearn_check.toggled.connect(self.epochs_spin.setEnabled)
         self.run_button.clicked.connect(self._on_run_button_clicked)
@@ -126,7 +132,21 @@ class AuditsWidget(Screen):
         with self.ctx.workspace.sessions() as session:
             self._targets = {t["name"]: t for t in audit_targets(session)}
         refill(self.model_box, list(self._targets))
+        self._fill_requests()
         self._load_audits()
+
+    def _fill_requests(self) -> None:
+        found = [(r, t["name"]) for t in self._targets.values() for r in t["requests"]]
+        self._request_models = {r["id"]: model for r, model in found}
+        current = self.request_box.currentData()
+        self.request_box.blockSignals(True)
+        self.request_box.clear()
+        self.request_box.addItem("any", None)
+        for request, model in sorted(found, key=lambda f: f[0]["id"]):
+            self.request_box.addItem(f"#{request['id']} · {model} ({request['status']})",
+                                     request["id"])
+        self.request_box.setCurrentIndex(max(0, self.request_box.findData(current)))
+        self.request_box.blockSignals(False)
 
     def select(self, model: str, audit_run: int | None = None) -> None:
         """Show ``model`` and one of its audits (the newest when None)."""
@@ -141,6 +161,7 @@ class AuditsWidget(Screen):
         if name:
             with self.ctx.workspace.sessions() as session:
                 runs = audits.list_audits(session, name)
+        self._runs = runs
         self.audit_box.blockSignals(True)
         self.audit_box.clear()
         for run in runs:
@@ -149,16 +170,8 @@ class AuditsWidget(Screen):
             self.audit_box.addItem("no audit yet", None)
         self.audit_box.setCurrentIndex(max(0, self.audit_box.findData(keep)))
         self.audit_box.blockSignals(False)
-        self._show_requests()
-        self._on_audit_box_currentIndexChanged()
-
-    def _show_requests(self) -> None:
-        target = self._targets.get(self.model_box.currentText())
-        requests = (target or {}).get("requests") or []
-        self.requests_label.setText(", ".join(f"request #{r['id']} ({r['status']})"
-                                              for r in requests))
-        self.requests_label.setToolTip("The erasure requests an audit of this model verifies.")
         self._update_actions()
+        self._on_audit_box_currentIndexChanged()
 
     # actions -----------------------------------------------------------------------------
     def problem(self) -> str:
@@ -233,7 +246,23 @@ class AuditsWidget(Screen):
 
     # showing an audit --------------------------------------------------------------------
     def _on_model_box_currentIndexChanged(self, _index: int = 0) -> None:  # noqa: N802
+        request = self.request_box.currentData()
+        if request is not None and self._request_models.get(request) != \
+                self.model_box.currentText():
+            self.request_box.blockSignals(True)
+            self.request_box.setCurrentIndex(0)  # that request concerns another model
+            self.request_box.blockSignals(False)
         self._load_audits()
+
+    def _on_request_box_currentIndexChanged(self, _index: int = 0) -> None:  # noqa: N802
+        """Show the request's model and the newest audit that verified it."""
+        request = self.request_box.currentData()
+        if request is None:
+            return
+        self.model_box.setCurrentText(self._request_models[request])
+        verifying = [r["id"] for r in self._runs if r.get("request") == request]
+        if verifying:
+            self.audit_box.setCurrentIndex(self.audit_box.findData(verifying[0]))
 
     def _on_audit_box_currentIndexChanged(self, _index: int = 0) -> None:  # noqa: N802
         run_id = self.audit_box.currentData()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from storage import audits
-from storage.models import ClassEntry, Model, ModelVersion
+from storage.models import ClassEntry, ErasureRequest, Model, ModelVersion
 from storage.workspace import Workspace
 from tests.gui.demo_data import CLASSES
 
@@ -64,6 +64,8 @@ def add_audit(ws: Workspace, model: str = "fashion-vit", operator: str = "carol"
         session.flush()
         entry = session.query(ClassEntry).filter_by(model_id=row.id, label_index=0).one()
         entry.status, entry.forgotten_in_version_id = "forgotten", version.id
+        executed = session.query(ErasureRequest).filter_by(status="executed").first()
+        entry.request_id = executed.id if executed else None  # demo_data: 't-shirt' 
         metrics = _metrics(0.0, {"1": 0.5, "5": 0.8, "20": 0.9}, "approximate")
         metrics["reference"] = _metrics(0.0, {"1": 0.3, "5": 0.6, "20": 0.8}, "exact")
         config = {"reference": True, "relearn": True, "seconds": 12.5,

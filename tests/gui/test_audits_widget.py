@@ -39,6 +39,17 @@ def test_a_stored_audit_shows_its_figures_and_every_chart(qtbot, ctx: AppContext
     assert screen.run_button.isEnabled()
 
 
+def test_choosing_a_request_shows_its_model(qtbot, ctx: AppContext, audited: int,
+                                            seeded: dict[str, int]) -> None:  # noqa: ANN001
+    screen = AuditsWidget(ctx)
+    qtbot.addWidget(screen)
+    executed = seeded["executed"]  # forgot 't-shirt' of fashion-vit
+    assert screen.request_box.itemText(1) == f"#{executed} · fashion-vit (executed)"
+    screen.request_box.setCurrentIndex(1)
+    assert screen.model_box.currentText() == "fashion-vit"
+    assert screen.audit["id"] == audited
+
+
 def test_a_model_with_nothing_forgotten_cannot_be_audited(qtbot, ctx: AppContext,
                                                           seeded) -> None:  # noqa: ANN001
     screen = AuditsWidget(ctx)
