@@ -122,6 +122,7 @@ class AuditsWidget(Screen):
             self._on_request_box_currentIndexChanged)
         self.audit_box.currentIndexChanged.connect(self._on_audit_box_currentIndexChanged)
         self.relearn_check.toggled.connect(self.epochs_spin.setEnabled)
+        self.lira_spin.valueChanged.connect(self._update_actions)
         self.run_button.clicked.connect(self._on_run_button_clicked)
         self.cancel_button.clicked.connect(self._on_cancel_button_clicked)
         self.ctx.registryChanged.connect(self.refresh)

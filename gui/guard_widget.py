@@ -121,6 +121,7 @@ class GuardWidget(Screen):
         self.enable_button.clicked.connect(lambda: self._set_status(True))
         self.disable_button.clicked.connect(lambda: self._set_status(False))
         self.eval_button.clicked.connect(self._on_eval_button_clicked)
+        self.request_box.currentIndexChanged.connect(self._update_actions)
         self.editor.trainRequested.connect(self._on_editor_trainRequested)
         self.editor.retrainRequested.connect(self._on_editor_retrainRequested)
         self.console.askRequested.connect(self._on_console_askRequested)
@@ -181,7 +182,7 @@ class GuardWidget(Screen):
         self.disable_button.setEnabled(idle and active)
         self.eval_button.setEnabled(idle and bool(rule) and rule["trained"])
         self.editor.setEnabled(idle)
-        self.editor._update_actions()
+        self.editor.update_actions()
         self.console.set_busy(not idle)
 
     # jobs --------------------------------------------------------------------------------

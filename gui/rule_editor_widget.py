@@ -88,8 +88,8 @@ class RuleEditor(QWidget):
         self.train_button = QPushButton("Train rule")
         self._build_layout()
         for edit in (self.name_edit, self.description_edit):
-            edit.textChanged.connect(self._update_actions)
-        self.forget_edit.textChanged.connect(self._update_actions)
+            edit.textChanged.connect(self.update_actions)
+        self.forget_edit.textChanged.connect(self.update_actions)
         self.slider.valueChanged.connect(self._on_slider_valueChanged)
         self.train_button.clicked.connect(self._on_train_button_clicked)
         self.new_rule()
@@ -145,7 +145,7 @@ class RuleEditor(QWidget):
         self.counts_label.setText("")
         self.train_button.setText("Train rule")
         self._show_slider(None)
-        self._update_actions()
+        self.update_actions()
 
     def show_rule(self, rule: dict[str, Any]) -> None:
         """A stored rule, read-only; its figures; Retrain recalibrates it."""
@@ -172,7 +172,7 @@ class RuleEditor(QWidget):
         self.evaluation_label.setText(evaluation_text(rule.get("evaluation")))
         self.train_button.setText("Retrain rule")
         self._show_slider(calibration.get("curve"), rule["threshold"])
-        self._update_actions()
+        self.update_actions()
 
     def _show_slider(self, curve: dict[str, Any] | None, threshold: float = 0.5) -> None:
         """A threshold slider when the rule stores its calibration curve."""
@@ -198,7 +198,7 @@ class RuleEditor(QWidget):
             return f"Give at least {MIN_FORGET} forget examples, one a line."
         return ""
 
-    def _update_actions(self) -> None:
+    def update_actions(self) -> None:
         problem = self.problem()
         self.train_button.setEnabled(not problem and self.isEnabled())
         self.problem_label.setText(problem)

@@ -37,6 +37,9 @@ def test_a_stored_audit_shows_its_figures_and_every_chart(qtbot, ctx: AppContext
                                                       "non-members (test)"}
     assert "Verifies" not in screen.summary.details_label.text()
     assert screen.run_button.isEnabled()
+    screen.lira_spin.setValue(1)
+    assert not screen.run_button.isEnabled()
+    assert screen.status_label.text() == "LiRA needs at least 2 shadow models."
 
 
 def test_choosing_a_request_shows_its_model(qtbot, ctx: AppContext, audited: int,
