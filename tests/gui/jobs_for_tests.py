@@ -82,3 +82,17 @@ def fake_train(workspace: str, *, name: str, operator: str, epochs: int = 2,
     return {"name": name, "version": 1, "classes": ["0", "1"], "test_accuracy": 0.9,
             "seconds": 1.5, "device": "CPU", "mode": options.get("mode", "full"),
             "erasure_kind": "approximate"}
+
+
+def fake_pretrain(workspace: str, *, name: str, operator: str, **options: Any):  # noqa: ANN201
+    """Registers a backbone row the way ``pretrain_backbone_job`` does (without training)."""
+    from storage.models import Model
+    from storage.workspace import Workspace
+
+    yield Progress(0.5, "epoch 1 of 1")
+    ws = Workspace.open(workspace)
+    with ws.sessions.begin() as session:
+        session.add(Model(name=name, kind="backbone", training_mode="pretrain"))
+    ws.close()
+    return {"name": name, "version": 1, "test_accuracy": 0.8, "seconds": 2.0,
+            "classes": options.get("classes")}

@@ -130,3 +130,22 @@ def test_the_demo_adds_the_forget_rule_once_the_engine_has_its_job() -> None:
     assert not demo.job_exists("engine.no_such_module:job")
     assert demo.demo_jobs()[0] is demo.DIGITS_JOB
     assert (demo.RULE_JOB in demo.demo_jobs()) == demo.job_exists(demo.RULE_JOB.target)
+
+
+def test_a_pretrained_backbone_is_chosen_for_an_isolated_model(
+        screen: TrainWidget, qtbot, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    monkeypatch.setattr(gui.train_widget, "PRETRAIN_JOB", f"{JOBS}:fake_pretrain")
+    asked: list[str] = []
+    monkeypatch.setattr(QMessageBox, "question", lambda _p, _t, text, *_a: (
+        asked.append(text), QMessageBox.StandardButton.Yes)[1])
+    screen.form.name_edit.setText("digits-backbone")
+    screen.form.classes_edit.setText("0-4")
+    screen.pretrain_button.click()
+    assert "declared non-erasable" in asked[0]
+    qtbot.waitUntil(lambda: screen._job is None, timeout=20_000)
+    assert screen.result_label.text().startswith("✔ Backbone digits-backbone registered")
+    form = screen.form
+    assert form.backbone_from_box.currentData() == "digits-backbone"
+    assert form.mode_box.currentText() == "isolated" and form.name_edit.text() == "digits-1"
+    assert form.train_values()["backbone_from"] == "digits-backbone"
+    assert screen.train_button.isEnabled()
