@@ -117,7 +117,7 @@ class DemoBanner(QFrame):
         self.state = state
         texts = {
             "offer": ("This workspace is empty. Build the demo: a digits classifier "
-                      f"('{DEMO_MODEL}', the tuned settings; a few minutes on a CPU)"
+                      f"('{DEMO_MODEL}', the tuned settings; a minute or two on a CPU)"
                       f"{self._rule_part()} built in the background, so that you can "
                       "forget a class right away.", "Build the demo", "Not now"),
             "building": (f"Building the demo: {self._jobs[0].title}…" if self._jobs else "",
