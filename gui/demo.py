@@ -122,6 +122,9 @@ class DemoBanner(QFrame):
                       "forget a class right away.", "Build the demo", "Not now"),
             "building": (f"Building the demo: {self._jobs[0].title}…" if self._jobs else "",
                          "", "Hide"),
+            "usable": (f"The demo model is ready: open Models, select a class of "
+                       f"'{DEMO_MODEL}' and press Forget…; {self._rest()} is still being "
+                       "built in the background.", "Open Models", "Hide"),
             "done": (f"The demo is ready: open Models, select a class of '{DEMO_MODEL}' and "
                      "press Forget…" + self._missing_part(), "Open Models", "Dismiss"),
             "failed": ("The demo could not be built: "
@@ -133,7 +136,7 @@ class DemoBanner(QFrame):
         self.action_button.setText(action)
         self.action_button.setVisible(bool(action))
         self.close_button.setText(close)
-        self.progress.setVisible(state == "building")
+        self.progress.setVisible(state in ("building", "usable"))
         self.progress.setRange(0, 0)
         self.setVisible(state != "hidden")
 
@@ -141,6 +144,9 @@ class DemoBanner(QFrame):
         return "".join(f" ({job.title[0].upper()}{job.title[1:]} could not be built: "
                        f"{error} Retry it from the Language-model guard screen.)"
                        for job, error in self._failed)
+
+    def _rest(self) -> str:
+        return " and ".join(job.title for job, _handle in self._handles) or "nothing"
 
     def _rule_part(self) -> str:
         if RULE_JOB in self._jobs:
@@ -151,13 +157,15 @@ class DemoBanner(QFrame):
     def _on_action_button_clicked(self) -> None:
         if self.state in ("offer", "failed"):
             self.build()
-        elif self.state == "done":
+        elif self.state in ("usable", "done"):
             self.openScreenRequested.emit("Models")
-            self._set_state("hidden")
+            self.setVisible(False)  # 'usable': shown again when the rest is built
+            if self.state == "done":
+                self.state = "hidden"
 
     def _on_close_button_clicked(self) -> None:
         self.setVisible(False)  # building goes on; the jobs still show in the status bar
-        if self.state != "building":
+        if self.state not in ("building", "usable"):
             self.state = "hidden"
 
     def _on_ctx_registryChanged(self) -> None:  # noqa: N802
@@ -165,8 +173,8 @@ class DemoBanner(QFrame):
             self._set_state("hidden")  # a model arrived another way
 
     def _on_job_progressed(self, record: dict[str, Any]) -> None:
-        if not self._handles:
-            return
+        if not self._handles or self.state == "usable":
+            return  # 'usable' keeps its news; the status bar shows the rest's progress
         job = self._handles[0][0]  # the jobs run one at a time, in order
         data = record.get("data") or {}
         left = f" · about {duration_text(data['eta_s'])} left" if "eta_s" in data else ""
@@ -180,6 +188,8 @@ class DemoBanner(QFrame):
 
     def _on_job_finished(self, handle: JobHandle) -> None:
         self._handles = [(j, h) for j, h in self._handles if h is not handle]
+        needed = any(j.required for j, _e in self._failed)
         if not self._handles:  # shown again even if hidden meanwhile: the news is brief
-            needed = any(j.required for j, _e in self._failed)
             self._set_state("failed" if needed else "done")
+        elif not needed and not any(j.required for j, _h in self._handles):
+            self._set_state("usable")  # only optional parts are left: forget right away

@@ -98,8 +98,12 @@ def test_an_optional_demo_part_that_fails_is_noted_and_the_demo_is_ready(
             DemoJob("the forget rule", f"{JOBS}:refuse", required=False)]
     banner = DemoBanner(engine_ctx, jobs)
     qtbot.addWidget(banner)
+    states: list[str] = []
+    banner.action_button.clicked.connect(lambda: states.append(banner.state))
+    engine_ctx.registryChanged.connect(lambda: states.append(banner.state))
     banner.action_button.click()
     qtbot.waitUntil(lambda: banner.state == "done", timeout=20_000)
+    assert "usable" in states  # the model could be forgotten while the rule was built
     assert banner.text.text().endswith("(The forget rule could not be built: No model 'x' "
                                        "in this workspace. Retry it from the Language-model "
                                        "guard screen.)")
