@@ -93,3 +93,15 @@ def fake_audit_job(workspace: str, model_name: str, *, operator: str,
             return {"audit_run": run.id}
     finally:
         ws.close()
+
+
+def slow_audit_job(workspace: str, model_name: str, *, operator: str, cancel: Any,
+                   **_options: Any):  # noqa: ANN201 - a job generator
+    """An audit that runs until it is cancelled (the worker stops it at a yield)."""
+    import time
+
+    from engine.jobs import Progress
+
+    while True:
+        yield Progress(None, "scoring the forgotten model")
+        time.sleep(0.02)

@@ -80,3 +80,17 @@ def test_running_an_audit_shows_the_new_run(qtbot, engine_ctx: AppContext, audit
     assert screen.status_label.text() == "The audit is stored and shown below."
     assert screen.audit_box.count() == 2 and screen.run_button.isEnabled()
     assert "not run" in screen.summary.figures()["Forget accuracy (train)"]
+
+
+def test_a_cancelled_audit_stores_nothing(qtbot, engine_ctx: AppContext, audited: int,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    monkeypatch.setattr(gui.audits_widget, "AUDIT_JOB", "tests.gui.audit_data:slow_audit_job")
+    screen = AuditsWidget(engine_ctx)
+    qtbot.addWidget(screen)
+    screen.run_button.click()
+    qtbot.waitUntil(lambda: screen.status_label.text().startswith("Auditing: scoring"),
+                    timeout=20_000)
+    screen.cancel_button.click()
+    qtbot.waitUntil(lambda: screen._job is None, timeout=20_000)
+    assert screen.status_label.text() == "The audit was cancelled; nothing was stored."
+    assert screen.audit_box.count() == 1 and screen.audit["id"] == audited
