@@ -36,8 +36,9 @@ def chart_drawings(data: dict[str, Any] | None, font: str = "Helvetica"
          "Accuracy of each class on held-out test images. The erased class "
          "(red label) must drop to zero, as in the model retrained without it."),
         ("Membership-inference attack (ROC)", roc_chart(data, font=font),
-         "Threshold attack separating the erased class's training images from its unseen "
-         "test images. A curve on the diagonal means the model no longer tells them apart."),
+         "The strongest threshold attack separating the erased class's training images from "
+         "its unseen test images. A curve on the diagonal means the model no longer tells "
+         "them apart."),
         ("Relearn attack", relearn_chart(data, font=font),
          "Accuracy on the erased class after re-training a fresh prompt on n images. "
          "Close to the retrain reference means no hidden knowledge makes relearning easier."),
@@ -74,7 +75,7 @@ def roc_chart(data: dict[str, Any], size: float = 225, font: str = "Helvetica"
               ) -> Drawing | None:
     """ROC of a threshold attack for this model and the retrain reference, with chance line."""
     curves = data.get("forget_roc") or data.get("roc") or {}
-    attack = _first_attack(curves)
+    attack = _strongest_attack(curves, data.get("distinguishability") or {})
     if attack is None:
         return None
     drawing = Drawing(size, size)
@@ -130,8 +131,14 @@ def _roc_points(curve: dict[str, Any]) -> list[tuple[float, float]]:
     return [(float(x), float(y)) for x, y in zip(linear["fpr"], linear["tpr"], strict=False)]
 
 
-def _first_attack(curves: dict[str, Any]) -> str | None:
+def _strongest_attack(curves: dict[str, Any], aucs: dict[str, Any]) -> str | None:
+    """The attack that best separates forget-train from forget-test images on this model
+    (AUC furthest from chance), else the first of loss / confidence / entropy."""
     attacks = list(curves.get("model") or curves.get("reference") or {})
+    scored = {a: abs(float(v) - 0.5) for a, v in (aucs.get("model") or {}).items()
+              if a in attacks and isinstance(v, int | float)}
+    if scored and max(scored.values()) > 0:
+        return max(scored, key=lambda a: (scored[a], -attacks.index(a)))
     for preferred in ("loss", "confidence", "entropy"):
         if preferred in attacks:
             return preferred

@@ -11,28 +11,12 @@ import json
 from typing import Any
 
 from reportlab.lib.units import mm
-from reportlab.platypus import Flowable, KeepTogether, Spacer, Table
+from reportlab.platypus import Flowable, Spacer
 
-from reports.charts import chart_drawings
+from reports.pdf_audit import audit_section, residual_table  # noqa: F401 - re-exported
 from reports.pdf_style import FRAME_WIDTH, b, fonts, grid_table, key_value_table, markup, p
 
 ORDER = ("removed", "replaced", "added", "unchanged")
-FIGURES = [  # label, path in the figures object, what a good erasure looks like
-    ("Forget accuracy (training images)", ("scorecard", "forget_accuracy"), "about 0%"),
-    ("Retained classes, training accuracy", ("scorecard", "retain_accuracy"), "near reference"),
-    ("Retained classes, test accuracy", ("scorecard", "test_accuracy"), "near reference"),
-    ("MIA efficacy", ("mia_efficacy",), "about 100%"),
-    ("Forget distinguishability AUC", ("forget_distinguishability_auc",), "about 50%"),
-    ("Loss attack AUC", ("threshold_attacks", "loss", "auc"), "near reference"),
-    ("Loss attack TPR at 1% FPR", ("threshold_attacks", "loss", "tpr_at_1pct_fpr"), "low"),
-    ("Confidence attack AUC", ("threshold_attacks", "confidence", "auc"), "near reference"),
-    ("Entropy attack AUC", ("threshold_attacks", "entropy", "auc"), "near reference"),
-    ("Linear probe, erased class", ("linear_probe", "forget_accuracy"), "near reference"),
-    ("Relearn accuracy, n = 1", ("relearn", "1"), "near reference"),
-    ("Relearn accuracy, n = 5", ("relearn", "5"), "near reference"),
-    ("Relearn accuracy, n = 20", ("relearn", "20"), "near reference"),
-    ("LiRA AUC", ("lira", "auc"), "about 50%"),
-]
 
 
 def verdict_sentence(m: dict[str, Any]) -> str:
@@ -48,9 +32,27 @@ def verdict_sentence(m: dict[str, Any]) -> str:
 
 
 def kind_sentence(m: dict[str, Any]) -> str:
+    """Exact by construction, or approximate with the headline residual figures."""
     if m["erasure"]["kind"] == "exact":
-        return "Erasure kind: exact by construction."
-    return "Erasure kind: approximate, with the measured residual reported in section 2."
+        return ("Erasure kind: exact by construction. No trained weight derived from the "
+                "erased data remains.")
+    found = residual_headline(m["erasure"].get("residual") or {})
+    measured = f" Measured residual: {found}." if found else ""
+    return ("Erasure kind: approximate (shared weights also learned from the erased data)."
+            f"{measured} Details in section 2.")
+
+
+def residual_headline(residual: dict[str, Any]) -> str:
+    """The relearn gap and MIA efficacy against the retrain reference, in words."""
+    parts = []
+    gap = residual.get("relearn_largest_gap")
+    if isinstance(gap, int | float):
+        parts.append(f"relearn accuracy up to {gap * 100:.1f} pp from the retrain reference")
+    mia, ref = residual.get("mia_efficacy"), residual.get("reference_mia_efficacy")
+    if isinstance(mia, int | float):
+        vs = f" (reference {ref * 100:.1f}%)" if isinstance(ref, int | float) else ""
+        parts.append(f"MIA efficacy {mia * 100:.1f}%{vs}")
+    return "; ".join(parts)
 
 
 def warning_sentence(m: dict[str, Any]) -> str | None:
@@ -99,9 +101,7 @@ def erasure_section(m: dict[str, Any]) -> list[Flowable]:
     if erasure.get("note"):
         out.append(p(erasure["note"], "small"))
     if erasure["kind"] == "approximate":
-        residual = [[_humanize(k), _value(v)] for k, v in sorted(erasure["residual"].items())]
-        out += [p("Measured residual", "h2"),
-                grid_table(["Measure", "Value"], residual, [110 * mm, FRAME_WIDTH - 110 * mm])]
+        out += [p("Measured residual", "h2"), residual_table(erasure["residual"])]
     return out
 
 
@@ -130,18 +130,6 @@ def purge_section(m: dict[str, Any]) -> list[Flowable]:
                               [[str(h.get("file")), str(h.get("pattern"))] for h in scan["hits"]],
                               [130 * mm, FRAME_WIDTH - 130 * mm]))
     return out
-
-
-def audit_section(m: dict[str, Any], charts_data: dict[str, Any] | None) -> list[Flowable]:
-    audit = m.get("audit")
-    out: list[Flowable] = [_h1("5. Audit against the retrain reference")]
-    if not audit:
-        return out + [p("No audit was recorded for this erasure. The certificate rests on the "
-                        "execution record, the purge and the residual scan above.")]
-    out.append(p(_audit_intro(audit)))
-    out.append(_figures_table(audit["figures"], audit.get("reference") or {}))
-    drawings = chart_drawings(charts_data, font=fonts()[0])
-    return out + _chart_flowables(drawings)
 
 
 def accountability_section(m: dict[str, Any]) -> list[Flowable]:
@@ -250,62 +238,6 @@ def _scan_sentence(scan: dict[str, Any]) -> str:
                 "workspace contains the bytes of a removed parameter tensor.")
     return (f"{b('Residual scan: NOT clean.')} {len(scan.get('hits', []))} match(es) of removed "
             f"parameter bytes were found in {files} files ({size}):")
-
-
-def _audit_intro(audit: dict[str, Any]) -> str:
-    verdict = {True: "passed", False: "FAILED", None: "not assessed"}[audit.get("passed")]
-    run = f"audit run {audit['run_id']}" if audit.get("run_id") is not None else "the audit"
-    ref = audit.get("reference_id") or "a model retrained without the erased data"
-    return (f"Result of {run}: {verdict}. Each figure is compared with the retrain reference "
-            f"({ref}), the model that never saw the erased data. Rates are percentages.")
-
-
-def _figures_table(model: dict[str, Any], ref: dict[str, Any]) -> Table:
-    rows = []
-    for label, path, good in FIGURES:
-        a, r = _get(model, path), _get(ref, path)
-        if a is None and r is None:
-            continue
-        gap = "" if a is None or r is None else f"{(a - r) * 100:+.1f} pp"
-        rows.append([label, _pct(a), _pct(r), gap, good])
-    widths = [62 * mm, 22 * mm, 26 * mm, 18 * mm, FRAME_WIDTH - 128 * mm]
-    return grid_table(["Figure", "This model", "Retrain reference", "Gap", "Expected"],
-                      rows, widths)
-
-
-def _chart_flowables(drawings: list[tuple[str, Any, str]]) -> list[Flowable]:
-    out: list[Flowable] = []
-    wide = [d for d in drawings if d[1].width > FRAME_WIDTH / 2]
-    narrow = [d for d in drawings if d[1].width <= FRAME_WIDTH / 2]
-    for title, drawing, caption in wide:
-        out.append(KeepTogether([p(title, "h2"), drawing, p(caption, "small")]))
-    if narrow:
-        cells = [[p(t, "h2"), d, p(c, "small")] for t, d, c in narrow]
-        out.append(KeepTogether(Table([cells], colWidths=[FRAME_WIDTH / 2] * len(cells),
-                                      hAlign="LEFT", style=[("VALIGN", (0, 0), (-1, -1), "TOP")])))
-    return out
-
-
-def _get(obj: Any, path: tuple[str, ...]) -> float | None:
-    for key in path:
-        if not isinstance(obj, dict) or key not in obj:
-            return None
-        obj = obj[key]
-    return float(obj) if isinstance(obj, int | float) and not isinstance(obj, bool) else None
-
-
-def _pct(value: float | None) -> str:
-    return "" if value is None else f"{value * 100:.1f}%"
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, float) and 0.0 <= value <= 1.0:
-        return _pct(value)
-    return str(value)
-
-
-def _humanize(key: str) -> str:
-    return key.replace("_", " ").capitalize()
 
 
 def _escape(text: str) -> str:

@@ -1,0 +1,249 @@
+"""What a certificate attests, read from the registry (DESIGN.md section 7).
+
+``gather`` turns one executed (or verified) erasure request into the facts dict that
+``reports.manifest.build_manifest`` validates, plus the chart data of its latest audit.
+It refuses, with one sentence, a request that cannot be certified: not executed yet,
+already certified, an approximate erasure with no audit to measure the residual, or a
+forget-rule request (language models: not supported yet).
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from storage import auditlog
+from storage.audit_checks import check_audit, relearn_gap
+from storage.certificates import CERTIFIABLE, certificates_of
+from storage.errors import RefusedError, UnpromptError
+from storage.models import Artifact, AuditRun, ErasureRequest, Model, ModelVersion
+from storage.requests import get_request
+from storage.settings import get_setting
+
+METHOD = {"name": "Pre-forgettable prompts (class prompt deletion)",
+          "reference": "Hendrix et al., Pre-Forgettable Models: Prompt Learning as a Native "
+                       "Mechanism for Unlearning, ACM MM 2025, arXiv 2509.15230"}
+EXACT_MODES = ("isolated", "frozen")
+MODE_NOTES = {
+    "lora": "The shared LoRA adapters were trained on every class, the erased one included.",
+    "full": "The shared backbone was fine-tuned on every class, the erased one included.",
+}
+ATTACK_KEYS = ("auc", "tpr_at_1pct_fpr", "tpr_at_0_1pct_fpr")
+SOFTWARE = ("torch", "timm", "sqlalchemy", "jsonschema")
+
+
+def gather(session: Session, request_id: int | str, certificate_id: str
+           ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """``(facts, chart data or None)`` for the certificate of one erasure request."""
+    request = get_request(session, request_id)
+    check_certifiable(session, request)
+    model = session.get(Model, request.model_id)
+    after = _version_after(session, model, request)
+    before = session.get(ModelVersion, after.parent_id) if after.parent_id else None
+    audit = latest_audit(session, request)
+    kind = erasure_kind(request, model)
+    if kind == "approximate" and audit is None:
+        raise RefusedError(
+            f"request {request.id} was an approximate erasure (training mode "
+            f"{model.training_mode or 'unknown'}); audit it first (`audit {model.name} "
+            "--reference --relearn`) so that the certificate can state the measured residual")
+    names = {str(c.label_index): c.display_name for c in model.classes}
+    facts = {
+        "certificate_id": certificate_id,
+        "request": {"id": request.id, "subject_ref_sha256": request.subject_hash,
+                    "legal_basis": request.legal_basis, "requested_by": request.requested_by},
+        "timeline": _timeline(request),
+        "scope": request.scope,
+        "method": _method(model, request),
+        "erasure": _erasure(kind, model, audit),
+        "model": {"name": model.name, "kind": model.kind, "backbone": model.backbone,
+                  "version_before": before.number if before else None,
+                  "version_after": after.number},
+        "artifacts": {"before": artifact_map(before or after, names),
+                      "after": artifact_map(after, names)},
+        "purge": _purge(session, request, before, after),
+        "residual_scan": request.result["residual_scan"],
+        "audit": _audit(session, audit),
+        "operator": request.executed_by or request.requested_by,
+        "approver": request.approved_by,
+        "audit_log_head": _log_head(session),
+        "software": software(),
+    }
+    return facts, (dict(audit.curves) if audit is not None and audit.curves else None)
+
+
+def check_certifiable(session: Session, request: ErasureRequest) -> None:
+    """Refuse (one sentence) a request this version cannot certify."""
+    if request.scope.get("kind") == "rule":
+        raise RefusedError(
+            f"request {request.id} covers a language-model forget rule; certificates for "
+            "forget-rule requests are not supported yet (only image-class erasures)")
+    if request.status == "certified":
+        issued = [c.id for c in certificates_of(session, request.id)]
+        raise RefusedError(f"request {request.id} is already certified (certificate "
+                           f"{', '.join(issued) or 'unknown'}); see `certificates`")
+    if request.status not in CERTIFIABLE:
+        raise RefusedError(f"request {request.id} is {request.status}; only an executed or "
+                           "verified erasure can be certified (approve it, then `forget`)")
+    if "residual_scan" not in request.result:
+        raise RefusedError(f"request {request.id} has no recorded residual scan (the forget "
+                           "was interrupted before its scan); it cannot be certified")
+
+
+def erasure_kind(request: ErasureRequest, model: Model) -> str:
+    """The kind recorded at execution; without one, exact only for isolated / frozen."""
+    if request.erasure_kind in ("exact", "approximate"):
+        return request.erasure_kind
+    return "exact" if model.training_mode in EXACT_MODES else "approximate"
+
+
+def latest_audit(session: Session, request: ErasureRequest) -> AuditRun | None:
+    """The newest image audit attached to the request (by the run or by the request)."""
+    attached = request.result.get("audit_run")
+    query = select(AuditRun).where(AuditRun.kind == "image", or_(
+        AuditRun.request_id == request.id, AuditRun.id == (attached or -1)))
+    return session.scalars(query.order_by(AuditRun.id.desc())).first()
+
+
+def artifact_map(version: ModelVersion, names: dict[str, str]) -> dict[str, str]:
+    """``shared`` plus ``class:<name>`` for every per-class artifact of a version."""
+    found = {"shared": version.shared_artifact} if version.shared_artifact else {}
+    for label, sha in sorted(version.class_artifacts.items(), key=lambda kv: int(kv[0])):
+        found[f"class:{names.get(label, label)}"] = sha
+    return found
+
+
+def software() -> dict[str, str]:
+    """Versions of the engine packages, read without importing them."""
+    found = {}
+    for name in SOFTWARE:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def _version_after(session: Session, model: Model, request: ErasureRequest) -> ModelVersion:
+    number = request.result.get("version")
+    version = next((v for v in model.versions if v.number == number), None)
+    if version is None:
+        raise UnpromptError(f"request {request.id} names no version of model {model.name!r} "
+                            "that the registry holds")
+    return version
+
+
+def _timeline(request: ErasureRequest) -> dict[str, Any]:
+    return {"received_at": request.received_at, "due_at": request.due_at,
+            "approved_at": request.approved_at, "executed_at": request.executed_at,
+            "verified_at": request.verified_at}
+
+
+def _method(model: Model, request: ErasureRequest) -> dict[str, Any]:
+    names = [c["name"] for c in request.scope.get("classes", [])]
+    what = ("classes' prompt tokens and head rows were" if len(names) > 1
+            else "class's prompt token and head row were")
+    return {**METHOD, "training_mode": model.training_mode or "unknown",
+            "description": f"The erased {what} deleted from the model; a new version was "
+                           "written without them and every stored copy was purged."}
+
+
+def _erasure(kind: str, model: Model, audit: AuditRun | None) -> dict[str, Any]:
+    if kind == "exact":
+        return {"kind": "exact", "residual": None}
+    residual = measured_residual(audit.metrics if audit is not None else {})
+    out = {"kind": "approximate", "residual": residual or {"measured": "no figures recorded"}}
+    note = MODE_NOTES.get(model.training_mode)
+    return {**out, "note": note} if note else out
+
+
+def measured_residual(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The figures that measure what an approximate erasure may have left behind."""
+    ref = metrics.get("reference") or {}
+    out: dict[str, Any] = {}
+    gap = relearn_gap(metrics.get("relearn"), ref.get("relearn"))
+    if gap is not None:
+        out["relearn_largest_gap"] = _round(gap)
+    for n in ("5", "20"):
+        if n in (metrics.get("relearn") or {}):
+            out[f"relearn_accuracy_{n}_shots"] = _round(metrics["relearn"][n])
+            if n in (ref.get("relearn") or {}):
+                out[f"reference_relearn_accuracy_{n}_shots"] = _round(ref["relearn"][n])
+    for key in ("mia_efficacy", "forget_distinguishability_auc"):
+        if key in metrics:
+            out[key] = _round(metrics[key])
+        if key in ref:
+            out[f"reference_{key}"] = _round(ref[key])
+    for prefix, part in (("", metrics), ("reference_", ref)):
+        probe = (part.get("linear_probe") or {}).get("forget_accuracy")
+        if probe is not None:
+            out[f"{prefix}linear_probe_forget_accuracy"] = _round(probe)
+    return out
+
+
+def _purge(session: Session, request: ErasureRequest, before: ModelVersion | None,
+           after: ModelVersion) -> dict[str, Any]:
+    purged = request.result.get("purged")
+    if purged is None and before is not None:
+        purged = sorted(set(before.class_artifacts.values()) - set(after.class_artifacts.values()))
+    rows = [session.get(Artifact, sha) for sha in purged or []]
+    return {"purged": list(purged or []),
+            "complete": all(r is None or r.status == "purged" for r in rows)}
+
+
+def _audit(session: Session, audit: AuditRun | None) -> dict[str, Any] | None:
+    if audit is None:
+        return None
+    metrics = audit.metrics
+    checks = check_audit(metrics, get_setting(session, "thresholds"))
+    ref_run = audit.config.get("reference_run")
+    return {"run_id": audit.id, "created_at": audit.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "figures": figures(metrics),
+            "reference": figures(metrics["reference"]) if metrics.get("reference") else None,
+            "reference_id": _reference_label(audit, ref_run),
+            "passed": checks["passed"],
+            "checks": [{k: (_round(v) if isinstance(v, float) else v) for k, v in c.items()}
+                       for c in checks["checks"]]}
+
+
+def _reference_label(audit: AuditRun, ref_run: Any) -> str | None:
+    if not ref_run:
+        return None
+    forgotten = ", ".join(str(c) for c in audit.config.get("forgotten", []))
+    return f"reference run {ref_run}: retrained without class(es) {forgotten}"
+
+
+def figures(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The audit figures a certificate quotes (no per-class detail), rounded."""
+    card = metrics.get("scorecard") or {}
+    out: dict[str, Any] = {
+        "scorecard": {k: _round(card[k]) for k in ("forget_accuracy", "retain_accuracy",
+                                                   "test_accuracy") if card.get(k) is not None},
+        "threshold_attacks": {name: {k: _round(a[k]) for k in ATTACK_KEYS if k in a}
+                              for name, a in (metrics.get("threshold_attacks") or {}).items()},
+        "relearn": ({n: _round(v) for n, v in metrics["relearn"].items()}
+                    if metrics.get("relearn") else None),
+        "erasure": metrics.get("erasure", "approximate"),
+    }
+    for key in ("mia_efficacy", "forget_distinguishability_auc"):
+        if metrics.get(key) is not None:
+            out[key] = _round(metrics[key])
+    probe = metrics.get("linear_probe") or {}
+    if probe.get("forget_accuracy") is not None:
+        out["linear_probe"] = {"forget_accuracy": _round(probe["forget_accuracy"])}
+    lira = metrics.get("lira") or {}
+    if lira:
+        out["lira"] = {k: _round(lira[k]) for k in ATTACK_KEYS if k in lira}
+    return out
+
+
+def _log_head(session: Session) -> dict[str, Any]:
+    head = auditlog.head(session)
+    return {"seq": head.seq if head else 0, "hash": head.hash if head else auditlog.GENESIS}
+
+
+def _round(value: Any) -> Any:
+    return round(float(value), 4) if isinstance(value, int | float) else value

@@ -1,0 +1,196 @@
+"""Issue and verify certificates against a workspace (DESIGN.md sections 2, 3, 7).
+
+``certify`` gathers the facts of one erasure request from the registry, builds and
+validates the manifest, renders and signs the PDF (with an RFC 3161 timestamp when the
+``tsa_url`` setting names an authority), writes PDF + JSON, keeps a copy under
+``<workspace>/certificates/``, and then, in one transaction, records the Certificate row,
+moves the request to certified and writes the audit log. If that transaction fails, the
+files it wrote are removed again. ``verify_file`` checks a PDF against the workspace's
+pinned certificates and its Certificate rows. No Qt, no torch.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import Any
+
+from reports.certificate_facts import check_certifiable, gather
+from reports.key_admin import signing_identity
+from reports.manifest import build_manifest, canonical_json, new_certificate_id
+from reports.reasons import explain
+from reports.signing import WrittenCertificate, write_certificate
+from storage import certificates
+from storage.errors import NotFoundError, UnpromptError
+from storage.requests import get_request
+from storage.settings import get_setting
+from storage.workspace import Workspace
+
+Progress = Callable[[float, str], None]
+
+
+def certify(ws: Workspace, request_id: int | str, out: str | Path, *, operator: str,
+            passphrase: bytes, overwrite: bool = False,
+            progress: Progress | None = None) -> dict[str, Any]:
+    """Issue the signed certificate of one request; returns what was written and recorded."""
+    steps = certify_steps(ws, request_id, out, operator=operator, passphrase=passphrase,
+                          overwrite=overwrite)
+    while True:
+        try:
+            fraction, message = next(steps)
+        except StopIteration as stop:
+            return stop.value
+        if progress is not None:
+            progress(fraction, message)
+
+
+def certify_steps(ws: Workspace, request_id: int | str, out: str | Path, *, operator: str,
+                  passphrase: bytes, overwrite: bool = False
+                  ) -> Generator[tuple[float, str], None, dict[str, Any]]:
+    """``certify`` as a generator of ``(fraction, message)``; returns the result."""
+    out = _pdf_path(out)
+    yield 0.0, "gathering the facts from the registry"
+    with ws.sessions() as session:
+        facts, charts = gather(session, request_id, new_certificate_id())
+        tsa_url = get_setting(session, "tsa_url") or None
+    yield 0.2, "opening the signing key"
+    identity = signing_identity(ws, passphrase, operator)
+    manifest = build_manifest(facts)
+    yield 0.4, "rendering and signing the PDF" + (" (with a timestamp)" if tsa_url else "")
+    written = write_certificate(out, manifest, charts, identity, overwrite=overwrite,
+                                timestamp_url=tsa_url)
+    yield 0.8, "recording the certificate"
+    archive = _archive(ws, written)
+    try:
+        _record(ws, facts["request"]["id"], manifest, written, archive, operator,
+                bool(tsa_url))
+    except BaseException:
+        _remove([written.pdf_path, written.json_path, *archive])
+        raise
+    yield 1.0, "certificate issued"
+    return {"certificate_id": written.certificate_id, "request": facts["request"]["id"],
+            "status": "certified", "pdf": str(written.pdf_path),
+            "json": str(written.json_path), "stored_copy": str(archive[0]),
+            "manifest_sha256": written.manifest_sha256, "pdf_sha256": written.pdf_sha256,
+            "signer": identity.subject, "signer_fingerprint": written.signer_fingerprint,
+            "timestamped": bool(tsa_url), "erasure_kind": manifest["erasure"]["kind"],
+            "audit_passed": (manifest["audit"] or {}).get("passed")}
+
+
+def certify_job(workspace_root: str, request_id: int, out: str, operator: str,
+                passphrase: str, overwrite: bool = False
+                ) -> Generator[dict[str, Any], None, dict[str, Any]]:
+    """``certify`` as a job for the engine worker (yields progress dicts).
+
+    The first parameter is deliberately not named ``workspace``: the worker records the
+    keyword arguments of such jobs in the Job table, and the passphrase must never be
+    stored."""
+    ws = Workspace.open(workspace_root)
+    try:
+        steps = certify_steps(ws, request_id, out, operator=operator,
+                              passphrase=passphrase.encode("utf-8"), overwrite=overwrite)
+        while True:
+            try:
+                fraction, message = next(steps)
+            except StopIteration as stop:
+                return stop.value
+            yield {"fraction": fraction, "message": message}
+    finally:
+        ws.close()
+
+
+def precheck(ws: Workspace, request_id: int | str) -> None:
+    """Refuse early (before asking for a passphrase) a request that cannot be certified."""
+    with ws.sessions() as session:
+        check_certifiable(session, get_request(session, request_id))
+
+
+def verify_file(ws: Workspace, path: str | Path) -> dict[str, Any]:
+    """Verify a certificate PDF: signature, pinned signer, manifest and registry."""
+    from reports.keys import trusted_certificates
+    from reports.verify import verify_certificate_pdf
+
+    path = Path(path)
+    if not path.exists():
+        raise NotFoundError(f"{path} does not exist")
+    if not path.is_file():
+        raise UnpromptError(f"{path} is not a file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UnpromptError(f"cannot read {path}: {exc.strerror}") from exc
+
+    def lookup(certificate_id: str) -> dict[str, Any] | None:
+        with ws.sessions() as session:
+            return certificates.lookup(session, certificate_id)
+
+    result = verify_certificate_pdf(data, trusted_certificates(ws.keys_dir), lookup)
+    out = {"file": str(path), **result.to_json()}
+    out["explanations"] = [explain(r, result.details) for r in result.reasons]
+    out["summary"] = _summary(result.manifest)
+    return out
+
+
+def _summary(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What the certificate claims, for display next to the verdict."""
+    if not isinstance(manifest, dict):
+        return None
+    try:
+        scope = manifest["scope"]
+        what = (", ".join(c["name"] for c in scope.get("classes", []))
+                if scope.get("kind") == "classes" else f"rule {scope.get('rule')}")
+        return {"request": manifest["request"]["id"], "model": manifest["model"]["name"],
+                "erased": what, "erasure_kind": manifest["erasure"]["kind"],
+                "executed_at": manifest["timeline"]["executed_at"],
+                "certified_at": manifest["timeline"]["certified_at"]}
+    except (KeyError, TypeError, AttributeError):
+        return None
+
+
+def _pdf_path(out: str | Path) -> Path:
+    path = Path(out).expanduser()
+    if path.suffix.lower() != ".pdf":
+        raise UnpromptError(f"{path} does not end in .pdf; name the certificate FILE.pdf")
+    if path.is_dir():
+        raise UnpromptError(f"{path} is a folder; name the certificate FILE.pdf")
+    return path.absolute()
+
+
+def _archive(ws: Workspace, written: WrittenCertificate) -> list[Path]:
+    """A copy of PDF and JSON under <workspace>/certificates/<id>.pdf (unless written there)."""
+    folder = ws.certificates_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    pdf = folder / f"{written.certificate_id}.pdf"
+    if pdf == written.pdf_path:
+        return [pdf]
+    copies = [pdf, pdf.with_suffix(".json")]
+    try:
+        for source, target in zip((written.pdf_path, written.json_path), copies, strict=True):
+            shutil.copyfile(source, target)
+    except OSError as exc:
+        _remove([written.pdf_path, written.json_path, *copies])
+        raise UnpromptError(f"could not keep a copy in {folder}: {exc.strerror}") from exc
+    return copies
+
+
+def _record(ws: Workspace, request_id: int, manifest: dict[str, Any],
+            written: WrittenCertificate, archive: list[Path], operator: str,
+            timestamped: bool) -> None:
+    with ws.sessions.begin() as session:
+        request = get_request(session, request_id)
+        check_certifiable(session, request)  # nobody certified it meanwhile
+        certificates.record_certificate(
+            session, request=request, certificate_id=written.certificate_id,
+            manifest_text=canonical_json(manifest).decode("utf-8"),
+            manifest_sha256=written.manifest_sha256, pdf_sha256=written.pdf_sha256,
+            pdf_path=str(archive[0]), signer_fingerprint=written.signer_fingerprint,
+            operator=operator, timestamped=timestamped)
+
+
+def _remove(paths: list[Path]) -> None:
+    for path in paths:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            pass

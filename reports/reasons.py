@@ -1,0 +1,46 @@
+"""Verification reasons (reports/verify.py) in plain words, for the CLI and the GUI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+REASONS = {
+    "not-a-pdf": "The file is not a PDF document (or it is too damaged to read).",
+    "unsigned": "The document carries no digital signature.",
+    "multiple-signatures": "The document carries more than one signature; a certificate "
+                           "is signed exactly once.",
+    "signature-invalid": "The digital signature does not match the document: it was "
+                         "altered after signing, or the signature itself is damaged.",
+    "modified-after-signing": "Content was added to the document after it was signed.",
+    "untrusted-signer": "It was signed by a key this workspace does not trust. If it comes "
+                        "from a partner organisation, pin their certificate with "
+                        "`keys trust FILE.pem` first.",
+    "signer-certificate-expired": "The signing certificate was not valid at the time of "
+                                  "signing (expired or not yet valid).",
+    "signer-certificate-rejected": "The signing certificate is not acceptable for signing "
+                                   "documents (its key usage or validity is wrong).",
+    "manifest-missing": "The document holds no certificate manifest: it is not an Unprompt "
+                        "erasure certificate.",
+    "manifest-unreadable": "The attached manifest cannot be read as JSON.",
+    "manifest-schema-invalid": "The attached manifest does not follow the certificate "
+                               "schema.",
+    "manifest-hash-missing": "The signed metadata does not record the manifest's SHA-256.",
+    "manifest-hash-mismatch": "The attached manifest differs from the one whose SHA-256 "
+                              "was signed.",
+    "certificate-id-mismatch": "The certificate id in the signed metadata differs from the "
+                               "one in the manifest.",
+    "not-in-registry": "This workspace's registry has no record of this certificate (it was "
+                       "issued elsewhere, or its record was removed).",
+    "registry-unavailable": "The registry could not be read to cross-check the certificate.",
+    "registry-mismatch": "The registry's record of this certificate differs from the "
+                         "document",
+}
+
+
+def explain(reason: str, details: dict[str, Any] | None = None) -> str:
+    """One plain sentence for a verification reason."""
+    text = REASONS.get(reason, f"Verification failed: {reason}.")
+    if reason == "registry-mismatch":
+        fields = ", ".join((details or {}).get("registry_mismatch") or []) or "some fields"
+        text = f"{text} ({fields.replace('_', ' ')})."
+    return text

@@ -1,0 +1,198 @@
+"""request new -> approve -> forget --request -> audit -> certify -> verify, from the CLI.
+
+One tiny digits model is trained, forgotten and audited once per module (the audit runs
+in-process with small settings; everything else goes through ``main.py`` as an operator
+would). Each test works on its own copy of the workspace.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from engine.jobs import run_job
+from tests.audit.conftest import QUICK, TINY
+from tests.cli.helpers import assert_clean_error, run_cli, run_json
+from tests.reports.test_sign_verify import _replace_manifest, _signed_offsets
+
+PASS = {"UNPROMPT_KEY_PASSPHRASE": "correct horse"}
+
+
+def cli(root: Path, *args: str, env: dict[str, str] | None = None, **kw: object):
+    return run_cli(*args, "--workspace", str(root), env={**PASS, **(env or {})}, **kw)
+
+
+def cli_json(root: Path, *args: str, env: dict[str, str] | None = None) -> dict:
+    return run_json(*args, "--workspace", str(root), env={**PASS, **(env or {})})
+
+
+@pytest.fixture(scope="module")
+def executed_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Model 'demo' (full mode: an approximate erasure), class 3 forgotten under request 1
+    (approved by another operator) and audited against the retrain reference; request 2
+    recorded but never approved."""
+    import torch
+
+    from engine.audit.job import audit_job
+    from engine.image_jobs import train_model_job
+
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("certify") / "ws"
+    run_job(train_model_job(root, name="demo", operator="alice", **TINY))
+    new = ("request", "new", "--model", "demo", "--legal-basis", "GDPR Art. 17(1)(b)")
+    first = cli_json(root, *new, "--class", "3", "--subject", "subject-17",
+                     "--operator", "alice")
+    cli_json(root, "request", "approve", str(first["id"]), "--operator", "bob")
+    forget = cli_json(root, "forget", "demo", "--request", str(first["id"]),
+                      "--operator", "alice")
+    assert forget["residual_scan"]["clean"]
+    run_job(audit_job(root, "demo", reference=True, relearn=True, operator="carol", **QUICK))
+    cli_json(root, *new, "--class", "5", "--subject", "subject-18", "--operator", "alice")
+    return root
+
+
+@pytest.fixture(scope="module")
+def certified(executed_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("certified") / "ws"
+    shutil.copytree(executed_root, root)
+    out = root.parent / "out" / "cert-1.pdf"
+    result = cli_json(root, "certify", "--request", "1", "--out", str(out),
+                      "--operator", "alice")
+    return {"root": root, "pdf": out, "result": result}
+
+
+@pytest.fixture()
+def certified_copy(certified: dict, tmp_path: Path) -> dict:
+    root = tmp_path / "ws"
+    shutil.copytree(certified["root"], root)
+    pdf = tmp_path / "cert.pdf"
+    shutil.copyfile(certified["pdf"], pdf)
+    return {**certified, "root": root, "pdf": pdf}
+
+
+def verify(root: Path, pdf: Path) -> dict:
+    result = cli(root, "verify", str(pdf), "--json")
+    assert "Traceback" not in result.stderr
+    out = json.loads(result.stdout)
+    assert (result.returncode == 0) == out["valid"]
+    return out
+
+
+def test_certify_then_verify_valid(certified: dict) -> None:
+    r = certified["result"]
+    assert r["status"] == "certified" and r["erasure_kind"] == "approximate"
+    assert Path(r["pdf"]).is_file() and Path(r["json"]).is_file()
+    assert Path(r["stored_copy"]).is_file()
+    out = verify(certified["root"], certified["pdf"])
+    assert out["valid"] and out["reasons"] == []
+    assert out["certificate_id"] == r["certificate_id"]
+    listed = cli_json(certified["root"], "request", "list")["requests"]
+    assert {q["id"]: q["status"] for q in listed}[1] == "certified"
+    log = cli_json(certified["root"], "log", "verify")
+    assert log["valid"]
+
+
+def test_manifest_states_the_measured_residual(certified: dict) -> None:
+    manifest = json.loads(Path(certified["result"]["json"]).read_text())
+    erasure = manifest["erasure"]
+    assert erasure["kind"] == "approximate"
+    assert "relearn_largest_gap" in erasure["residual"]
+    assert "mia_efficacy" in erasure["residual"]
+    assert "reference_mia_efficacy" in erasure["residual"]
+    assert manifest["audit"]["reference"] is not None
+    assert manifest["approver"] == "bob" and manifest["operator"] == "alice"
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
+def test_pdf_says_approximate_plainly(certified: dict, tmp_path: Path) -> None:
+    import subprocess
+
+    text = subprocess.run(["pdftotext", str(certified["pdf"]), "-"], check=True,
+                          capture_output=True, text=True, timeout=60).stdout
+    flat = " ".join(text.split())
+    assert "Erasure kind: approximate" in flat
+    assert "Measured residual: relearn accuracy up to" in flat
+    assert "retrain reference" in flat
+
+
+def test_flipped_byte_in_signed_range_fails(certified_copy: dict) -> None:
+    pdf = certified_copy["pdf"]
+    signed = pdf.read_bytes()
+    for offset in _signed_offsets(signed, samples=4)[1:3]:  # inside each signed part
+        tampered = bytearray(signed)
+        tampered[offset] ^= 0x01
+        pdf.write_bytes(bytes(tampered))
+        out = verify(certified_copy["root"], pdf)
+        assert not out["valid"] and out["reasons"], offset
+
+
+def test_manifest_edited_after_signing_fails(certified_copy: dict) -> None:
+    pdf = certified_copy["pdf"]
+    manifest = json.loads(Path(certified_copy["result"]["json"]).read_text())
+    forged = {**manifest, "approver": "mallory"}
+    pdf.write_bytes(_replace_manifest(pdf.read_bytes(), forged, update_hash=True))
+    out = verify(certified_copy["root"], pdf)
+    assert not out["valid"] and "modified-after-signing" in out["reasons"]
+
+
+def test_other_workspace_key_fails_until_trusted(certified_copy: dict, tmp_path: Path
+                                                 ) -> None:
+    """A workspace with the same registry but another signing key does not accept the
+    certificate until `keys trust` pins the issuing certificate."""
+    from reports.keys import CRT_NAME, ensure_signing_key
+
+    root = certified_copy["root"]
+    issuing_crt = tmp_path / "issuer.crt"
+    shutil.copyfile(root / "keys" / CRT_NAME, issuing_crt)
+    shutil.rmtree(root / "keys")
+    ensure_signing_key(root / "keys", b"another passphrase")
+    out = verify(root, certified_copy["pdf"])
+    assert not out["valid"] and out["reasons"] == ["untrusted-signer"]
+    assert "keys trust" in out["explanations"][0]
+    trusted = cli_json(root, "keys", "trust", str(issuing_crt))
+    assert trusted["fingerprint"] == certified_copy["result"]["signer_fingerprint"]
+    assert verify(root, certified_copy["pdf"])["valid"]
+
+
+def test_unexecuted_request_is_refused(executed_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "c.pdf"
+    result = cli(executed_root, "certify", "--request", "2", "--out", str(out))
+    assert_clean_error(result, "only an executed or verified erasure can be certified")
+    assert not out.exists() and not out.with_suffix(".json").exists()
+
+
+def test_missing_passphrase_is_a_clear_error(executed_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "c.pdf"
+    result = cli(executed_root, "certify", "--request", "1", "--out", str(out),
+                 env={"UNPROMPT_KEY_PASSPHRASE": ""})
+    assert_clean_error(result, "UNPROMPT_KEY_PASSPHRASE")
+    assert not out.exists()
+
+
+def test_wrong_passphrase_is_a_clear_error(executed_root: Path, tmp_path: Path) -> None:
+    from reports.keys import ensure_signing_key
+
+    root = tmp_path / "ws"
+    shutil.copytree(executed_root, root)
+    ensure_signing_key(root / "keys", b"the real passphrase")
+    out = tmp_path / "c.pdf"
+    result = cli(root, "certify", "--request", "1", "--out", str(out),
+                 env={"UNPROMPT_KEY_PASSPHRASE": "a wrong one"})
+    assert_clean_error(result, "wrong passphrase")
+    assert not out.exists()
+    status = cli_json(root, "request", "list")["requests"]
+    assert {q["id"]: q["status"] for q in status}[1] in ("executed", "verified")
+
+
+def test_import_of_a_missing_key_file_is_a_clear_error(executed_root: Path,
+                                                       tmp_path: Path) -> None:
+    result = cli(executed_root, "keys", "import", str(tmp_path / "nowhere.p12"))
+    assert_clean_error(result, "does not exist")
+
+
+def test_verify_a_missing_file_is_a_clear_error(executed_root: Path, tmp_path: Path) -> None:
+    assert_clean_error(cli(executed_root, "verify", str(tmp_path / "none.pdf")),
+                       "does not exist")
