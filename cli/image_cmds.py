@@ -7,9 +7,11 @@ from typing import Any
 
 from cli.context import Context, emit, run_with_progress, table
 from cli.parsing import add_command
+from storage.errors import UnpromptError
 
 DATASETS = ["digits", "fashion-mnist", "mnist", "cifar10", "cifar100", "imagefolder"]
 MODES = ["isolated", "frozen", "lora", "full"]
+SCRUB_STEPS = 200  # engine.scrub.DEFAULT_STEPS (not imported: torch loads lazily)
 
 
 def register(commands: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
@@ -36,6 +38,11 @@ def register(commands: argparse._SubParsersAction, parent: argparse.ArgumentPars
     forget.add_argument("model", metavar="N")
     forget.add_argument("--class", dest="classes", action="append", default=[], metavar="C")
     forget.add_argument("--request", metavar="R")
+    forget.add_argument("--scrub", action="store_true",
+                        help="lora/full models: then fine-tune the shared weights on the "
+                             "retained classes (approximate erasure)")
+    forget.add_argument("--scrub-steps", type=_positive_int, metavar="K",
+                        help=f"scrub length in training steps (default {SCRUB_STEPS})")
     learn = add_command(commands, parent, "learn", "add a class as a new prompt", cmd_learn)
     learn.add_argument("model", metavar="N")
     learn.add_argument("--class-name", required=True, metavar="X")
@@ -114,8 +121,11 @@ def cmd_forget(ctx: Context) -> int:
 
     a = ctx.args
     classes = a.classes or _request_classes(ctx, a.request)
+    if a.scrub_steps is not None and not a.scrub:
+        raise UnpromptError("--scrub-steps needs --scrub")
+    scrub = (a.scrub_steps or SCRUB_STEPS) if a.scrub else None
     job = forget_job(ctx.workspace.root, model_name=a.model, classes=classes,
-                     operator=ctx.operator, request=a.request)
+                     operator=ctx.operator, request=a.request, scrub=scrub)
     emit(ctx, run_with_progress(ctx, job), _render_forget)
     return 0
 
@@ -139,7 +149,17 @@ def _render_forget(r: dict[str, Any]) -> str:
             f"Purged {len(r['purged'])} artifact(s); residual scan {scan} "
             f"({r['residual_scan']['files_scanned']} files).\n"
             f"Retained-class accuracy {before:.1%} -> {after:.1%}; forgotten: " +
-            ", ".join(f"{k} {v:.0%}" for k, v in r["accuracy_after"]["forgotten"].items()))
+            ", ".join(f"{k} {v:.0%}" for k, v in r["accuracy_after"]["forgotten"].items())
+            + _render_scrub(r.get("scrub")) + "\n" + r["erasure_statement"])
+
+
+def _render_scrub(scrub: dict[str, Any] | None) -> str:
+    if not scrub:
+        return ""
+    scan = "clean" if scrub["residual_scan"]["clean"] else "NOT CLEAN"
+    return (f"\nScrubbed the shared weights: {scrub['steps']} steps in "
+            f"{scrub['seconds']:.1f} s, v{scrub['from_version']} -> v{scrub['version']}; "
+            f"purged {len(scrub['purged'])} artifact(s); residual scan {scan}.")
 
 
 def cmd_learn(ctx: Context) -> int:

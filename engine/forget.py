@@ -19,10 +19,13 @@ from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
+from engine.audit.statement import forget_statement
 from engine.image_jobs import accuracy_report
 from engine.jobs import CancelToken, Progress
 from engine.model_store import image_model, load_live, load_version
 from engine.residual_scan import scan_workspace
+from engine.scrub import check_scrubbable, scrub_in
+from storage import auditlog
 from storage import requests as reqs
 from storage.errors import UnpromptError
 from storage.registry import live_version
@@ -39,13 +42,19 @@ def crash_point(step: str) -> None:
 
 
 def forget_job(workspace: str | Path, *, model_name: str, classes: list[str], operator: str,
-               request: int | str | None = None, cancel: CancelToken | None = None
+               request: int | str | None = None, scrub: int | None = None,
+               cancel: CancelToken | None = None
                ) -> Generator[Progress, None, dict[str, Any]]:
-    """Forget ``classes`` of ``model_name``; returns the figures of the CLI contract."""
+    """Forget ``classes`` of ``model_name``; returns the figures of the CLI contract.
+
+    ``scrub`` (steps) then fine-tunes the shared weights of a ``lora`` / ``full`` model on
+    the retained classes (``engine.scrub``); exact-by-construction models refuse it."""
     ws = Workspace.open(workspace)
     try:
         yield Progress(0.0, "checking the request and the classes")
         plan = _plan(ws, model_name, classes, request)
+        if scrub is not None:
+            check_scrubbable(ws, model_name, scrub, forgetting=True)
         model, info = load_live(ws, model_name)
         yield Progress(0.1, "measuring accuracy before")
         before = accuracy_report(model, info)
@@ -53,12 +62,33 @@ def forget_job(workspace: str | Path, *, model_name: str, classes: list[str], op
             cancel.check()  # the last point where cancel takes effect: nothing changed yet
         yield Progress(0.4, "forgetting")
         result = _execute(ws, plan, operator)
-        yield Progress(0.7, "measuring accuracy after")
+        yield Progress(0.7 if scrub is None else 0.5, "measuring accuracy after")
         after = _evaluate_after(ws, model_name, info, plan["labels"])
-        return {"model": model_name, **result, "accuracy_before": before,
-                "accuracy_after": after, "forgotten": plan["names"]}
+        _record_version(ws, model_name, result, before, after)
+        out = {"model": model_name, **result, "accuracy_before": before,
+               "accuracy_after": after, "forgotten": plan["names"]}
+        if scrub is not None:
+            out = yield from _scrub_after(ws, out, operator, scrub, request, cancel)
+        out["erasure_statement"] = forget_statement(out["erasure_kind"], info["mode"],
+                                                    plan["names"], out.get("scrub"))
+        return out
     finally:
         ws.close()
+
+
+def _scrub_after(ws: Workspace, out: dict[str, Any], operator: str, steps: int,
+                 request: Any, cancel: CancelToken | None
+                 ) -> Generator[Progress, None, dict[str, Any]]:
+    """Scrub the new version; the forget's own figures stay, the scrub's join them."""
+    yield Progress(0.6, "scrubbing the shared weights")
+    scrubbed = yield from scrub_in(ws, model_name=out["model"], operator=operator,
+                                   steps=steps, request=request, cancel=cancel)
+    scrub = {**scrubbed["scrub"], "from_version": scrubbed["from_version"],
+             "version": scrubbed["version"], "purged": scrubbed["purged"],
+             "residual_scan": scrubbed["residual_scan"]}
+    return {**out, "version": scrubbed["version"], "accuracy_after": scrubbed["accuracy_after"],
+            "accuracy_after_forget": out["accuracy_after"], "scrub": scrub,
+            "erasure_kind": "approximate"}
 
 
 def _plan(ws: Workspace, model_name: str, keys: list[str], request_id: Any) -> dict[str, Any]:
@@ -109,8 +139,33 @@ def _execute(ws: Workspace, plan: dict[str, Any], operator: str) -> dict[str, An
     crash_point("after-purge")
     scan = scan_workspace(ws.root, plan["fingerprints"])
     latency = (time.perf_counter() - start) * 1000.0
+    if plan["request"]:
+        _record_checks(ws, plan["request"], operator, purged, scan)
     return {"version": number, "from_version": plan["from_version"], "latency_ms": latency,
             "purged": purged, "residual_scan": scan, "erasure_kind": plan["erasure_kind"]}
+
+
+def _record_checks(ws: Workspace, request_id: Any, operator: str, purged: list[str],
+                   scan: dict[str, Any]) -> None:
+    """Keep the purge and residual-scan results with the request (its certificate quotes
+    them; the removed bytes are gone, so the scan cannot be repeated later)."""
+    with ws.sessions.begin() as session:
+        request = reqs.get_request(session, request_id)
+        request.result = {**request.result, "purged": purged, "residual_scan": scan}
+        auditlog.append(session, operator, "request.erasure_checked",
+                        {"request": request.id, "purged": purged, "clean": scan["clean"],
+                         "files_scanned": scan["files_scanned"]})
+
+
+def _record_version(ws: Workspace, model_name: str, result: dict[str, Any],
+                    before: dict[str, Any], after: dict[str, Any]) -> None:
+    """Keep the forget's latency and accuracy with v+1 (audits quote them later, when
+    the purged versions can no longer be loaded)."""
+    with ws.sessions.begin() as session:
+        model = image_model(session, model_name)
+        version = next(v for v in model.versions if v.number == result["version"])
+        version.metrics = {**version.metrics, "latency_ms": result["latency_ms"],
+                           "accuracy_before": before, "accuracy_after": after}
 
 
 def _evaluate_after(ws: Workspace, model_name: str, info: dict[str, Any],

@@ -13,6 +13,7 @@ metrics (AuditRun.metrics; ``audit --json`` adds ``audit_run``), every rate in [
   relearn: {"1": accuracy, "5": ..., "20": ...} or None when not run
   lira: {k, auc, tpr_at_1pct_fpr, tpr_at_0_1pct_fpr, forget_auc, retain_auc} (when run)
   erasure: "exact" | "approximate"
+  erasure_statement: the erasure kind in plain words with the measured residual
   reference: the same keys (erasure "exact", no gap, no nested reference) (when run)
 curves (AuditRun.curves), ``which`` = "model" / "reference":
   classes {name: id}, forgotten [names], attacks [names],
@@ -30,6 +31,7 @@ from typing import Any
 
 from engine.audit.relearn import SHOTS
 from engine.audit.scores import ATTACKS
+from engine.audit.statement import audit_statement
 
 SCORECARD = ("forget_accuracy", "retain_accuracy", "test_accuracy")
 _AFTER = {"model": "after"}  # per-class accuracy: before / after the forget, reference
@@ -43,6 +45,8 @@ def assemble(run: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         metrics["reference"] = ref
         metrics["scorecard"]["gap_to_reference"] = {
             k: metrics["scorecard"][k] - ref["scorecard"][k] for k in SCORECARD}
+    metrics["erasure_statement"] = audit_statement(
+        metrics, run.facts["config"].get("mode", ""), bool(run.facts.get("scrub")))
     return metrics, _curves(run)
 
 

@@ -28,6 +28,7 @@ def registry_facts(ws: Workspace, model_name: str) -> dict[str, Any]:
             "forgotten": sorted(c.label_index for c in model.classes
                                 if c.status == "forgotten"),
             "erasure_kind": erasure_kind(live.erasure_kind, model.training_mode),
+            "scrub": live.metrics.get("scrub"),
             "config": dict(model.config),
             "backbone_source": dict(first.metrics.get("backbone_source") or {"kind": "none"}),
             "forget_seconds": None if latency is None else float(latency) / 1000.0,

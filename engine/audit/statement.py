@@ -1,0 +1,68 @@
+"""Plain-words erasure statements for forget results, audits and certificates (issue 9).
+
+Every result says which kind of erasure it is: *exact* by construction (every parameter
+that learned from the forgotten classes belonged to them and was deleted with them), or
+*approximate* (shared weights learned from them too), with the measured residual against
+the retrain reference when an audit has measured one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_EXACT = {
+    "isolated": "isolated mode: the backbone was pretrained on data declared non-erasable and "
+                "stayed frozen, and every parameter that learned from the erasable classes "
+                "(prompt, head row, per-class adapter) belonged to one class",
+    "frozen": "frozen mode: the backbone never trained on erasable data and every "
+              "parameter that did (prompt, head row) belonged to one class",
+}
+_SHARED = {"lora": "the LoRA adapters", "full": "the backbone"}
+
+
+def forget_statement(kind: str, mode: str, classes: list[str],
+                     scrub: dict[str, Any] | None = None) -> str:
+    """What a forget (optionally followed by a scrub) established, before any audit."""
+    names = ", ".join(classes) or "the forgotten classes"
+    if kind == "exact":
+        return (f"Exact erasure by construction ({_EXACT.get(mode, mode + ' mode')}). The "
+                f"parameters of {names} were deleted and their bytes purged; nothing else "
+                "in the model learned from them.")
+    shared = _SHARED.get(mode, "the shared weights")
+    text = (f"Approximate erasure: the prompts, head rows and adapters of {names} were "
+            f"deleted and purged, but {shared} ({mode} mode) also learned from them, so "
+            "part of that knowledge can remain there.")
+    if scrub:
+        text += (f" A scrub fine-tuned {shared} on the retained classes only for "
+                 f"{scrub['steps']} steps ({scrub['seconds']:.1f} s) and purged the "
+                 "pre-scrub weights; this reduces, but does not remove, what is left.")
+    return text + " `audit --relearn` measures the residual against the retrain reference."
+
+
+def audit_statement(metrics: dict[str, Any], mode: str, scrubbed: bool = False) -> str:
+    """The audit's erasure kind in words, with the residual it measured."""
+    kind = metrics["erasure"]
+    ref = metrics.get("reference")
+    if kind == "exact":
+        head = f"Exact erasure by construction ({_EXACT.get(mode, mode + ' mode')})."
+        tail = " The measured figures are a check, not the proof."
+    else:
+        shared = _SHARED.get(mode, "the shared weights")
+        head = (f"Approximate erasure: {shared} ({mode} mode) learned from the forgotten "
+                "classes" + (" and were scrubbed afterwards" if scrubbed else "") + ".")
+        tail = "" if ref else " No retrain reference was measured, so the residual is unknown."
+    return head + (" " + residual_text(metrics, ref) if ref else "") + tail
+
+
+def residual_text(m: dict[str, Any], ref: dict[str, Any]) -> str:
+    """Relearn gap, MIA-efficacy and distinguishability against the reference, in words."""
+    parts = []
+    if m.get("relearn") and ref.get("relearn"):
+        gaps = ", ".join(f"n={n}: {m['relearn'][n]:.1%} vs {ref['relearn'][n]:.1%}"
+                         for n in ("1", "5", "20") if n in m["relearn"])
+        worst = max(m["relearn"][n] - ref["relearn"][n] for n in m["relearn"])
+        parts.append(f"relearn accuracy {gaps} (worst gap {worst * 100:+.1f} points)")
+    parts.append(f"MIA-efficacy {m['mia_efficacy']:.1%} vs {ref['mia_efficacy']:.1%}")
+    parts.append(f"forget distinguishability AUC {m['forget_distinguishability_auc']:.3f} "
+                 f"vs {ref['forget_distinguishability_auc']:.3f} (0.5 = indistinguishable)")
+    return "Measured against the retrain reference: " + "; ".join(parts) + "."
