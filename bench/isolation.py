@@ -51,6 +51,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--table", type=Path, metavar="JSON",
+                   help="only print the table (and markdown) of an earlier, maybe partial, run")
     return p.parse_args(argv)
 
 
@@ -153,6 +155,8 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "reference_mia_efficacy": _mean(r["reference_mia_efficacy"] for r in mine),
             "mia_gap_worst": mia_gap,
             "distinguishability_auc": _mean(r["distinguishability_auc"] for r in mine),
+            "reference_distinguishability_auc": _mean(r["reference_distinguishability_auc"]
+                                                      for r in mine),
             "distinguishability_off_half_worst": dist,
             "latency_ms": _mean(r["latency_ms"] for r in mine),
             "scrub_seconds": _mean((r["scrub"] or {}).get("seconds", 0.0) for r in mine),
@@ -189,10 +193,34 @@ def print_table(summary: dict[str, dict[str, Any]], models: dict[str, Any]) -> N
               f"({'ok' if t['distinguishability_within_0_05'] else 'MISSED'} at 0.05)")
 
 
+def markdown(summary: dict[str, dict[str, Any]], models: dict[str, Any]) -> str:
+    """The summary as a markdown table (docs/isolation.md)."""
+    lines = ["| mode | test acc. (5-9) | retained after | forgotten after | relearn n=1 / 5 / 20 "
+             "(reference) | MIA-efficacy (reference) | distinguishability AUC (reference) | "
+             "forget latency | scrub |", "|" + "---|" * 9]
+    for mode, s in summary.items():
+        rl = " / ".join(f"{s['relearn'][n]:.1%}" for n in SHOTS)
+        ref = " / ".join(f"{s['reference_relearn'][n]:.1%}" for n in SHOTS)
+        scrub = f"{s['scrub_seconds']:.1f} s" if s["scrub_seconds"] else "-"
+        lines.append(
+            f"| {mode} | {models[mode.split('+')[0]]['test_accuracy']:.1%} | "
+            f"{s['retained_after']:.1%} | {s['forgotten_after']:.0%} | {rl} ({ref}) | "
+            f"{s['mia_efficacy']:.1%} ({s['reference_mia_efficacy']:.1%}) | "
+            f"{s['distinguishability_auc']:.3f} ({s['reference_distinguishability_auc']:.3f})"
+            f" | {s['latency_ms']:.0f} ms | {scrub} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     import torch
 
     args = parse(argv)
+    if args.table:
+        report = json.loads(args.table.read_text())
+        summary = summarise(report["trials"])
+        print_table(summary, report["models"])
+        print("\n" + markdown(summary, report["models"]))
+        return 0
     torch.set_num_threads(args.threads)
     start = time.monotonic()
     report: dict[str, Any] = {
@@ -209,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
                 _save(report, args.out, start)  # partial results survive an interruption
     _save(report, args.out, start)
     print_table(report["summary"], report["models"])
+    print("\n" + markdown(report["summary"], report["models"]))
     print(f"\nwrote {args.out} in {report['seconds']:.0f} s")
     return 0
 

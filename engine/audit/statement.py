@@ -49,7 +49,8 @@ def audit_statement(metrics: dict[str, Any], mode: str, scrubbed: bool = False) 
     else:
         shared = _SHARED.get(mode, "the shared weights")
         head = (f"Approximate erasure: {shared} ({mode} mode) learned from the forgotten "
-                "classes" + (" and were scrubbed afterwards" if scrubbed else "") + ".")
+                "classes" + ("; the shared weights were scrubbed afterwards (fine-tuned on the "
+                              "retained classes only)" if scrubbed else "") + ".")
         tail = "" if ref else " No retrain reference was measured, so the residual is unknown."
     return head + (" " + residual_text(metrics, ref) if ref else "") + tail
 
