@@ -12,11 +12,14 @@ from typing import Any
 
 _EXACT = {
     "isolated": "isolated mode: the backbone was pretrained on data declared non-erasable and "
-                "stayed frozen, and every parameter that learned from the erasable classes "
-                "(prompt, head row, per-class adapter) belonged to one class",
-    "frozen": "frozen mode: the backbone never trained on erasable data and every "
-              "parameter that did (prompt, head row) belonged to one class",
+                "stayed frozen, so no shared weight learned from the erasable classes; "
+                "each class's prompt, head row and adapter belong to that class alone",
+    "frozen": "frozen mode: the backbone never trained on erasable data, so no shared "
+              "weight learned from the erasable classes; each class's prompt and head row "
+              "belong to that class alone",
 }
+_NEGATIVES = ("The remaining classes' own parameters saw these classes' images only as "
+              "other-class examples during training.")
 _SHARED = {"lora": "the LoRA adapters", "full": "the backbone"}
 
 
@@ -26,8 +29,7 @@ def forget_statement(kind: str, mode: str, classes: list[str],
     names = ", ".join(classes) or "the forgotten classes"
     if kind == "exact":
         return (f"Exact erasure by construction ({_EXACT.get(mode, mode + ' mode')}). The "
-                f"parameters of {names} were deleted and their bytes purged; nothing else "
-                "in the model learned from them.")
+                f"parameters of {names} were deleted and their bytes purged. {_NEGATIVES}")
     shared = _SHARED.get(mode, "the shared weights")
     text = (f"Approximate erasure: the prompts, head rows and adapters of {names} were "
             f"deleted and purged, but {shared} ({mode} mode) also learned from them, so "
