@@ -11,6 +11,7 @@ from reports.keys import SigningIdentity, ensure_signing_key
 from reports.manifest import build_manifest
 from reports.pdf_certificate import render_certificate_pdf
 from reports.signing import sign_pdf
+from tests.reports.chain import build_certified, build_executed
 from tests.reports.sample import sample_charts, sample_facts
 
 PASSPHRASE = b"correct horse battery staple"
@@ -44,3 +45,15 @@ def unsigned_pdf(manifest: dict) -> bytes:
 @pytest.fixture(scope="session")
 def signed_pdf(unsigned_pdf: bytes, identity: SigningIdentity) -> bytes:
     return sign_pdf(unsigned_pdf, identity)
+
+
+@pytest.fixture(scope="session")
+def executed_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Request 1 executed and audited (tests/reports/chain.py); request 2 only received."""
+    return build_executed(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def certified(executed_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A copy of ``executed_root`` with request 1 certified through the CLI."""
+    return build_certified(executed_root, tmp_path_factory)

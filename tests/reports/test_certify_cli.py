@@ -13,55 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.jobs import run_job
-from tests.audit.conftest import QUICK, TINY
-from tests.cli.helpers import assert_clean_error, run_cli, run_json
+from tests.cli.helpers import assert_clean_error
+from tests.reports.chain import cli, cli_json
 from tests.reports.test_sign_verify import _replace_manifest, _signed_offsets
-
-PASS = {"UNPROMPT_KEY_PASSPHRASE": "correct horse"}
-
-
-def cli(root: Path, *args: str, env: dict[str, str] | None = None, **kw: object):
-    return run_cli(*args, "--workspace", str(root), env={**PASS, **(env or {})}, **kw)
-
-
-def cli_json(root: Path, *args: str, env: dict[str, str] | None = None) -> dict:
-    return run_json(*args, "--workspace", str(root), env={**PASS, **(env or {})})
-
-
-@pytest.fixture(scope="module")
-def executed_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Model 'demo' (full mode: an approximate erasure), class 3 forgotten under request 1
-    (approved by another operator) and audited against the retrain reference; request 2
-    recorded but never approved."""
-    import torch
-
-    from engine.audit.job import audit_job
-    from engine.image_jobs import train_model_job
-
-    torch.set_num_threads(1)
-    root = tmp_path_factory.mktemp("certify") / "ws"
-    run_job(train_model_job(root, name="demo", operator="alice", **TINY))
-    new = ("request", "new", "--model", "demo", "--legal-basis", "GDPR Art. 17(1)(b)")
-    first = cli_json(root, *new, "--class", "3", "--subject", "subject-17",
-                     "--operator", "alice")
-    cli_json(root, "request", "approve", str(first["id"]), "--operator", "bob")
-    forget = cli_json(root, "forget", "demo", "--request", str(first["id"]),
-                      "--operator", "alice")
-    assert forget["residual_scan"]["clean"]
-    run_job(audit_job(root, "demo", reference=True, relearn=True, operator="carol", **QUICK))
-    cli_json(root, *new, "--class", "5", "--subject", "subject-18", "--operator", "alice")
-    return root
-
-
-@pytest.fixture(scope="module")
-def certified(executed_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    root = tmp_path_factory.mktemp("certified") / "ws"
-    shutil.copytree(executed_root, root)
-    out = root.parent / "out" / "cert-1.pdf"
-    result = cli_json(root, "certify", "--request", "1", "--out", str(out),
-                      "--operator", "alice")
-    return {"root": root, "pdf": out, "result": result}
 
 
 @pytest.fixture()

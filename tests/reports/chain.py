@@ -1,0 +1,59 @@
+"""The CLI chain request new -> approve -> forget --request -> audit -> certify, built once
+per session for the certificate and report tests (the audit runs in-process with small
+settings; everything else goes through ``main.py``)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from engine.jobs import run_job
+from tests.audit.conftest import QUICK, TINY
+from tests.cli.helpers import run_cli, run_json
+
+PASS = {"UNPROMPT_KEY_PASSPHRASE": "correct horse"}
+
+
+def cli(root: Path, *args: str, env: dict[str, str] | None = None, **kw: object):
+    return run_cli(*args, "--workspace", str(root), env={**PASS, **(env or {})}, **kw)
+
+
+def cli_json(root: Path, *args: str, env: dict[str, str] | None = None) -> dict:
+    return run_json(*args, "--workspace", str(root), env={**PASS, **(env or {})})
+
+
+def build_executed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Model 'demo' (full mode: an approximate erasure), class 3 forgotten under request 1
+    (approved by another operator) and audited against the retrain reference; request 2
+    recorded but never approved."""
+    import torch
+
+    from engine.audit.job import audit_job
+    from engine.image_jobs import train_model_job
+
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("certify") / "ws"
+    run_job(train_model_job(root, name="demo", operator="alice", **TINY))
+    new = ("request", "new", "--model", "demo", "--legal-basis", "GDPR Art. 17(1)(b)")
+    first = cli_json(root, *new, "--class", "3", "--subject", "subject-17",
+                     "--operator", "alice")
+    cli_json(root, "request", "approve", str(first["id"]), "--operator", "bob")
+    forget = cli_json(root, "forget", "demo", "--request", str(first["id"]),
+                      "--operator", "alice")
+    assert forget["residual_scan"]["clean"]
+    run_job(audit_job(root, "demo", reference=True, relearn=True, operator="carol", **QUICK))
+    cli_json(root, *new, "--class", "5", "--subject", "subject-18", "--operator", "alice")
+    return root
+
+
+def build_certified(executed_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("certified") / "ws"
+    shutil.copytree(executed_root, root)
+    out = root.parent / "out" / "cert-1.pdf"
+    result = cli_json(root, "certify", "--request", "1", "--out", str(out),
+                      "--operator", "alice")
+    return {"root": root, "pdf": out, "result": result}
+
+
