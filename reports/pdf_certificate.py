@@ -23,14 +23,13 @@ from reports.manifest import canonical_json, manifest_sha256, validate_manifest
 from reports.pdf_style import (
     ACCENT,
     FRAME_WIDTH,
-    MUTED,
     PAGE_MARGIN,
-    RULE,
     SHADE,
     fonts,
     key_value_table,
     markup,
     p,
+    page_header,
 )
 
 MANIFEST_NAME = "manifest.json"
@@ -179,23 +178,14 @@ def _body(m: dict[str, Any], charts_data: dict[str, Any] | None, digest: str
 
 
 def _page_decoration(cert_id: str, digest: str):  # noqa: ANN202 - reportlab page callback
-    sans, mono = fonts()
+    mono = fonts()[1]
 
     def draw(canvas: Any, doc: Any) -> None:
-        width, height = A4
+        width, _ = A4
         canvas.saveState()
-        canvas.setStrokeColor(RULE)
-        canvas.setLineWidth(0.5)
-        canvas.line(PAGE_MARGIN, height - PAGE_MARGIN + 2 * mm, width - PAGE_MARGIN,
-                    height - PAGE_MARGIN + 2 * mm)
+        page_header(canvas, f"Unprompt erasure certificate {cert_id}", doc.page)
         canvas.line(PAGE_MARGIN, PAGE_MARGIN - 4 * mm, width - PAGE_MARGIN,
                     PAGE_MARGIN - 4 * mm)
-        canvas.setFillColor(MUTED)
-        canvas.setFont(sans, 7.5)
-        canvas.drawString(PAGE_MARGIN, height - PAGE_MARGIN + 4 * mm,
-                          f"Unprompt erasure certificate {cert_id}")
-        canvas.drawRightString(width - PAGE_MARGIN, height - PAGE_MARGIN + 4 * mm,
-                               f"Page {doc.page}")
         canvas.setFont(mono, 6.5)
         canvas.drawString(PAGE_MARGIN, PAGE_MARGIN - 8 * mm, f"Manifest SHA-256 {digest}")
         canvas.restoreState()

@@ -130,3 +130,19 @@ def grid_table(header: list[str], rows: list[list[Any]], widths: list[float]) ->
         ("LEFTPADDING", (0, 0), (-1, -1), 3),
     ]))
     return table
+
+
+def page_header(canvas: Any, title: str, page: int) -> None:
+    """The running head every page of a certificate or report carries: title, page number,
+    and a rule under them (call between ``saveState`` and ``restoreState``)."""
+    from reportlab.lib.pagesizes import A4
+
+    width, height = A4
+    canvas.setStrokeColor(RULE)
+    canvas.setLineWidth(0.5)
+    canvas.line(PAGE_MARGIN, height - PAGE_MARGIN + 2 * mm, width - PAGE_MARGIN,
+                height - PAGE_MARGIN + 2 * mm)
+    canvas.setFillColor(MUTED)
+    canvas.setFont(fonts()[0], 7.5)
+    canvas.drawString(PAGE_MARGIN, height - PAGE_MARGIN + 4 * mm, title)
+    canvas.drawRightString(width - PAGE_MARGIN, height - PAGE_MARGIN + 4 * mm, f"Page {page}")

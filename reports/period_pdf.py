@@ -17,12 +17,12 @@ from reports.pdf_style import (
     FRAME_WIDTH,
     MUTED,
     PAGE_MARGIN,
-    RULE,
     fonts,
     grid_table,
     key_value_table,
     markup,
     p,
+    page_header,
 )
 from storage.audit_checks import verdict_word
 
@@ -210,20 +210,9 @@ def _log(f: dict[str, Any]) -> list[Flowable]:
 
 
 def _decoration(title: str):  # noqa: ANN202 - reportlab page callback
-    sans = fonts()[0]
-
     def draw(canvas: Any, doc: Any) -> None:
-        width, height = A4
         canvas.saveState()
-        canvas.setStrokeColor(RULE)
-        canvas.setLineWidth(0.5)
-        canvas.line(PAGE_MARGIN, height - PAGE_MARGIN + 2 * mm, width - PAGE_MARGIN,
-                    height - PAGE_MARGIN + 2 * mm)
-        canvas.setFillColor(MUTED)
-        canvas.setFont(sans, 7.5)
-        canvas.drawString(PAGE_MARGIN, height - PAGE_MARGIN + 4 * mm, title)
-        canvas.drawRightString(width - PAGE_MARGIN, height - PAGE_MARGIN + 4 * mm,
-                               f"Page {doc.page}")
+        page_header(canvas, title, doc.page)
         canvas.restoreState()
 
     return draw
