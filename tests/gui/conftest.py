@@ -124,3 +124,18 @@ def seeded(workspace) -> dict[str, int]:  # noqa: ANN001
     from tests.gui.demo_data import seed
 
     return seed(workspace)
+
+
+@pytest.fixture()
+def warnings_shown(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Warning dialogs shown, as (title, text), instead of blocking the test."""
+    from PySide6.QtWidgets import QMessageBox
+
+    shown: list[tuple[str, str]] = []
+
+    def warning(_parent: object, title: str, text: str, *_a: object) -> object:
+        shown.append((title, text))
+        return QMessageBox.StandardButton.Ok
+
+    monkeypatch.setattr(QMessageBox, "warning", warning)
+    return shown

@@ -1,0 +1,106 @@
+"""The Certificates screen: certifiable requests, certify as a worker job, verify a PDF by
+opening or dropping it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QFileDialog
+
+from gui.certificates_widget import CertificatesWidget
+from gui.context import AppContext
+
+
+def make(qtbot, ctx: AppContext) -> CertificatesWidget:  # noqa: ANN001
+    widget = CertificatesWidget(ctx)
+    qtbot.addWidget(widget)
+    widget.show()
+    return widget
+
+
+@pytest.fixture()
+def signed_sample(workspace) -> Path:  # noqa: ANN001
+    """A sample certificate signed with this workspace's key (not in its registry)."""
+    from reports.keys import ensure_signing_key
+    from reports.manifest import build_manifest
+    from reports.pdf_certificate import render_certificate_pdf
+    from reports.signing import sign_pdf
+    from tests.reports.sample import sample_facts
+
+    identity = ensure_signing_key(workspace.keys_dir, b"pass phrase")
+    pdf = sign_pdf(render_certificate_pdf(build_manifest(sample_facts()), None), identity)
+    path = workspace.root / "sample.pdf"
+    path.write_bytes(pdf)
+    return path
+
+
+def test_lists_executed_requests(qtbot, ctx: AppContext, seeded: dict) -> None:  # noqa: ANN001
+    screen = make(qtbot, ctx)
+    assert screen.request_box.count() == 1
+    assert screen.request_box.currentData() == seeded["executed"]
+    assert screen.export_button.isEnabled()
+
+
+def test_refused_request_explains_before_asking(qtbot, ctx: AppContext, seeded: dict,  # noqa: ANN001
+                                                warnings_shown: list, monkeypatch) -> None:  # noqa: ANN001
+    asked: list[str] = []
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        lambda *a, **k: asked.append("file") or ("", ""))
+    screen = make(qtbot, ctx)
+    screen.export_button.click()
+    assert asked == []
+    assert warnings_shown and "residual scan" in warnings_shown[0][1]
+
+
+def test_certify_runs_in_the_worker_and_reports_failure(qtbot, engine_ctx: AppContext,  # noqa: ANN001
+                                                        seeded: dict, warnings_shown: list,
+                                                        tmp_path: Path) -> None:
+    screen = make(qtbot, engine_ctx)
+    out = tmp_path / "c.pdf"
+    screen.start_certify(seeded["executed"], str(out), "pass phrase")
+    assert not screen.export_button.isEnabled()
+    qtbot.waitUntil(lambda: screen._job is None, timeout=30000)
+    assert "Not certified" in screen.export_status.text()
+    assert warnings_shown and "residual scan" in warnings_shown[-1][1]
+    assert not out.exists()
+    from storage.models import Job
+
+    with engine_ctx.workspace.sessions() as session:  # the passphrase is never stored
+        assert all("pass phrase" not in str(j.config) for j in session.query(Job))
+
+
+def test_verify_shows_verdict_and_reasons(qtbot, ctx: AppContext,  # noqa: ANN001
+                                          signed_sample: Path) -> None:
+    screen = make(qtbot, ctx)
+    result = screen.verify(str(signed_sample))
+    assert result is not None and not result["valid"]
+    assert result["reasons"] == ["not-in-registry"]
+    assert "NOT VALID" in screen.verdict_label.text()
+    assert screen.reasons_list.count() == 1
+    assert "not-in-registry" in screen.reasons_list.item(0).text()
+
+
+def test_dropping_a_tampered_pdf_verifies_it(qtbot, ctx: AppContext,  # noqa: ANN001
+                                             signed_sample: Path) -> None:
+    data = bytearray(signed_sample.read_bytes())
+    data[len(data) // 3] ^= 0x01
+    signed_sample.write_bytes(bytes(data))
+    screen = make(qtbot, ctx)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(signed_sample))])
+    event = QDropEvent(QPoint(5, 5), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    screen.dropEvent(event)
+    texts = [screen.reasons_list.item(i).text() for i in range(screen.reasons_list.count())]
+    assert "NOT VALID" in screen.verdict_label.text()
+    assert any(t.startswith("signature-invalid") for t in texts), texts
+
+
+def test_missing_file_is_one_sentence(qtbot, ctx: AppContext, warnings_shown: list,  # noqa: ANN001
+                                      tmp_path: Path) -> None:
+    screen = make(qtbot, ctx)
+    assert screen.verify(str(tmp_path / "none.pdf")) is None
+    assert warnings_shown and "does not exist" in warnings_shown[0][1]
