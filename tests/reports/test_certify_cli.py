@@ -150,3 +150,25 @@ def test_import_of_a_missing_key_file_is_a_clear_error(executed_root: Path,
 def test_verify_a_missing_file_is_a_clear_error(executed_root: Path, tmp_path: Path) -> None:
     assert_clean_error(cli(executed_root, "verify", str(tmp_path / "none.pdf")),
                        "does not exist")
+
+
+def test_certify_job_for_the_worker(executed_root: Path, tmp_path: Path) -> None:
+    """The GUI's job: progress dicts, then the same result as the CLI; the passphrase is
+    an argument of a job whose first parameter is not ``workspace``, so no Job row."""
+    from engine.jobs import run_job
+    from reports.certify_service import certify_job
+    from storage.models import Job
+    from storage.workspace import Workspace
+
+    root = tmp_path / "ws"
+    shutil.copytree(executed_root, root)
+    seen: list = []
+    result = run_job(certify_job(str(root), 1, str(tmp_path / "c.pdf"), "alice", "pw"),
+                     seen.append)
+    assert result["status"] == "certified" and (tmp_path / "c.pdf").is_file()
+    assert seen and all(0.0 <= (getattr(s, "fraction", None) or 0.0) <= 1.0 for s in seen)
+    assert verify(root, tmp_path / "c.pdf")["valid"]
+    ws = Workspace.open(root)
+    with ws.sessions() as session:
+        assert session.query(Job).filter(Job.kind == "certify").count() == 0
+    ws.close()
