@@ -1,6 +1,7 @@
 """The operator's whole flow through the widgets, with the real engine jobs on a tiny model:
 train on the Train screen, forget a class in the Models screen's confirmation dialog, audit it
-on the Audits screen (the request becomes verified)."""
+on the Audits screen (the request becomes verified), export its signed certificate on the
+Certificates screen and verify the PDF there."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QFileDialog
 
 import engine.worker
 from engine.worker import EngineClient
@@ -56,7 +57,8 @@ def _confirm_forget(request_id: int, seen: list[str]) -> None:
     dialog.forget_button.click()
 
 
-def test_train_forget_and_audit_through_the_widgets(qtbot, engine_ctx: AppContext) -> None:  # noqa: ANN001
+def test_train_forget_audit_and_certify_through_the_widgets(
+        qtbot, engine_ctx: AppContext, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # noqa: ANN001
     window = MainWindow(engine_ctx)
     qtbot.addWidget(window)
     window.show()
@@ -106,3 +108,19 @@ def test_train_forget_and_audit_through_the_widgets(qtbot, engine_ctx: AppContex
     assert audits.membership.roc_chart.series
     with engine_ctx.workspace.sessions() as session:
         assert session.get(ErasureRequest, request_id).status == "verified"
+
+    window.show_screen("Certificates")
+    certificates = window.screen("Certificates")
+    pdf = tmp_path / "certificate.pdf"
+    monkeypatch.setenv("UNPROMPT_KEY_PASSPHRASE", "correct horse battery staple")
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *_a, **_k: (str(pdf), ""))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *_a, **_k: (str(pdf), ""))
+    certificates.request_box.setCurrentIndex(certificates.request_box.findData(request_id))
+    certificates.export_button.click()
+    qtbot.waitUntil(lambda: certificates._job is None, timeout=60_000)
+    assert "Certificate" in certificates.export_status.text() and pdf.is_file(), \
+        certificates.export_status.text()
+    certificates.verify_button.click()
+    assert ">VALID<" in certificates.verdict_label.text()
+    with engine_ctx.workspace.sessions() as session:
+        assert session.get(ErasureRequest, request_id).status == "certified"
