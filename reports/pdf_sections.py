@@ -34,8 +34,8 @@ def verdict_sentence(m: dict[str, Any]) -> str:
 def kind_sentence(m: dict[str, Any]) -> str:
     """Exact by construction, or approximate with the headline residual figures."""
     if m["erasure"]["kind"] == "exact":
-        return ("Erasure kind: exact by construction. No trained weight derived from the "
-                "erased data remains.")
+        return ("Erasure kind: exact by construction. No shared weight learned from the "
+                "erased data; its own parameters were deleted.")
     found = residual_headline(m["erasure"].get("residual") or {})
     measured = f" Measured residual: {found}." if found else ""
     return ("Erasure kind: approximate (shared weights also learned from the erased data)."
@@ -207,9 +207,11 @@ def _deadline_sentence(t: dict[str, Any]) -> str:
 
 def _kind_explanation(m: dict[str, Any]) -> str:
     if m["erasure"]["kind"] == "exact":
-        return ("Every trainable parameter of this model belongs to a single class; the erased "
-                "class's own parameters were deleted from the model and their stored bytes "
-                "destroyed, so no trained weight derived from it remains in use.")
+        return ("The shared weights of this model never trained on erasable data; every "
+                "parameter that learned from the erased class belonged to it alone, and those "
+                "parameters were deleted from the model and their stored bytes destroyed. "
+                "The remaining classes' own parameters saw its images only as other-class "
+                "examples during training.")
     return ("Weights shared by all classes were trained on the erased data too. Deleting the "
             "class's own parameters removes it from the model's predictions, but traces may "
             "remain in the shared weights; the residual below measures them.")
