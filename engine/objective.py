@@ -49,6 +49,11 @@ def two_pass_loss(model: Any, x: torch.Tensor, cols: torch.Tensor,
     return ce + kl, logits[:n].argmax(dim=-1) == cols
 
 
+# Weight of the distillation that keeps old classes' predictions when a prompt is added:
+# the new token is visible to every query, so without a strong pull the old classes drift.
+KEEP_OLD_WEIGHT = 5.0
+
+
 def keep_old_loss(model: Any, x: torch.Tensor, cols: torch.Tensor, old_logits: torch.Tensor,
                   new_col: int) -> torch.Tensor:
     """With every prompt present (as at inference): cross-entropy on the label, and for
@@ -60,7 +65,8 @@ def keep_old_loss(model: Any, x: torch.Tensor, cols: torch.Tensor, old_logits: t
         keep = [c for c in range(logits.shape[1]) if c != new_col]
         student = F.log_softmax(logits[old][:, keep], dim=-1)
         teacher = F.log_softmax(old_logits[old], dim=-1)
-        loss = loss + F.kl_div(student, teacher, log_target=True, reduction="batchmean")
+        kl = F.kl_div(student, teacher, log_target=True, reduction="batchmean")
+        loss = loss + KEEP_OLD_WEIGHT * kl
     return loss
 
 

@@ -284,23 +284,35 @@ def _learn_data(model: PreForgettableViT, class_id: int, images: torch.Tensor,
             own = torch.nonzero(ry == cid).flatten()
             keep.append(own[torch.randperm(len(own), generator=gen)[:per_class]])
     idx = torch.cat(keep) if keep else torch.zeros(0, dtype=torch.long)
-    labels = torch.full((len(images),), class_id, dtype=torch.long)
-    return torch.cat([rx[idx], images.float()]), torch.cat([ry[idx].long(), labels])
+    # A new class usually comes with far fewer images than the others have: repeat them
+    # until it weighs like an average class, or its prompt barely trains.
+    average = len(idx) // max(len(keep), 1)
+    new_x = images.float().repeat(max(1, -(-average // len(images))), 1, 1, 1)
+    labels = torch.full((len(new_x),), class_id, dtype=torch.long)
+    return torch.cat([rx[idx], new_x]), torch.cat([ry[idx].long(), labels])
+
+
+# Share of retained training samples the new class may take over after the bias cap.
+# Zero: training samples have wider margins than unseen ones, so even a 0.25% budget
+# here cost about 0.9 points of retained test accuracy on digits (the promise is 0.5).
+FLIP_BUDGET = 0.0
 
 
 @torch.no_grad()
 def _cap_new_bias(model: PreForgettableViT, class_id: int, x: torch.Tensor, y: torch.Tensor,
                   device: Any) -> None:
-    """Lower the new head row's bias just enough that no retained sample is predicted as
-    the new class (a constant shift of one logit; the other classes stay untouched)."""
+    """Lower the new head row's bias just enough that at most ``FLIP_BUDGET`` of the
+    retained samples are predicted as the new class (a constant shift of one logit; the
+    other classes' parameters stay untouched)."""
     old = (y != class_id).cpu()
     if not old.any():
         return
     logits = predict_logits(model, x, device)
     col = model.class_ids.index(class_id)
     others = torch.cat([logits[:, :col], logits[:, col + 1:]], dim=1).max(dim=1).values
-    margin = others - logits[:, col]  # the new class wins where this is negative
-    limit = margin[old].min().item() - 1e-3
+    margin = (others - logits[:, col])[old].sort().values  # new class wins where negative
+    allowed = int(FLIP_BUDGET * len(margin))
+    limit = margin[allowed].item() - 1e-3
     if limit < 0:
         model.heads[str(class_id)][-1] += limit
 
