@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-MIN_FORGET = 8  # engine.guard.classifier.MIN_FORGET_EXAMPLES (the engine loads torch)
+MIN_FORGET = 5  # engine.guard.classifier.MIN_FORGET_EXAMPLES (the engine loads torch)
 
 
 def prompts(examples: list[Any]) -> list[str]:

@@ -37,7 +37,7 @@ def test_train_a_rule_from_examples_and_read_its_threshold(screen: GuardWidget, 
     assert screen.model_box.currentText() == "smollm2-135m-instruct"
     editor = screen.editor
     editor.name_edit.setText("wizards")
-    assert not editor.train_button.isEnabled() and "at least 8" in editor.problem_label.text()
+    assert not editor.train_button.isEnabled() and "at least 5" in editor.problem_label.text()
     editor.forget_edit.setPlainText("\n".join(FORGET))
     editor.target_spin.setValue(2.0)
     editor.train_button.click()
