@@ -2,9 +2,10 @@
 
 ``gather`` turns one executed (or verified) erasure request into the facts dict that
 ``reports.manifest.build_manifest`` validates, plus the chart data of its latest audit.
-It refuses, with one sentence, a request that cannot be certified: not executed yet,
-already certified, an approximate erasure with no audit to measure the residual, or a
-forget-rule request (language models: not supported yet).
+Image-class requests are described here; forget-rule requests of guarded language models
+in ``reports.rule_facts``. It refuses, with one sentence, a request that cannot be
+certified: not executed yet, already certified, an approximate erasure with no audit to
+measure the residual, or a forget rule that is disabled or not audited at its version.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from reports import rule_facts
 from storage import auditlog
 from storage.audit_checks import check_audit, relearn_gap
 from storage.certificates import CERTIFIABLE, certificates_of
@@ -33,6 +35,7 @@ MODE_NOTES = {
 }
 ATTACK_KEYS = ("auc", "tpr_at_1pct_fpr", "tpr_at_0_1pct_fpr")
 SOFTWARE = ("torch", "timm", "sqlalchemy", "jsonschema")
+RULE_SOFTWARE = ("torch", "transformers", "sqlalchemy", "jsonschema")
 
 
 def gather(session: Session, request_id: int | str, certificate_id: str
@@ -40,6 +43,10 @@ def gather(session: Session, request_id: int | str, certificate_id: str
     """``(facts, chart data or None)`` for the certificate of one erasure request."""
     request = get_request(session, request_id)
     check_certifiable(session, request)
+    if request.scope.get("kind") == "rule":
+        return {**_common(session, request, certificate_id),
+                **rule_facts.gather_rule(session, request),
+                "software": software(RULE_SOFTWARE)}, None
     model = session.get(Model, request.model_id)
     after = _version_after(session, model, request)
     before = session.get(ModelVersion, after.parent_id) if after.parent_id else None
@@ -52,11 +59,7 @@ def gather(session: Session, request_id: int | str, certificate_id: str
             "--reference --relearn`) so that the certificate can state the measured residual")
     names = {str(c.label_index): c.display_name for c in model.classes}
     facts = {
-        "certificate_id": certificate_id,
-        "request": {"id": request.id, "subject_ref_sha256": request.subject_hash,
-                    "legal_basis": request.legal_basis, "requested_by": request.requested_by},
-        "timeline": _timeline(request),
-        "scope": request.scope,
+        **_common(session, request, certificate_id),
         "method": _method(model, request),
         "erasure": _erasure(kind, model, audit),
         "model": {"name": model.name, "kind": model.kind, "backbone": model.backbone,
@@ -67,28 +70,38 @@ def gather(session: Session, request_id: int | str, certificate_id: str
         "purge": _purge(session, request, before, after),
         "residual_scan": request.result["residual_scan"],
         "audit": _audit(session, audit),
-        "operator": request.executed_by or request.requested_by,
-        "approver": request.approved_by,
-        "audit_log_head": _log_head(session),
         "software": software(),
     }
     return facts, (dict(audit.curves) if audit is not None and audit.curves else None)
 
 
+def _common(session: Session, request: ErasureRequest, certificate_id: str
+            ) -> dict[str, Any]:
+    """The facts every certificate states, whatever the scope."""
+    return {"certificate_id": certificate_id,
+            "request": {"id": request.id, "subject_ref_sha256": request.subject_hash,
+                        "legal_basis": request.legal_basis,
+                        "requested_by": request.requested_by},
+            "timeline": _timeline(request), "scope": request.scope,
+            "operator": request.executed_by or request.requested_by,
+            "approver": request.approved_by, "audit_log_head": _log_head(session)}
+
+
 def check_certifiable(session: Session, request: ErasureRequest) -> None:
     """Refuse (one sentence) a request this version cannot certify."""
-    if request.scope.get("kind") == "rule":
-        raise RefusedError(
-            f"request {request.id} covers a language-model forget rule; certificates for "
-            "forget-rule requests are not supported yet (only image-class erasures)")
+    rule = request.scope.get("kind") == "rule"
     if request.status == "certified":
         issued = [c.id for c in certificates_of(session, request.id)]
         raise RefusedError(f"request {request.id} is already certified (certificate "
                            f"{', '.join(issued) or 'unknown'}); see `certificates`")
     if request.status not in CERTIFIABLE:
+        how = (f"`guard rule enable {request.scope.get('rule')} --request {request.id}`"
+               if rule else "`forget`")
         raise RefusedError(f"request {request.id} is {request.status}; only an executed or "
-                           "verified erasure can be certified (approve it, then `forget`)")
-    if "residual_scan" not in request.result:
+                           f"verified erasure can be certified (approve it, then {how})")
+    if rule:
+        rule_facts.check_rule_certifiable(session, request)
+    elif "residual_scan" not in request.result:
         raise RefusedError(f"request {request.id} has no recorded residual scan (the forget "
                            "was interrupted before its scan); it cannot be certified")
 
@@ -116,10 +129,10 @@ def artifact_map(version: ModelVersion, names: dict[str, str]) -> dict[str, str]
     return found
 
 
-def software() -> dict[str, str]:
+def software(names: tuple[str, ...] = SOFTWARE) -> dict[str, str]:
     """Versions of the engine packages, read without importing them."""
     found = {}
-    for name in SOFTWARE:
+    for name in names:
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

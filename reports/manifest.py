@@ -1,8 +1,9 @@
 """The certificate manifest: what a certificate attests, as canonical, schema-checked JSON.
 
-A manifest names its schema version in ``schema`` (``unprompt.cert/1``); validation picks the
-JSON Schema shipped for that version (``reports/schema/``), so a later release that adds
-``unprompt.cert/2`` still verifies certificates issued under version 1. The SHA-256 of the
+A manifest names its schema version in ``schema``; validation picks the JSON Schema shipped
+for that version (``reports/schema/``), so certificates issued under ``unprompt.cert/1``
+(image classes only) still verify now that ``unprompt.cert/2`` (adding forget rules of
+guarded language models, section ``guard``) is the one issued. The SHA-256 of the
 canonical JSON is the manifest's identity: printed and QR-encoded in the PDF, stored in a
 signed PDF metadata field, and recorded in the registry.
 """
@@ -20,8 +21,8 @@ from typing import Any
 
 from storage.errors import UnpromptError
 
-CURRENT_SCHEMA = "unprompt.cert/1"
-SCHEMA_FILES = {"unprompt.cert/1": "cert-1.json"}
+CURRENT_SCHEMA = "unprompt.cert/2"
+SCHEMA_FILES = {"unprompt.cert/1": "cert-1.json", "unprompt.cert/2": "cert-2.json"}
 TIMESTAMP_FIELDS = ("received_at", "due_at", "approved_at", "executed_at", "verified_at",
                     "certified_at")
 SOFTWARE_PACKAGES = ("unprompt", "reportlab", "pyHanko", "cryptography")
@@ -49,7 +50,7 @@ def new_certificate_id(now: dt.datetime | None = None) -> str:
 
 
 def build_manifest(facts: dict[str, Any]) -> dict[str, Any]:
-    """A validated ``unprompt.cert/1`` manifest from the registry's facts.
+    """A validated manifest (schema ``CURRENT_SCHEMA``) from the registry's facts.
 
     Adds ``schema``; normalises timeline timestamps (datetimes or ISO strings, naive means
     UTC) to ``YYYY-MM-DDTHH:MM:SSZ``; sets ``timeline.certified_at`` to now when absent,

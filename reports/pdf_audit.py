@@ -101,7 +101,7 @@ def _checks_table(checks: list[dict[str, Any]]) -> Table:
             _pct(check["measured"]) if check.get("kind") == "max"
             else f"{check['measured'] * 100:.1f} pp")
         rows.append([check.get("label", check.get("name", "")), measured, limit,
-                     _verdict_cell(check.get("passed"))])
+                     verdict_cell(check.get("passed"))])
     widths = [76 * mm, 22 * mm, 34 * mm, FRAME_WIDTH - 132 * mm]
     return grid_table(["Check", "Measured", "Threshold", "Result"], rows, widths)
 
@@ -114,7 +114,7 @@ def _checks_note(audit: dict[str, Any]) -> str:
             "when the certificate was issued.")
 
 
-def _verdict_cell(passed: bool | None) -> Any:
+def verdict_cell(passed: bool | None) -> Any:
     colour, word = {True: ("#1e6b3a", "pass"), False: ("#b3261e", "FAIL"),
                     None: ("#5b6470", "not measured")}[passed]
     return markup(f"<font color='{colour}'><b>{word}</b></font>", "cell")

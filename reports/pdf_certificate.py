@@ -18,6 +18,7 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.platypus import Flowable, PageBreak, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from reports import pdf_guard
 from reports import pdf_sections as sec
 from reports.manifest import canonical_json, manifest_sha256, validate_manifest
 from reports.pdf_style import (
@@ -91,24 +92,31 @@ def _document(buffer: io.BytesIO, m: dict[str, Any]) -> SimpleDocTemplate:
 
 
 def _title_page(m: dict[str, Any], digest: str, signer: str | None) -> list[Flowable]:
+    facts = pdf_guard.title_facts(m) if pdf_guard.is_guard(m) else _class_facts(m)
+    facts.insert(-1, ("Audit", _audit_word(m.get("audit"))))
+    statement = pdf_guard.statement(m) if pdf_guard.is_guard(m) else _statement(m)
+    return [Spacer(1, 10 * mm), p("UNPROMPT  ·  MACHINE-LEARNING ERASURE", "kicker"),
+            p("Certificate of erasure", "title"), _verdict_box(m), Spacer(1, 8 * mm),
+            _facts_with_qr(facts, m["certificate_id"], digest), Spacer(1, 8 * mm),
+            markup(statement), Spacer(1, 2 * mm), markup(_signature_note(signer), "small")]
+
+
+def _class_facts(m: dict[str, Any]) -> list[tuple[str, str]]:
     t = m["timeline"]
-    facts = [("Certificate", m["certificate_id"]),
+    return [("Certificate", m["certificate_id"]),
              ("Request", f"#{m['request']['id']}, received {t['received_at'][:10]}"),
              ("Legal basis", m["request"]["legal_basis"]),
              ("Model", f"{m['model']['name']}, version {m['model']['version_after']}"),
              ("Executed", f"{t['executed_at'][:10]} by {m['operator']}"),
              ("Approved by", m["approver"] or "none recorded"),
              ("Residual scan", "clean" if m["residual_scan"]["clean"] else "NOT clean"),
-             ("Audit", _audit_word(m.get("audit"))),
              ("Certified", t["certified_at"][:10])]
-    return [Spacer(1, 10 * mm), p("UNPROMPT  ·  MACHINE-LEARNING ERASURE", "kicker"),
-            p("Certificate of erasure", "title"), _verdict_box(m), Spacer(1, 8 * mm),
-            _facts_with_qr(facts, m["certificate_id"], digest), Spacer(1, 8 * mm),
-            markup(_statement(m)), Spacer(1, 2 * mm), markup(_signature_note(signer), "small")]
 
 
 def _verdict_box(m: dict[str, Any]) -> Table:
     text = [p(sec.verdict_sentence(m), "verdict"), p(sec.kind_sentence(m), "verdict")]
+    if pdf_guard.is_guard(m):
+        text.append(p(pdf_guard.condition_sentence(m), "verdict"))
     warning = sec.warning_sentence(m)
     if warning:
         text.append(markup(f"<font color='#b3261e'>{_x(warning)}</font>", "verdict"))
@@ -165,12 +173,21 @@ def _audit_word(audit: dict[str, Any] | None) -> str:
     if not audit:
         return "none recorded"
     verdict = {True: "passed", False: "FAILED", None: "recorded"}[audit.get("passed")]
+    if audit.get("kind") == "guard":
+        return {None: "not assessed (some figures not measured)"}.get(audit.get("passed"),
+                                                                      f"{verdict} (guard audit)")
     return f"{verdict}, compared with a retrain reference" if audit.get("reference") \
         else verdict
 
 
 def _body(m: dict[str, Any], charts_data: dict[str, Any] | None, digest: str
           ) -> list[Flowable]:
+    if pdf_guard.is_guard(m):
+        return [*sec.request_section(m), *pdf_guard.erasure_section(m),
+                *pdf_guard.rule_section(m), *pdf_guard.audit_section(m),
+                *sec.accountability_section(m, 5),
+                *sec.verification_section(digest, 6, pdf_guard.registry_step(m)),
+                PageBreak(), *sec.manifest_appendix(m)]
     return [*sec.request_section(m), *sec.erasure_section(m), *sec.artifacts_section(m),
             *sec.purge_section(m), *sec.audit_section(m, charts_data),
             *sec.accountability_section(m), *sec.verification_section(digest),

@@ -13,6 +13,7 @@ from typing import Any
 from reportlab.lib.units import mm
 from reportlab.platypus import Flowable, Spacer
 
+from reports import pdf_guard
 from reports.pdf_audit import audit_section, residual_table  # noqa: F401 - re-exported
 from reports.pdf_style import FRAME_WIDTH, b, fonts, grid_table, key_value_table, markup, p
 
@@ -21,6 +22,8 @@ ORDER = ("removed", "replaced", "added", "unchanged")
 
 def verdict_sentence(m: dict[str, Any]) -> str:
     """The certificate's claim in one plain sentence."""
+    if pdf_guard.is_guard(m):
+        return pdf_guard.verdict_sentence(m)
     scope, model = m["scope"], m["model"]["name"]
     day = m["timeline"]["executed_at"][:10]
     if scope["kind"] == "classes":
@@ -33,6 +36,8 @@ def verdict_sentence(m: dict[str, Any]) -> str:
 
 def kind_sentence(m: dict[str, Any]) -> str:
     """Exact by construction, or approximate with the headline residual figures."""
+    if pdf_guard.is_guard(m):
+        return pdf_guard.kind_sentence(m)
     if m["erasure"]["kind"] == "exact":
         return ("Erasure kind: exact by construction. No shared weight learned from the "
                 "erased data; its own parameters were deleted.")
@@ -57,6 +62,8 @@ def residual_headline(residual: dict[str, Any]) -> str:
 
 def warning_sentence(m: dict[str, Any]) -> str | None:
     """What undermines the verdict, if anything: leftover bytes or an unfinished purge."""
+    if pdf_guard.is_guard(m):
+        return None
     problems = []
     if not m["residual_scan"]["clean"]:
         problems.append("the residual scan found removed parameter bytes still stored")
@@ -132,18 +139,19 @@ def purge_section(m: dict[str, Any]) -> list[Flowable]:
     return out
 
 
-def accountability_section(m: dict[str, Any]) -> list[Flowable]:
+def accountability_section(m: dict[str, Any], number: int = 6) -> list[Flowable]:
     head = m["audit_log_head"]
     rows = [("Operator", m["operator"]), ("Approver", m["approver"] or "none recorded"),
             ("Audit-log head", p(f"entry {head['seq']}, hash {head['hash']}", "hash")),
             ("Software", ", ".join(f"{k} {v}" for k, v in sorted(m["software"].items())))]
-    return [_h1("6. Accountability"), key_value_table(rows), Spacer(1, 4),
+    return [_h1(f"{number}. Accountability"), key_value_table(rows), Spacer(1, 4),
             p("The audit-log head fixes the state of the registry's hash-chained log when this "
               "certificate was issued; any later rewrite of earlier entries breaks the chain.",
               "small")]
 
 
-def verification_section(digest: str) -> list[Flowable]:
+def verification_section(digest: str, number: int = 7,
+                         registry: str | None = None) -> list[Flowable]:
     steps = [
         "The signature: the PDF carries a PAdES signature over the whole file. A PDF reader "
         "shows it in its signature panel; <b>unprompt verify FILE.pdf</b> also requires the "
@@ -151,9 +159,10 @@ def verification_section(digest: str) -> list[Flowable]:
         "The manifest: the attached file <b>manifest.json</b> is the canonical record of this "
         f"certificate. Its SHA-256 must equal <font name='{fonts()[1]}' size='7'>{digest}</font>, "
         "printed here, encoded in the QR code and stored in the signed document metadata.",
-        "The registry: the certificate id must be on record there with the same manifest hash.",
+        registry or "The registry: the certificate id must be on record there with the same "
+                    "manifest hash.",
     ]
-    return [_h1("7. How to verify this certificate")] + [
+    return [_h1(f"{number}. How to verify this certificate")] + [
         markup(f"{i}. {s}") for i, s in enumerate(steps, 1)]
 
 

@@ -34,6 +34,13 @@ REASONS = {
     "registry-unavailable": "The registry could not be read to cross-check the certificate.",
     "registry-mismatch": "The registry's record of this certificate differs from the "
                          "document",
+    "rule-missing": "The forget rule that enforced this erasure no longer exists in the "
+                    "registry: the language model answers the topic again.",
+    "rule-disabled": "The forget rule that enforces this erasure is disabled: the language "
+                     "model answers the topic again.",
+    "rule-retrained": "The forget rule was retrained or changed after this certificate was "
+                      "issued; the guard in force is not the one certified. Audit the new "
+                      "version (`guard eval`) and issue a new certificate.",
 }
 
 
@@ -43,4 +50,8 @@ def explain(reason: str, details: dict[str, Any] | None = None) -> str:
     if reason == "registry-mismatch":
         fields = ", ".join((details or {}).get("registry_mismatch") or []) or "some fields"
         text = f"{text} ({fields.replace('_', ' ')})."
+    rule = (details or {}).get("rule") or {}
+    if reason == "rule-retrained" and rule:
+        text = (f"{text} (certified: version {rule.get('certified_version')}; now: version "
+                f"{rule.get('current_version')})")
     return text

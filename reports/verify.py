@@ -12,7 +12,9 @@ Checks, each failure a named reason:
   in the signed document information (``manifest-hash-missing``, ``manifest-hash-mismatch``,
   ``certificate-id-mismatch``);
 - with a registry lookup: the certificate is on record (``not-in-registry``,
-  ``registry-unavailable``) and agrees with it (``registry-mismatch``).
+  ``registry-unavailable``) and agrees with it (``registry-mismatch``); for a forget-rule
+  certificate the rule still enforces the erasure as certified (``rule-missing``,
+  ``rule-disabled``, ``rule-retrained``).
 """
 
 from __future__ import annotations
@@ -281,6 +283,25 @@ def _check_registry(manifest: dict[str, Any], pdf_bytes: bytes, lookup: Registry
     if differ:
         reasons.append("registry-mismatch")
         details["registry_mismatch"] = differ
+    if "rule" in record and isinstance(manifest.get("guard"), dict):
+        _check_rule(manifest["guard"].get("rule") or {}, record["rule"], reasons, details)
+
+
+def _check_rule(certified: dict[str, Any], current: dict[str, Any] | None,
+                reasons: list[str], details: dict[str, Any]) -> None:
+    """A guard certificate holds only while its rule is enabled at the certified version
+    with the certified classifier (the language model itself was never changed)."""
+    if current is None:
+        reasons.append("rule-missing")
+        return
+    details["rule"] = {"name": current.get("name"), "status": current.get("status"),
+                       "certified_version": certified.get("version"),
+                       "current_version": current.get("version")}
+    if current.get("status") != "active":
+        reasons.append("rule-disabled")
+    if (current.get("version") != certified.get("version")
+            or current.get("classifier_artifact") != certified.get("classifier_artifact")):
+        reasons.append("rule-retrained")
 
 
 def _iso(value: dt.datetime | None) -> str | None:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage import auditlog
-from storage.models import Certificate, ErasureRequest
+from storage.models import Certificate, ErasureRequest, ForgetRule
 from storage.requests import mark_certified, request_dict
 
 CERTIFIABLE = ("executed", "verified")
@@ -43,8 +43,27 @@ def certificate_dict(row: Certificate) -> dict[str, Any]:
 
 
 def lookup(session: Session, certificate_id: str) -> dict[str, Any] | None:
+    """The certificate's record; for a forget-rule request also ``rule``, the rule as the
+    registry holds it now (None when it no longer exists), which ``verify`` compares with
+    the certified version."""
     row = session.get(Certificate, certificate_id)
-    return certificate_dict(row) if row is not None else None
+    if row is None:
+        return None
+    found = certificate_dict(row)
+    request = session.get(ErasureRequest, row.request_id)
+    if request is not None and request.scope.get("kind") == "rule":
+        found["rule"] = _rule_state(session, request)
+    return found
+
+
+def _rule_state(session: Session, request: ErasureRequest) -> dict[str, Any] | None:
+    rule = session.scalars(select(ForgetRule).where(
+        ForgetRule.model_id == request.model_id,
+        ForgetRule.name == request.scope.get("rule"))).first()
+    if rule is None:
+        return None
+    return {"name": rule.name, "status": rule.status, "version": rule.version,
+            "classifier_artifact": rule.classifier_artifact}
 
 
 def certificates_of(session: Session, request_id: int) -> list[Certificate]:

@@ -17,6 +17,12 @@ DEFAULTS: dict[str, Any] = {
     # the retrain reference, as fractions.
     "thresholds": {"mia_efficacy_gap": 0.05, "distinguishability_gap": 0.05,
                    "relearn_gap": 0.05, "forget_accuracy_max": 0.0},
+    # Pass / fail thresholds for forget-rule audits (`guard eval`): knowledge left above the
+    # ignorant reference, unflagged answers unchanged, classifier rates on held-out prompts
+    # (fractions), classifier latency (milliseconds, 95th percentile).
+    "guard_thresholds": {"knowledge_gap_max": 0.05, "identical_unflagged_min": 1.0,
+                         "tpr_forget_min": 0.9, "fpr_general_max": 0.05,
+                         "fpr_neighbour_max": 0.2, "classifier_p95_ms_max": 100.0},
 }
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.helpers import assert_clean_error
-from tests.reports.chain import cli, cli_json
+from tests.reports.chain import cli, cli_json, pdf_text
 from tests.reports.test_sign_verify import _replace_manifest, _signed_offsets
 
 
@@ -62,11 +62,7 @@ def test_manifest_states_the_measured_residual(certified: dict) -> None:
 
 @pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
 def test_pdf_says_approximate_plainly(certified: dict, tmp_path: Path) -> None:
-    import subprocess
-
-    text = subprocess.run(["pdftotext", str(certified["pdf"]), "-"], check=True,
-                          capture_output=True, text=True, timeout=60).stdout
-    flat = " ".join(text.split())
+    flat = pdf_text(certified["pdf"])
     assert "Erasure kind: approximate" in flat
     assert "Measured residual: relearn accuracy up to" in flat
     assert "retrain reference" in flat

@@ -19,7 +19,7 @@ from tests.reports.sample import sample_facts
 
 
 def test_build_adds_schema_and_normalises_timestamps(manifest: dict) -> None:
-    assert manifest["schema"] == "unprompt.cert/1"
+    assert manifest["schema"] == "unprompt.cert/2"
     assert manifest["timeline"]["received_at"] == "2026-11-02T09:14:05Z"
     assert manifest["timeline"]["approved_at"] == "2026-11-20T16:02:11Z"
     assert manifest["software"]["unprompt"] == "0.1.0" and "pyhanko" in manifest["software"]
@@ -65,6 +65,22 @@ def test_schema_is_chosen_by_the_schema_field(manifest: dict) -> None:
     validate_manifest(manifest)
     with pytest.raises(UnpromptError, match="Unknown certificate manifest schema"):
         validate_manifest({**manifest, "schema": "unprompt.cert/99"})
+
+
+def test_version_1_certificates_still_validate(manifest: dict) -> None:
+    validate_manifest({**manifest, "schema": "unprompt.cert/1"})  # what 0.1 issued
+    with pytest.raises(UnpromptError, match="guard"):
+        validate_manifest({**manifest, "schema": "unprompt.cert/1", "guard": {}})
+
+
+def test_scope_decides_which_sections_are_required(manifest: dict) -> None:
+    image = {k: v for k, v in manifest.items() if k != "purge"}
+    with pytest.raises(UnpromptError, match="purge"):
+        validate_manifest(image)
+    rule = {**image, "scope": {"kind": "rule", "model": "lm", "rule": "topic"}}
+    rule.pop("residual_scan")
+    with pytest.raises(UnpromptError, match="guard"):
+        validate_manifest(rule)
 
 
 def test_non_json_facts_are_rejected() -> None:

@@ -1,0 +1,178 @@
+"""What a certificate attests for a forget-rule request of a guarded language model.
+
+A forget rule (DESIGN.md section 6) does not change the language model: a prompt classifier
+flags prompts about the topic and the guard corrupts their input embeddings at inference.
+The certificate says so (``erasure.mechanism`` ``inference-guard``, ``weights_changed``
+false), describes the rule version in force, and quotes the latest `guard eval` of that
+version against the ignorant reference, with pass / fail against the workspace's
+``guard_thresholds``. ``reports.certificate_facts`` adds the parts every certificate shares.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from storage import rules as store
+from storage.audit_checks import check_guard_audit
+from storage.errors import RefusedError
+from storage.models import AuditRun, ErasureRequest, ForgetRule, Model
+from storage.registry import live_version
+from storage.settings import get_setting
+
+METHOD = {"name": "Embedding-corrupted prompts (ECO guard at inference)",
+          "training_mode": "guard",
+          "reference": "Liu et al., Large Language Model Unlearning via Embedding-Corrupted "
+                       "Prompts, NeurIPS 2024, arXiv 2406.07933"}
+NOTE = ("The language model's weights are unchanged. The knowledge is suppressed at "
+        "inference: a prompt classifier flags prompts about the topic and the guard corrupts "
+        "their input embeddings. A prompt the classifier misses is answered as before, so the "
+        "guard must stay enabled; disabling the rule is refused while it enforces this "
+        "request.")
+CALIBRATION_KEYS = ("target_fpr", "tpr", "fpr", "n_positive", "n_negative")
+SEARCH_KEYS = ("known", "used", "evaluated", "ignorant_level", "objective", "note")
+
+
+def rule_of(session: Session, request: ErasureRequest) -> tuple[Model, ForgetRule]:
+    model = session.get(Model, request.model_id)
+    return model, store.get_rule(session, model, request.scope["rule"])
+
+
+def check_rule_certifiable(session: Session, request: ErasureRequest) -> AuditRun:
+    """Refuse (one sentence) a rule request whose rule is not in force or not audited;
+    returns the audit of the rule version in force."""
+    model, rule = rule_of(session, request)
+    if rule.status != "active":
+        raise RefusedError(f"forget rule {rule.name!r} is disabled, so it no longer enforces "
+                           f"request {request.id}; enable it again before certifying")
+    audit = guard_audit(session, rule)
+    if audit is None:
+        raise RefusedError(
+            f"request {request.id} is enforced by forget rule {rule.name!r} version "
+            f"{rule.version}, which has no audit; run `guard eval {rule.name} --request "
+            f"{request.id}` first so that the certificate can state what the guard leaves")
+    return audit
+
+
+def guard_audit(session: Session, rule: ForgetRule) -> AuditRun | None:
+    """The newest `guard eval` of the rule version now in force."""
+    return next((run for run in store.rule_audits(session, rule)
+                 if run.config.get("rule_version") == rule.version), None)
+
+
+def gather_rule(session: Session, request: ErasureRequest) -> dict[str, Any]:
+    """The rule-specific facts (method, erasure, model, artifacts, guard, audit)."""
+    model, rule = rule_of(session, request)
+    audit = check_rule_certifiable(session, request)
+    version = live_version(session, model).number
+    label = f"prompt classifier of rule {rule.name}"
+    return {
+        "method": {**METHOD, "description": _description(rule)},
+        "erasure": {"kind": "approximate", "mechanism": "inference-guard",
+                    "weights_changed": False, "residual": _residual(audit.metrics),
+                    "note": NOTE},
+        "model": {"name": model.name, "kind": model.kind, "backbone": model.backbone,
+                  "version_before": version, "version_after": version},
+        "artifacts": {"before": {label: request.result["classifier_artifact"]},
+                      "after": {label: rule.classifier_artifact}},
+        "guard": {"rule": _rule(rule, request), "language_model": _language_model(model),
+                  "strength_search": _search(rule), "must_stay_enabled": True},
+        "audit": _audit(session, audit),
+    }
+
+
+def _description(rule: ForgetRule) -> str:
+    return (f"Forget rule '{rule.name}' version {rule.version} is enabled on the language "
+            "model's inference path: prompts its classifier scores at or above the "
+            f"threshold have their input embeddings corrupted ({rule.corruption}, strength "
+            f"sigma {rule.sigma:.4g}) before the model answers. No weight of the language "
+            "model was changed or deleted.")
+
+
+def _rule(rule: ForgetRule, request: ErasureRequest) -> dict[str, Any]:
+    calibration = rule.calibration or {}
+    return {"name": rule.name, "version": rule.version,
+            "executed_version": request.result.get("rule_version", rule.version),
+            "status": rule.status, "description": rule.description or "",
+            "classifier_artifact": rule.classifier_artifact,
+            "threshold": _round(rule.threshold), "corruption": rule.corruption,
+            "corruption_params": dict(rule.corruption_params or {}),
+            "sigma": _round(rule.sigma),
+            "calibration": {k: _round(calibration[k]) for k in CALIBRATION_KEYS
+                            if calibration.get(k) is not None},
+            "examples": {part: len((rule.examples or {}).get(part) or [])
+                         for part in ("forget", "retain", "general")}}
+
+
+def _language_model(model: Model) -> dict[str, Any]:
+    details = live_version_metrics(model)
+    return {"name": model.name, "spec": model.config.get("spec"),
+            "encoder": model.config.get("encoder"), "parameters": details.get("parameters"),
+            "weights_changed": False}
+
+
+def live_version_metrics(model: Model) -> dict[str, Any]:
+    live = [v for v in model.versions if v.status == "live"] or list(model.versions)
+    return dict(live[-1].metrics or {}) if live else {}
+
+
+def _search(rule: ForgetRule) -> dict[str, Any]:
+    """A summary of the zeroth-order strength search and its trace."""
+    info = (rule.calibration or {}).get("sigma_search") or {}
+    trace = [{k: _round(step[k]) for k in ("eval", "sigma", "knowledge", "objective")
+              if step.get(k) is not None} for step in rule.trace or []]
+    out = {k: _round(info[k]) for k in SEARCH_KEYS if info.get(k) not in (None, "")}
+    return {**out, "evaluations": len(trace), "chosen_sigma": _round(rule.sigma),
+            "trace": trace}
+
+
+def _residual(metrics: dict[str, Any]) -> dict[str, Any]:
+    """What the guard may leave: knowledge after it (vs the ignorant reference) and the
+    share of held-out forget prompts the classifier misses (answered as before)."""
+    knowledge, classifier = metrics.get("knowledge") or {}, metrics.get("classifier") or {}
+    out = {"knowledge_after": knowledge.get("after"),
+           "reference_knowledge_after": knowledge.get("ignorant"),
+           "known_prompts": knowledge.get("known"),
+           "evaluated_prompts": knowledge.get("evaluated"),
+           "classifier_miss_rate": (None if classifier.get("tpr_forget") is None
+                                    else 1.0 - classifier["tpr_forget"])}
+    found = {k: _round(v) for k, v in out.items() if v is not None}
+    return found or {"measured": "no figures recorded"}
+
+
+def _audit(session: Session, audit: AuditRun) -> dict[str, Any]:
+    checks = check_guard_audit(audit.metrics, get_setting(session, "guard_thresholds"))
+    return {"run_id": audit.id, "kind": "guard",
+            "created_at": audit.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "figures": guard_figures(audit.metrics), "reference": None,
+            "reference_id": "ignorant reference: the same language model answering questions "
+                            "it cannot know (the knowledge level of a model never taught the "
+                            "topic)",
+            "passed": checks["passed"],
+            "checks": [{k: (_round(v) if isinstance(v, float) else v) for k, v in c.items()}
+                       for c in checks["checks"]]}
+
+
+def guard_figures(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The `guard eval` figures a certificate quotes (no prompt texts), rounded."""
+    pick = {"knowledge": ("before", "after", "after_all", "ignorant", "gap_to_ignorant",
+                          "known", "evaluated", "flagged_known"),
+            "side_effects": ("identical", "identical_unflagged", "evaluated", "flagged",
+                             "neighbour_knowledge_before", "neighbour_knowledge_after"),
+            "classifier": ("threshold", "tpr_forget", "fpr_neighbour", "fpr_general",
+                           "counts", "latency_ms"),
+            "latency": ("answer_ms_unguarded", "answer_ms_guarded", "overhead_share")}
+    out: dict[str, Any] = {"erasure": "approximate"}
+    for part, keys in pick.items():
+        found = metrics.get(part) or {}
+        out[part] = {k: _round(found[k]) for k in keys if found.get(k) is not None}
+    return out
+
+
+def _round(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _round(v) for k, v in value.items()}
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    return value if isinstance(value, int) else round(float(value), 4)
