@@ -75,8 +75,10 @@ def cmd_certify(ctx: Context) -> int:
 
 def _render_certify(r: dict[str, Any]) -> str:
     audit = {True: "audit passed", False: "audit FAILED", None: "no audit verdict"}
+    guard = ("; the model's weights are unchanged: the guard must stay enabled"
+             if r.get("mechanism") == "inference-guard" else "")
     return (f"Certificate {r['certificate_id']} for request {r['request']} written to "
-            f"{r['pdf']} ({r['erasure_kind']} erasure, {audit[r['audit_passed']]}).\n"
+            f"{r['pdf']} ({r['erasure_kind']} erasure, {audit[r['audit_passed']]}{guard}).\n"
             f"Manifest SHA-256 {r['manifest_sha256']}; a copy is kept at {r['stored_copy']}.")
 
 
@@ -92,8 +94,7 @@ def _render_verify(r: dict[str, Any]) -> str:
     if r["valid"]:
         s = r.get("summary") or {}
         return (f"VALID: certificate {r.get('certificate_id')} for request {s.get('request')} "
-                f"({s.get('erased')} erased from {s.get('model')} on "
-                f"{str(s.get('executed_at'))[:10]}), signed by {r.get('signer')}.")
+                f"({s.get('claim')}), signed by {r.get('signer')}.")
     lines = [f"NOT VALID: {r['file']}"]
     lines += [f"- {code}: {text}" for code, text in zip(r["reasons"], r["explanations"],
                                                        strict=True)]

@@ -217,9 +217,7 @@ class CertificatesWidget(Screen):
         s = r.get("summary") or {}
         facts = [f"certificate {r.get('certificate_id') or 'unknown'}"]
         if s:
-            facts.append(f"request #{s.get('request')}: {s.get('erased')} erased from "
-                         f"{s.get('model')} on {str(s.get('executed_at'))[:10]} "
-                         f"({s.get('erasure_kind')})")
+            facts.append(f"request #{s.get('request')}: {s.get('claim')}")
         if r.get("signer"):
             facts.append(f"signed by {r['signer']}")
         self.details_label.setText("; ".join(facts) + ".")

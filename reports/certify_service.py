@@ -75,6 +75,7 @@ def certify_steps(ws: Workspace, request_id: int | str, out: str | Path, *, oper
             "manifest_sha256": written.manifest_sha256, "pdf_sha256": written.pdf_sha256,
             "signer": identity.subject, "signer_fingerprint": written.signer_fingerprint,
             "timestamped": bool(tsa_url), "erasure_kind": manifest["erasure"]["kind"],
+            "mechanism": manifest["erasure"].get("mechanism", "parameter-deletion"),
             "audit_passed": (manifest["audit"] or {}).get("passed")}
 
 
@@ -133,15 +134,20 @@ def verify_file(ws: Workspace, path: str | Path) -> dict[str, Any]:
 
 
 def _summary(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
-    """What the certificate claims, for display next to the verdict."""
+    """What the certificate claims, for display next to the verdict (``claim``: in words)."""
     if not isinstance(manifest, dict):
         return None
     try:
-        scope = manifest["scope"]
+        scope, erasure = manifest["scope"], manifest["erasure"]
         what = (", ".join(c["name"] for c in scope.get("classes", []))
                 if scope.get("kind") == "classes" else f"rule {scope.get('rule')}")
-        return {"request": manifest["request"]["id"], "model": manifest["model"]["name"],
-                "erased": what, "erasure_kind": manifest["erasure"]["kind"],
+        mechanism = erasure.get("mechanism", "parameter-deletion")
+        model, day = manifest["model"]["name"], manifest["timeline"]["executed_at"][:10]
+        claim = (f"{what} suppressed at inference in {model} since {day} (model weights "
+                 "unchanged)" if mechanism == "inference-guard"
+                 else f"{what} erased from {model} on {day} ({erasure['kind']})")
+        return {"request": manifest["request"]["id"], "model": model, "erased": what,
+                "erasure_kind": erasure["kind"], "mechanism": mechanism, "claim": claim,
                 "executed_at": manifest["timeline"]["executed_at"],
                 "certified_at": manifest["timeline"]["certified_at"]}
     except (KeyError, TypeError, AttributeError):

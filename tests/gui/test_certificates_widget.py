@@ -104,3 +104,28 @@ def test_missing_file_is_one_sentence(qtbot, ctx: AppContext, warnings_shown: li
     screen = make(qtbot, ctx)
     assert screen.verify(str(tmp_path / "none.pdf")) is None
     assert warnings_shown and "does not exist" in warnings_shown[0][1]
+
+
+def test_lists_executed_rule_requests_and_asks_for_the_guard_audit(
+        qtbot, ctx: AppContext, workspace, warnings_shown: list, monkeypatch) -> None:  # noqa: ANN001
+    from storage import requests as reqs
+    from storage import rules as store
+
+    sha = workspace.artifacts.put(b"classifier bytes", kind="prompt-classifier")
+    fields = {"description": "", "examples": {}, "classifier_artifact": sha, "threshold": 0.5,
+              "corruption": "gaussian_first_n", "corruption_params": {}, "sigma": 0.1,
+              "calibration": {}, "trace": []}
+    with workspace.sessions.begin() as session:
+        model = store.register_language_model(session, "lm", None, None, {}, "ann")
+        store.add_rule(session, model, "topic", fields, "ann")
+        request = reqs.create_request(session, model_name="lm", rule="topic", subject="s",
+                                      legal_basis="GDPR Art. 17", operator="bob")
+        reqs.approve(session, request.id, "carol")
+        store.set_status(session, "topic", True, "dave", request.id)
+        request_id = request.id
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: ("", ""))
+    screen = make(qtbot, ctx)
+    assert screen.request_box.findData(request_id) >= 0
+    assert "rule topic (executed)" in screen.request_box.currentText()
+    screen.export_button.click()
+    assert warnings_shown and f"guard eval topic --request {request_id}" in warnings_shown[0][1]

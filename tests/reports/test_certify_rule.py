@@ -122,6 +122,7 @@ def test_rule_request_is_certified_and_verifies(certified: dict) -> None:
     out = cli_json(certified["root"], "verify", str(certified["pdf"]))
     assert out["valid"] and out["reasons"] == []
     assert out["summary"]["erased"] == "rule hogwarts"
+    assert "suppressed at inference in tiny" in out["summary"]["claim"]
     listed = cli_json(certified["root"], "request", "list")["requests"]
     assert {q["id"]: q["status"] for q in listed}[1] == "certified"
     assert cli_json(certified["root"], "log", "verify")["valid"]
