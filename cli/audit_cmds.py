@@ -70,7 +70,9 @@ _ROWS = [
     ("retain accuracy (train)", _get("scorecard", "retain_accuracy")),
     ("test accuracy (retained)", _get("scorecard", "test_accuracy")),
     ("run time (s)", _get("scorecard", "run_time_s")),
-    ("MIA-efficacy", _get("mia_efficacy")),
+    ("MIA-efficacy (top-1, label-free)", _get("mia_efficacy_top1")),
+    ("MIA-efficacy (SalUn)", _get("mia_efficacy")),
+    ("SalUn MIA degenerate", _get("mia_efficacy_degenerate")),
     ("forget distinguishability AUC", _get("forget_distinguishability_auc")),
     *[(f"{a} attack AUC", _get("threshold_attacks", a, "auc"))
       for a in ("loss", "confidence", "entropy")],

@@ -1,7 +1,9 @@
 """Membership-inference attacks over score arrays (numpy / scikit-learn; no torch).
 
 - threshold attacks (loss, confidence, entropy), overall and per class;
-- MIA-efficacy as in SalUn / "Model Sparsity Can Simplify Machine Unlearning" (Jia et al.);
+- MIA-efficacy as in SalUn / "Model Sparsity Can Simplify Machine Unlearning" (Jia et al.),
+  and the same SVC on label-free features (top-1 confidence, entropy) for classes that
+  have no logit column any more;
 - forget distinguishability: forget-train vs forget-test;
 - offline LiRA (Carlini et al., "Membership Inference Attacks From First Principles").
 """
@@ -42,22 +44,55 @@ def mia_efficacy(shadow_members: np.ndarray, shadow_nonmembers: np.ndarray,
     The SVC (C=3, gamma='auto', as in SalUn's ``SVC_MIA``) learns members (retained
     train) against non-members (test) on balanced, seeded subsamples of equal size.
     """
+    return _svc_efficacy(np.asarray(shadow_members, float)[:, None],
+                         np.asarray(shadow_nonmembers, float)[:, None],
+                         np.asarray(targets, float)[:, None], seed, cap, scale=False)
+
+
+def mia_efficacy_top1(shadow_members: np.ndarray, shadow_nonmembers: np.ndarray,
+                      targets: np.ndarray, seed: int = 0, cap: int = SVC_CAP) -> float:
+    """``mia_efficacy`` on label-free features: rows of (top-1 confidence, entropy) over
+    the model's remaining classes (``scores.label_free_features``).
+
+    A forgotten class has no logit column, so its true-label confidence is the constant 0
+    and SalUn's figure can only call the whole class member or non-member. The top-1
+    confidence and entropy still vary per sample: they show whether the model reacts to
+    the forgotten images like to the train images it fitted or like to unseen test
+    images. The features are standardised on the shadow samples before the RBF SVC.
+    """
+    return _svc_efficacy(np.asarray(shadow_members, float),
+                         np.asarray(shadow_nonmembers, float),
+                         np.asarray(targets, float), seed, cap, scale=True)
+
+
+def is_degenerate(targets: np.ndarray) -> bool:
+    """True when every target has the same feature (the SVC can only call all or none)."""
+    values = np.asarray(targets, float)
+    return bool(len(values) == 0 or np.all(values == values.flat[0]))
+
+
+def _svc_efficacy(members: np.ndarray, nonmembers: np.ndarray, targets: np.ndarray,
+                  seed: int, cap: int, scale: bool) -> float:
     from sklearn.svm import SVC
     from threadpoolctl import threadpool_limits
 
     if len(targets) == 0:
         raise ValueError("MIA-efficacy needs at least one forget sample")
     rng = np.random.default_rng(seed)
-    size = min(len(shadow_members), len(shadow_nonmembers), cap)
+    size = min(len(members), len(nonmembers), cap)
     if size == 0:
         raise ValueError("MIA-efficacy needs shadow members and non-members")
-    x_in = rng.choice(np.asarray(shadow_members, float), size, replace=False)
-    x_out = rng.choice(np.asarray(shadow_nonmembers, float), size, replace=False)
-    features = np.concatenate([x_in, x_out])[:, None]
+    x_in = members[rng.choice(len(members), size, replace=False)]
+    x_out = nonmembers[rng.choice(len(nonmembers), size, replace=False)]
+    features = np.concatenate([x_in, x_out])
+    if scale:
+        centre, spread = features.mean(axis=0), features.std(axis=0)
+        spread = np.where(spread > 1e-12, spread, 1.0)
+        features, targets = (features - centre) / spread, (targets - centre) / spread
     labels = np.r_[np.ones(size), np.zeros(size)]
     with threadpool_limits(1):
         clf = SVC(C=3, gamma="auto", kernel="rbf").fit(features, labels)
-        predicted = clf.predict(np.asarray(targets, float)[:, None])
+        predicted = clf.predict(targets)
     return float(1.0 - predicted.mean())
 
 

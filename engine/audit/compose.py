@@ -5,7 +5,11 @@ metrics (AuditRun.metrics; ``audit --json`` adds ``audit_run``), every rate in [
              test_accuracy (retained-class test), run_time_s (forget latency, or the
              reference's training time; None when unknown),
              gap_to_reference {the three accuracies: model - reference} (with a reference)
-  mia_efficacy: float
+  mia_efficacy: float (SalUn: SVC on true-label confidence)
+  mia_efficacy_degenerate: bool (every forget sample has the same true-label confidence,
+             e.g. 0 for a class with no logit column: mia_efficacy is then 0 or 1 and
+             carries no information)
+  mia_efficacy_top1: float (the same SVC on label-free (top-1 confidence, entropy))
   threshold_attacks: {loss|confidence|entropy: {auc, tpr_at_1pct_fpr, tpr_at_0_1pct_fpr,
                       per_class: {class name: {auc, tpr_at_1pct_fpr, tpr_at_0_1pct_fpr}}}}
   forget_distinguishability_auc: float (worst case over the three attacks, >= 0.5)
@@ -51,7 +55,8 @@ def assemble(run: Any) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _metrics(part: dict[str, Any], erasure: str, relearn: bool) -> dict[str, Any]:
-    out = {k: part[k] for k in ("scorecard", "mia_efficacy", "threshold_attacks",
+    out = {k: part[k] for k in ("scorecard", "mia_efficacy", "mia_efficacy_degenerate",
+                                "mia_efficacy_top1", "threshold_attacks",
                                 "forget_distinguishability_auc", "linear_probe")}
     out["relearn"] = part.get("relearn") if relearn else None
     if "lira" in part:

@@ -1,10 +1,11 @@
 """The figures of one model on the audit samples (numpy / scikit-learn; no torch).
 
 ``measure`` turns a model's ``Outputs`` into the section-5 metrics that need no extra
-training (scorecard, MIA-efficacy, threshold attacks, forget distinguishability, linear
-probe) and the chart data behind them. Members are the recorded train samples of every
-class (the forgotten ones included), non-members the test samples: the same sets for the
-audited model and for its retrain reference, so their figures compare directly.
+training (scorecard, MIA-efficacy and its label-free top-1 variant, threshold attacks,
+forget distinguishability, linear probe) and the chart data behind them. Members are
+the recorded train samples of every class (the forgotten ones included), non-members the
+test samples: the same sets for the audited model and for its retrain reference, so
+their figures compare directly.
 """
 
 from __future__ import annotations
@@ -14,10 +15,21 @@ from typing import Any
 import numpy as np
 
 from engine.audit import roc
-from engine.audit.attacks import distinguishability, mia_efficacy, threshold_attacks
+from engine.audit.attacks import (
+    distinguishability,
+    is_degenerate,
+    mia_efficacy,
+    mia_efficacy_top1,
+    threshold_attacks,
+)
 from engine.audit.outputs import AuditData, Outputs
 from engine.audit.probe import linear_probe
-from engine.audit.scores import ATTACKS, membership_scores, sample_stats
+from engine.audit.scores import (
+    ATTACKS,
+    label_free_features,
+    membership_scores,
+    sample_stats,
+)
 
 
 def measure(out: Outputs, data: AuditData, seed: int = 0) -> tuple[dict[str, Any],
@@ -32,8 +44,7 @@ def measure(out: Outputs, data: AuditData, seed: int = 0) -> tuple[dict[str, Any
     worst, per_attack = distinguishability(_subset(members, f_tr), _subset(nonmembers, f_te))
     metrics = {
         "scorecard": scorecard(out, data),
-        "mia_efficacy": mia_efficacy(train["confidence"][~f_tr], test["confidence"][~f_te],
-                                     train["confidence"][f_tr], seed=seed),
+        **mia_figures(out, train["confidence"], test["confidence"], f_tr, f_te, seed),
         "threshold_attacks": threshold_attacks(members, nonmembers, data.train_y,
                                                data.test_y, data.names),
         "forget_distinguishability_auc": worst,
@@ -49,6 +60,20 @@ def measure(out: Outputs, data: AuditData, seed: int = 0) -> tuple[dict[str, Any
               "distinguishability": per_attack,
               "per_class_accuracy": per_class_accuracy(out, data)}
     return metrics, curves
+
+
+def mia_figures(out: Outputs, train_conf: np.ndarray, test_conf: np.ndarray,
+                f_tr: np.ndarray, f_te: np.ndarray, seed: int) -> dict[str, Any]:
+    """SalUn's MIA-efficacy (true-label confidence), whether it is degenerate (every
+    forget sample has the same confidence, e.g. 0 for a class with no column), and the
+    label-free figure on (top-1 confidence, entropy)."""
+    train_x, test_x = label_free_features(out.train_logits), label_free_features(
+        out.test_logits)
+    return {"mia_efficacy": mia_efficacy(train_conf[~f_tr], test_conf[~f_te],
+                                         train_conf[f_tr], seed=seed),
+            "mia_efficacy_degenerate": is_degenerate(train_conf[f_tr]),
+            "mia_efficacy_top1": mia_efficacy_top1(train_x[~f_tr], test_x[~f_te],
+                                                   train_x[f_tr], seed=seed)}
 
 
 def predictions(logits: np.ndarray, class_ids: list[int]) -> np.ndarray:

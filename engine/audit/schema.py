@@ -1,7 +1,8 @@
 """The shape of an audit's metrics (DESIGN.md section 5), checked before it is stored.
 
 Rates are fractions in [0, 1]; ``gap_to_reference`` holds differences in [-1, 1];
-``run_time_s`` is seconds (or None when unknown); ``lira.k`` counts shadow models.
+``run_time_s`` is seconds (or None when unknown); ``lira.k`` counts shadow models;
+``mia_efficacy_degenerate`` is the one boolean.
 ``check_metrics`` names every missing key and every figure out of range.
 """
 
@@ -16,8 +17,10 @@ from engine.audit.scores import ATTACKS
 RELEARN_KEYS = ("1", "5", "20")
 SCORECARD = ("forget_accuracy", "retain_accuracy", "test_accuracy")
 SUMMARY = ("auc", "tpr_at_1pct_fpr", "tpr_at_0_1pct_fpr")
-TOP = ("scorecard", "mia_efficacy", "threshold_attacks", "forget_distinguishability_auc",
-       "linear_probe", "relearn", "erasure")
+TOP = ("scorecard", "mia_efficacy", "mia_efficacy_degenerate", "mia_efficacy_top1",
+       "threshold_attacks", "forget_distinguishability_auc", "linear_probe", "relearn",
+       "erasure")
+FLAGS = ("mia_efficacy_degenerate",)  # the only boolean leaves
 
 
 def check_metrics(metrics: dict[str, Any], *, reference: bool, lira: bool,
@@ -68,6 +71,8 @@ def _out_of_range(value: Any, path: str) -> list[tuple[str, Any]]:
     if isinstance(value, list):
         return [bad for i, v in enumerate(value) for bad in _out_of_range(v, f"{path}{i}.")]
     name = path.rstrip(".")
+    if name.split(".")[-1] in FLAGS:
+        return [] if isinstance(value, bool) else [(name, value)]
     if value is None or isinstance(value, str):
         ok = value is None and (name.endswith("run_time_s") or name.endswith("relearn")) \
             or isinstance(value, str)

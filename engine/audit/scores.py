@@ -51,6 +51,16 @@ def sample_stats(logits: np.ndarray, class_ids: Sequence[int], labels: np.ndarra
     return {"loss": loss, "confidence": confidence, "entropy": entropy}
 
 
+def label_free_features(logits: np.ndarray) -> np.ndarray:
+    """Rows of (top-1 softmax confidence, entropy) over the model's remaining classes:
+    defined for every sample, whether or not its label still has a column."""
+    log_p = log_softmax(logits)
+    if log_p.shape[1] == 0:
+        return np.zeros((len(log_p), 2))
+    p = np.exp(log_p)
+    return np.stack([p.max(axis=1), -(p * log_p).sum(axis=1)], axis=1)
+
+
 def membership_scores(stats: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Higher = "more likely a member" for each threshold attack."""
     return {"loss": -stats["loss"], "confidence": stats["confidence"],

@@ -57,6 +57,24 @@ def audit_statement(metrics: dict[str, Any], mode: str, scrubbed: bool = False) 
     return head + (" " + residual_text(metrics, ref) if ref else "") + tail
 
 
+def mia_text(m: dict[str, Any], ref: dict[str, Any]) -> str:
+    """The MIA-efficacy against the reference: the label-free top-1 figure, and SalUn's
+    only where it is informative (not degenerate in either model)."""
+    degenerate = m.get("mia_efficacy_degenerate") or ref.get("mia_efficacy_degenerate")
+    top1 = m.get("mia_efficacy_top1"), ref.get("mia_efficacy_top1")
+    parts = []
+    if None not in top1:
+        parts.append(f"MIA-efficacy (label-free, top-1 confidence and entropy) "
+                     f"{top1[0]:.1%} vs {top1[1]:.1%}")
+    if not degenerate:
+        parts.append(f"MIA-efficacy (SalUn, true-label confidence) "
+                     f"{m['mia_efficacy']:.1%} vs {ref['mia_efficacy']:.1%}")
+    else:
+        parts.append("SalUn's MIA-efficacy not quoted (every forgotten sample has the same "
+                     "true-label confidence, so it calls the whole class one way)")
+    return "; ".join(parts)
+
+
 def residual_text(m: dict[str, Any], ref: dict[str, Any]) -> str:
     """Relearn gap, MIA-efficacy and distinguishability against the reference, in words."""
     parts = []
@@ -65,7 +83,7 @@ def residual_text(m: dict[str, Any], ref: dict[str, Any]) -> str:
                          for n in ("1", "5", "20") if n in m["relearn"])
         worst = max(m["relearn"][n] - ref["relearn"][n] for n in m["relearn"])
         parts.append(f"relearn accuracy {gaps} (worst gap {worst * 100:+.1f} points)")
-    parts.append(f"MIA-efficacy {m['mia_efficacy']:.1%} vs {ref['mia_efficacy']:.1%}")
+    parts.append(mia_text(m, ref))
     parts.append(f"forget distinguishability AUC {m['forget_distinguishability_auc']:.3f} "
                  f"vs {ref['forget_distinguishability_auc']:.3f} (0.5 = indistinguishable)")
     return "Measured against the retrain reference: " + "; ".join(parts) + "."

@@ -5,9 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.audit.attacks import distinguishability, lira_offline, mia_efficacy
+from engine.audit.attacks import (
+    distinguishability,
+    is_degenerate,
+    lira_offline,
+    mia_efficacy,
+    mia_efficacy_top1,
+)
 from engine.audit.probe import linear_probe
 from engine.audit.roc import summarize
+from engine.audit.scores import label_free_features, sample_stats
 
 
 def _confidences(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -36,6 +43,61 @@ def test_efficacy_is_seeded_and_balanced() -> None:
     assert 0.0 <= first <= 1.0
     with pytest.raises(ValueError):
         mia_efficacy(members, nonmembers, np.array([]))
+
+
+def _tiny_model(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Weights of a softmax regression with almost no regularisation: with more features
+    than samples it memorises its (random) labels, i.e. it is deliberately overfit."""
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=1e4, max_iter=2000).fit(x, y)
+
+
+def _random_set(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    return rng.normal(size=(n, 256)), rng.integers(0, 5, n)
+
+
+def test_top1_efficacy_separates_the_members_of_an_overfit_model() -> None:
+    rng = np.random.default_rng(0)
+    (x_tr, y_tr), (x_te, _) = _random_set(rng, 300), _random_set(rng, 300)
+    model = _tiny_model(x_tr, y_tr)
+    assert model.score(x_tr, y_tr) == 1.0  # memorised
+    train = label_free_features(model.decision_function(x_tr))
+    test = label_free_features(model.decision_function(x_te))
+    members_out = mia_efficacy_top1(train[:150], test[:150], train[150:])
+    unseen_out = mia_efficacy_top1(train[:150], test[:150], test[150:])
+    assert members_out < 0.1 and unseen_out - members_out > 0.4
+
+
+def test_top1_efficacy_cannot_tell_sets_apart_that_the_model_never_saw() -> None:
+    rng = np.random.default_rng(1)
+    model = _tiny_model(*_random_set(rng, 300))
+    feats = label_free_features(model.decision_function(_random_set(rng, 2400)[0]))
+    members, nonmembers, as_train, as_test = np.split(feats, 4)
+    called = [mia_efficacy_top1(members, nonmembers, t) for t in (as_train, as_test)]
+    assert abs(called[0] - called[1]) < 0.1  # chance: both sets are called alike
+
+
+def test_salun_efficacy_is_degenerate_for_a_class_without_a_column() -> None:
+    rng = np.random.default_rng(2)
+    (x_tr, y_tr), (x_te, y_te) = _random_set(rng, 300), _random_set(rng, 300)
+    logits = _tiny_model(x_tr, y_tr).decision_function
+    kept = [0, 1, 2, 3]  # class 4 forgotten: its prompt and head row are gone
+    train = sample_stats(logits(x_tr)[:, kept], kept, y_tr)["confidence"]
+    test = sample_stats(logits(x_te)[:, kept], kept, y_te)["confidence"]
+    gone = y_tr == 4
+    assert is_degenerate(train[gone]) and not is_degenerate(train[~gone])
+    assert mia_efficacy(train[~gone], test[y_te != 4], train[gone]) in (0.0, 1.0)
+    top1 = label_free_features(logits(x_tr)[:, kept])[gone]
+    assert not is_degenerate(top1[:, 0]) and not is_degenerate(top1[:, 1])
+
+
+def test_label_free_features_are_top1_confidence_and_entropy() -> None:
+    feats = label_free_features(np.array([[0.0, 0.0], [10.0, -10.0]]))
+    assert feats.shape == (2, 2)
+    assert feats[0] == pytest.approx([0.5, np.log(2)])
+    assert feats[1, 0] == pytest.approx(1.0) and feats[1, 1] < 1e-6
+    assert label_free_features(np.zeros((3, 0))).shape == (3, 2)
 
 
 def test_distinguishability_is_worst_case_and_half_for_identical_sets() -> None:

@@ -30,9 +30,9 @@ def test_audit_json_is_the_metrics_plus_the_run_id(audited_root: Path,
                           "--reference", "--json")
     assert code == 0, err
     result = json.loads(out)
-    assert {"scorecard", "mia_efficacy", "threshold_attacks", "forget_distinguishability_auc",
-            "linear_probe", "relearn", "erasure", "erasure_statement", "reference",
-            "audit_run"} == set(result)
+    assert {"scorecard", "mia_efficacy", "mia_efficacy_degenerate", "mia_efficacy_top1",
+            "threshold_attacks", "forget_distinguishability_auc", "linear_probe", "relearn",
+            "erasure", "erasure_statement", "reference", "audit_run"} == set(result)
     assert isinstance(result["audit_run"], int) and "lira" not in result
     assert result["erasure_statement"].startswith(("Exact", "Approximate"))
     assert "Measured against the retrain reference" in result["erasure_statement"]

@@ -16,8 +16,9 @@ from storage.models import Artifact, AuditRun, ErasureRequest
 from storage.workspace import Workspace
 from tests.audit.conftest import QUICK
 
-TOP_KEYS = {"scorecard", "mia_efficacy", "threshold_attacks", "forget_distinguishability_auc",
-            "linear_probe", "relearn", "lira", "erasure", "reference", "audit_run"}
+TOP_KEYS = {"scorecard", "mia_efficacy", "mia_efficacy_degenerate", "mia_efficacy_top1",
+            "threshold_attacks", "forget_distinguishability_auc", "linear_probe", "relearn",
+            "lira", "erasure", "erasure_statement", "reference", "audit_run"}
 
 
 def _rows(root: Path, kind: str) -> list[AuditRun]:
@@ -31,13 +32,18 @@ def _rows(root: Path, kind: str) -> list[AuditRun]:
 def test_every_figure_is_present_and_in_range(audited: dict) -> None:
     result = audited["result"]
     assert set(result) == TOP_KEYS
-    assert set(result["reference"]) == TOP_KEYS - {"reference", "audit_run"}
+    assert set(result["reference"]) == TOP_KEYS - {"reference", "audit_run",
+                                                   "erasure_statement"}
     metrics = {k: v for k, v in result.items() if k != "audit_run"}
     assert check_metrics(metrics, reference=True, lira=True, relearn=True) == []
     assert result["erasure"] == "approximate" and result["reference"]["erasure"] == "exact"
     assert set(result["relearn"]) == {"1", "5", "20"}
     assert result["scorecard"]["forget_accuracy"] == 0.0  # its prompt is gone
     assert result["mia_efficacy"] == 1.0 == result["reference"]["mia_efficacy"]
+    # the forgotten class has no column in either model: SalUn's figure says nothing
+    assert result["mia_efficacy_degenerate"] is True
+    assert result["reference"]["mia_efficacy_degenerate"] is True
+    assert 0.0 <= result["mia_efficacy_top1"] <= 1.0
     assert "3" in result["threshold_attacks"]["loss"]["per_class"]
     assert result["lira"]["k"] == 2 and result["lira"]["forget_auc"] == 0.5
 
@@ -48,10 +54,14 @@ def test_check_metrics_names_missing_and_out_of_range_figures(audited: dict) -> 
     broken = copy.deepcopy(audited["result"])
     del broken["audit_run"]
     broken["mia_efficacy"] = 1.5
+    broken["mia_efficacy_degenerate"] = 1
+    del broken["reference"]["mia_efficacy_top1"]
     broken["threshold_attacks"]["loss"]["per_class"]["3"]["auc"] = float("nan")
     del broken["reference"]["linear_probe"]
     problems = check_metrics(broken, reference=True, lira=True, relearn=True)
     assert "missing reference.linear_probe" in problems
+    assert "missing reference.mia_efficacy_top1" in problems
+    assert "mia_efficacy_degenerate: 1 out of range" in problems
     assert any(p.startswith("mia_efficacy") for p in problems)
     assert any("per_class.3.auc" in p for p in problems)
 

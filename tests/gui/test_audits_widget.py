@@ -26,6 +26,8 @@ def test_a_stored_audit_shows_its_figures_and_every_chart(qtbot, ctx: AppContext
     assert figures["Forget accuracy (train)"] == ("0.0%", "0.0%")
     assert figures["Relearn after 5 images"] == ("80.0%", "60.0%")
     assert "LiRA AUC" not in figures  # not run
+    assert figures["MIA-efficacy (top-1, label-free)"] == ("62.0%", "62.0%")
+    assert figures["MIA-efficacy (SalUn)"] == ("100.0% (degenerate)",) * 2
     assert set(screen.accuracy_chart.series) == {"before", "after", "retrain reference",
                                                  "forgotten"}
     assert set(screen.relearn_chart.series) == {"this model", "retrain reference"}
