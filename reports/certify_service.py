@@ -143,9 +143,9 @@ def _summary(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
                 if scope.get("kind") == "classes" else f"rule {scope.get('rule')}")
         mechanism = erasure.get("mechanism", "parameter-deletion")
         model, day = manifest["model"]["name"], manifest["timeline"]["executed_at"][:10]
-        claim = (f"{what} suppressed at inference in {model} since {day} (model weights "
-                 "unchanged)" if mechanism == "inference-guard"
-                 else f"{what} erased from {model} on {day} ({erasure['kind']})")
+        claim = (f"{what} suppressed at inference in {model} since {day}; the model's weights "
+                 "are unchanged" if mechanism == "inference-guard"
+                 else f"{what} erased from {model} on {day}, {erasure['kind']} erasure")
         return {"request": manifest["request"]["id"], "model": model, "erased": what,
                 "erasure_kind": erasure["kind"], "mechanism": mechanism, "claim": claim,
                 "executed_at": manifest["timeline"]["executed_at"],

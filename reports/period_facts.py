@@ -18,8 +18,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from reports.certificate_facts import latest_audit
+from reports.rule_facts import guard_audit, rule_of
 from storage import auditlog
-from storage.audit_checks import check_audit, figure, relearn_gap
+from storage.audit_checks import check_audit, check_guard_audit, figure, relearn_gap
+from storage.errors import NotFoundError
 from storage.models import Certificate, ErasureRequest
 from storage.requests import AT_RISK_WITHIN, OPEN_STATES
 from storage.settings import get_setting
@@ -111,6 +113,8 @@ def _closed_after(r: ErasureRequest, as_of: dt.datetime) -> bool:
 
 def _audit(session: Session, r: ErasureRequest, thresholds: dict[str, float]
            ) -> dict[str, Any] | None:
+    if r.scope.get("kind") == "rule":
+        return _guard_audit(session, r)
     run = latest_audit(session, r)
     if run is None:
         return None
@@ -122,6 +126,21 @@ def _audit(session: Session, r: ErasureRequest, thresholds: dict[str, float]
             "reference_mia_efficacy": ref.get("mia_efficacy"),
             "distinguishability_auc": metrics.get("forget_distinguishability_auc"),
             "relearn_gap": relearn_gap(metrics.get("relearn"), ref.get("relearn"))}
+
+
+def _guard_audit(session: Session, r: ErasureRequest) -> dict[str, Any] | None:
+    """The `guard eval` of the rule version in force, checked as its certificate would be."""
+    try:
+        run = guard_audit(session, rule_of(session, r)[1])
+    except NotFoundError:  # the rule was removed
+        return None
+    if run is None:
+        return None
+    checks = check_guard_audit(run.metrics, get_setting(session, "guard_thresholds"))
+    return {"run_id": run.id, "kind": "guard", "passed": checks["passed"],
+            "checks": checks["checks"], "forget_accuracy": None, "mia_efficacy": None,
+            "reference_mia_efficacy": None, "distinguishability_auc": None,
+            "relearn_gap": None}
 
 
 def _certificates(session: Session) -> dict[int, list[dict[str, Any]]]:

@@ -175,6 +175,10 @@ def _audits(f: dict[str, Any]) -> list[Flowable]:
             rows.append([f"#{r['id']}", r["model"], "none", "", "", "", "",
                          _verdict(None, "no audit")])
             continue
+        if a.get("kind") == "guard":  # a forget rule: its figures are in its certificate
+            rows.append([f"#{r['id']}", r["model"], str(a["run_id"]), "guard audit", "", "", "",
+                         _verdict(a["passed"])])
+            continue
         mia = _pct(a["mia_efficacy"]) + (f" ({_pct(a['reference_mia_efficacy'])})"
                                          if a["reference_mia_efficacy"] is not None else "")
         rows.append([f"#{r['id']}", r["model"], str(a["run_id"]), _pct(a["forget_accuracy"]),

@@ -190,3 +190,20 @@ def test_verify_fails_when_the_rule_is_disabled(certified_copy: dict) -> None:
         ws.close()
     out = _verify(certified_copy["root"], certified_copy["pdf"])
     assert not out["valid"] and out["reasons"] == ["rule-disabled"]
+
+
+def test_period_report_checks_the_guard_audit(certified: dict) -> None:
+    import datetime as dt
+
+    from reports.period_facts import gather
+
+    now = dt.datetime.now(dt.UTC)
+    ws = Workspace.open(certified["root"])
+    try:
+        with ws.sessions() as session:
+            facts = gather(session, now - dt.timedelta(days=1), now + dt.timedelta(days=1), now)
+    finally:
+        ws.close()
+    audit = next(r for r in facts["requests"] if r["id"] == 1)["audit"]
+    assert audit["kind"] == "guard" and audit["run_id"] == certified["evaluated"]["audit_run"]
+    assert {c["name"] for c in audit["checks"]} >= {"knowledge_gap_max", "tpr_forget_min"}
