@@ -39,8 +39,8 @@ REASONS = {
     "rule-disabled": "The forget rule that enforces this erasure is disabled: the language "
                      "model answers the topic again.",
     "rule-retrained": "The forget rule was retrained or changed after this certificate was "
-                      "issued; the guard in force is not the one certified. Audit the new "
-                      "version (`guard eval`) and issue a new certificate.",
+                      "issued: the guard now in force is not the one this certificate "
+                      "describes and audited (audit the new version with `guard eval`).",
 }
 
 
