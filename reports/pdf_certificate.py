@@ -95,7 +95,9 @@ def _title_page(m: dict[str, Any], digest: str, signer: str | None) -> list[Flow
     facts = pdf_guard.title_facts(m) if pdf_guard.is_guard(m) else _class_facts(m)
     facts.insert(-1, ("Audit", _audit_word(m.get("audit"))))
     statement = pdf_guard.statement(m) if pdf_guard.is_guard(m) else _statement(m)
-    return [Spacer(1, 10 * mm), p("UNPROMPT  ·  MACHINE-LEARNING ERASURE", "kicker"),
+    kicker = ("LANGUAGE-MODEL FORGET RULE: SUPPRESSION AT INFERENCE" if pdf_guard.is_guard(m)
+              else "MACHINE-LEARNING ERASURE")
+    return [Spacer(1, 10 * mm), p(f"UNPROMPT  ·  {kicker}", "kicker"),
             p("Certificate of erasure", "title"), _verdict_box(m), Spacer(1, 8 * mm),
             _facts_with_qr(facts, m["certificate_id"], digest), Spacer(1, 8 * mm),
             markup(statement), Spacer(1, 2 * mm), markup(_signature_note(signer), "small")]
