@@ -181,15 +181,22 @@ def test_verify_fails_once_the_rule_is_retrained(certified_copy: dict) -> None:
     assert "certified: version 1; now: version 2" in out["explanations"][0]
 
 
-def test_verify_fails_when_the_rule_is_disabled(certified_copy: dict) -> None:
+@pytest.mark.parametrize("edit, reason", [("disable", "rule-disabled"),
+                                          ("delete", "rule-missing")])
+def test_verify_fails_when_the_rule_no_longer_applies(certified_copy: dict, edit: str,
+                                                      reason: str) -> None:
     ws = Workspace.open(certified_copy["root"])
     try:
         with ws.sessions.begin() as session:  # `rule disable` refuses; only a direct edit can
-            session.scalars(select(ForgetRule)).one().status = "disabled"
+            row = session.scalars(select(ForgetRule)).one()
+            if edit == "disable":
+                row.status = "disabled"
+            else:
+                session.delete(row)
     finally:
         ws.close()
     out = _verify(certified_copy["root"], certified_copy["pdf"])
-    assert not out["valid"] and out["reasons"] == ["rule-disabled"]
+    assert not out["valid"] and out["reasons"] == [reason]
 
 
 def test_period_report_checks_the_guard_audit(certified: dict) -> None:
