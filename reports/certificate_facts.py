@@ -34,6 +34,10 @@ MODE_NOTES = {
     "full": "The shared backbone was fine-tuned on every class, the erased one included.",
 }
 ATTACK_KEYS = ("auc", "tpr_at_1pct_fpr", "tpr_at_0_1pct_fpr")
+# SalUn's MIA-efficacy, whether it is degenerate (a forgotten class has no logit column),
+# the label-free top-1 MIA-efficacy, and the forget distinguishability
+MEASURED = ("mia_efficacy", "mia_efficacy_degenerate", "mia_efficacy_top1",
+            "forget_distinguishability_auc")
 SOFTWARE = ("torch", "timm", "sqlalchemy", "jsonschema")
 RULE_SOFTWARE = ("torch", "transformers", "sqlalchemy", "jsonschema")
 
@@ -185,7 +189,7 @@ def measured_residual(metrics: dict[str, Any]) -> dict[str, Any]:
             out[f"relearn_accuracy_{n}_shots"] = _round(metrics["relearn"][n])
             if n in (ref.get("relearn") or {}):
                 out[f"reference_relearn_accuracy_{n}_shots"] = _round(ref["relearn"][n])
-    for key in ("mia_efficacy", "forget_distinguishability_auc"):
+    for key in MEASURED:
         if key in metrics:
             out[key] = _round(metrics[key])
         if key in ref:
@@ -241,7 +245,7 @@ def figures(metrics: dict[str, Any]) -> dict[str, Any]:
                     if metrics.get("relearn") else None),
         "erasure": metrics.get("erasure", "approximate"),
     }
-    for key in ("mia_efficacy", "forget_distinguishability_auc"):
+    for key in MEASURED:
         if metrics.get(key) is not None:
             out[key] = _round(metrics[key])
     probe = metrics.get("linear_probe") or {}
@@ -259,4 +263,6 @@ def _log_head(session: Session) -> dict[str, Any]:
 
 
 def _round(value: Any) -> Any:
-    return round(float(value), 4) if isinstance(value, int | float) else value
+    """Four decimals for a figure; a flag (bool) or text as it is."""
+    numeric = isinstance(value, int | float) and not isinstance(value, bool)
+    return round(float(value), 4) if numeric else value

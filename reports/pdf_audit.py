@@ -15,7 +15,8 @@ FIGURES = [  # label, path in the figures object, what a good erasure looks like
     ("Forget accuracy (training images)", ("scorecard", "forget_accuracy"), "about 0%"),
     ("Retained classes, training accuracy", ("scorecard", "retain_accuracy"), "near reference"),
     ("Retained classes, test accuracy", ("scorecard", "test_accuracy"), "near reference"),
-    ("MIA efficacy", ("mia_efficacy",), "about 100%"),
+    ("MIA efficacy, label-free top-1", ("mia_efficacy_top1",), "near reference"),
+    ("MIA efficacy, SalUn (true label)", ("mia_efficacy",), "about 100%"),
     ("Forget distinguishability AUC", ("forget_distinguishability_auc",), "about 50%"),
     ("Loss attack AUC", ("threshold_attacks", "loss", "auc"), "near reference"),
     ("Loss attack TPR at 1% FPR", ("threshold_attacks", "loss", "tpr_at_1pct_fpr"), "low"),
@@ -32,7 +33,9 @@ RESIDUAL_LABELS = {  # in the order of the table
     "relearn_accuracy_5_shots": "Relearn accuracy after 5 images",
     "relearn_accuracy_20_shots": "Relearn accuracy after 20 images",
     "relearn_largest_gap": "Relearn accuracy, largest gap to the reference",
-    "mia_efficacy": "MIA efficacy (share judged non-member)",
+    "mia_efficacy_top1": "MIA efficacy, label-free top-1 (share judged non-member)",
+    "mia_efficacy": "MIA efficacy, SalUn (share judged non-member)",
+    "mia_efficacy_degenerate": "SalUn MIA efficacy degenerate (no output for the class)",
     "forget_distinguishability_auc": "Forget distinguishability AUC",
     "linear_probe_forget_accuracy": "Linear probe on features, erased class",
 }
@@ -157,6 +160,8 @@ def _pct(value: float | None) -> str:
 def _value(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, float) and 0.0 <= value <= 1.0:
         return _pct(value)
     return str(value)

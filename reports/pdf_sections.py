@@ -48,15 +48,20 @@ def kind_sentence(m: dict[str, Any]) -> str:
 
 
 def residual_headline(residual: dict[str, Any]) -> str:
-    """The relearn gap and MIA efficacy against the retrain reference, in words."""
+    """The relearn gap and MIA efficacy against the retrain reference, in words (the
+    label-free top-1 figure where SalUn's is degenerate)."""
     parts = []
     gap = residual.get("relearn_largest_gap")
     if isinstance(gap, int | float):
         parts.append(f"relearn accuracy up to {gap * 100:.1f} pp from the retrain reference")
-    mia, ref = residual.get("mia_efficacy"), residual.get("reference_mia_efficacy")
+    degenerate = residual.get("mia_efficacy_degenerate") or residual.get(
+        "reference_mia_efficacy_degenerate")
+    key, what = (("mia_efficacy_top1", "label-free MIA efficacy") if degenerate
+                 else ("mia_efficacy", "MIA efficacy"))
+    mia, ref = residual.get(key), residual.get(f"reference_{key}")
     if isinstance(mia, int | float):
         vs = f" (reference {ref * 100:.1f}%)" if isinstance(ref, int | float) else ""
-        parts.append(f"MIA efficacy {mia * 100:.1f}%{vs}")
+        parts.append(f"{what} {mia * 100:.1f}%{vs}")
     return "; ".join(parts)
 
 
