@@ -14,7 +14,8 @@ DEFAULTS: dict[str, Any] = {
     "four_eyes": False,
     "tsa_url": "",
     # Pass / fail thresholds for audit figures (reports, certificates): absolute gaps to
-    # the retrain reference, as fractions.
+    # the retrain reference, as fractions. ``mia_efficacy_gap`` judges the label-free top-1
+    # MIA figure where SalUn's is degenerate (storage/audit_checks.py::mia_key).
     "thresholds": {"mia_efficacy_gap": 0.05, "distinguishability_gap": 0.05,
                    "relearn_gap": 0.05, "forget_accuracy_max": 0.0},
     # Pass / fail thresholds for forget-rule audits (`guard eval`): knowledge left above the
