@@ -34,11 +34,11 @@ ARCH = {"patch_size": 7, "overrides": {"embed_dim": 64, "depth": 3, "num_heads":
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--per-class", type=int, default=1000, help="train images per class")
+    p.add_argument("--per-class", type=int, default=500, help="train images per class")
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--modes", nargs="+", default=["frozen", "lora", "full"])
     p.add_argument("--forget", type=int, default=7, help="class id to forget (5-9)")
-    p.add_argument("--lira", type=int, default=0, help="LiRA shadow models (0 = skip)")
+    p.add_argument("--lira", type=int, default=2, help="LiRA shadow models (0 = skip)")
     p.add_argument("--lira-modes", nargs="*", default=["full"])
     p.add_argument("--relearn-seeds", type=int, default=2)
     p.add_argument("--audit-per-class", type=int, default=1000)

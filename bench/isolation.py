@@ -10,8 +10,9 @@ trained on classes 5-9 from it. Each class of ``--forget`` is forgotten in turn,
 time from the original model (a fresh copy of the workspace), and ``audit_job`` runs
 with the retrain reference and the relearn attack. ``full+scrub`` is the ``full`` trial
 followed by ``scrub`` (same copy, so the audit reuses the cached reference). Reports
-accuracy before / after, relearn at n = 1, 5, 20, MIA-efficacy and forget
-distinguishability, each against the reference, and the forget latency (plus the scrub
+accuracy before / after, relearn at n = 1, 5, 20, MIA-efficacy (SalUn's, flagged when
+degenerate, and the label-free top-1 figure) and forget distinguishability, each against
+the reference, and the forget latency (plus the scrub
 cost). Targets for ``isolated``: relearn within 2 points of the reference at every n,
 MIA-efficacy within 5 points, distinguishability AUC within 0.05 of 0.5, forget latency
 unchanged. Prints a table and writes bench/results/isolation.json. Not a test.
@@ -124,6 +125,10 @@ def row(mode: str, cid: int, forgot: dict[str, Any], a: dict[str, Any]) -> dict[
         "reference_test_accuracy": ref["scorecard"]["test_accuracy"],
         "relearn": a["relearn"], "reference_relearn": ref["relearn"],
         "mia_efficacy": a["mia_efficacy"], "reference_mia_efficacy": ref["mia_efficacy"],
+        "mia_degenerate": a.get("mia_efficacy_degenerate"),
+        "reference_mia_degenerate": ref.get("mia_efficacy_degenerate"),
+        "mia_top1": a.get("mia_efficacy_top1"),
+        "reference_mia_top1": ref.get("mia_efficacy_top1"),
         "distinguishability_auc": a["forget_distinguishability_auc"],
         "reference_distinguishability_auc": ref["forget_distinguishability_auc"],
         "latency_ms": forgot["latency_ms"], "scrub": forgot.get("scrub"),
@@ -141,6 +146,9 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         worst = {n: max(abs(r["relearn"][n] - r["reference_relearn"][n]) for r in mine)
                  for n in SHOTS}
         mia_gap = max(abs(r["mia_efficacy"] - r["reference_mia_efficacy"]) for r in mine)
+        top1 = [r for r in mine if r.get("mia_top1") is not None]
+        top1_gap = max((abs(r["mia_top1"] - r["reference_mia_top1"]) for r in top1),
+                       default=None)
         dist = max(abs(r["distinguishability_auc"] - 0.5) for r in mine)
         out[mode] = {
             "classes": [r["forgotten"] for r in mine],
@@ -154,6 +162,11 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "mia_efficacy": _mean(r["mia_efficacy"] for r in mine),
             "reference_mia_efficacy": _mean(r["reference_mia_efficacy"] for r in mine),
             "mia_gap_worst": mia_gap,
+            "mia_degenerate": all(r.get("mia_degenerate") for r in mine),
+            "mia_top1": _mean(r["mia_top1"] for r in top1) if top1 else None,
+            "reference_mia_top1": (_mean(r["reference_mia_top1"] for r in top1)
+                                   if top1 else None),
+            "mia_top1_gap_worst": top1_gap,
             "distinguishability_auc": _mean(r["distinguishability_auc"] for r in mine),
             "reference_distinguishability_auc": _mean(r["reference_distinguishability_auc"]
                                                       for r in mine),
@@ -163,6 +176,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "residual_scans_clean": all(r["residual_scan_clean"] for r in mine),
             "targets": {"relearn_within_2_points": all(v <= 0.02 for v in worst.values()),
                         "mia_within_5_points": mia_gap <= 0.05,
+                        "mia_top1_within_5_points": top1_gap is not None and top1_gap <= 0.05,
                         "distinguishability_within_0_05": dist <= 0.05},
         }
     return out
@@ -171,7 +185,8 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def print_table(summary: dict[str, dict[str, Any]], models: dict[str, Any]) -> None:
     head = (f"{'mode':11} {'test acc':>8} {'ret.after':>9} {'forg.':>5} "
             + " ".join(f"{'rl n=' + n:>14}" for n in SHOTS)
-            + f" {'MIA (ref)':>13} {'dist AUC':>8} {'forget ms':>9} {'scrub s':>7}")
+            + f" {'MIA (ref)':>13} {'MIA top-1 (ref)':>15} {'dist AUC':>8}"
+            f" {'forget ms':>9} {'scrub s':>7}")
     print("\n" + head)
     for mode, s in summary.items():
         acc = models[mode.split("+")[0]]["test_accuracy"]
@@ -179,6 +194,7 @@ def print_table(summary: dict[str, dict[str, Any]], models: dict[str, Any]) -> N
                       for n in SHOTS)
         print(f"{mode:11} {acc:8.1%} {s['retained_after']:9.1%} {s['forgotten_after']:5.0%} "
               f"{rl} {s['mia_efficacy']:6.1%}/{s['reference_mia_efficacy']:6.1%} "
+              f"{_top1(s):>15} "
               f"{s['distinguishability_auc']:8.3f} {s['latency_ms']:9.0f} "
               f"{s['scrub_seconds']:7.1f}")
     print("(relearn and MIA: model / retrain reference, means over the forgotten classes)")
@@ -188,7 +204,11 @@ def print_table(summary: dict[str, dict[str, Any]], models: dict[str, Any]) -> N
               + ", ".join(f"n={n}: {v * 100:.1f}" for n, v in s["relearn_gap_worst"].items())
               + f" points ({'ok' if t['relearn_within_2_points'] else 'MISSED'} at 2); "
               f"worst |MIA gap| {s['mia_gap_worst'] * 100:.1f} points "
-              f"({'ok' if t['mia_within_5_points'] else 'MISSED'} at 5); worst |AUC - 0.5| "
+              f"({'ok' if t['mia_within_5_points'] else 'MISSED'} at 5"
+              f"{'; degenerate' if s.get('mia_degenerate') else ''}); worst |MIA top-1 gap| "
+              f"{_points(s.get('mia_top1_gap_worst'))} points "
+              f"({'ok' if t.get('mia_top1_within_5_points') else 'MISSED'} at 5); "
+              "worst |AUC - 0.5| "
               f"{s['distinguishability_off_half_worst']:.3f} "
               f"({'ok' if t['distinguishability_within_0_05'] else 'MISSED'} at 0.05)")
 
@@ -196,8 +216,8 @@ def print_table(summary: dict[str, dict[str, Any]], models: dict[str, Any]) -> N
 def markdown(summary: dict[str, dict[str, Any]], models: dict[str, Any]) -> str:
     """The summary as a markdown table (docs/isolation.md)."""
     lines = ["| mode | test acc. (5-9) | retained after | forgotten after | relearn n=1 / 5 / 20 "
-             "(reference) | MIA-efficacy (reference) | distinguishability AUC (reference) | "
-             "forget latency | scrub |", "|" + "---|" * 9]
+             "(reference) | MIA-efficacy, SalUn (reference) | MIA-efficacy, top-1 (reference) | "
+             "distinguishability AUC (reference) | forget latency | scrub |", "|" + "---|" * 10]
     for mode, s in summary.items():
         rl = " / ".join(f"{s['relearn'][n]:.1%}" for n in SHOTS)
         ref = " / ".join(f"{s['reference_relearn'][n]:.1%}" for n in SHOTS)
@@ -205,7 +225,8 @@ def markdown(summary: dict[str, dict[str, Any]], models: dict[str, Any]) -> str:
         lines.append(
             f"| {mode} | {models[mode.split('+')[0]]['test_accuracy']:.1%} | "
             f"{s['retained_after']:.1%} | {s['forgotten_after']:.0%} | {rl} ({ref}) | "
-            f"{s['mia_efficacy']:.1%} ({s['reference_mia_efficacy']:.1%}) | "
+            f"{s['mia_efficacy']:.1%} ({s['reference_mia_efficacy']:.1%})"
+            f"{' degenerate' if s.get('mia_degenerate') else ''} | {_top1(s, ' (')} | "
             f"{s['distinguishability_auc']:.3f} ({s['reference_distinguishability_auc']:.3f})"
             f" | {s['latency_ms']:.0f} ms | {scrub} |")
     return "\n".join(lines)
@@ -248,6 +269,16 @@ def _save(report: dict[str, Any], out: Path, start: float) -> None:
         report["summary"] = summarise(report["trials"])
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1, sort_keys=True, default=str))
+
+
+def _top1(s: dict[str, Any], sep: str = "/") -> str:
+    if s.get("mia_top1") is None:
+        return "-"
+    return f"{s['mia_top1']:.1%}{sep}{s['reference_mia_top1']:.1%}" + (")" if "(" in sep else "")
+
+
+def _points(gap: float | None) -> str:
+    return "-" if gap is None else f"{gap * 100:.1f}"
 
 
 def _mean(values: Any) -> float:
