@@ -125,7 +125,8 @@ def print_table(r: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--per-class", type=int, default=1000)
+    parser.add_argument("--per-class", type=int, default=6000,
+                        help="train images per class (6000 = all of Fashion-MNIST)")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--combos", type=int, default=10)
     parser.add_argument("--retrain-combos", type=int, default=2)
