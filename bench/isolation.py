@@ -226,7 +226,7 @@ def markdown(summary: dict[str, dict[str, Any]], models: dict[str, Any]) -> str:
             f"| {mode} | {models[mode.split('+')[0]]['test_accuracy']:.1%} | "
             f"{s['retained_after']:.1%} | {s['forgotten_after']:.0%} | {rl} ({ref}) | "
             f"{s['mia_efficacy']:.1%} ({s['reference_mia_efficacy']:.1%})"
-            f"{' degenerate' if s.get('mia_degenerate') else ''} | {_top1(s, ' (')} | "
+            f"{' degenerate' if s.get('mia_degenerate') else ''} | {_top1(s, '{} ({})')} | "
             f"{s['distinguishability_auc']:.3f} ({s['reference_distinguishability_auc']:.3f})"
             f" | {s['latency_ms']:.0f} ms | {scrub} |")
     return "\n".join(lines)
@@ -271,10 +271,11 @@ def _save(report: dict[str, Any], out: Path, start: float) -> None:
     out.write_text(json.dumps(report, indent=1, sort_keys=True, default=str))
 
 
-def _top1(s: dict[str, Any], sep: str = "/") -> str:
+def _top1(s: dict[str, Any], template: str = "{}/{}") -> str:
+    """The top-1 MIA figure beside the reference's, or "-" for results that predate it."""
     if s.get("mia_top1") is None:
         return "-"
-    return f"{s['mia_top1']:.1%}{sep}{s['reference_mia_top1']:.1%}" + (")" if "(" in sep else "")
+    return template.format(f"{s['mia_top1']:.1%}", f"{s['reference_mia_top1']:.1%}")
 
 
 def _points(gap: float | None) -> str:
