@@ -31,9 +31,10 @@ def stop_client(client: EngineClient) -> None:
 
 
 @pytest.fixture(scope="module")
-def engine_client() -> Iterator[EngineClient]:
-    """One worker (with the fast test probe) shared by a module's tests."""
-    client = start_client()
+def engine_client(request: pytest.FixtureRequest) -> Iterator[EngineClient]:
+    """One worker shared by a module's tests: the fast test probe, or the module's
+    ``WORKER_PROBE`` (the real device probe imports torch in the worker)."""
+    client = start_client(getattr(request.module, "WORKER_PROBE", FAKE_PROBE))
     yield client
     stop_client(client)
     assert multiprocessing.active_children() == []

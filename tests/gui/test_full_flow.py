@@ -6,21 +6,17 @@ Certificates screen and verify the PDF there."""
 from __future__ import annotations
 
 import json
-import multiprocessing
-from collections.abc import Iterator
 
 import pytest
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QFileDialog
 
 import engine.worker
-from engine.worker import EngineClient
 from gui.context import AppContext
 from gui.forget_dialog import ForgetDialog
 from gui.main_window import MainWindow
 from storage import requests as reqs
 from storage.models import ClassEntry, ErasureRequest
-from tests.gui.conftest import start_client, stop_client
 
 # A tiny ViT on 8x8 digits (tests/image/conftest.py TINY, fewer epochs): seconds to train.
 TINY = {"patch_size": 4, "augment": 0,
@@ -28,13 +24,8 @@ TINY = {"patch_size": 4, "augment": 0,
 QUICK_AUDIT = {"samples": 60, "relearn_epochs": 2}
 
 
-@pytest.fixture(scope="module")
-def engine_client() -> Iterator[EngineClient]:
-    """The real device probe: it also sets the worker's torch threads for a small machine."""
-    client = start_client(probe=engine.worker.DEFAULT_PROBE)
-    yield client
-    stop_client(client)
-    assert multiprocessing.active_children() == []
+# The real device probe: it also sets the worker's torch threads for a small machine.
+WORKER_PROBE = engine.worker.DEFAULT_PROBE
 
 
 def _approved_request(ctx: AppContext) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,16 +13,10 @@ import engine.worker
 from engine.worker import EngineClient
 from gui.context import AppContext
 from gui.main_window import SCREENS, MainWindow
-from tests.gui.conftest import FAKE_PROBE, start_client, stop_client
+from tests.gui.conftest import FAKE_PROBE
 
-
-@pytest.fixture(scope="module")
-def engine_client() -> Iterator[EngineClient]:
-    """This module's worker uses the real device probe (it imports torch, once)."""
-    client = start_client(probe=engine.worker.DEFAULT_PROBE)
-    yield client
-    stop_client(client)
-    assert multiprocessing.active_children() == []
+# The real device probe: it also sets the worker's torch threads for a small machine.
+WORKER_PROBE = engine.worker.DEFAULT_PROBE
 
 
 @pytest.fixture()
