@@ -56,11 +56,3 @@ def build_certified(executed_root: Path, tmp_path_factory: pytest.TempPathFactor
                       "--operator", "alice")
     return {"root": root, "pdf": out, "result": result}
 
-
-def pdf_text(pdf: Path) -> str:
-    """The text of a PDF (pdftotext), whitespace collapsed to single spaces."""
-    import subprocess
-
-    text = subprocess.run(["pdftotext", str(pdf), "-"], check=True, capture_output=True,
-                          text=True, timeout=60).stdout
-    return " ".join(text.split())

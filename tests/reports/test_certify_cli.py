@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.cli.helpers import assert_clean_error
-from tests.reports.chain import cli, cli_json, pdf_text
+from tests.reports.chain import cli, cli_json
+from tests.reports.pdftext import pdf_text
 from tests.reports.test_sign_verify import _replace_manifest, _signed_offsets
 
 
@@ -60,7 +61,6 @@ def test_manifest_states_the_measured_residual(certified: dict) -> None:
     assert manifest["approver"] == "bob" and manifest["operator"] == "alice"
 
 
-@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
 def test_pdf_says_approximate_plainly(certified: dict, tmp_path: Path) -> None:
     flat = pdf_text(certified["pdf"])
     assert "Erasure kind: approximate" in flat

@@ -38,7 +38,8 @@ from tests.guard.conftest import (  # noqa: F401 - fixtures used by name
     tiny_model_dir,
 )
 from tests.guard.test_registry import FAST, write_rule_files
-from tests.reports.chain import PASS, cli, pdf_text
+from tests.reports.chain import PASS, cli
+from tests.reports.pdftext import pdf_text
 
 
 def cli_json(root: Path, *args: str) -> dict:
@@ -149,7 +150,6 @@ def test_manifest_describes_the_rule_and_its_audit(certified: dict) -> None:
     assert (m["operator"], m["approver"]) == ("dave", "carol")
 
 
-@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
 def test_pdf_says_the_weights_are_unchanged(certified: dict) -> None:
     flat = pdf_text(certified["pdf"])
     assert "Erasure kind: approximate, suppression at inference" in flat

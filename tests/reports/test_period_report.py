@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ import pytest
 from engine.jobs import run_job
 from tests.cli.helpers import assert_clean_error
 from tests.reports.chain import cli, cli_json
+from tests.reports.pdftext import pdf_text
 
 DAY = dt.timedelta(days=1)
 
@@ -80,13 +80,11 @@ def test_report_pdf_and_csv(busy_root: Path, tmp_path: Path) -> None:
     assert out.read_bytes().startswith(b"%PDF") and b"/ByteRange" in out.read_bytes()
 
 
-@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
 def test_report_text(busy_root: Path, tmp_path: Path) -> None:
     start, end = period()
     out = tmp_path / "r.pdf"
     cli_json(busy_root, "report", "--from", start, "--to", end, "--out", str(out))
-    text = " ".join(subprocess.run(["pdftotext", str(out), "-"], capture_output=True,
-                                   text=True, check=True).stdout.split())
+    text = pdf_text(out)
     for fragment in ("Requests and deadlines", "OVERDUE", "due within 7 days",
                      "identity of the data subject not verified", "90th percentile",
                      "What was forgotten", "against the thresholds", "Certificates issued",
