@@ -9,7 +9,7 @@ from sqlalchemy import text
 from gui.activity_widget import ActivityWidget
 from gui.context import AppContext
 from gui.table_model import TONES
-from storage import requests as reqs
+from tests import approvals
 
 
 @pytest.fixture()
@@ -59,6 +59,6 @@ def test_filter_narrows_the_entries(screen: ActivityWidget) -> None:
 def test_new_entries_appear_when_the_registry_changes(screen: ActivityWidget,
                                                       seeded: dict[str, int]) -> None:
     with screen.ctx.workspace.sessions.begin() as session:
-        reqs.approve(session, seeded["received"], "carol")
+        approvals.approve(session, seeded["received"], "carol")
     screen.ctx.registryChanged.emit()
     assert screen.model.record(0)["action"] == "request.approved"
