@@ -35,7 +35,8 @@ def register(commands: argparse._SubParsersAction, parent: argparse.ArgumentPars
     add_command(group, parent, "list", "requests with due dates, overdue first", cmd_list)
     settings = add_command(commands, parent, "settings", "show or change workspace settings",
                            cmd_settings)
-    settings.add_argument("--four-eyes", choices=["on", "off"])
+    settings.add_argument("--four-eyes", choices=["on", "off"],
+                          help=f"turning it off needs --operator's passphrase (${ENV})")
     settings.add_argument("--tsa-url", metavar="URL", help="RFC 3161 timestamp authority")
 
 
@@ -101,9 +102,23 @@ def cmd_settings(ctx: Context) -> int:
         changes["four_eyes"] = a.four_eyes == "on"
     if a.tsa_url is not None:
         changes["tsa_url"] = a.tsa_url
+    passphrase = _passphrase_to_relax(ctx, changes)
     with ctx.workspace.sessions.begin() as session:
+        if passphrase is not None:
+            operators.authenticate(session, ctx.operator, passphrase)
         for key, value in changes.items():
             set_setting(session, key, value, ctx.operator)
         result = all_settings(session)
     emit(ctx, result)
     return 0
+
+
+def _passphrase_to_relax(ctx: Context, changes: dict[str, Any]) -> str | None:
+    """Turning four-eyes off needs a registered operator's passphrase (once there are any)."""
+    if changes.get("four_eyes") is not False:
+        return None
+    with ctx.workspace.sessions() as session:
+        if not operators.has_operators(session):
+            return None
+        operators.require_registered(session, ctx.operator)
+    return operator_passphrase(ctx.operator)

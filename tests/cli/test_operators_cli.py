@@ -118,3 +118,20 @@ def test_approval_needs_a_registered_operator_who_proves_the_passphrase(
                    passphrase="guess1234")[::2], "wrong passphrase for operator 'ben'")
     code, out, _ = run(capsys, monkeypatch, ws, "log", "verify", "--json")
     assert json.loads(out)["valid"]
+
+
+def test_turning_four_eyes_off_needs_a_proven_operator(ws, capsys, monkeypatch) -> None:
+    code, out, _ = run(capsys, monkeypatch, ws, "settings", "--json")
+    assert json.loads(out)["four_eyes"] is True  # a new workspace
+    run(capsys, monkeypatch, ws, "operators", "add", "ann", "--operator", "ann",
+        new=passphrase_of("ann"))
+    one_error(*run(capsys, monkeypatch, ws, "settings", "--four-eyes", "off",
+                   "--operator", "ann", passphrase="guess1234")[::2], "wrong passphrase")
+    one_error(*run(capsys, monkeypatch, ws, "settings", "--four-eyes", "off",
+                   "--operator", "zed", passphrase="guess1234")[::2], "not registered")
+    code, out, _ = run(capsys, monkeypatch, ws, "settings", "--four-eyes", "off", "--json",
+                       "--operator", "ann", passphrase=passphrase_of("ann"))
+    assert code == 0 and json.loads(out)["four_eyes"] is False
+    code, out, _ = run(capsys, monkeypatch, ws, "settings", "--four-eyes", "on", "--json",
+                       "--operator", "zed")
+    assert code == 0 and json.loads(out)["four_eyes"] is True

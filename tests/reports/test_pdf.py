@@ -64,3 +64,22 @@ def _text(pdf: bytes, tmp_path: Path) -> str:
     out = subprocess.run(["pdftotext", str(tmp_path / "t.pdf"), "-"], check=True,
                          capture_output=True, text=True, timeout=60)
     return out.stdout
+
+
+def _pypdf_text(pdf: bytes) -> str:
+    from pypdf import PdfReader
+
+    reader = PdfReader(io.BytesIO(pdf))
+    return " ".join(" ".join(page.extract_text() for page in reader.pages).split())
+
+
+@pytest.mark.parametrize("scheme,words", [
+    (None, "salted SHA-256 of the reference"),
+    ("hmac-sha256", "HMAC-SHA256 of the reference under the workspace's secret subject key"),
+])
+def test_the_subject_hash_is_described_as_computed(scheme: str | None, words: str) -> None:
+    facts = sample_facts("exact")
+    if scheme:
+        facts["request"]["subject_ref_scheme"] = scheme
+    text = _pypdf_text(render_certificate_pdf(build_manifest(facts), None))
+    assert f"pseudonymised: {words}" in text
