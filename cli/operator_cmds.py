@@ -8,7 +8,7 @@ from typing import Any
 from cli.context import Context, emit, table
 from cli.parsing import add_command, add_group
 from cli.passphrases import ENV, NEW_ENV, new_passphrase, operator_passphrase
-from storage import operators
+from storage import decisions, operators
 from storage import requests as reqs
 
 
@@ -60,10 +60,11 @@ def _render_list(result: dict[str, Any]) -> str:
 def cmd_check(ctx: Context) -> int:
     action = f"request.{ctx.args.action}"
     with ctx.workspace.sessions() as session:
-        signer = reqs.decision_signer(session, ctx.args.id, action)
+        signer = decisions.signer(session, reqs.get_request(session, ctx.args.id), action)
     passphrase = operator_passphrase(signer)
     with ctx.workspace.sessions() as session:
-        result = reqs.check_decision(session, ctx.args.id, action, passphrase)
+        request = reqs.get_request(session, ctx.args.id)
+        result = decisions.check(session, request, action, passphrase)
     emit(ctx, result, _render_check)
     return 0 if result["valid"] and result["matches_request"] else 1
 

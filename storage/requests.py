@@ -4,23 +4,22 @@ received -> approved -> executed -> verified -> certified, or rejected. The data
 reference is stored only as an HMAC-SHA256 under the workspace's subject key (kept in
 ``keys/``, storage/subject_key.py); requests recorded before that keep their salted sha256
 and say so in ``subject_scheme``. Approvals and rejections are signed by an operator who
-proved their passphrase (storage/operators.py). Every transition writes the audit log in the
-caller's transaction.
+proved their passphrase (storage/operators.py, storage/decisions.py). Every transition
+writes the audit log in the caller's transaction.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage import auditlog, operators
+from storage import auditlog, decisions, operators
 from storage.errors import NotFoundError, RefusedError, UnpromptError
-from storage.models import AuditLogEntry, ErasureRequest, ForgetRule, Model, utcnow
+from storage.models import ErasureRequest, ForgetRule, Model, utcnow
 from storage.registry import get_model
 from storage.settings import get_setting
 from storage.subject_key import keyed_hash
@@ -125,7 +124,7 @@ def approve(session: Session, request_id: int | str, operator: str,
     request = check_approvable(session, request_id, operator)
     key = operators.authenticate(session, operator, passphrase)
     request.status, request.approved_by, request.approved_at = "approved", operator, utcnow()
-    _append_signed(session, key, request, operator, "request.approved", {})
+    decisions.append_signed(session, key, request, operator, "request.approved", {})
     return request
 
 
@@ -151,63 +150,9 @@ def reject(session: Session, request_id: int | str, operator: str, reason: str,
     key = operators.authenticate(session, operator, passphrase)
     request.status, request.rejected_reason = "rejected", reason.strip()
     request.rejected_at = utcnow()
-    _append_signed(session, key, request, operator, "request.rejected",
-                   {"reason": reason.strip()})
+    decisions.append_signed(session, key, request, operator, "request.rejected",
+                            {"reason": reason.strip()})
     return request
-
-
-def decision_document(request: ErasureRequest, operator: str, action: str,
-                      extra: dict[str, Any]) -> dict[str, Any]:
-    """What an approval or rejection signs: the decision and the request it is about."""
-    at = request.approved_at if action == "request.approved" else request.rejected_at
-    return {"action": action, "operator": operator, "at": _iso(at), "request": request.id,
-            "subject_hash": request.subject_hash, "subject_scheme": request.subject_scheme,
-        "legal_basis": request.legal_basis,
-            "scope": request.scope, "requested_by": request.requested_by,
-            "received_at": request.received_at.isoformat(), **extra}
-
-
-def _append_signed(session: Session, key: bytes, request: ErasureRequest, operator: str,
-                   action: str, extra: dict[str, Any]) -> None:
-    document = decision_document(request, operator, action, extra)
-    auditlog.append(session, operator, action,
-                    {"request": request.id, **extra, "signed": document,
-                     "signature": {"scheme": operators.SIGNATURE,
-                                   "hmac": operators.sign(key, document)}})
-
-
-def check_decision(session: Session, request_id: int | str, action: str,
-                   passphrase: str) -> dict[str, Any]:
-    """Re-check the signed ``action`` on a request with its operator's passphrase.
-
-    ``valid``: the HMAC in the log is the operator's; ``matches_request``: the request in
-    the registry still says what was signed.
-    """
-    request = get_request(session, request_id)
-    entry = _decision_entry(session, request.id, action)
-    payload = json.loads(entry.payload)
-    document, signature = payload["signed"], payload["signature"]["hmac"]
-    valid = operators.check_signature(session, entry.actor, passphrase, document, signature)
-    current = decision_document(request, entry.actor, action,
-                                {k: v for k, v in payload.items()
-                                 if k not in ("request", "signed", "signature")})
-    return {"request": request.id, "action": action, "operator": entry.actor,
-            "valid": valid, "matches_request": current == document}
-
-
-def decision_signer(session: Session, request_id: int | str, action: str) -> str:
-    """Who signed ``action`` on the request (to ask for the right passphrase)."""
-    return _decision_entry(session, get_request(session, request_id).id, action).actor
-
-
-def _decision_entry(session: Session, request_id: int, action: str) -> AuditLogEntry:
-    entries = session.scalars(select(AuditLogEntry).where(AuditLogEntry.action == action)
-                              .order_by(AuditLogEntry.seq.desc()))
-    for entry in entries:
-        payload = json.loads(entry.payload)
-        if payload.get("request") == request_id and "signature" in payload:
-            return entry
-    raise NotFoundError(f"request {request_id} has no signed {action} entry in the audit log")
 
 
 def _require(request: ErasureRequest, states: tuple[str, ...], target: str) -> None:
@@ -258,8 +203,8 @@ def request_dict(request: ErasureRequest, now: dt.datetime | None = None) -> dic
         "overdue": open_ and now > request.due_at,
         "at_risk": open_ and now <= request.due_at <= now + AT_RISK_WITHIN,
         "subject_hash": request.subject_hash, "subject_scheme": request.subject_scheme,
-        "legal_basis": request.legal_basis,
-        "requested_by": request.requested_by, "approved_by": request.approved_by,
+        "legal_basis": request.legal_basis, "requested_by": request.requested_by,
+        "approved_by": request.approved_by,
         "rejected_reason": request.rejected_reason, "erasure_kind": request.erasure_kind,
         "executed_at": _iso(request.executed_at), "verified_at": _iso(request.verified_at),
         "certified_at": _iso(request.certified_at), "approved_at": _iso(request.approved_at),

@@ -11,7 +11,7 @@ import pytest
 from alembic import command
 from sqlalchemy import select, text
 
-from storage import auditlog, operators
+from storage import auditlog, decisions, operators
 from storage import requests as reqs
 from storage.db import alembic_config, make_engine
 from storage.errors import IntegrityError, RefusedError
@@ -135,15 +135,18 @@ def test_approvals_and_rejections_are_signed_and_checkable(ws) -> None:
     with ws.sessions() as session:
         assert auditlog.verify(session).valid
         for rid, action in ((approved, "request.approved"), (rejected, "request.rejected")):
-            check = reqs.check_decision(session, rid, action, passphrase_of("bob"))
+            check = decisions.check(session, session.get(ErasureRequest, rid), action,
+                                    passphrase_of("bob"))
             assert check["valid"] and check["matches_request"] and check["operator"] == "bob"
         with pytest.raises(AuthenticationError, match="wrong passphrase"):
-            reqs.check_decision(session, approved, "request.approved", "guess1234")
+            decisions.check(session, session.get(ErasureRequest, approved),
+                            "request.approved", "guess1234")
     with ws.sessions.begin() as session:  # someone edits the approved request's scope
         request = session.get(ErasureRequest, approved)
         request.legal_basis = "consent"
     with ws.sessions() as session:
-        check = reqs.check_decision(session, approved, "request.approved", passphrase_of("bob"))
+        check = decisions.check(session, session.get(ErasureRequest, approved),
+                                "request.approved", passphrase_of("bob"))
     assert check["valid"] and not check["matches_request"]
 
 
