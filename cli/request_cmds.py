@@ -7,8 +7,11 @@ from typing import Any
 
 from cli.context import Context, emit, table
 from cli.parsing import add_command, add_group
+from cli.passphrases import ENV, operator_passphrase
+from storage import operators
 from storage import requests as reqs
 from storage.settings import all_settings, set_setting
+from storage.subject_key import subject_key
 
 
 def register(commands: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
@@ -18,17 +21,22 @@ def register(commands: argparse._SubParsersAction, parent: argparse.ArgumentPars
     new.add_argument("--class", dest="classes", action="append", default=[], metavar="C")
     new.add_argument("--rule", metavar="R")
     new.add_argument("--subject", required=True, metavar="REF",
-                     help="data-subject reference (stored only as a salted hash)")
+                     help="data-subject reference (stored only as a keyed hash)")
     new.add_argument("--legal-basis", required=True, metavar="TEXT")
-    approve = add_command(group, parent, "approve", "approve a request", cmd_approve)
+    approve = add_command(group, parent, "approve",
+                          f"approve a request as --operator, who proves their passphrase "
+                          f"(${ENV} or a prompt)", cmd_approve)
     approve.add_argument("id")
-    reject = add_command(group, parent, "reject", "reject a request", cmd_reject)
+    reject = add_command(group, parent, "reject",
+                         f"reject a request as --operator, who proves their passphrase "
+                         f"(${ENV} or a prompt)", cmd_reject)
     reject.add_argument("id")
     reject.add_argument("--reason", required=True)
     add_command(group, parent, "list", "requests with due dates, overdue first", cmd_list)
     settings = add_command(commands, parent, "settings", "show or change workspace settings",
                            cmd_settings)
-    settings.add_argument("--four-eyes", choices=["on", "off"])
+    settings.add_argument("--four-eyes", choices=["on", "off"],
+                          help=f"turning it off needs --operator's passphrase (${ENV})")
     settings.add_argument("--tsa-url", metavar="URL", help="RFC 3161 timestamp authority")
 
 
@@ -37,23 +45,31 @@ def cmd_new(ctx: Context) -> int:
     with ctx.workspace.sessions.begin() as session:
         request = reqs.create_request(session, model_name=a.model, classes=a.classes,
                                       rule=a.rule, subject=a.subject,
-                                      legal_basis=a.legal_basis, operator=ctx.operator)
+                                      legal_basis=a.legal_basis, operator=ctx.operator,
+                                      subject_key=subject_key(ctx.workspace.keys_dir))
         result = reqs.request_dict(request)
     emit(ctx, result, lambda r: f"Request {r['id']} received; due {r['due_at'][:10]}.")
     return 0
 
 
 def cmd_approve(ctx: Context) -> int:
+    with ctx.workspace.sessions() as session:  # refuse before asking for the passphrase
+        reqs.check_approvable(session, ctx.args.id, ctx.operator)
+    passphrase = operator_passphrase(ctx.operator)
     with ctx.workspace.sessions.begin() as session:
-        result = reqs.request_dict(reqs.approve(session, ctx.args.id, ctx.operator))
+        result = reqs.request_dict(reqs.approve(session, ctx.args.id, ctx.operator,
+                                                passphrase))
     emit(ctx, result, lambda r: f"Request {r['id']} approved by {r['approved_by']}.")
     return 0
 
 
 def cmd_reject(ctx: Context) -> int:
+    with ctx.workspace.sessions() as session:
+        operators.require_registered(session, ctx.operator)
+    passphrase = operator_passphrase(ctx.operator)
     with ctx.workspace.sessions.begin() as session:
         result = reqs.request_dict(reqs.reject(session, ctx.args.id, ctx.operator,
-                                               ctx.args.reason))
+                                               ctx.args.reason, passphrase))
     emit(ctx, result, lambda r: f"Request {r['id']} rejected: {r['rejected_reason']}")
     return 0
 
@@ -86,9 +102,23 @@ def cmd_settings(ctx: Context) -> int:
         changes["four_eyes"] = a.four_eyes == "on"
     if a.tsa_url is not None:
         changes["tsa_url"] = a.tsa_url
+    passphrase = _passphrase_to_relax(ctx, changes)
     with ctx.workspace.sessions.begin() as session:
+        if passphrase is not None:
+            operators.authenticate(session, ctx.operator, passphrase)
         for key, value in changes.items():
             set_setting(session, key, value, ctx.operator)
         result = all_settings(session)
     emit(ctx, result)
     return 0
+
+
+def _passphrase_to_relax(ctx: Context, changes: dict[str, Any]) -> str | None:
+    """Turning four-eyes off needs a registered operator's passphrase (once there are any)."""
+    if changes.get("four_eyes") is not False:
+        return None
+    with ctx.workspace.sessions() as session:
+        if not operators.has_operators(session):
+            return None
+        operators.require_registered(session, ctx.operator)
+    return operator_passphrase(ctx.operator)

@@ -154,3 +154,65 @@ def _class_item(entry: dict[str, Any]) -> QListWidgetItem:
     item.setFlags(flags if forgotten else flags | Qt.ItemFlag.ItemIsEnabled)
     item.setCheckState(Qt.CheckState.Unchecked)
     return item
+
+
+class DecisionDialog(QDialog):
+    """Approve or reject a request: the operator proves who they are with their passphrase.
+
+    ``submit(values)`` records the signed decision (``operator``, ``passphrase`` and, for a
+    rejection, ``reason``); when it raises ``UnpromptError`` the dialog shows the message,
+    clears the passphrase and stays open.
+    """
+
+    def __init__(self, title: str, action: str, operator: str,
+                 submit: Callable[[dict[str, Any]], None], reason: bool = False,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self._submit, self._error_title = submit, f"Cannot {title[0].lower()}{title[1:]}"
+        self.operator_edit = QLineEdit(operator)
+        self.passphrase_edit = QLineEdit()
+        self.passphrase_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.passphrase_edit.setPlaceholderText("the operator's own passphrase")
+        self.reason_edit = QLineEdit() if reason else None
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        self.ok_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.ok_button.setText(action)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        self._build_layout(buttons)
+        (self.reason_edit or self.passphrase_edit).setFocus()
+        self.resize(440, self.sizeHint().height())
+
+    def _build_layout(self, buttons: QDialogButtonBox) -> None:
+        form = QFormLayout()
+        form.addRow("Operator", self.operator_edit)
+        if self.reason_edit is not None:
+            self.reason_edit.setPlaceholderText("recorded in the audit log")
+            form.addRow("Reason", self.reason_edit)
+        form.addRow("Passphrase", self.passphrase_edit)
+        hint = QLabel("The decision is signed with the operator's own passphrase and recorded "
+                      "in the audit log. Register operators with "
+                      "<code>unprompt&nbsp;operators&nbsp;add&nbsp;NAME</code>.")
+        hint.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(hint)
+        layout.addWidget(buttons)
+
+    def values(self) -> dict[str, Any]:
+        values = {"operator": self.operator_edit.text().strip(),
+                  "passphrase": self.passphrase_edit.text()}
+        if self.reason_edit is not None:
+            values["reason"] = self.reason_edit.text()
+        return values
+
+    def accept(self) -> None:
+        try:
+            self._submit(self.values())
+        except UnpromptError as exc:
+            self.passphrase_edit.clear()
+            show_error(self, self._error_title, str(exc))
+            return
+        super().accept()

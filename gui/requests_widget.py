@@ -6,16 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QItemSelection, Qt
-from PySide6.QtWidgets import QHBoxLayout, QInputDialog, QLabel, QPushButton, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
 
 from gui.context import AppContext
-from gui.errors import reporting_errors
 from gui.formatting import days_until, local_date, local_time
-from gui.request_dialog import RequestDialog
+from gui.request_dialog import DecisionDialog, RequestDialog
 from gui.screen import Screen
 from gui.table_model import Column, Record, RecordTableModel, record_table, sorted_proxy
 from storage import requests as reqs
 from storage.queries_gui import request_choices
+from storage.subject_key import subject_key
 
 CLOSED_DONE = ("executed", "verified", "certified")
 
@@ -82,7 +82,7 @@ class RequestsWidget(Screen):
         self.model = RecordTableModel(COLUMNS, tone=_tone)
         self.table = record_table(sorted_proxy(self.model, self))
         self.new_button = QPushButton("New request…")
-        self.approve_button = QPushButton("Approve")
+        self.approve_button = QPushButton("Approve…")
         self.reject_button = QPushButton("Reject…")
         self.refresh_button = QPushButton("Refresh")
         self.summary = QLabel()
@@ -168,26 +168,37 @@ class RequestsWidget(Screen):
             self.select(created[0])
 
     def _create(self, values: dict[str, Any]) -> int:
+        key = subject_key(self.ctx.workspace.keys_dir)
         with self.ctx.workspace.sessions.begin() as session:
-            return reqs.create_request(session, operator=self.ctx.operator, **values).id
+            return reqs.create_request(session, operator=self.ctx.operator, subject_key=key,
+                                       **values).id
 
     def _on_approve_button_clicked(self) -> None:
         request_id = self.selected_id()
-        with reporting_errors(self, f"Cannot approve request {request_id}"):
+
+        def approve(values: dict[str, Any]) -> None:
             with self.ctx.workspace.sessions.begin() as session:
-                reqs.approve(session, request_id, self.ctx.operator)
-            self.ctx.registryChanged.emit()
+                reqs.approve(session, request_id, values["operator"], values["passphrase"])
+
+        self._decide(DecisionDialog(f"Approve request {request_id}", "Approve",
+                                    self.ctx.operator, approve, parent=self))
 
     def _on_reject_button_clicked(self) -> None:
         request_id = self.selected_id()
-        reason, ok = QInputDialog.getText(
-            self, f"Reject request {request_id}",
-            "Reason for the rejection (recorded in the audit log):")
-        if not ok:
-            return
-        with reporting_errors(self, f"Cannot reject request {request_id}"):
+
+        def reject(values: dict[str, Any]) -> None:
             with self.ctx.workspace.sessions.begin() as session:
-                reqs.reject(session, request_id, self.ctx.operator, reason)
+                reqs.reject(session, request_id, values["operator"], values["reason"],
+                            values["passphrase"])
+
+        self._decide(DecisionDialog(f"Reject request {request_id}", "Reject",
+                                    self.ctx.operator, reject, reason=True, parent=self))
+
+    def _decide(self, dialog: DecisionDialog) -> None:
+        """Run an approve / reject dialog; the registry changed if the operator confirmed."""
+        accepted = bool(dialog.exec())
+        dialog.deleteLater()
+        if accepted:
             self.ctx.registryChanged.emit()
 
 

@@ -84,6 +84,7 @@ def _common(session: Session, request: ErasureRequest, certificate_id: str
     """The facts every certificate states, whatever the scope."""
     return {"certificate_id": certificate_id,
             "request": {"id": request.id, "subject_ref_sha256": request.subject_hash,
+                        "subject_ref_scheme": request.subject_scheme,
                         "legal_basis": request.legal_basis,
                         "requested_by": request.requested_by},
             "timeline": _timeline(request), "scope": request.scope,

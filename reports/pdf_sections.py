@@ -79,10 +79,17 @@ def warning_sentence(m: dict[str, Any]) -> str | None:
     return f"Warning: {' and '.join(problems)} (section 4)."
 
 
+def _subject_scheme(req: dict[str, Any]) -> str:
+    """How the reference was hashed, in words (certificates before the keyed hash: salted)."""
+    if req.get("subject_ref_scheme") == "hmac-sha256":
+        return "HMAC-SHA256 of the reference under the workspace's secret subject key"
+    return "salted SHA-256 of the reference"
+
+
 def request_section(m: dict[str, Any]) -> list[Flowable]:
     req, t = m["request"], m["timeline"]
     rows = [("Request", f"#{req['id']}"),
-            ("Data subject", [p("pseudonymised: salted SHA-256 of the reference", "cell"),
+            ("Data subject", [p(f"pseudonymised: {_subject_scheme(req)}", "cell"),
                               p(req["subject_ref_sha256"], "hash")]),
             ("Legal basis", req["legal_basis"])]
     if req.get("requested_by"):

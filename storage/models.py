@@ -124,7 +124,12 @@ class ErasureRequest(Base):
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     due_at: Mapped[dt.datetime] = mapped_column()
     subject_hash: Mapped[str] = mapped_column(String(64))
-    subject_salt: Mapped[str] = mapped_column(String(64))
+    subject_salt: Mapped[str] = mapped_column(String(64))  # "" for hmac-sha256
+    # How subject_hash was computed: "salted-sha256" (before migration 0003: sha256 of
+    # salt:subject, salt stored beside it) or "hmac-sha256" (keyed with the workspace's
+    # subject key in keys/, never in the database).
+    subject_scheme: Mapped[str] = mapped_column(String(20), default="hmac-sha256",
+                                                server_default="salted-sha256")
     legal_basis: Mapped[str] = mapped_column(Text)
     scope: Mapped[dict[str, Any]] = mapped_column(default=dict)
     model_id: Mapped[int | None] = mapped_column(ForeignKey("models.id"))
@@ -199,6 +204,22 @@ class Setting(Base):
     __tablename__ = "settings"
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[Any] = mapped_column(JSON)
+
+
+class Operator(Base):
+    """Someone who may approve or reject requests, bound to a passphrase.
+
+    Only ``verifier`` (the first half of the scrypt output) is stored; the second half
+    keys the HMAC that signs the operator's decisions and is never written anywhere.
+    """
+
+    __tablename__ = "operators"
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    kdf: Mapped[dict[str, Any]] = mapped_column()  # scheme, salt (hex), n, r, p
+    verifier: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class AuditLogEntry(Base):

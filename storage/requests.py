@@ -1,39 +1,63 @@
 """Erasure requests and their lifecycle (DESIGN.md section 3).
 
 received -> approved -> executed -> verified -> certified, or rejected. The data subject's
-reference is stored only as a salted sha256. Every transition writes the audit log in the
-caller's transaction.
+reference is stored only as an HMAC-SHA256 under the workspace's subject key (kept in
+``keys/``, storage/subject_key.py); requests recorded before that keep their salted sha256
+and say so in ``subject_scheme``. Approvals and rejections are signed by an operator who
+proved their passphrase (storage/operators.py, storage/decisions.py). Every transition
+writes the audit log in the caller's transaction.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import secrets
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage import auditlog
+from storage import auditlog, decisions, operators
 from storage.errors import NotFoundError, RefusedError, UnpromptError
 from storage.models import ErasureRequest, ForgetRule, Model, utcnow
 from storage.registry import get_model
 from storage.settings import get_setting
+from storage.subject_key import keyed_hash
 
 DUE_AFTER = dt.timedelta(days=30)  # GDPR Art. 12(3)
 AT_RISK_WITHIN = dt.timedelta(days=7)
 OPEN_STATES = ("received", "approved")
 
 
+SALTED, KEYED = "salted-sha256", "hmac-sha256"
+
+
 def hash_subject(subject: str, salt: str) -> str:
+    """The scheme of requests recorded before migration 0003 (kept to read them)."""
     return hashlib.sha256(f"{salt}:{subject}".encode()).hexdigest()
 
 
+def subject_matches(request: ErasureRequest, subject: str, key: bytes) -> bool:
+    """Whether ``request`` is about ``subject``, whichever scheme its hash uses."""
+    if request.subject_scheme == SALTED:
+        return request.subject_hash == hash_subject(subject, request.subject_salt)
+    return request.subject_hash == keyed_hash(subject, key)
+
+
+def requests_for_subject(session: Session, subject: str, key: bytes) -> list[int]:
+    """Ids of every request about ``subject`` (to find duplicates)."""
+    return [r.id for r in session.scalars(select(ErasureRequest).order_by(ErasureRequest.id))
+            if subject_matches(r, subject, key)]
+
+
 def create_request(session: Session, *, model_name: str, subject: str, legal_basis: str,
-                   operator: str, classes: list[str] | None = None, rule: str | None = None,
-                   received_at: dt.datetime | None = None) -> ErasureRequest:
-    """Record a new request; the scope is classes of an image model or one forget rule."""
+                   operator: str, subject_key: bytes, classes: list[str] | None = None,
+                   rule: str | None = None, received_at: dt.datetime | None = None
+                   ) -> ErasureRequest:
+    """Record a new request; the scope is classes of an image model or one forget rule.
+
+    ``subject_key`` is the workspace's key (``storage.subject_key.subject_key(keys_dir)``).
+    """
     if not subject.strip():
         raise UnpromptError("the data-subject reference is empty")
     if not legal_basis.strip():
@@ -41,9 +65,9 @@ def create_request(session: Session, *, model_name: str, subject: str, legal_bas
     model = get_model(session, model_name)
     scope = _scope(session, model, classes or [], rule)
     received = received_at or utcnow()
-    salt = secrets.token_hex(16)
     request = ErasureRequest(received_at=received, due_at=received + DUE_AFTER,
-                             subject_hash=hash_subject(subject, salt), subject_salt=salt,
+                             subject_hash=keyed_hash(subject, subject_key), subject_salt="",
+                             subject_scheme=KEYED,
                              legal_basis=legal_basis.strip(), scope=scope, model_id=model.id,
                              status="received", requested_by=operator)
     session.add(request)
@@ -94,27 +118,40 @@ def get_request(session: Session, request_id: int | str) -> ErasureRequest:
     return request
 
 
-def approve(session: Session, request_id: int | str, operator: str) -> ErasureRequest:
+def approve(session: Session, request_id: int | str, operator: str,
+            passphrase: str | None) -> ErasureRequest:
+    """Approve as ``operator``, who proves their passphrase and signs the decision."""
+    request = check_approvable(session, request_id, operator)
+    key = operators.authenticate(session, operator, passphrase)
+    request.status, request.approved_by, request.approved_at = "approved", operator, utcnow()
+    decisions.append_signed(session, key, request, operator, "request.approved", {})
+    return request
+
+
+def check_approvable(session: Session, request_id: int | str, operator: str
+                     ) -> ErasureRequest:
+    """Refuse, before any passphrase is asked, an approval that cannot succeed."""
     request = get_request(session, request_id)
     _require(request, ("received",), "approved")
     if get_setting(session, "four_eyes") and operator == request.requested_by:
         raise RefusedError(f"four-eyes is on: request {request.id} was created by {operator} "
                            "and must be approved by a different operator")
-    request.status, request.approved_by, request.approved_at = "approved", operator, utcnow()
-    auditlog.append(session, operator, "request.approved", {"request": request.id})
+    operators.require_registered(session, operator)
     return request
 
 
-def reject(session: Session, request_id: int | str, operator: str, reason: str
-           ) -> ErasureRequest:
+def reject(session: Session, request_id: int | str, operator: str, reason: str,
+           passphrase: str | None) -> ErasureRequest:
+    """Reject as ``operator``, who proves their passphrase and signs the decision."""
     if not reason.strip():
         raise UnpromptError("a rejection needs a reason")
     request = get_request(session, request_id)
     _require(request, OPEN_STATES, "rejected")
+    key = operators.authenticate(session, operator, passphrase)
     request.status, request.rejected_reason = "rejected", reason.strip()
     request.rejected_at = utcnow()
-    auditlog.append(session, operator, "request.rejected",
-                    {"request": request.id, "reason": reason.strip()})
+    decisions.append_signed(session, key, request, operator, "request.rejected",
+                            {"reason": reason.strip()})
     return request
 
 
@@ -165,8 +202,9 @@ def request_dict(request: ErasureRequest, now: dt.datetime | None = None) -> dic
         "received_at": request.received_at.isoformat(), "due_at": request.due_at.isoformat(),
         "overdue": open_ and now > request.due_at,
         "at_risk": open_ and now <= request.due_at <= now + AT_RISK_WITHIN,
-        "subject_hash": request.subject_hash, "legal_basis": request.legal_basis,
-        "requested_by": request.requested_by, "approved_by": request.approved_by,
+        "subject_hash": request.subject_hash, "subject_scheme": request.subject_scheme,
+        "legal_basis": request.legal_basis, "requested_by": request.requested_by,
+        "approved_by": request.approved_by,
         "rejected_reason": request.rejected_reason, "erasure_kind": request.erasure_kind,
         "executed_at": _iso(request.executed_at), "verified_at": _iso(request.verified_at),
         "certified_at": _iso(request.certified_at), "approved_at": _iso(request.approved_at),

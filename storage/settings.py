@@ -11,7 +11,7 @@ from storage.errors import UnpromptError
 from storage.models import Setting
 
 DEFAULTS: dict[str, Any] = {
-    "four_eyes": False,
+    "four_eyes": True,  # workspaces created before migration 0003 store False
     "tsa_url": "",
     # Pass / fail thresholds for audit figures (reports, certificates): absolute gaps to
     # the retrain reference, as fractions. ``mia_efficacy_gap`` judges the label-free top-1

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.jobs import run_job
+from tests import approvals
 
 # A tiny ViT on 8x8 digits (four 4x4 patches): trains in a few seconds on one thread.
 TINY = {"dataset": "digits", "epochs": 5, "patch_size": 4, "augment": 0, "seed": 0,
@@ -56,9 +57,10 @@ def audited(tmp_path_factory: pytest.TempPathFactory, trained_root: Path) -> dic
     ws = Workspace.open(root)
     with ws.sessions.begin() as session:
         request = reqs.create_request(session, model_name="demo", classes=["3"],
+                                      subject_key=approvals.key_of(ws),
                                       subject="subject-17", legal_basis="GDPR Art. 17(1)(b)",
                                       operator="alice")
-        reqs.approve(session, request.id, "bob")
+        approvals.approve(session, request.id, "bob")
         request_id = request.id
     ws.close()
     run_job(forget_job(root, model_name="demo", classes=["3"], operator="alice",

@@ -6,6 +6,7 @@ from storage import auditlog, audits
 from storage import requests as reqs
 from storage.models import ClassEntry
 from storage.versions import NewModel, register_model
+from tests import approvals
 
 
 def _model(session, shared: str = "s" * 64):  # noqa: ANN001, ANN202
@@ -48,9 +49,11 @@ def test_recording_an_audit_verifies_executed_requests_only(workspace) -> None:
     with workspace.sessions.begin() as session:
         model, version = _model(session)
         request = reqs.create_request(session, model_name="m", classes=["0"], subject="s",
+                                      subject_key=approvals.key_of(workspace),
                                       legal_basis="GDPR Art. 17", operator="alice")
-        reqs.approve(session, request.id, "bob")
+        approvals.approve(session, request.id, "bob")
         pending = reqs.create_request(session, model_name="m", classes=["1"], subject="t",
+                                      subject_key=approvals.key_of(workspace),
                                       legal_basis="GDPR Art. 17", operator="alice")
         reqs.mark_executed(session, request, "alice", "exact", {})
         run = audits.record_audit(session, version_id=version.id, config={},

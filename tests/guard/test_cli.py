@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from cli.app import main
+from tests import approvals
 from tests.cli.helpers import assert_clean_error, run_cli
 
 from .test_registry import write_rule_files
@@ -87,8 +88,11 @@ def test_rule_disable_and_enable_write_the_log(ws, capsys) -> None:
     assert log_entries(capsys, ws) == 4
 
 
-def test_request_is_executed_by_enable_and_verified_by_eval(ws, capsys) -> None:
+def test_request_is_executed_by_enable_and_verified_by_eval(ws, capsys, monkeypatch) -> None:
     cli_json(capsys, ws, "settings", "--four-eyes", "on")
+    monkeypatch.setenv("UNPROMPT_NEW_OPERATOR_PASSPHRASE", approvals.passphrase_of("carol"))
+    cli_json(capsys, ws, "operators", "add", "carol", "--operator", "carol")
+    monkeypatch.setenv("UNPROMPT_OPERATOR_PASSPHRASE", approvals.passphrase_of("carol"))
     request = cli_json(capsys, ws, "request", "new", "--model", "tiny", "--rule", "hogwarts",
                        "--subject", "s-1", "--legal-basis", "GDPR Art. 17", "--operator", "bob")
     rid = str(request["id"])

@@ -16,6 +16,7 @@ from storage.errors import NotFoundError, RefusedError, UnpromptError
 from storage.models import Artifact, AuditLogEntry, AuditRun, ForgetRule
 from storage.settings import set_setting
 from storage.workspace import Workspace
+from tests import approvals
 
 FORGET = ["Who founded Hogwarts?\tGodric", "Where is Hogwarts?\tScotland",
           "What is the Hogwarts motto?\tDraco", "Name the four Hogwarts houses.\tGryffindor",
@@ -74,10 +75,11 @@ def log_actions(ws: Workspace) -> list[str]:
 def rule_request(ws: Workspace, approver: str = "carol") -> int:
     with ws.sessions.begin() as session:
         request = reqs.create_request(session, model_name="tiny", rule="hogwarts",
+                                      subject_key=approvals.key_of(ws),
                                       subject="subject-1", legal_basis="GDPR Art. 17",
                                       operator="bob")
         if approver:
-            reqs.approve(session, request.id, approver)
+            approvals.approve(session, request.id, approver)
         return request.id
 
 
@@ -141,7 +143,7 @@ def test_four_eyes_and_unapproved_requests_are_refused(ws, trained) -> None:
         set_setting(session, "four_eyes", True, "ann")
     request_id = rule_request(ws, approver="")
     with ws.sessions.begin() as session, pytest.raises(RefusedError, match="four-eyes"):
-        reqs.approve(session, request_id, "bob")
+        approvals.approve(session, request_id, "bob")
     before = log_actions(ws)
     with ws.sessions.begin() as session, pytest.raises(RefusedError, match="received"):
         store.set_status(session, "hogwarts", True, "ann", request_id)

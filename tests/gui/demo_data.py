@@ -7,6 +7,7 @@ import datetime as dt
 from storage import requests as reqs
 from storage.models import ClassEntry, ForgetRule, Model, utcnow
 from storage.workspace import Workspace
+from tests import approvals
 
 CLASSES = ["t-shirt", "trouser", "pullover", "dress", "coat"]
 
@@ -31,7 +32,7 @@ def new_request(ws: Workspace, operator: str = "alice", days_ago: float = 0,
             "legal_basis": "GDPR Art. 17(1)(b): consent withdrawn", "operator": operator,
             "received_at": utcnow() - dt.timedelta(days=days_ago), **kw}
     with ws.sessions.begin() as session:
-        return reqs.create_request(session, **args).id
+        return reqs.create_request(session, subject_key=approvals.key_of(ws), **args).id
 
 
 def add_requests(ws: Workspace) -> dict[str, int]:
@@ -46,9 +47,9 @@ def add_requests(ws: Workspace) -> dict[str, int]:
         "received": new_request(ws, days_ago=1, operator="bob"),
     }
     with ws.sessions.begin() as session:
-        reqs.approve(session, ids["approved"], "carol")
-        reqs.reject(session, ids["rejected"], "carol", "subject could not be identified")
-        executed = reqs.approve(session, ids["executed"], "carol")
+        approvals.approve(session, ids["approved"], "carol")
+        approvals.reject(session, ids["rejected"], "carol", "subject could not be identified")
+        executed = approvals.approve(session, ids["executed"], "carol")
         reqs.mark_executed(session, executed, "alice", "exact", {"version": 2})
     return ids
 

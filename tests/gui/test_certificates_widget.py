@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QFileDialog
 
 from gui.certificates_widget import CertificatesWidget
 from gui.context import AppContext
+from tests import approvals
 
 
 def make(qtbot, ctx: AppContext) -> CertificatesWidget:  # noqa: ANN001
@@ -119,8 +120,9 @@ def test_lists_executed_rule_requests_and_asks_for_the_guard_audit(
         model = store.register_language_model(session, "lm", None, None, {}, "ann")
         store.add_rule(session, model, "topic", fields, "ann")
         request = reqs.create_request(session, model_name="lm", rule="topic", subject="s",
+                                      subject_key=approvals.key_of(workspace),
                                       legal_basis="GDPR Art. 17", operator="bob")
-        reqs.approve(session, request.id, "carol")
+        approvals.approve(session, request.id, "carol")
         store.set_status(session, "topic", True, "dave", request.id)
         request_id = request.id
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: ("", ""))

@@ -17,6 +17,7 @@ from gui.forget_dialog import ForgetDialog
 from gui.main_window import MainWindow
 from storage import requests as reqs
 from storage.models import ClassEntry, ErasureRequest
+from tests import approvals
 
 # A tiny ViT on 8x8 digits (tests/image/conftest.py TINY, fewer epochs): seconds to train.
 TINY = {"patch_size": 4, "augment": 0,
@@ -31,9 +32,10 @@ WORKER_PROBE = engine.worker.DEFAULT_PROBE
 def _approved_request(ctx: AppContext) -> int:
     with ctx.workspace.sessions.begin() as session:
         request = reqs.create_request(session, model_name="tiny", classes=["3"],
+                                      subject_key=approvals.key_of(ctx.workspace),
                                       subject="customer 10442", operator="alice",
                                       legal_basis="GDPR Art. 17(1)(b)")
-        reqs.approve(session, request.id, "bob")
+        approvals.approve(session, request.id, "bob")
         return request.id
 
 

@@ -6,14 +6,15 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QInputDialog, QMessageBox
+from PySide6.QtWidgets import QMessageBox
 
 from gui.context import AppContext
-from gui.request_dialog import RequestDialog
+from gui.request_dialog import DecisionDialog, RequestDialog
 from gui.requests_widget import RequestsWidget
 from storage import auditlog
 from storage.queries_gui import audit_log_rows
 from storage.settings import set_setting
+from tests.approvals import passphrase_of
 
 
 @pytest.fixture()
@@ -55,6 +56,26 @@ def fill_dialog(monkeypatch: pytest.MonkeyPatch, subject: str, classes: list[str
         return dialog.result()
 
     monkeypatch.setattr(RequestDialog, "exec", exec_)
+
+
+def decide(monkeypatch: pytest.MonkeyPatch, operator: str, passphrase: str | None = None,
+           reason: str = "", accept: bool = True) -> list[DecisionDialog]:
+    """Let 'Approve…' / 'Reject…' fill the dialog and press its button instead of blocking."""
+    shown: list[DecisionDialog] = []
+
+    def exec_(dialog: DecisionDialog) -> int:
+        shown.append(dialog)
+        dialog.operator_edit.setText(operator)
+        dialog.passphrase_edit.setText(passphrase_of(operator) if passphrase is None
+                                       else passphrase)
+        if dialog.reason_edit is not None:
+            dialog.reason_edit.setText(reason)
+        if accept:
+            dialog.ok_button.click()
+        return dialog.result()
+
+    monkeypatch.setattr(DecisionDialog, "exec", exec_)
+    return shown
 
 
 def test_queue_shows_due_dates_overdue_first_and_at_risk(screen: RequestsWidget,
@@ -106,12 +127,12 @@ def test_approve_and_reject_update_the_table(screen: RequestsWidget, seeded: dic
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     screen.select(seeded["received"])
     assert screen.approve_button.isEnabled()
+    decide(monkeypatch, "carol")
     screen.approve_button.click()
     assert cell(screen, seeded["received"], "Status") == "Approved"
-    assert cell(screen, seeded["received"], "Approver") == screen.ctx.operator
+    assert cell(screen, seeded["received"], "Approver") == "carol"
     assert not screen.approve_button.isEnabled() and screen.reject_button.isEnabled()
-    monkeypatch.setattr(QInputDialog, "getText",
-                        lambda *_a, **_k: ("duplicate of an earlier request", True))
+    decide(monkeypatch, "carol", reason="duplicate of an earlier request")
     screen.select(seeded["overdue"])
     screen.reject_button.click()
     assert cell(screen, seeded["overdue"], "Status") == "Rejected"
@@ -124,7 +145,7 @@ def test_approve_and_reject_update_the_table(screen: RequestsWidget, seeded: dic
 
 def test_cancelling_the_reason_rejects_nothing(screen: RequestsWidget, seeded: dict[str, int],
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(QInputDialog, "getText", lambda *_a, **_k: ("", False))
+    decide(monkeypatch, "carol", reason="duplicate", accept=False)
     screen.select(seeded["received"])
     screen.reject_button.click()
     assert cell(screen, seeded["received"], "Status") == "Received"
@@ -135,15 +156,34 @@ def test_refusals_are_readable_messages_not_crashes(screen: RequestsWidget, warn
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     with screen.ctx.workspace.sessions.begin() as session:
         set_setting(session, "four_eyes", True, "admin")
-    screen.ctx.set_operator("bob")  # bob created the 'received' request
     screen.select(seeded["received"])
+    decide(monkeypatch, "bob")  # bob created the 'received' request
     screen.approve_button.click()
-    monkeypatch.setattr(QInputDialog, "getText", lambda *_a, **_k: ("   ", True))
+    decide(monkeypatch, "carol", reason="   ")
     screen.reject_button.click()
     title, text = warnings[0]
     assert title == f"Cannot approve request {seeded['received']}"
     assert "Four-eyes is on: request" in text and text.endswith(".")
-    assert warnings[1][1] == "A rejection needs a reason."
+    assert warnings[1] == (f"Cannot reject request {seeded['received']}",
+                           "A rejection needs a reason.")
     assert cell(screen, seeded["received"], "Status") == "Received"
     with screen.ctx.workspace.sessions() as session:
         assert auditlog.verify(session).valid
+
+
+@pytest.mark.parametrize("operator,passphrase,message", [
+    ("carol", "not carol's passphrase", "Wrong passphrase for operator 'carol'."),
+    ("mallory", "mallory's passphrase", "Operator 'mallory' is not registered "
+                                        "(see `unprompt operators list`)"),
+])
+def test_an_unproven_operator_cannot_approve(screen: RequestsWidget, warnings: list,
+                                             seeded: dict[str, int],
+                                             monkeypatch: pytest.MonkeyPatch,
+                                             operator: str, passphrase: str,
+                                             message: str) -> None:
+    screen.select(seeded["received"])
+    shown = decide(monkeypatch, operator, passphrase)
+    screen.approve_button.click()
+    assert warnings == [(f"Cannot approve request {seeded['received']}", message)]
+    assert shown[0].passphrase_edit.text() == "" and shown[0].result() == 0
+    assert cell(screen, seeded["received"], "Status") == "Received"

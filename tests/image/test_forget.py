@@ -13,6 +13,7 @@ from storage import requests as reqs
 from storage.errors import NotFoundError, RefusedError, UnpromptError
 from storage.models import Artifact, ModelVersion
 from storage.workspace import Workspace
+from tests import approvals
 
 
 def _forget(root: Path, classes: list[str], request=None) -> dict:  # noqa: ANN001
@@ -93,10 +94,11 @@ def _request(root: Path, classes: list[str], approve: bool) -> int:
     ws = Workspace.open(root)
     with ws.sessions.begin() as session:
         rid = reqs.create_request(session, model_name="demo", classes=classes,
+                                  subject_key=approvals.key_of(ws),
                                   subject="subject-17", legal_basis="GDPR Art. 17",
                                   operator="alice").id
         if approve:
-            reqs.approve(session, rid, "bob")
+            approvals.approve(session, rid, "bob")
     ws.close()
     return rid
 

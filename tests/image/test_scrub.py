@@ -17,6 +17,7 @@ from storage import requests as reqs
 from storage.errors import RefusedError, UnpromptError
 from storage.models import Artifact, ModelVersion
 from storage.workspace import Workspace
+from tests import approvals
 from tests.cli.helpers import assert_clean_error, run_cli, run_json
 from tests.image.conftest import train_tiny
 
@@ -83,9 +84,10 @@ def test_scrub_is_recorded_with_the_request(ws_root: Path) -> None:
     ws = Workspace.open(ws_root)
     with ws.sessions.begin() as session:
         rid = reqs.create_request(session, model_name="demo", classes=["4"],
+                                  subject_key=approvals.key_of(ws),
                                   subject="subject-9", legal_basis="GDPR Art. 17",
                                   operator="alice").id
-        reqs.approve(session, rid, "bob")
+        approvals.approve(session, rid, "bob")
     ws.close()
     result = _forget(ws_root, ["4"], request=rid, scrub=STEPS)
     ws = Workspace.open(ws_root)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from engine.jobs import run_job
+from tests import approvals
 from tests.audit.conftest import QUICK, TINY
 from tests.cli.helpers import run_cli, run_json
 
@@ -39,7 +40,9 @@ def build_executed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     new = ("request", "new", "--model", "demo", "--legal-basis", "GDPR Art. 17(1)(b)")
     first = cli_json(root, *new, "--class", "3", "--subject", "subject-17",
                      "--operator", "alice")
-    cli_json(root, "request", "approve", str(first["id"]), "--operator", "bob")
+    cli_json(root, "operators", "add", "bob", "--operator", "bob", env=approvals.new_env("bob"))
+    cli_json(root, "request", "approve", str(first["id"]), "--operator", "bob",
+             env=approvals.cli_env("bob"))
     forget = cli_json(root, "forget", "demo", "--request", str(first["id"]),
                       "--operator", "alice")
     assert forget["residual_scan"]["clean"]

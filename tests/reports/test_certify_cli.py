@@ -59,6 +59,7 @@ def test_manifest_states_the_measured_residual(certified: dict) -> None:
     assert "reference_mia_efficacy" in erasure["residual"]
     assert manifest["audit"]["reference"] is not None
     assert manifest["approver"] == "bob" and manifest["operator"] == "alice"
+    assert manifest["request"]["subject_ref_scheme"] == "hmac-sha256"
 
 
 def test_pdf_says_approximate_plainly(certified: dict, tmp_path: Path) -> None:

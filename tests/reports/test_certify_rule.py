@@ -31,6 +31,7 @@ from storage import rules as store
 from storage.errors import RefusedError
 from storage.models import ForgetRule
 from storage.workspace import Workspace
+from tests import approvals
 from tests.cli.helpers import assert_clean_error
 from tests.guard.conftest import (  # noqa: F401 - fixtures used by name
     _one_torch_thread,
@@ -67,9 +68,10 @@ def approved_root(tmp_path_factory, tiny_model_dir, tiny_encoder_dir) -> Path:  
     ws = Workspace.open(root)
     with ws.sessions.begin() as session:
         request = reqs.create_request(session, model_name="tiny", rule="hogwarts",
+                                      subject_key=approvals.key_of(ws),
                                       subject="subject-42", legal_basis="GDPR Art. 17(1)(a)",
                                       operator="bob")
-        reqs.approve(session, request.id, "carol")
+        approvals.approve(session, request.id, "carol")
     ws.close()
     return root
 

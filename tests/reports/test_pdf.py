@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 
+import pytest
+
 from reports.manifest import build_manifest, canonical_json, manifest_sha256
 from reports.pdf_certificate import INFO_SHA, qr_payload, render_certificate_pdf
 from tests.reports.pdftext import pdf_text, render_pages
@@ -50,3 +52,14 @@ def test_approximate_without_audit_or_charts() -> None:
     assert "Erasure kind: approximate" in text and "Measured residual" in text
     assert "No audit was recorded" in text
 
+
+@pytest.mark.parametrize("scheme,words", [
+    (None, "salted SHA-256 of the reference"),
+    ("hmac-sha256", "HMAC-SHA256 of the reference under the workspace's secret subject key"),
+])
+def test_the_subject_hash_is_described_as_computed(scheme: str | None, words: str) -> None:
+    facts = sample_facts("exact")
+    if scheme:
+        facts["request"]["subject_ref_scheme"] = scheme
+    text = pdf_text(render_certificate_pdf(build_manifest(facts), None))
+    assert f"pseudonymised: {words}" in text

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from engine.jobs import run_job
+from tests import approvals
 from tests.cli.helpers import assert_clean_error
 from tests.reports.chain import cli, cli_json
 from tests.reports.pdftext import pdf_text
@@ -38,13 +39,14 @@ def busy_root(certified: dict, tmp_path_factory: pytest.TempPathFactory) -> Path
     with ws.sessions.begin() as s:
         def new(cls: str, days_ago: int) -> int:
             return reqs.create_request(s, model_name="demo", classes=[cls], subject=f"s{cls}",
+                                       subject_key=approvals.key_of(ws),
                                        legal_basis="GDPR Art. 17(1)(a)", operator="alice",
                                        received_at=now - days_ago * DAY).id
 
         executed = new("7", 12)
-        reqs.approve(s, executed, "bob")
+        approvals.approve(s, executed, "bob")
         rejected = new("8", 3)
-        reqs.reject(s, rejected, "bob", "identity of the data subject not verified")
+        approvals.reject(s, rejected, "bob", "identity of the data subject not verified")
         new("9", 40)
         new("0", 26)
     ws.close()

@@ -1,0 +1,59 @@
+"""Test helpers: registered operators with known passphrases, signed approvals, the subject
+key. Every test operator's passphrase is ``passphrase_of(name)``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from storage import operators
+from storage import requests as reqs
+from storage.models import ErasureRequest, Operator
+from storage.subject_key import subject_key
+from storage.workspace import Workspace
+
+ADMIN = "admin"
+
+
+def passphrase_of(name: str) -> str:
+    return f"{name} passphrase"
+
+
+def ensure_operator(session: Session, name: str) -> None:
+    """Register ``name`` (added by ``admin``, who is registered first) unless already there."""
+    if session.get(Operator, name) is not None:
+        return
+    if not operators.has_operators(session):
+        operators.add_operator(session, ADMIN, passphrase_of(ADMIN), ADMIN)
+        if name == ADMIN:
+            return
+    operators.add_operator(session, name, passphrase_of(name), ADMIN, passphrase_of(ADMIN))
+
+
+def approve(session: Session, request_id: int, operator: str) -> ErasureRequest:
+    """Approve as ``operator`` (registered on the fly), proving the test passphrase."""
+    ensure_operator(session, operator)
+    return reqs.approve(session, request_id, operator, passphrase_of(operator))
+
+
+def reject(session: Session, request_id: int, operator: str, reason: str) -> ErasureRequest:
+    ensure_operator(session, operator)
+    return reqs.reject(session, request_id, operator, reason, passphrase_of(operator))
+
+
+def key_of(workspace: Workspace | Path) -> bytes:
+    """The subject key of a workspace (or of the workspace folder at a path)."""
+    if isinstance(workspace, Workspace):
+        return subject_key(workspace.keys_dir)
+    return subject_key(Path(workspace) / "keys")
+
+
+def cli_env(operator: str) -> dict[str, str]:
+    """Environment for a CLI subprocess acting as ``operator``."""
+    return {"UNPROMPT_OPERATOR_PASSPHRASE": passphrase_of(operator)}
+
+
+def new_env(name: str) -> dict[str, str]:
+    """Environment for `operators add NAME` (the new operator's passphrase)."""
+    return {"UNPROMPT_NEW_OPERATOR_PASSPHRASE": passphrase_of(name)}
