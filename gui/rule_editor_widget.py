@@ -39,12 +39,12 @@ def threshold_text(calibration: dict[str, Any], threshold: float) -> str:
     where = ("measured on a calibration split the classifier never trained on"
              if calibration.get("n_fit_positive") is not None else
              "measured out-of-fold (a rule trained before held-out calibration)")
-    return (f"Threshold {threshold:.3f}: a prompt scored strictly above it is flagged. It "
-            f"flags {calibration['tpr']:.1%} of the forget prompts (true-positive rate) and "
-            f"{calibration['fpr']:.1%} of other prompts (false-positive rate), {where}: "
-            f"{calibration.get('n_positive', '?')} forget and "
+    return (f"Threshold {threshold:.3f}: flags {calibration['tpr']:.1%} of the forget prompts "
+            f"(true-positive rate) and {calibration['fpr']:.1%} of other prompts "
+            f"(false-positive rate), {where}: {calibration.get('n_positive', '?')} forget and "
             f"{calibration.get('n_negative', '?')} other prompts; calibrated for a "
-            f"{calibration.get('target_fpr', 0):.1%} target false-positive rate.")
+            f"{calibration.get('target_fpr', 0):.1%} target false-positive rate. A prompt is "
+            "flagged when its score is strictly above the threshold.")
 
 
 def curve_rates(curve: dict[str, list[float]], threshold: float) -> tuple[float, float]:

@@ -171,6 +171,10 @@ def _unknown(figures: dict[str, Any]) -> str:
     knowledge = figures.get("knowledge") or {}
     if knowledge.get("known"):
         return ""
+    if not knowledge.get("evaluated"):
+        return (" The rule holds out no forget prompt with a known answer (every one trained "
+                "the classifier), so the guard's effect on the model's knowledge was not "
+                "measured.")
     return (f" The unguarded model answers none of the {knowledge.get('evaluated', 0)} held-out "
             "forget prompts correctly, so the guard's effect on its knowledge could not be "
             "measured.")
