@@ -15,6 +15,9 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Flowable, KeepTogether, Spacer, Table
 
 from reports.guard_charts import knowledge_chart, trace_chart
+from reports.guard_text import calibration_sentence, count_cell, examples_sentence, n_before
+from reports.guard_text import on_prompts as _on
+from reports.guard_text import pct as _pct
 from reports.pdf_audit import verdict_cell
 from reports.pdf_style import FRAME_WIDTH, b, fonts, grid_table, key_value_table, markup, p
 
@@ -56,7 +59,7 @@ def title_facts(m: dict[str, Any]) -> list[tuple[str, str]]:
         counts = classifier.get("counts") or {}
         held_out = (f"held-out TPR {_pct(classifier['tpr_forget'])}{_on(counts.get('forget'))}"
                     f", FPR {_pct(classifier.get('fpr_general'))} on "
-                    f"{_n(counts.get('general'))}general prompts")
+                    f"{n_before(counts.get('general'))}general prompts")
     else:
         held_out = (f"calibrated for FPR at most {_pct(cal.get('target_fpr'))}; held-out "
                     "TPR not measured")
@@ -124,7 +127,7 @@ def rule_section(m: dict[str, Any]) -> list[Flowable]:
                       + calibration_sentence(cal)),
         ("Corruption", f"{rule['corruption']}, strength sigma {rule['sigma']:.4g}"
                        + _params(rule.get("corruption_params"))),
-        ("Training examples", ", ".join(f"{n} {k}" for k, n in examples.items())),
+        ("Examples", examples_sentence(examples)),
         ("Strength search", _search_sentence(search))]
     out = [_h1("3. Language model and forget rule"), key_value_table(model_rows), Spacer(1, 6),
            key_value_table(rule_rows)]
@@ -190,14 +193,14 @@ def registry_step(m: dict[str, Any]) -> str:
 
 def _residual_table(residual: dict[str, Any]) -> Table:
     rows = [["Knowledge after the guard (known held-out forget prompts)",
-             _pct(residual.get("knowledge_after")), _count(residual.get("known_prompts")),
+             _pct(residual.get("knowledge_after")), count_cell(residual.get("known_prompts")),
              _pct(residual.get("reference_knowledge_after"))
              + _on(residual.get("reference_prompts"))],
             ["Held-out forget prompts the classifier misses",
              _pct(residual.get("classifier_miss_rate")),
-             _count(residual.get("classifier_prompts")), "0.0% ideally"],
+             count_cell(residual.get("classifier_prompts")), "0.0% ideally"],
             ["Held-out forget prompts the unguarded model answers correctly", _known(residual),
-             _count(residual.get("evaluated_prompts")), ""]]
+             count_cell(residual.get("evaluated_prompts")), ""]]
     return grid_table(["Measure", "This model", "Prompts", "Ignorant reference"], rows,
                       [84 * mm, 24 * mm, 18 * mm, FRAME_WIDTH - 126 * mm])
 
@@ -222,13 +225,13 @@ FIGURES = [  # label, path, path of the number of prompts it rests on, expected
 
 
 def _figures_table(figures: dict[str, Any]) -> Table:
-    rows = [[label, _pct(_get(figures, path)), _count(_get(figures, n)), good]
+    rows = [[label, _pct(_get(figures, path)), count_cell(_get(figures, n)), good]
             for label, path, n, good in FIGURES if _get(figures, path) is not None]
     latency = (figures.get("classifier") or {}).get("latency_ms") or {}
     if latency.get("p95") is not None:
         rows.append(["Classifier latency per prompt (median / 95th percentile)",
                      f"{latency.get('p50', 0):.1f} / {latency['p95']:.1f} ms",
-                     _count(latency.get("n")), "small"])
+                     count_cell(latency.get("n")), "small"])
     share = (figures.get("latency") or {}).get("overhead_share")
     if share is not None:
         rows.append(["Classifier time as a share of answer time", _pct(share), "", "small"])
@@ -269,40 +272,6 @@ def _search_sentence(search: dict[str, Any]) -> str:
             f"ignorant reference {_pct(search.get('ignorant_level'))}")
 
 
-def calibration_sentence(cal: dict[str, Any]) -> str:
-    """How the threshold was calibrated and on how many prompts: a held-out calibration split
-    the deployed classifier never trained on, or (rules trained before it) out-of-fold scores
-    of other heads, labelled as such."""
-    target = f"Calibrated for FPR at most {_pct(cal.get('target_fpr'))}"
-    rates = (f"TPR {_pct(cal.get('tpr'))} on {_n(cal.get('n_positive'))}forget and FPR "
-             f"{_pct(cal.get('fpr'))} on {_n(cal.get('n_negative'))}other prompts")
-    if cal.get("n_fit_positive") is not None:
-        return (f"{target} on a calibration split the deployed classifier never trained on "
-                f"(it trained on {cal['n_fit_positive']} forget and "
-                f"{cal.get('n_fit_negative', '?')} other prompts): {rates}.")
-    if cal.get("tpr") is None:
-        return f"{target}."
-    return (f"{target} on out-of-fold scores of other heads (a rule trained before held-out "
-            f"calibration; the deployed classifier then trained on every prompt): {rates}.")
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _n(value: Any) -> str:
-    """'35 ' before a noun, or nothing when the count is unknown."""
-    return f"{int(value)} " if _number(value) else ""
-
-
-def _on(value: Any) -> str:
-    return f" on {int(value)} prompts" if _number(value) else ""
-
-
-def _count(value: Any) -> str:
-    return str(int(value)) if _number(value) else ""
-
-
 def _params(params: dict[str, Any] | None) -> str:
     shown = {k: v for k, v in (params or {}).items() if v is not None}
     return f" ({', '.join(f'{k} {v}' for k, v in sorted(shown.items()))})" if shown else ""
@@ -312,10 +281,6 @@ def _get(obj: Any, path: tuple[str, ...]) -> float | None:
     for key in path:
         obj = obj.get(key) if isinstance(obj, dict) else None
     return float(obj) if isinstance(obj, int | float) and not isinstance(obj, bool) else None
-
-
-def _pct(value: Any) -> str:
-    return "n/a" if not isinstance(value, int | float) else f"{value * 100:.1f}%"
 
 
 def _h1(text: str) -> Flowable:

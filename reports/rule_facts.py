@@ -111,8 +111,18 @@ def _rule(rule: ForgetRule, request: ErasureRequest) -> dict[str, Any]:
             "sigma": _round(rule.sigma),
             "calibration": {k: _round(calibration[k]) for k in CALIBRATION_KEYS
                             if calibration.get(k) is not None},
-            "examples": {part: len((rule.examples or {}).get(part) or [])
-                         for part in ("forget", "retain", "general")}}
+            "examples": _examples(rule.examples or {})}
+
+
+def _examples(examples: dict[str, Any]) -> dict[str, int]:
+    """Example counts per part, and per part how many are held out (split ``test``): the
+    audit's prompts, which the classifier never trained on."""
+    parts = ("forget", "retain", "general")
+    counts = {part: len(examples.get(part) or []) for part in parts}
+    held = {f"{part}_held_out": sum(1 for e in examples.get(part) or []
+                                    if isinstance(e, dict) and e.get("split") == "test")
+            for part in parts}
+    return {**counts, **held}
 
 
 def _language_model(model: Model) -> dict[str, Any]:

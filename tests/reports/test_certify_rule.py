@@ -190,9 +190,11 @@ def test_manifest_quotes_held_out_figures_with_their_prompt_counts(certified: di
     calibration = m["guard"]["rule"]["calibration"]
     assert calibration["method"] == "held-out calibration split"
     assert calibration["n_positive"] + calibration["n_fit_positive"] == len(FORGET)
+    assert m["guard"]["rule"]["examples"]["forget_held_out"] == len(HELD_OUT)
     flat = pypdf_text(certified["pdf"])
     assert "Every figure rests on held-out prompts only" in flat
     assert "calibration split the deployed classifier never trained on" in flat
+    assert f"{len(FORGET) + len(HELD_OUT)} forget (2 held out)" in flat
     assert f"held-out TPR {100 * figures['classifier']['tpr_forget']:.1f}% on 2 prompts" in flat
 
 
@@ -307,3 +309,16 @@ def test_period_report_checks_the_guard_audit(certified: dict) -> None:
     audit = next(r for r in facts["requests"] if r["id"] == 1)["audit"]
     assert audit["kind"] == "guard" and audit["run_id"] == certified["evaluated"]["audit_run"]
     assert {c["name"] for c in audit["checks"]} >= {"knowledge_gap_max", "tpr_forget_min"}
+
+
+def test_an_older_out_of_fold_calibration_is_labelled_as_such() -> None:
+    """A rule trained before held-out calibration keeps its stored rates, but the
+    certificate says they are other heads' out-of-fold scores, not the deployed head's."""
+    from reports.guard_text import calibration_sentence
+
+    old = {"threshold": 0.77, "target_fpr": 0.01, "tpr": 0.83, "fpr": 0.0099,
+           "n_positive": 107, "n_negative": 402, "folds": 5,
+           "method": "k-fold out-of-fold scores"}
+    text = calibration_sentence(old)
+    assert "out-of-fold scores of other heads" in text and "never trained on" not in text
+    assert "TPR 83.0% on 107 forget and FPR 1.0% on 402 other prompts" in text
