@@ -5,6 +5,10 @@ writes ``bench/results/guard.json``. Never part of the test run. CPU by default;
 shared machine one torch thread is fastest (``--threads``).
 
     .venv/bin/python bench/guard.py [--max-new-tokens 24] [--quick]
+    .venv/bin/python bench/guard.py --classifier-only   # MiniLM only, about a minute
+
+Every evaluation figure rests on held-out prompts only (the rule's ``test`` split and the
+bundled held-out everyday prompts); the counts are in the JSON.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quick", action="store_true", help="a small subset: smoke run only")
+    parser.add_argument("--classifier-only", action="store_true",
+                        help="train and calibrate the classifier at 1%% and 2%% target FPR and "
+                             "measure it on held-out prompts; no language model")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "guard.json")
     return parser.parse_args()
 
@@ -71,6 +78,35 @@ def _operating_point(encoder: Any, rule: Any, trained: Any, target_fpr: float) -
     general = [e for e in load_general_prompts() if e.split == "test"]
     figures = classifier_figures(Guard([guard_rule], encoder), rule, general)
     return {"calibration": calibration.to_dict(), **figures}
+
+
+def run_classifier(args: argparse.Namespace) -> dict[str, Any]:
+    """The classifier alone: calibration and held-out rates at 1% and 2% target FPR."""
+    import torch
+
+    from engine.guard import (
+        Guard,
+        GuardRule,
+        load_demo_rule,
+        load_general_prompts,
+        load_sentence_encoder,
+        train_classifier,
+    )
+    from engine.guard.evaluate import classifier_figures
+    from engine.guard.jobutil import rounded
+    from engine.guard.train import classifier_negatives
+
+    torch.set_num_threads(args.threads)
+    encoder, rule = load_sentence_encoder(), load_demo_rule()
+    general = [e for e in load_general_prompts() if e.split == "test"]
+    out: dict[str, Any] = {"encoder": encoder.name, "rule": rule.name}
+    for target in (0.01, 0.02):
+        head, cal = train_classifier(encoder, [e.prompt for e in rule.split("forget", "train")],
+                                     classifier_negatives(rule), target)
+        guard = Guard([GuardRule(rule.name, head, cal.threshold, "reverse", {}, 0.0)], encoder)
+        figures = classifier_figures(guard, rule, general)
+        out[f"at_{round(target * 100)}pct_fpr"] = {"calibration": cal.to_dict(), **figures}
+    return rounded(out)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -172,8 +208,32 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def classifier_table(result: dict[str, Any]) -> str:
+    lines = [f"{'target FPR':11} {'threshold':9} {'calibration TPR / FPR (n)':30} "
+             f"{'held-out TPR (n)':17} neighbour / general FPR (n)"]
+    for key in ("at_1pct_fpr", "at_2pct_fpr"):
+        r, cal = result[key], result[key]["calibration"]
+        n = r["counts"]
+        lines.append(f"{_pct(cal['target_fpr']):11} {cal['threshold']:<9.4f} "
+                     f"{_pct(cal['tpr']) + ' / ' + _pct(cal['fpr']):17} "
+                     f"({cal['n_positive']} / {cal['n_negative']}){'':4} "
+                     f"{_pct(r['tpr_forget']):6} ({n['forget']}){'':5} "
+                     f"{_pct(r['fpr_neighbour'])} / {_pct(r['fpr_general'])} "
+                     f"({n['neighbour']} / {n['general']})")
+    return "\n".join(lines)
+
+
 def main() -> None:
     args = _args()
+    if args.classifier_only:
+        out = args.out if args.out.name != "guard.json" else args.out.with_name(
+            "guard-classifier.json")
+        result = run_classifier(args)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+        print(classifier_table(result))
+        print(f"wrote {out}")
+        return
     result = run(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")

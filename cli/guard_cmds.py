@@ -142,9 +142,19 @@ def _render_rule(r: dict[str, Any]) -> str:
     cal = r["calibration"]
     return (f"Rule {r['name']} v{r['version']} of {r['model']} is {r['status']}: "
             f"{r['examples']['forget']} forget / {r['examples']['retain']} retain examples; "
-            f"threshold {r['threshold']:.4f} (target FPR {cal.get('target_fpr', 0):.1%}, "
-            f"out-of-fold TPR {cal.get('tpr', 0):.1%}, FPR {cal.get('fpr', 0):.1%}); "
+            f"threshold {r['threshold']:.4f}, flagging scores strictly above it (target FPR "
+            f"{cal.get('target_fpr', 0):.1%}, {_calibrated_on(cal)} TPR {cal.get('tpr', 0):.1%}"
+            f", FPR {cal.get('fpr', 0):.1%}); "
             f"{r['corruption']} sigma {r['sigma']:.4f}.")
+
+
+def _calibrated_on(cal: dict[str, Any]) -> str:
+    """Where the stored calibration rates come from (rules trained before held-out
+    calibration quote other heads' out-of-fold scores)."""
+    if cal.get("n_fit_positive") is not None:
+        return (f"on {cal.get('n_positive')} + {cal.get('n_negative')} held-out calibration "
+                "prompts:")
+    return "out-of-fold:"
 
 
 def cmd_rule_list(ctx: Context) -> int:
@@ -245,14 +255,17 @@ def _pct(value: Any) -> str:
 
 def _render_eval(r: dict[str, Any]) -> str:
     clf, know, side, lat = r["classifier"], r["knowledge"], r["side_effects"], r["latency"]
-    rows = [["classifier TPR (held-out forget)", _pct(clf["tpr_forget"])],
-            ["classifier FPR (neighbour / general)",
-             f"{_pct(clf['fpr_neighbour'])} / {_pct(clf['fpr_general'])}"],
-            ["knowledge before (known / evaluated)",
+    n = clf.get("counts") or {}
+    rows = [["classifier TPR (held-out forget)", f"{_pct(clf['tpr_forget'])} ({n.get('forget')})"],
+            ["classifier FPR (held-out neighbour / general)",
+             f"{_pct(clf['fpr_neighbour'])} / {_pct(clf['fpr_general'])} "
+             f"({n.get('neighbour')} / {n.get('general')})"],
+            ["knowledge before, held-out (known / evaluated)",
              f"{_pct(know['before'])} ({know['known']}/{know['evaluated']})"],
-            ["knowledge after (on known)", _pct(know["after"])],
+            ["knowledge after (on known)", f"{_pct(know['after'])} ({know['known']})"],
             ["ignorant reference", _pct(know["ignorant"])],
-            ["retain answers identical (unflagged)", _pct(side["identical_unflagged"])],
+            ["held-out retain answers identical (unflagged)",
+             f"{_pct(side['identical_unflagged'])} ({side.get('unflagged', '?')})"],
             ["classifier latency p50 / p95",
              f"{clf['latency_ms']['p50']:.1f} / {clf['latency_ms']['p95']:.1f} ms"],
             ["guard overhead on answer time", _pct(lat.get("overhead_share"))]]

@@ -36,12 +36,15 @@ def threshold_text(calibration: dict[str, Any], threshold: float) -> str:
     """The threshold and the rates it gave on prompts the classifier never trained on."""
     if "tpr" not in calibration:
         return f"Threshold {threshold:.3f} (no calibration stored: train the rule)."
+    where = ("measured on a calibration split the classifier never trained on"
+             if calibration.get("n_fit_positive") is not None else
+             "measured out-of-fold (a rule trained before held-out calibration)")
     return (f"Threshold {threshold:.3f}: flags {calibration['tpr']:.1%} of the forget prompts "
             f"(true-positive rate) and {calibration['fpr']:.1%} of other prompts "
-            f"(false-positive rate), measured out-of-fold on "
-            f"{calibration.get('n_positive', '?')} forget and "
+            f"(false-positive rate), {where}: {calibration.get('n_positive', '?')} forget and "
             f"{calibration.get('n_negative', '?')} other prompts; calibrated for a "
-            f"{calibration.get('target_fpr', 0):.1%} target false-positive rate.")
+            f"{calibration.get('target_fpr', 0):.1%} target false-positive rate. A prompt is "
+            "flagged when its score is strictly above the threshold.")
 
 
 def curve_rates(curve: dict[str, list[float]], threshold: float) -> tuple[float, float]:
@@ -242,9 +245,12 @@ def evaluation_text(evaluation: dict[str, Any] | None) -> str:
     knowledge, side = m.get("knowledge") or {}, m.get("side_effects") or {}
     classifier = m.get("classifier") or {}
     latency = (classifier.get("latency_ms") or {}).get("p50")
+    held = m.get("basis") == "held-out"
     text = (f"Last evaluation (audit #{evaluation['id']}, rule version "
             f"{evaluation.get('rule_version')}): the model knew {knowledge.get('known', '?')} of "
-            f"{knowledge.get('evaluated', '?')} forget prompts; guarded, it still answers "
+            f"{knowledge.get('evaluated', '?')} "
+            f"{'held-out' if held else 'training and held-out'} forget prompts; guarded, it "
+            "still answers "
             f"{_pct(knowledge.get('after'))} of those (a model ignorant of the topic: "
             f"{_pct(knowledge.get('ignorant'))}). Held-out prompts flagged: "
             f"{_pct(classifier.get('tpr_forget'))} of forget, "
@@ -253,4 +259,7 @@ def evaluation_text(evaluation: dict[str, Any] | None) -> str:
             f"identical to the unguarded model: {_pct(side.get('identical_unflagged'))}.")
     if isinstance(latency, int | float):
         text += f" The classifier takes {latency:.0f} ms a prompt."
+    if not held:
+        text += (" This evaluation predates held-out scoring: its knowledge and side-effect "
+                 "figures count training prompts too; Evaluate again before certifying.")
     return text

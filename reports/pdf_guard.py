@@ -4,6 +4,7 @@ The one thing these pages must not blur: the language model's weights are unchan
 knowledge is suppressed at inference, for the prompts the rule's classifier flags; a prompt
 it misses is answered as before, and the suppression lasts only while the rule is enabled.
 Everything here reads a validated ``unprompt.cert/2`` manifest with a ``guard`` section.
+Every audit figure is printed with the number of held-out prompts it rests on.
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Flowable, KeepTogether, Spacer, Table
 
 from reports.guard_charts import knowledge_chart, trace_chart
+from reports.guard_text import calibration_sentence, count_cell, examples_sentence, n_before
+from reports.guard_text import on_prompts as _on
+from reports.guard_text import pct as _pct
 from reports.pdf_audit import verdict_cell
 from reports.pdf_style import FRAME_WIDTH, b, fonts, grid_table, key_value_table, markup, p
 
 HOW = ("The knowledge is suppressed at inference: the rule's classifier scores every prompt, "
-       "and for a prompt scored at or above its threshold the guard corrupts the input "
+       "and for a prompt scored strictly above its threshold the guard corrupts the input "
        "embeddings, so that the model cannot use what it knows about the topic. The erasure "
        "therefore lasts only while the rule is enabled; disabling it is refused while it "
        "enforces this request.")
@@ -52,8 +56,10 @@ def title_facts(m: dict[str, Any]) -> list[tuple[str, str]]:
     cal = rule.get("calibration") or {}
     classifier = (m.get("audit") or {}).get("figures", {}).get("classifier") or {}
     if classifier.get("tpr_forget") is not None:
-        held_out = (f"held-out TPR {_pct(classifier['tpr_forget'])}, FPR "
-                    f"{_pct(classifier.get('fpr_general'))} on general prompts")
+        counts = classifier.get("counts") or {}
+        held_out = (f"held-out TPR {_pct(classifier['tpr_forget'])}{_on(counts.get('forget'))}"
+                    f", FPR {_pct(classifier.get('fpr_general'))} on "
+                    f"{n_before(counts.get('general'))}general prompts")
     else:
         held_out = (f"calibrated for FPR at most {_pct(cal.get('target_fpr'))}; held-out "
                     "TPR not measured")
@@ -117,21 +123,21 @@ def rule_section(m: dict[str, Any]) -> list[Flowable]:
         ("Rule", rule["name"] + (f": {rule['description']}" if rule.get("description") else "")),
         ("Version", version),
         ("Classifier artifact", p(rule["classifier_artifact"], "hash")),
-        ("Threshold", f"{rule['threshold']:.4g} (calibrated for FPR at most "
-                      f"{_pct(cal.get('target_fpr'))}; on calibration prompts TPR "
-                      f"{_pct(cal.get('tpr'))}, FPR {_pct(cal.get('fpr'))})"),
+        ("Threshold", f"{rule['threshold']:.4g}; flags a prompt scored strictly above it. "
+                      + calibration_sentence(cal)),
         ("Corruption", f"{rule['corruption']}, strength sigma {rule['sigma']:.4g}"
                        + _params(rule.get("corruption_params"))),
-        ("Training examples", ", ".join(f"{n} {k}" for k, n in examples.items())),
+        ("Examples", examples_sentence(examples)),
         ("Strength search", _search_sentence(search))]
     out = [_h1("3. Language model and forget rule"), key_value_table(model_rows), Spacer(1, 6),
            key_value_table(rule_rows)]
     chart = trace_chart(search.get("trace") or [], fonts()[0])
     if chart is not None:
         out.append(KeepTogether([p("Strength search (zeroth-order)", "h2"), chart,
-                                 p("Knowledge score of the guarded model on known forget "
-                                   "prompts at each strength tried; the chosen sigma brings "
-                                   "it to the ignorant reference with the least corruption.",
+                                 p("Knowledge score of the guarded model on known training "
+                                   "forget prompts at each strength tried; the chosen sigma "
+                                   "brings it to the ignorant reference with the least "
+                                   "corruption. The audit below uses held-out prompts only.",
                                    "small")]))
     return out
 
@@ -144,8 +150,10 @@ def audit_section(m: dict[str, Any]) -> list[Flowable]:
     figures = audit["figures"]
     verdict = {True: "passed", False: "FAILED", None: "not assessed"}[audit.get("passed")]
     out += [p(f"Result of audit run {audit['run_id']} ({audit['created_at'][:10]}): {verdict}. "
-              "The forget prompts are answered with and without the guard; knowledge counts "
-              "only the prompts the unguarded model answers correctly." + _unknown(figures)),
+              "Every figure rests on held-out prompts only, which the classifier never trained "
+              "on and the strength search never used; the Prompts column says how many. The "
+              "forget prompts are answered with and without the guard; knowledge counts only "
+              "the prompts the unguarded model answers correctly." + _unknown(figures)),
             _figures_table(figures)]
     if audit.get("checks"):
         out += [p("Pass / fail against the workspace thresholds", "h2"),
@@ -156,8 +164,8 @@ def audit_section(m: dict[str, Any]) -> list[Flowable]:
     chart = knowledge_chart(figures.get("knowledge") or {}, fonts()[0])
     if chart is not None:
         out.append(KeepTogether([p("Knowledge of the topic", "h2"), chart,
-                                 p("Share of known forget prompts answered correctly without "
-                                   "the guard, with it, and by the ignorant reference.",
+                                 p("Share of known held-out forget prompts answered correctly "
+                                   "without the guard, with it, and by the ignorant reference.",
                                    "small")]))
     return out
 
@@ -166,8 +174,13 @@ def _unknown(figures: dict[str, Any]) -> str:
     knowledge = figures.get("knowledge") or {}
     if knowledge.get("known"):
         return ""
-    return (f" The unguarded model answers none of the {knowledge.get('evaluated', 0)} forget "
-            "prompts correctly, so the guard's effect on its knowledge could not be measured.")
+    if not knowledge.get("evaluated"):
+        return (" The rule holds out no forget prompt with a known answer (every one trained "
+                "the classifier), so the guard's effect on the model's knowledge was not "
+                "measured.")
+    return (f" The unguarded model answers none of the {knowledge.get('evaluated', 0)} held-out "
+            "forget prompts correctly, so the guard's effect on its knowledge could not be "
+            "measured.")
 
 
 def registry_step(m: dict[str, Any]) -> str:
@@ -179,42 +192,51 @@ def registry_step(m: dict[str, Any]) -> str:
 
 
 def _residual_table(residual: dict[str, Any]) -> Table:
-    rows = [["Knowledge after the guard (known forget prompts)",
-             _pct(residual.get("knowledge_after")),
-             _pct(residual.get("reference_knowledge_after"))],
+    rows = [["Knowledge after the guard (known held-out forget prompts)",
+             _pct(residual.get("knowledge_after")), count_cell(residual.get("known_prompts")),
+             _pct(residual.get("reference_knowledge_after"))
+             + _on(residual.get("reference_prompts"))],
             ["Held-out forget prompts the classifier misses",
-             _pct(residual.get("classifier_miss_rate")), "0.0% ideally"],
-            ["Forget prompts the unguarded model answers correctly", _known(residual), ""]]
-    return grid_table(["Measure", "This model", "Ignorant reference"], rows,
-                      [96 * mm, 30 * mm, FRAME_WIDTH - 126 * mm])
+             _pct(residual.get("classifier_miss_rate")),
+             count_cell(residual.get("classifier_prompts")), "0.0% ideally"],
+            ["Held-out forget prompts the unguarded model answers correctly", _known(residual),
+             count_cell(residual.get("evaluated_prompts")), ""]]
+    return grid_table(["Measure", "This model", "Prompts", "Ignorant reference"], rows,
+                      [84 * mm, 24 * mm, 18 * mm, FRAME_WIDTH - 126 * mm])
 
 
-FIGURES = [  # label, path, expected
-    ("Knowledge before the guard", ("knowledge", "before"), "what the model knew"),
+FIGURES = [  # label, path, path of the number of prompts it rests on, expected
+    ("Knowledge before the guard", ("knowledge", "before"), ("knowledge", "evaluated"),
+     "what the model knew"),
     ("Knowledge after the guard (known prompts)", ("knowledge", "after"),
-     "at the ignorant reference"),
-    ("Ignorant reference", ("knowledge", "ignorant"), ""),
+     ("knowledge", "known"), "at the ignorant reference"),
+    ("Ignorant reference", ("knowledge", "ignorant"), ("knowledge", "ignorant_prompts"), ""),
     ("Unflagged answers identical to unguarded", ("side_effects", "identical_unflagged"),
-     "100%"),
-    ("All retain answers identical to unguarded", ("side_effects", "identical"), "near 100%"),
-    ("Classifier TPR, held-out forget prompts", ("classifier", "tpr_forget"), "near 100%"),
-    ("Classifier FPR, held-out neighbouring prompts", ("classifier", "fpr_neighbour"), "low"),
-    ("Classifier FPR, held-out general prompts", ("classifier", "fpr_general"), "about 1%"),
+     ("side_effects", "unflagged"), "100%"),
+    ("All retain answers identical to unguarded", ("side_effects", "identical"),
+     ("side_effects", "evaluated"), "near 100%"),
+    ("Classifier TPR, held-out forget prompts", ("classifier", "tpr_forget"),
+     ("classifier", "counts", "forget"), "near 100%"),
+    ("Classifier FPR, held-out neighbouring prompts", ("classifier", "fpr_neighbour"),
+     ("classifier", "counts", "neighbour"), "low"),
+    ("Classifier FPR, held-out general prompts", ("classifier", "fpr_general"),
+     ("classifier", "counts", "general"), "about 1%"),
 ]
 
 
 def _figures_table(figures: dict[str, Any]) -> Table:
-    rows = [[label, _pct(_get(figures, path)), good] for label, path, good in FIGURES
-            if _get(figures, path) is not None]
+    rows = [[label, _pct(_get(figures, path)), count_cell(_get(figures, n)), good]
+            for label, path, n, good in FIGURES if _get(figures, path) is not None]
     latency = (figures.get("classifier") or {}).get("latency_ms") or {}
     if latency.get("p95") is not None:
         rows.append(["Classifier latency per prompt (median / 95th percentile)",
-                     f"{latency.get('p50', 0):.1f} / {latency['p95']:.1f} ms", "small"])
+                     f"{latency.get('p50', 0):.1f} / {latency['p95']:.1f} ms",
+                     count_cell(latency.get("n")), "small"])
     share = (figures.get("latency") or {}).get("overhead_share")
     if share is not None:
-        rows.append(["Classifier time as a share of answer time", _pct(share), "small"])
-    return grid_table(["Figure", "Measured", "Expected"], rows,
-                      [96 * mm, 34 * mm, FRAME_WIDTH - 130 * mm])
+        rows.append(["Classifier time as a share of answer time", _pct(share), "", "small"])
+    return grid_table(["Figure", "Measured", "Prompts", "Expected"], rows,
+                      [90 * mm, 28 * mm, 18 * mm, FRAME_WIDTH - 136 * mm])
 
 
 def _checks_table(checks: list[dict[str, Any]]) -> Table:
@@ -245,7 +267,7 @@ def _search_sentence(search: dict[str, Any]) -> str:
     if search.get("note"):
         return f"{search['note']} (sigma {search.get('chosen_sigma', 0):.4g})"
     return (f"{search.get('evaluations', 0)} evaluations on {search.get('used', '?')} of "
-            f"{search.get('known', '?')} forget prompts the model knows (of "
+            f"{search.get('known', '?')} training forget prompts the model knows (of "
             f"{search.get('evaluated', '?')}); chosen sigma {search.get('chosen_sigma', 0):.4g}, "
             f"ignorant reference {_pct(search.get('ignorant_level'))}")
 
@@ -259,10 +281,6 @@ def _get(obj: Any, path: tuple[str, ...]) -> float | None:
     for key in path:
         obj = obj.get(key) if isinstance(obj, dict) else None
     return float(obj) if isinstance(obj, int | float) and not isinstance(obj, bool) else None
-
-
-def _pct(value: Any) -> str:
-    return "n/a" if not isinstance(value, int | float) else f"{value * 100:.1f}%"
 
 
 def _h1(text: str) -> Flowable:

@@ -5,7 +5,10 @@ flags prompts about the topic and the guard corrupts their input embeddings at i
 The certificate says so (``erasure.mechanism`` ``inference-guard``, ``weights_changed``
 false), describes the rule version in force, and quotes the latest `guard eval` of that
 version against the ignorant reference, with pass / fail against the workspace's
-``guard_thresholds``. ``reports.certificate_facts`` adds the parts every certificate shares.
+``guard_thresholds``. Every audit figure quoted rests on held-out prompts only (the rule's
+``test`` split and the bundled held-out everyday prompts), with the number of prompts beside
+it; an audit stored before held-out scoring is refused until the rule is evaluated again.
+``reports.certificate_facts`` adds the parts every certificate shares.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from storage import rules as store
-from storage.audit_checks import check_guard_audit
+from storage.audit_checks import HELD_OUT_BASIS, check_guard_audit, held_out
 from storage.errors import RefusedError
 from storage.models import AuditRun, ErasureRequest, ForgetRule, Model
 from storage.registry import live_version
@@ -30,7 +33,8 @@ NOTE = ("The language model's weights are unchanged. The knowledge is suppressed
         "their input embeddings. A prompt the classifier misses is answered as before, so the "
         "guard must stay enabled; disabling the rule is refused while it enforces this "
         "request.")
-CALIBRATION_KEYS = ("target_fpr", "tpr", "fpr", "n_positive", "n_negative")
+CALIBRATION_KEYS = ("target_fpr", "tpr", "fpr", "n_positive", "n_negative", "n_fit_positive",
+                    "n_fit_negative", "folds", "method")
 SEARCH_KEYS = ("known", "used", "evaluated", "ignorant_level", "objective", "note")
 
 
@@ -52,6 +56,12 @@ def check_rule_certifiable(session: Session, request: ErasureRequest) -> AuditRu
             f"request {request.id} is enforced by forget rule {rule.name!r} version "
             f"{rule.version}, which has no audit; run `guard eval {rule.name} --request "
             f"{request.id}` first so that the certificate can state what the guard leaves")
+    if not held_out(audit.metrics):
+        raise RefusedError(
+            f"audit run {audit.id} of forget rule {rule.name!r} predates held-out scoring: it "
+            "counted the rule's training prompts too; run `guard eval "
+            f"{rule.name} --request {request.id}` again so that the certificate quotes "
+            "held-out figures only")
     return audit
 
 
@@ -84,7 +94,7 @@ def gather_rule(session: Session, request: ErasureRequest) -> dict[str, Any]:
 
 def _description(rule: ForgetRule) -> str:
     return (f"Forget rule '{rule.name}' version {rule.version} is enabled on the language "
-            "model's inference path: prompts its classifier scores at or above the "
+            "model's inference path: prompts its classifier scores strictly above the "
             f"threshold have their input embeddings corrupted ({rule.corruption}, strength "
             f"sigma {rule.sigma:.4g}) before the model answers. No weight of the language "
             "model was changed or deleted.")
@@ -101,8 +111,18 @@ def _rule(rule: ForgetRule, request: ErasureRequest) -> dict[str, Any]:
             "sigma": _round(rule.sigma),
             "calibration": {k: _round(calibration[k]) for k in CALIBRATION_KEYS
                             if calibration.get(k) is not None},
-            "examples": {part: len((rule.examples or {}).get(part) or [])
-                         for part in ("forget", "retain", "general")}}
+            "examples": _examples(rule.examples or {})}
+
+
+def _examples(examples: dict[str, Any]) -> dict[str, int]:
+    """Example counts per part, and per part how many are held out (split ``test``): the
+    audit's prompts, which the classifier never trained on."""
+    parts = ("forget", "retain", "general")
+    counts = {part: len(examples.get(part) or []) for part in parts}
+    held = {f"{part}_held_out": sum(1 for e in examples.get(part) or []
+                                    if isinstance(e, dict) and e.get("split") == "test")
+            for part in parts}
+    return {**counts, **held}
 
 
 def _language_model(model: Model) -> dict[str, Any]:
@@ -128,17 +148,20 @@ def _search(rule: ForgetRule) -> dict[str, Any]:
 
 
 def _residual(metrics: dict[str, Any]) -> dict[str, Any]:
-    """What the guard may leave: knowledge after it (vs the ignorant reference) and the
-    share of held-out forget prompts the classifier misses (answered as before)."""
+    """What the guard may leave, on held-out prompts: knowledge after it (on the
+    ``known_prompts``, vs the ignorant reference on ``reference_prompts``) and the share of
+    the ``classifier_prompts`` held-out forget prompts the classifier misses."""
     knowledge, classifier = metrics.get("knowledge") or {}, metrics.get("classifier") or {}
     out = {"knowledge_after": knowledge.get("after"),
            "reference_knowledge_after": knowledge.get("ignorant"),
            "known_prompts": knowledge.get("known"),
            "evaluated_prompts": knowledge.get("evaluated"),
+           "reference_prompts": knowledge.get("ignorant_prompts"),
            "classifier_miss_rate": (None if classifier.get("tpr_forget") is None
-                                    else 1.0 - classifier["tpr_forget"])}
+                                    else 1.0 - classifier["tpr_forget"]),
+           "classifier_prompts": (classifier.get("counts") or {}).get("forget")}
     found = {k: _round(v) for k, v in out.items() if v is not None}
-    return found or {"measured": "no figures recorded"}
+    return {"basis": HELD_OUT_BASIS, **found} if found else {"measured": "no figures recorded"}
 
 
 def _audit(session: Session, audit: AuditRun) -> dict[str, Any]:
@@ -157,13 +180,16 @@ def _audit(session: Session, audit: AuditRun) -> dict[str, Any]:
 def guard_figures(metrics: dict[str, Any]) -> dict[str, Any]:
     """The `guard eval` figures a certificate quotes (no prompt texts), rounded."""
     pick = {"knowledge": ("before", "after", "after_all", "ignorant", "gap_to_ignorant",
-                          "known", "evaluated", "flagged_known"),
+                          "known", "evaluated", "flagged_known", "ignorant_prompts"),
             "side_effects": ("identical", "identical_unflagged", "evaluated", "flagged",
-                             "neighbour_knowledge_before", "neighbour_knowledge_after"),
+                             "unflagged", "keyed", "neighbour_knowledge_before",
+                             "neighbour_knowledge_after"),
             "classifier": ("threshold", "tpr_forget", "fpr_neighbour", "fpr_general",
                            "counts", "latency_ms"),
             "latency": ("answer_ms_unguarded", "answer_ms_guarded", "overhead_share")}
     out: dict[str, Any] = {"erasure": "approximate"}
+    if held_out(metrics):
+        out["basis"] = HELD_OUT_BASIS
     for part, keys in pick.items():
         found = metrics.get(part) or {}
         out[part] = {k: _round(found[k]) for k in keys if found.get(k) is not None}

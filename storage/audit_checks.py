@@ -114,19 +114,33 @@ GUARD_CHECKS = (
 )
 
 
+HELD_OUT_BASIS = "held-out"  # engine/guard/evaluate.py: every figure on held-out prompts
+MIXED_PARTS = ("knowledge", "side_effects")  # scored training prompts too before that
+MIXED_NOTE = ("not assessed: this evaluation predates held-out scoring and counted the "
+              "rule's training prompts too; run `guard eval` again")
+
+
+def held_out(metrics: dict[str, Any] | None) -> bool:
+    """Whether a `guard eval` scored held-out prompts only (evaluations stored before
+    ``basis`` existed scored the training prompts as well for knowledge and side effects)."""
+    return isinstance(metrics, dict) and metrics.get("basis") == HELD_OUT_BASIS
+
+
 def check_guard_audit(metrics: dict[str, Any] | None, thresholds: dict[str, float]
                       ) -> dict[str, Any]:
     """``check_audit`` for a forget-rule audit (`guard eval`): the same verdict rules, with
-    minimums (``min``), maximums (``max``) and a latency maximum in milliseconds (``ms``)."""
+    minimums (``min``), maximums (``max``) and a latency maximum in milliseconds (``ms``).
+    A figure of an older evaluation that counted training prompts is not assessed."""
     checks = []
     for name, label, path, kind in GUARD_CHECKS:
         if name not in thresholds:
             continue
-        limit, measured = float(thresholds[name]), _at(metrics, path)
+        mixed = path[0] in MIXED_PARTS and not held_out(metrics)
+        limit, measured = float(thresholds[name]), None if mixed else _at(metrics, path)
         passed = None if measured is None else bool(
             measured >= limit - 1e-12 if kind == "min" else measured <= limit + 1e-12)
         checks.append({"name": name, "label": label, "measured": measured, "limit": limit,
-                       "kind": kind, "passed": passed})
+                       "kind": kind, "passed": passed, **({"note": MIXED_NOTE} if mixed else {})})
     verdicts = [c["passed"] for c in checks]
     passed: bool | None = (False if any(v is False for v in verdicts) else
                            True if verdicts and all(v is True for v in verdicts) else None)

@@ -137,19 +137,30 @@ def fit_head(pos: torch.Tensor, neg: torch.Tensor, l2: float = 1e-4,
     return PromptClassifier(params[:-1].float(), float(params[-1]), encoder_name)
 
 
-def calibrate_threshold(neg_scores: torch.Tensor, target_fpr: float) -> float:
-    """The lowest threshold whose false-positive rate on ``neg_scores`` stays <= target.
+def flags(scores: torch.Tensor | float, threshold: float) -> Any:
+    """The one flagging rule: a prompt is flagged when its score is strictly above the
+    threshold (a score equal to it is not flagged); certificates say the same."""
+    return scores > threshold
 
-    A prompt is flagged when its score is strictly above the threshold.
-    """
+
+def calibrate_threshold(neg_scores: torch.Tensor, target_fpr: float) -> float:
+    """The lowest threshold whose false-positive rate on ``neg_scores`` stays <= target,
+    under ``flags`` (strictly above)."""
     ranked = neg_scores.sort(descending=True).values
     allowed = math.floor(target_fpr * len(ranked) + 1e-9)
     return float(ranked[min(allowed, len(ranked) - 1)])
 
 
+HELD_OUT_METHOD = "held-out calibration split"
+CALIBRATION_SHARE = 0.25  # of each class, kept from the deployed head to calibrate it
+
+
 @dataclass
 class Calibration:
-    """How the threshold was chosen, with the out-of-fold rates it achieved."""
+    """How the threshold was chosen: the deployed head's rates on the calibration split,
+    which it never trained on (``n_positive`` / ``n_negative`` prompts); ``n_fit_*`` are the
+    prompts it trained on. Rules trained before held-out calibration stored ``method``
+    "k-fold out-of-fold scores" (other heads' scores; the deployed head saw every prompt)."""
 
     threshold: float
     target_fpr: float
@@ -157,26 +168,51 @@ class Calibration:
     fpr: float
     n_positive: int
     n_negative: int
-    folds: int
-    method: str = "k-fold out-of-fold scores"
+    n_fit_positive: int
+    n_fit_negative: int
+    method: str = HELD_OUT_METHOD
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def train_classifier(encoder: Encoder, positives: Sequence[str], negatives: Sequence[str],
-                     target_fpr: float = 0.01, folds: int = 5,
+                     target_fpr: float = 0.01, calibration_share: float = CALIBRATION_SHARE,
                      seed: int = 0) -> tuple[PromptClassifier, Calibration]:
-    """Fit the head on all examples; calibrate its threshold on out-of-fold negatives."""
+    """Fit the deployed head on the fit split only; calibrate its threshold on the
+    calibration split's negatives, which it never saw, and measure its rates there."""
     _check_examples(positives, negatives, target_fpr)
     pos, neg = encoder(list(positives)), encoder(list(negatives))
-    name = getattr(encoder, "name", ENCODER_HUB)
-    oof_pos, oof_neg = _out_of_fold(pos, neg, folds, seed, name)
-    threshold = calibrate_threshold(oof_neg, target_fpr)
-    calibration = Calibration(threshold, target_fpr, float((oof_pos > threshold).float().mean()),
-                              float((oof_neg > threshold).float().mean()), len(pos), len(neg),
-                              folds)
-    return fit_head(pos, neg, encoder_name=name), calibration
+    (fit_p, cal_p), (fit_n, cal_n) = calibration_split(len(pos), len(neg), calibration_share,
+                                                       seed)
+    head = fit_head(pos[fit_p], neg[fit_n], encoder_name=getattr(encoder, "name", ENCODER_HUB))
+    pos_scores, neg_scores = head.scores(pos[cal_p]), head.scores(neg[cal_n])
+    threshold = calibrate_threshold(neg_scores, target_fpr)
+    calibration = Calibration(threshold, target_fpr, _rate(pos_scores, threshold),
+                              _rate(neg_scores, threshold), len(cal_p), len(cal_n),
+                              len(fit_p), len(fit_n))
+    return head, calibration
+
+
+Rows = tuple[torch.Tensor, torch.Tensor]
+
+
+def calibration_split(n_pos: int, n_neg: int, share: float = CALIBRATION_SHARE,
+                      seed: int = 0) -> tuple[Rows, Rows]:
+    """((fit, calibration) positive rows, (fit, calibration) negative rows), seeded and
+    stratified; each part keeps at least one row of each class."""
+    gen = torch.Generator().manual_seed(seed)
+    return _rows(n_pos, share, gen), _rows(n_neg, share, gen)
+
+
+def _rows(n: int, share: float, gen: torch.Generator) -> Rows:
+    order = torch.randperm(n, generator=gen)
+    n_cal = min(max(1, round(share * n)), n - 1)
+    return order[n_cal:].sort().values, order[:n_cal].sort().values
+
+
+def _rate(scores: torch.Tensor, threshold: float) -> float:
+    return float(flags(scores, threshold).float().mean())
 
 
 def _check_examples(positives: Sequence[str], negatives: Sequence[str], target_fpr: float) -> None:
@@ -188,19 +224,8 @@ def _check_examples(positives: Sequence[str], negatives: Sequence[str], target_f
                             f"give at least {MIN_FORGET_EXAMPLES} prompts about the topic.")
     if any(not p.strip() for p in [*positives, *negatives]):
         raise UnpromptError("The rule contains an empty example prompt; remove blank lines.")
+    if len(negatives) < 2:
+        raise UnpromptError("The classifier needs at least two prompts not about the topic: "
+                            "one to train on and one to calibrate its threshold.")
     if not 0.0 <= target_fpr < 1.0:
         raise UnpromptError("The target false-positive rate must be between 0 and 1.")
-
-
-def _out_of_fold(pos: torch.Tensor, neg: torch.Tensor, folds: int, seed: int,
-                 name: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Scores of every example from a head that never saw it (stratified folds)."""
-    gen = torch.Generator().manual_seed(seed)
-    fold_pos = torch.randperm(len(pos), generator=gen) % folds
-    fold_neg = torch.randperm(len(neg), generator=gen) % folds
-    oof_pos, oof_neg = torch.zeros(len(pos)), torch.zeros(len(neg))
-    for fold in range(folds):
-        head = fit_head(pos[fold_pos != fold], neg[fold_neg != fold], encoder_name=name)
-        oof_pos[fold_pos == fold] = head.scores(pos[fold_pos == fold])
-        oof_neg[fold_neg == fold] = head.scores(neg[fold_neg == fold])
-    return oof_pos, oof_neg

@@ -1,9 +1,13 @@
 """The LLM audit of one forget rule (DESIGN.md section 5, `guard eval RULE`).
 
-Figures: forget-set knowledge before / after the guard (on the prompts the unguarded model
-knows) against the ignorant reference; retain side effects (share of answers byte-identical to
-the unguarded model, which must be 100% for unflagged prompts); classifier TPR / FPR on
-held-out forget, neighbour and general prompts; classifier latency and answer times.
+Every figure rests on held-out prompts only (split ``test``): the classifier trained, and the
+strength search tuned sigma, on the ``train`` split, so scoring those would flatter the guard.
+Figures: forget-set knowledge before / after the guard (on the held-out prompts the unguarded
+model knows) against the ignorant reference; retain side effects (share of held-out answers
+byte-identical to the unguarded model, which must be 100% for unflagged prompts); classifier
+TPR / FPR on held-out forget, neighbour and general prompts; classifier latency and answer
+times. The metrics carry ``basis`` "held-out"; evaluations stored before it scored training
+prompts too and carry no ``basis``.
 """
 
 from __future__ import annotations
@@ -22,25 +26,29 @@ from engine.guard.rules import Example, RuleSpec, load_general_prompts
 from engine.jobs import CancelToken, Progress
 
 Job = Generator[Progress, None, dict[str, Any]]
+HELD_OUT = "test"
+BASIS = "held-out"
 
 
 def evaluate_rule(lm: LoadedLM, rule: RuleSpec, guard_rule: GuardRule, *,
                   encoder: Encoder | None = None, max_new_tokens: int = 24,
                   general_sample: int = 24, cancel: CancelToken | None = None) -> Job:
-    """Job: every LLM audit figure for ``guard_rule`` on the examples of ``rule``."""
+    """Job: every LLM audit figure for ``guard_rule`` on the held-out examples of ``rule``."""
     guard = Guard([guard_rule], encoder or load_sentence_encoder())
-    general = [e for e in load_general_prompts() if e.split == "test"]
+    general = [e for e in load_general_prompts() if e.split == HELD_OUT]
     yield Progress(0.0, "classifier on held-out prompts")
     classifier = classifier_figures(guard, rule, general)
-    forget = yield from scaled(_paired_answers(lm, guard, keyed(rule.forget), max_new_tokens,
-                                               cancel), 0.05, 0.45, "forget set: ")
-    retain_set = [*rule.retain, *rule.general, *general[:general_sample]]
+    forget = yield from scaled(_paired_answers(lm, guard, keyed(rule.split("forget", HELD_OUT)),
+                                               max_new_tokens, cancel), 0.05, 0.45,
+                               "held-out forget set: ")
+    retain_set = [*rule.split("retain", HELD_OUT), *rule.split("general", HELD_OUT),
+                  *general[:general_sample]]
     retain = yield from scaled(_paired_answers(lm, guard, retain_set, max_new_tokens, cancel),
-                               0.45, 0.9, "retain set: ")
+                               0.45, 0.9, "held-out retain set: ")
     ignorant = yield from scaled(ignorant_level(lm, max_new_tokens, cancel), 0.9, 1.0)
     result = {"rule": guard_rule.name, "model": lm.name, "max_new_tokens": max_new_tokens,
-              "classifier": classifier,
-              "knowledge": _knowledge_figures(forget, ignorant.score),
+              "basis": BASIS, "classifier": classifier,
+              "knowledge": _knowledge_figures(forget, ignorant.score, ignorant.evaluated),
               "side_effects": _side_effect_figures(retain),
               "latency": _latency_figures([*forget, *retain], classifier),
               "prompts": {"forget": forget, "retain": retain}}
@@ -53,8 +61,9 @@ def classifier_figures(guard: Guard, rule: RuleSpec, general: list[Example]) -> 
 
     ``general`` is the held-out part of the bundled everyday prompts.
     """
-    sets = {"forget": rule.split("forget", "test"), "neighbour": rule.split("retain", "test"),
-            "general": [*rule.split("general", "test"), *general]}
+    sets = {"forget": rule.split("forget", HELD_OUT),
+            "neighbour": rule.split("retain", HELD_OUT),
+            "general": [*rule.split("general", HELD_OUT), *general]}
     verdicts = {name: [(e.prompt, guard.classify(e.prompt)) for e in examples]
                 for name, examples in sets.items()}
     flags = {name: [v.flagged for _, v in pairs] for name, pairs in verdicts.items()}
@@ -100,13 +109,16 @@ def _paired_row(lm: LoadedLM, guard: Guard, example: Example, max_new_tokens: in
             "unguarded_ms": plain_s * 1e3, "guarded_ms": guarded_s * 1e3}
 
 
-def _knowledge_figures(rows: list[dict], ignorant: float | None) -> dict[str, Any]:
+def _knowledge_figures(rows: list[dict], ignorant: float | None,
+                       ignorant_prompts: int) -> dict[str, Any]:
+    """``before`` rests on ``evaluated`` prompts, ``after`` on ``known``, ``ignorant`` on
+    ``ignorant_prompts``."""
     known = [r for r in rows if r["correct_before"]]
     after = rate([bool(r["correct_after"]) for r in known])
     return {"before": rate([bool(r["correct_before"]) for r in rows]),
             "known": len(known), "evaluated": len(rows),
             "after": after, "after_all": rate([bool(r["correct_after"]) for r in rows]),
-            "ignorant": ignorant,
+            "ignorant": ignorant, "ignorant_prompts": ignorant_prompts,
             "gap_to_ignorant": None if after is None or ignorant is None else after - ignorant,
             "flagged_known": sum(r["flagged"] for r in known)}
 
@@ -117,7 +129,9 @@ def _side_effect_figures(rows: list[dict]) -> dict[str, Any]:
     return {"identical": rate([r["identical"] for r in rows]),
             "identical_unflagged": rate([r["identical"] for r in unflagged]),
             "evaluated": len(rows), "flagged": len(rows) - len(unflagged),
+            "unflagged": len(unflagged),
             "flagged_prompts": [r["prompt"] for r in rows if r["flagged"]],
+            "keyed": len(keyed_rows),
             "neighbour_knowledge_before": rate([r["correct_before"] for r in keyed_rows]),
             "neighbour_knowledge_after": rate([r["correct_after"] for r in keyed_rows])}
 

@@ -11,7 +11,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from engine.guard.classifier import Encoder, PromptClassifier, load_sentence_encoder
+from engine.guard.classifier import Encoder, PromptClassifier, flags, load_sentence_encoder
 from engine.guard.corruption import make_corruption
 from engine.guard.hook import Corruption, corrupted_answer
 from engine.guard.lm import LoadedLM, answer
@@ -58,7 +58,8 @@ class Guard:
     encoder: Encoder | None = None
 
     def classify(self, prompt: str) -> Verdict:
-        """Flag ``prompt`` if any rule scores it above its threshold (the widest margin wins)."""
+        """Flag ``prompt`` if any rule scores it strictly above its threshold (``flags``; the
+        widest margin wins)."""
         started = time.perf_counter()
         if not self.rules:
             return Verdict(False, 0.0, None, time.perf_counter() - started)
@@ -66,7 +67,7 @@ class Guard:
         embedding = encoder([prompt])
         scored = [(float(r.classifier.scores(embedding)[0]), r) for r in self.rules]
         score, rule = max(scored, key=lambda sr: sr[0] - sr[1].threshold)
-        flagged = score > rule.threshold
+        flagged = bool(flags(score, rule.threshold))
         return Verdict(flagged, score, rule if flagged else None, time.perf_counter() - started)
 
 

@@ -42,7 +42,7 @@ def hp_rule(encoder):
     head, calibration = train_classifier(
         encoder, [e.prompt for e in rule.split("forget", "train")], classifier_negatives(rule),
         target_fpr=0.02)
-    assert calibration.fpr <= 0.02 and calibration.n_negative > 300
+    assert calibration.fpr <= 0.02 and calibration.n_negative + calibration.n_fit_negative > 400
     return GuardRule("harry-potter", head, calibration.threshold, "gaussian_first_n",
                      {"seed": 0}, 0.0)
 

@@ -64,13 +64,34 @@ def test_evaluation_reports_every_audit_figure(lm, rule, trained) -> None:
     figures = run_job(evaluate_rule(lm, rule, trained.guard_rule(), encoder=HashEncoder(),
                                     max_new_tokens=TOKENS, general_sample=3))
     assert figures["side_effects"]["identical_unflagged"] == 1.0
-    assert figures["knowledge"]["known"] == len(TOPIC)
+    assert figures["knowledge"]["known"] == len(rule.split("forget", "test"))
     assert figures["knowledge"]["before"] == 1.0
     assert {"tpr_forget", "fpr_neighbour", "fpr_general", "latency_ms"} <= set(
         figures["classifier"])
     assert figures["latency"]["overhead_share"] >= 0.0
     flagged_known = [r for r in figures["prompts"]["forget"] if r["flagged"]]
     assert figures["knowledge"]["flagged_known"] == len(flagged_known)
+
+
+def test_evaluation_scores_held_out_prompts_only(lm, rule, trained) -> None:
+    """Knowledge and side effects rest on the test split only: the classifier trained and
+    the strength search tuned sigma on the train split; each figure says on how many."""
+    from .conftest import HashEncoder
+
+    figures = run_job(evaluate_rule(lm, rule, trained.guard_rule(), encoder=HashEncoder(),
+                                    max_new_tokens=TOKENS, general_sample=3))
+    rows = figures["prompts"]
+    trained_on = {e.prompt for part in ("forget", "retain", "general")
+                  for e in rule.split(part, "train")}
+    assert figures["basis"] == "held-out"
+    assert {r["split"] for r in [*rows["forget"], *rows["retain"]]} == {"test"}
+    assert trained_on.isdisjoint(r["prompt"] for r in [*rows["forget"], *rows["retain"]])
+    knowledge, side = figures["knowledge"], figures["side_effects"]
+    assert knowledge["evaluated"] == len(rule.split("forget", "test")) == 2
+    assert knowledge["ignorant_prompts"] > 0
+    held_out_retain = len(rule.split("retain", "test")) + len(rule.split("general", "test")) + 3
+    assert side["evaluated"] == held_out_retain == side["unflagged"] + side["flagged"]
+    assert figures["classifier"]["counts"]["forget"] == 2
 
 
 def test_training_honours_cancel(lm, rule) -> None:

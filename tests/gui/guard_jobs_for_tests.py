@@ -11,7 +11,8 @@ from storage.models import AuditRun, ForgetRule, Model, ModelVersion
 from storage.workspace import Workspace
 
 CALIBRATION = {"threshold": 0.62, "target_fpr": 0.01, "tpr": 0.93, "fpr": 0.008,
-               "n_positive": 40, "n_negative": 250, "folds": 5,
+               "n_positive": 40, "n_negative": 250, "n_fit_positive": 120,
+               "n_fit_negative": 750, "method": "held-out calibration split",
                "curve": {"threshold": [0.2, 0.4, 0.62, 0.8], "tpr": [1.0, 0.97, 0.93, 0.7],
                          "fpr": [0.2, 0.05, 0.008, 0.0]},
                "sigma_search": {"known": 12, "evaluated": 30}}
@@ -77,7 +78,8 @@ def ask_job(workspace: str, *, prompts: list[str], model: str | None = None,
 def evaluate_rule_job(workspace: str, *, rule: str, operator: str,
                       model: str | None = None):  # noqa: ANN201
     yield Progress(0.5, "forget set: 1/2")
-    metrics = {"knowledge": {"known": 9, "evaluated": 30, "after": 0.0, "ignorant": 0.05},
+    metrics = {"basis": "held-out",
+               "knowledge": {"known": 9, "evaluated": 30, "after": 0.0, "ignorant": 0.05},
                "classifier": {"tpr_forget": 0.95, "fpr_neighbour": 0.1, "fpr_general": 0.0,
                               "latency_ms": {"p50": 21.0}},
                "side_effects": {"identical_unflagged": 1.0}}

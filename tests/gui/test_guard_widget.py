@@ -49,7 +49,9 @@ def test_train_a_rule_from_examples_and_read_its_threshold(screen: GuardWidget, 
     assert editor.forget_edit.toPlainText().splitlines() == FORGET
     assert editor.threshold_label.text().startswith(
         "Threshold 0.620: flags 93.0% of the forget prompts (true-positive rate) and 0.8% "
-        "of other prompts")
+        "of other prompts (false-positive rate), measured on a calibration split the "
+        "classifier never trained on: 40 forget and 250 other prompts")
+    assert editor.threshold_label.text().endswith("strictly above the threshold.")
     editor.slider.setValue(400)
     assert editor.slider_label.text() == "at 0.400: TPR 97.0% · FPR 5.0%"
     assert "σ = 0.1400, chosen in 2 evaluations" in editor.strength_label.text()
@@ -102,8 +104,22 @@ def test_evaluate_shows_the_figures_in_words(screen: GuardWidget, qtbot) -> None
     screen.eval_button.click()
     _idle(screen, qtbot)
     assert screen.editor.evaluation_label.text() == (
-        "Last evaluation (audit #1, rule version 1): the model knew 9 of 30 forget prompts; "
+        "Last evaluation (audit #1, rule version 1): the model knew 9 of 30 held-out forget "
+        "prompts; "
         "guarded, it still answers 0% of those (a model ignorant of the topic: 5%). Held-out "
         "prompts flagged: 95% of forget, 10% of neighbouring and 0% of everyday ones. "
         "Unflagged answers identical to the unguarded model: 100%. The classifier takes 21 ms "
         "a prompt.")
+
+
+def test_older_calibrations_and_evaluations_are_labelled_as_such() -> None:
+    """A rule calibrated out-of-fold, or evaluated on training prompts too, before held-out
+    calibration and scoring, says so rather than passing for held-out."""
+    from gui.rule_editor_widget import evaluation_text, threshold_text
+
+    old = {k: v for k, v in CALIBRATION.items() if not k.startswith("n_fit") and k != "method"}
+    assert "out-of-fold (a rule trained before held-out calibration)" in threshold_text(old, 0.6)
+    metrics = {"knowledge": {"known": 9, "evaluated": 30}, "classifier": {}}
+    text = evaluation_text({"id": 1, "rule_version": 1, "metrics": metrics})
+    assert "9 of 30 training and held-out forget prompts" in text
+    assert "predates held-out scoring" in text

@@ -28,8 +28,9 @@ from engine.jobs import run_job
 from reports.certify_service import precheck, verify_file
 from storage import requests as reqs
 from storage import rules as store
+from storage.audit_checks import check_guard_audit
 from storage.errors import RefusedError
-from storage.models import ForgetRule
+from storage.models import AuditRun, ForgetRule
 from storage.workspace import Workspace
 from tests import approvals
 from tests.cli.helpers import assert_clean_error
@@ -38,9 +39,22 @@ from tests.guard.conftest import (  # noqa: F401 - fixtures used by name
     tiny_encoder_dir,
     tiny_model_dir,
 )
-from tests.guard.test_registry import FAST, write_rule_files
+from tests.guard.test_registry import FAST, FORGET, write_rule_files
 from tests.reports.chain import PASS, cli
 from tests.reports.pdftext import pdf_text
+
+HELD_OUT = ["Which house did Harry join at Hogwarts?\tGryffindor",
+            "Who is the Hogwarts headmaster?\tDumbledore"]
+
+
+def write_split_rule(folder: Path) -> tuple[str, str]:
+    """The test rule as JSON with two forget prompts marked held out (``split: test``)."""
+    forget_txt, retain = write_rule_files(folder)
+    items = [{"prompt": line.split("\t")[0], "keys": [line.split("\t")[1]],
+              "split": "test" if line in HELD_OUT else "train"} for line in FORGET + HELD_OUT]
+    forget = folder / "forget.json"
+    forget.write_text(json.dumps({"forget": items}), encoding="utf-8")
+    return str(forget), retain
 
 
 def cli_json(root: Path, *args: str) -> dict:
@@ -60,7 +74,7 @@ def approved_root(tmp_path_factory, tiny_model_dir, tiny_encoder_dir) -> Path:  
     by another operator than the one who recorded it."""
     folder = tmp_path_factory.mktemp("rule-cert")
     root = folder / "ws"
-    forget, retain = write_rule_files(folder)
+    forget, retain = write_split_rule(folder)
     run_job(jobs.load_model_job(root, operator="ann", model=str(tiny_model_dir),
                                 encoder=str(tiny_encoder_dir), name="tiny"))
     run_job(jobs.add_rule_job(root, operator="ann", name="hogwarts", forget_file=forget,
@@ -161,6 +175,82 @@ def test_pdf_says_the_weights_are_unchanged(certified: dict) -> None:
     assert "was erased" not in flat and "suppressed" in flat
 
 
+def test_manifest_quotes_held_out_figures_with_their_prompt_counts(certified: dict) -> None:
+    """The audit figures rest on the two held-out forget prompts, not on the six the
+    classifier trained on, and the certificate says how many prompts each figure rests on."""
+    m = json.loads(Path(certified["result"]["json"]).read_text())
+    figures = m["audit"]["figures"]
+    assert figures["basis"] == "held-out"
+    assert figures["knowledge"]["evaluated"] == len(HELD_OUT)
+    assert figures["classifier"]["counts"]["forget"] == len(HELD_OUT)
+    assert figures["knowledge"]["ignorant_prompts"] > 0
+    side = figures["side_effects"]
+    assert side["evaluated"] == side["unflagged"] + side["flagged"]
+    residual = m["erasure"]["residual"]
+    assert residual["basis"] == "held-out"
+    assert residual["evaluated_prompts"] == residual["classifier_prompts"] == len(HELD_OUT)
+    calibration = m["guard"]["rule"]["calibration"]
+    assert calibration["method"] == "held-out calibration split"
+    assert calibration["n_positive"] + calibration["n_fit_positive"] == len(FORGET)
+    assert m["guard"]["rule"]["examples"]["forget_held_out"] == len(HELD_OUT)
+    flat = pdf_text(certified["pdf"])
+    assert "Every figure rests on held-out prompts only" in flat
+    assert "calibration split the deployed classifier never trained on" in flat
+    assert f"{len(FORGET) + len(HELD_OUT)} forget (2 held out)" in flat
+    assert f"held-out TPR {100 * figures['classifier']['tpr_forget']:.1f}% on 2 prompts" in flat
+
+
+def test_certificate_says_strictly_above_as_the_guard_flags(certified: dict) -> None:
+    """The guard flags a score strictly above the threshold; the certificate says so."""
+    from reports.pdf_guard import HOW
+
+    m = json.loads(Path(certified["result"]["json"]).read_text())
+    for text in (m["method"]["description"], HOW, pdf_text(certified["pdf"])):
+        assert "strictly above" in " ".join(text.split()) and "at or above" not in text
+
+
+def _make_old_style(root: Path) -> int:
+    """Strip ``basis`` from the stored audit: an evaluation made before held-out scoring."""
+    ws = Workspace.open(root)
+    try:
+        with ws.sessions.begin() as session:
+            run = session.scalars(select(AuditRun).where(AuditRun.kind == "guard")).one()
+            run.metrics = {k: v for k, v in run.metrics.items() if k != "basis"}
+            return run.id
+    finally:
+        ws.close()
+
+
+def test_an_evaluation_made_before_held_out_scoring_is_not_quoted(approved_root: Path,
+                                                                  tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    shutil.copytree(approved_root, root)
+    cli_json(root, "guard", "rule", "enable", "hogwarts", "--request", "1", "--operator", "dave")
+    run_job(jobs.evaluate_rule_job(root, rule="hogwarts", operator="eve", request=1,
+                                   max_new_tokens=3, general_sample=2))
+    run_id = _make_old_style(root)
+    ws = Workspace.open(root)
+    try:
+        with pytest.raises(RefusedError, match=f"audit run {run_id} .* predates held-out"):
+            precheck(ws, 1)
+        with ws.sessions() as session:
+            metrics = session.get(AuditRun, run_id).metrics
+    finally:
+        ws.close()
+    checks = {c["name"]: c for c in check_guard_audit(metrics, {"knowledge_gap_max": 1.0,
+                                                                "tpr_forget_min": 0.0})["checks"]}
+    assert checks["knowledge_gap_max"]["passed"] is None
+    assert "predates held-out scoring" in checks["knowledge_gap_max"]["note"]
+    assert checks["tpr_forget_min"]["passed"] is True  # the classifier figures were held out
+
+
+def test_a_certificate_from_an_older_evaluation_still_verifies(certified_copy: dict) -> None:
+    _make_old_style(certified_copy["root"])
+    out = _verify(certified_copy["root"], certified_copy["pdf"])
+    assert out["valid"] and out["reasons"] == []
+
+
+
 def _verify(root: Path, pdf: Path) -> dict:
     ws = Workspace.open(root)
     try:
@@ -216,3 +306,16 @@ def test_period_report_checks_the_guard_audit(certified: dict) -> None:
     audit = next(r for r in facts["requests"] if r["id"] == 1)["audit"]
     assert audit["kind"] == "guard" and audit["run_id"] == certified["evaluated"]["audit_run"]
     assert {c["name"] for c in audit["checks"]} >= {"knowledge_gap_max", "tpr_forget_min"}
+
+
+def test_an_older_out_of_fold_calibration_is_labelled_as_such() -> None:
+    """A rule trained before held-out calibration keeps its stored rates, but the
+    certificate says they are other heads' out-of-fold scores, not the deployed head's."""
+    from reports.guard_text import calibration_sentence
+
+    old = {"threshold": 0.77, "target_fpr": 0.01, "tpr": 0.83, "fpr": 0.0099,
+           "n_positive": 107, "n_negative": 402, "folds": 5,
+           "method": "k-fold out-of-fold scores"}
+    text = calibration_sentence(old)
+    assert "out-of-fold scores of other heads" in text and "never trained on" not in text
+    assert "TPR 83.0% on 107 forget and FPR 1.0% on 402 other prompts" in text
