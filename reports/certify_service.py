@@ -110,7 +110,7 @@ def precheck(ws: Workspace, request_id: int | str) -> None:
 def verify_file(ws: Workspace, path: str | Path) -> dict[str, Any]:
     """Verify a certificate PDF: signature, pinned signer, manifest and registry."""
     from reports.keys import trusted_certificates
-    from reports.verify import verify_certificate_pdf
+    from reports.verify import MAX_PDF_BYTES, verify_certificate_pdf
 
     path = Path(path)
     if not path.exists():
@@ -118,7 +118,8 @@ def verify_file(ws: Workspace, path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise UnpromptError(f"{path} is not a file")
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:  # bounded: a huge file is a verdict, not a stall
+            data = handle.read(MAX_PDF_BYTES + 1)
     except OSError as exc:
         raise UnpromptError(f"cannot read {path}: {exc.strerror}") from exc
 
