@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from reports.certificate_facts import check_certifiable, gather
-from reports.key_admin import signing_identity
+from reports.key_admin import command_signing_identity
 from reports.manifest import build_manifest, canonical_json, new_certificate_id
 from reports.reasons import explain
 from reports.signing import WrittenCertificate, write_certificate
@@ -55,19 +55,19 @@ def certify_steps(ws: Workspace, request_id: int | str, out: str | Path, *, oper
         facts, charts = gather(session, request_id, new_certificate_id())
         tsa_url = get_setting(session, "tsa_url") or None
     yield 0.2, "opening the signing key"
-    identity = signing_identity(ws, passphrase, operator)
-    manifest = build_manifest(facts)
-    yield 0.4, "rendering and signing the PDF" + (" (with a timestamp)" if tsa_url else "")
-    written = write_certificate(out, manifest, charts, identity, overwrite=overwrite,
-                                timestamp_url=tsa_url)
-    yield 0.8, "recording the certificate"
-    archive = _archive(ws, written)
-    try:
-        _record(ws, facts["request"]["id"], manifest, written, archive, operator,
-                bool(tsa_url))
-    except BaseException:
-        _remove([written.pdf_path, written.json_path, *archive])
-        raise
+    with command_signing_identity(ws, passphrase, operator) as identity:
+        manifest = build_manifest(facts)
+        yield 0.4, "rendering and signing the PDF" + (" (with a timestamp)" if tsa_url else "")
+        written = write_certificate(out, manifest, charts, identity, overwrite=overwrite,
+                                    timestamp_url=tsa_url)
+        yield 0.8, "recording the certificate"
+        archive = _archive(ws, written)
+        try:
+            _record(ws, facts["request"]["id"], manifest, written, archive, operator,
+                    bool(tsa_url))
+        except BaseException:
+            _remove([written.pdf_path, written.json_path, *archive])
+            raise
     yield 1.0, "certificate issued"
     return {"certificate_id": written.certificate_id, "request": facts["request"]["id"],
             "status": "certified", "pdf": str(written.pdf_path),
