@@ -15,10 +15,9 @@ from pathlib import Path
 from alembic.util.exc import CommandError
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
 
 from storage.artifacts import ArtifactStore
-from storage.db import make_engine, make_sessionmaker, upgrade_to_head
+from storage.db import Sessions, make_engine, make_sessionmaker, upgrade_to_head
 from storage.errors import WorkspaceError
 
 REGISTRY = "registry.db"
@@ -61,7 +60,7 @@ def _check_exists(root: Path) -> None:
 class Workspace:
     root: Path
     engine: Engine
-    sessions: sessionmaker[Session]
+    sessions: Sessions
     artifacts: ArtifactStore
 
     @classmethod
