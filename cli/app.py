@@ -64,6 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UnpromptError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except OSError as exc:  # a path, permission or disk problem the operator can fix
+        print(f"error: {_os_error(exc)}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
@@ -75,3 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERNAL
     finally:
         ctx.close()
+
+
+def _os_error(exc: OSError) -> str:
+    """``strerror: path`` (both paths for a rename or link), else the message."""
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    reason = exc.strerror or str(exc) or exc.__class__.__name__
+    return f"{reason}: {' -> '.join(paths)}" if paths else reason

@@ -91,11 +91,13 @@ def cmd_verify(ctx: Context) -> int:
 
 
 def _render_verify(r: dict[str, Any]) -> str:
+    from reports.reasons import headline
+
     if r["valid"]:
         s = r.get("summary") or {}
         return (f"VALID: certificate {r.get('certificate_id')} for request {s.get('request')} "
                 f"({s.get('claim')}), signed by {r.get('signer')}.")
-    lines = [f"NOT VALID: {r['file']}"]
+    lines = [f"{headline(False, r['reasons'])}: {r['file']}"]
     lines += [f"- {code}: {text}" for code, text in zip(r["reasons"], r["explanations"],
                                                        strict=True)]
     return "\n".join(lines)

@@ -12,6 +12,16 @@ from typing import Any
 
 from storage.workspace import Workspace
 
+# Commands that only read: they open an existing workspace and never create one at a
+# mistyped path (handlers by module and name).
+READ_ONLY = frozenset({
+    "cli.certificate_cmds.cmd_verify", "cli.certificate_cmds.cmd_certificates",
+    "cli.certificate_cmds.cmd_keys_show", "cli.registry_cmds.cmd_models",
+    "cli.registry_cmds.cmd_classes", "cli.registry_cmds.cmd_log_verify",
+    "cli.request_cmds.cmd_list", "cli.guard_cmds.cmd_rule_list", "cli.guard_cmds.cmd_ask",
+    "cli.image_cmds.cmd_evaluate",
+})
+
 
 @dataclass
 class Context:
@@ -21,8 +31,14 @@ class Context:
     @property
     def workspace(self) -> Workspace:
         if self._workspace is None:
-            self._workspace = Workspace.open(getattr(self.args, "workspace", None))
+            self._workspace = Workspace.open(getattr(self.args, "workspace", None),
+                                             create=not self.read_only)
         return self._workspace
+
+    @property
+    def read_only(self) -> bool:
+        handler = getattr(self.args, "handler", None)
+        return f"{handler.__module__}.{handler.__name__}" in READ_ONLY if handler else False
 
     @property
     def operator(self) -> str:

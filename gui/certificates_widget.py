@@ -211,8 +211,11 @@ class CertificatesWidget(Screen):
         return result
 
     def _show_verdict(self, r: dict[str, Any]) -> None:
+        from reports.reasons import headline
+
         name = Path(r["file"]).name
-        colour, word = (GOOD, "VALID") if r["valid"] else (BAD, "NOT VALID")
+        colour = GOOD if r["valid"] else BAD
+        word = headline(r["valid"], r["reasons"])
         self.verdict_label.setText(f"<span style='color:{colour}'>{word}</span>: {name}")
         s = r.get("summary") or {}
         facts = [f"certificate {r.get('certificate_id') or 'unknown'}"]

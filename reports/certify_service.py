@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from reports.certificate_facts import check_certifiable, gather
-from reports.key_admin import signing_identity
+from reports.key_admin import command_signing_identity
 from reports.manifest import build_manifest, canonical_json, new_certificate_id
 from reports.reasons import explain
 from reports.signing import WrittenCertificate, write_certificate
@@ -55,19 +55,19 @@ def certify_steps(ws: Workspace, request_id: int | str, out: str | Path, *, oper
         facts, charts = gather(session, request_id, new_certificate_id())
         tsa_url = get_setting(session, "tsa_url") or None
     yield 0.2, "opening the signing key"
-    identity = signing_identity(ws, passphrase, operator)
-    manifest = build_manifest(facts)
-    yield 0.4, "rendering and signing the PDF" + (" (with a timestamp)" if tsa_url else "")
-    written = write_certificate(out, manifest, charts, identity, overwrite=overwrite,
-                                timestamp_url=tsa_url)
-    yield 0.8, "recording the certificate"
-    archive = _archive(ws, written)
-    try:
-        _record(ws, facts["request"]["id"], manifest, written, archive, operator,
-                bool(tsa_url))
-    except BaseException:
-        _remove([written.pdf_path, written.json_path, *archive])
-        raise
+    with command_signing_identity(ws, passphrase, operator) as identity:
+        manifest = build_manifest(facts)
+        yield 0.4, "rendering and signing the PDF" + (" (with a timestamp)" if tsa_url else "")
+        written = write_certificate(out, manifest, charts, identity, overwrite=overwrite,
+                                    timestamp_url=tsa_url)
+        yield 0.8, "recording the certificate"
+        archive = _archive(ws, written)
+        try:
+            _record(ws, facts["request"]["id"], manifest, written, archive, operator,
+                    bool(tsa_url))
+        except BaseException:
+            _remove([written.pdf_path, written.json_path, *archive])
+            raise
     yield 1.0, "certificate issued"
     return {"certificate_id": written.certificate_id, "request": facts["request"]["id"],
             "status": "certified", "pdf": str(written.pdf_path),
@@ -110,7 +110,7 @@ def precheck(ws: Workspace, request_id: int | str) -> None:
 def verify_file(ws: Workspace, path: str | Path) -> dict[str, Any]:
     """Verify a certificate PDF: signature, pinned signer, manifest and registry."""
     from reports.keys import trusted_certificates
-    from reports.verify import verify_certificate_pdf
+    from reports.verify import MAX_PDF_BYTES, verify_certificate_pdf
 
     path = Path(path)
     if not path.exists():
@@ -118,7 +118,8 @@ def verify_file(ws: Workspace, path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise UnpromptError(f"{path} is not a file")
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:  # bounded: a huge file is a verdict, not a stall
+            data = handle.read(MAX_PDF_BYTES + 1)
     except OSError as exc:
         raise UnpromptError(f"cannot read {path}: {exc.strerror}") from exc
 

@@ -7,8 +7,12 @@ the hash-chained audit log (DESIGN.md section 3).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from reports import keys
 from storage import auditlog
@@ -29,6 +33,29 @@ def signing_identity(ws: Workspace, passphrase: bytes, operator: str) -> keys.Si
             auditlog.append(session, operator, "keys.generated",
                             {"fingerprint": identity.fingerprint, "subject": identity.subject})
     return identity
+
+
+@contextmanager
+def command_signing_identity(ws: Workspace, passphrase: bytes, operator: str
+                             ) -> Iterator[keys.SigningIdentity]:
+    """``signing_identity`` for one command: a key generated for it is removed again when the
+    command fails (and that logged), so a failed command leaves no key behind."""
+    generated = not has_signing_key(ws)
+    identity = signing_identity(ws, passphrase, operator)
+    try:
+        yield identity
+    except BaseException:
+        if generated:
+            _discard(ws, identity, operator)
+        raise
+
+
+def _discard(ws: Workspace, identity: keys.SigningIdentity, operator: str) -> None:
+    keys.discard_signing_key(ws.keys_dir, identity.fingerprint)
+    with suppress(SQLAlchemyError, UnpromptError), ws.sessions.begin() as session:
+        auditlog.append(session, operator, "keys.discarded",  # the command's error is reported
+                        {"fingerprint": identity.fingerprint,
+                         "reason": "the command that generated it failed"})
 
 
 def show(ws: Workspace) -> dict[str, Any]:

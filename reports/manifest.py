@@ -72,7 +72,7 @@ def validate_manifest(manifest: Any) -> None:
     if not isinstance(manifest, dict):
         raise UnpromptError("The certificate manifest is not a JSON object.")
     version = manifest.get("schema")
-    if version not in SCHEMA_FILES:
+    if not isinstance(version, str) or version not in SCHEMA_FILES:
         raise UnpromptError(f"Unknown certificate manifest schema {version!r}; "
                             f"known: {', '.join(SCHEMA_FILES)}.")
     import jsonschema

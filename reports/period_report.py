@@ -19,6 +19,7 @@ CSV_FIELDS = ("id", "status", "model", "scope", "legal_basis", "requested_by",
               "rejected_reason", "executed_at", "executed_by", "days_to_erasure", "late",
               "overdue", "at_risk", "erasure_kind", "version_after", "audit_run",
               "audit_passed", "certified_at", "certificate_id", "manifest_sha256")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def parse_day(text: str, what: str) -> dt.date:
@@ -57,9 +58,9 @@ def write_report(ws: Workspace, start: dt.date, end: dt.date, out: str | Path, *
                  operator: str, passphrase: bytes, csv_out: str | Path | None = None,
                  overwrite: bool = False) -> dict[str, Any]:
     """Write the signed PDF (and the CSV); returns the summary figures and paths."""
-    from reports.key_admin import signing_identity
+    from reports.key_admin import command_signing_identity
     from reports.period_pdf import render_period_pdf
-    from reports.signing import _signer_label, sign_pdf, write_file
+    from reports.signing import _signer_label, sign_pdf, write_files
 
     pdf_path = _path(out, ".pdf")
     csv_path = _path(csv_out, ".csv") if csv_out else None
@@ -67,13 +68,12 @@ def write_report(ws: Workspace, start: dt.date, end: dt.date, out: str | Path, *
         if path is not None and path.exists() and not overwrite:
             raise RefusedError(f"{path} already exists; choose another name")
     facts = preview(ws, start, end)
-    identity = signing_identity(ws, passphrase, operator)
-    pdf = render_period_pdf(facts, operator=operator, signer=_signer_label(identity))
-    signed = sign_pdf(pdf, identity)
-    pdf_path.parent.mkdir(parents=True, exist_ok=True)
-    write_file(pdf_path, signed, overwrite=overwrite)
-    if csv_path is not None:
-        write_file(csv_path, to_csv(facts).encode("utf-8"), overwrite=overwrite)
+    with command_signing_identity(ws, passphrase, operator) as identity:
+        pdf = render_period_pdf(facts, operator=operator, signer=_signer_label(identity))
+        files = {pdf_path: sign_pdf(pdf, identity)}
+        if csv_path is not None:
+            files[csv_path] = to_csv(facts).encode("utf-8")
+        write_files(files, overwrite=overwrite)  # both or neither
     return {"pdf": str(pdf_path), "csv": str(csv_path) if csv_path else None,
             "period": facts["period"], "counts": facts["counts"],
             "overdue": facts["overdue"], "at_risk": facts["at_risk"],
@@ -96,8 +96,18 @@ def to_csv(facts: dict[str, Any]) -> str:
                    audit_passed={True: "pass", False: "fail", None: ""}[audit.get("passed")],
                    certificate_id=cert.get("certificate_id"),
                    manifest_sha256=cert.get("manifest_sha256"))
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        writer.writerow({k: csv_cell(v) for k, v in row.items()})
     return buffer.getvalue()
+
+
+def csv_cell(value: Any) -> Any:
+    """A cell a spreadsheet shows as text: free text starting with ``= + - @``, tab or CR
+    gets a leading single quote (OWASP's advice on CSV injection); None is empty."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def _path(out: str | Path, suffix: str) -> Path:

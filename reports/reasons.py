@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+NOT_A_CERTIFICATE = frozenset({"file-too-large", "not-a-pdf", "manifest-missing",
+                               "manifest-unreadable", "manifest-schema-invalid"})
 REASONS = {
+    "file-too-large": "The file is far larger than any certificate; it was not read.",
     "not-a-pdf": "The file is not a PDF document (or it is too damaged to read).",
     "unsigned": "The document carries no digital signature.",
     "multiple-signatures": "The document carries more than one signature; a certificate "
@@ -23,7 +26,7 @@ REASONS = {
                         "erasure certificate.",
     "manifest-unreadable": "The attached manifest cannot be read as JSON.",
     "manifest-schema-invalid": "The attached manifest does not follow the certificate "
-                               "schema.",
+                               "schema: this is not a valid Unprompt certificate.",
     "manifest-hash-missing": "The signed metadata does not record the manifest's SHA-256.",
     "manifest-hash-mismatch": "The attached manifest differs from the one whose SHA-256 "
                               "was signed.",
@@ -50,8 +53,19 @@ def explain(reason: str, details: dict[str, Any] | None = None) -> str:
     if reason == "registry-mismatch":
         fields = ", ".join((details or {}).get("registry_mismatch") or []) or "some fields"
         text = f"{text} ({fields.replace('_', ' ')})."
+    if reason == "manifest-schema-invalid":
+        text = f"{text} {(details or {}).get('schema_error') or ''}".rstrip()
     rule = (details or {}).get("rule") or {}
     if reason == "rule-retrained" and rule:
         text = (f"{text} (certified: version {rule.get('certified_version')}; now: version "
                 f"{rule.get('current_version')})")
     return text
+
+
+def headline(valid: bool, reasons: list[str]) -> str:
+    """The verdict in words: a file that is no Unprompt certificate at all says so."""
+    if valid:
+        return "VALID"
+    if NOT_A_CERTIFICATE.intersection(reasons):
+        return "NOT VALID (not a valid Unprompt certificate)"
+    return "NOT VALID"

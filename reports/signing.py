@@ -4,7 +4,8 @@
 with the workspace key; given a timestamp authority URL it adds an RFC 3161 signature
 timestamp (B-T), which needs the network. ``write_certificate`` renders, signs and writes
 ``<name>.pdf`` plus ``<name>.json`` (the canonical manifest, so ``sha256sum`` of the JSON file
-equals the manifest hash), each atomically, refusing to replace existing files unless asked.
+equals the manifest hash), both or neither (``write_files``), refusing to replace existing
+files unless asked.
 """
 
 from __future__ import annotations
@@ -72,9 +73,7 @@ def write_certificate(out_pdf: Path, manifest: dict[str, Any],
         _refuse_existing([out_pdf, json_path])
     pdf = render_certificate_pdf(manifest, charts_data, signer=_signer_label(identity))
     signed = sign_pdf(pdf, identity, timestamp_url)
-    _make_folder(out_pdf.parent)
-    write_file(json_path, canonical_json(manifest), overwrite=overwrite)
-    write_file(out_pdf, signed, overwrite=overwrite)
+    write_files({out_pdf: signed, json_path: canonical_json(manifest)}, overwrite=overwrite)
     return WrittenCertificate(out_pdf, json_path, manifest["certificate_id"],
                               manifest_sha256(manifest), hashlib.sha256(signed).hexdigest(),
                               identity.fingerprint)
@@ -82,28 +81,75 @@ def write_certificate(out_pdf: Path, manifest: dict[str, Any],
 
 def write_file(path: Path, data: bytes, *, overwrite: bool = False) -> None:
     """Write via a temporary file, fsync, then rename (or link, which never replaces)."""
+    write_files({path: data}, overwrite=overwrite)
+
+
+def write_files(files: dict[Path, bytes], *, overwrite: bool = False) -> None:
+    """Write every file or none: folders are made, each file goes to a temporary file next to
+    it (fsynced) and only when all are written are they renamed into place (linked when
+    ``overwrite`` is false, which never replaces). On failure what this call made (files,
+    folders) is removed again, so a failed command leaves nothing behind."""
+    folders = _make_folders([Path(p).parent for p in files])
+    temps: dict[Path, Path] = {}
+    placed: list[Path] = []
+    path = Path()
+    try:
+        for path, data in files.items():
+            temps[Path(path)] = _write_temp(Path(path), data)
+        for path, tmp in temps.items():
+            (os.replace if overwrite else os.link)(tmp, path)
+            placed.append(path)
+        for folder in dict.fromkeys(p.parent for p in placed):
+            _fsync_dir(folder)
+    except BaseException as exc:
+        _undo(placed if not overwrite else [], folders)
+        if isinstance(exc, FileExistsError):
+            raise RefusedError(f"{path} already exists; choose another name or allow "
+                               "overwriting.") from exc
+        if isinstance(exc, OSError):
+            raise UnpromptError(f"Could not write {path}: {exc.strerror or exc}.") from exc
+        raise
+    finally:
+        for tmp in temps.values():
+            tmp.unlink(missing_ok=True)
+
+
+def _write_temp(path: Path, data: bytes) -> Path:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        (os.replace if overwrite else os.link)(tmp, path)
-        _fsync_dir(path.parent)
-    except FileExistsError as exc:
-        raise RefusedError(f"{path} already exists; choose another name or allow "
-                           "overwriting.") from exc
-    except OSError as exc:
-        raise UnpromptError(f"Could not write {path}: {exc.strerror or exc}.") from exc
-    finally:
+    except BaseException:
         tmp.unlink(missing_ok=True)
+        raise
+    return tmp
 
 
-def _make_folder(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UnpromptError(f"Could not create the folder {folder}: {exc.strerror}.") from exc
+def _make_folders(folders: list[Path]) -> list[Path]:
+    """Create the missing folders; returns those created, deepest first."""
+    created: list[Path] = []
+    for folder in dict.fromkeys(folders):
+        missing = [f for f in (folder, *folder.parents) if not f.exists()]
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            _undo([], created)
+            raise UnpromptError(f"Could not create the folder {folder}: "
+                                f"{exc.strerror}.") from exc
+        created += [f for f in missing if f not in created]
+    return created
+
+
+def _undo(paths: list[Path], folders: list[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+    for folder in sorted(folders, key=lambda f: len(f.parts), reverse=True):  # only if empty
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
 
 
 def _refuse_existing(paths: list[Path]) -> None:

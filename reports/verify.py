@@ -1,14 +1,15 @@
 """Verify a certificate PDF without trusting anything it says about itself.
 
 Checks, each failure a named reason:
-- the file is a PDF (``not-a-pdf``) with exactly one signature (``unsigned``,
-  ``multiple-signatures``);
+- the file is at most ``MAX_PDF_BYTES`` long (``file-too-large``), a PDF (``not-a-pdf``) with
+  exactly one signature (``unsigned``, ``multiple-signatures``);
 - the signature is cryptographically intact and valid (``signature-invalid``) and covers the
   whole file, nothing appended after signing (``modified-after-signing``);
 - the signer certificate equals a pinned trusted certificate (``untrusted-signer``) and is
   acceptable for signing now (``signer-certificate-expired``, ``signer-certificate-rejected``);
 - the embedded manifest exists and parses (``manifest-missing``, ``manifest-unreadable``),
-  satisfies its schema (``manifest-schema-invalid``), and its recomputed SHA-256 equals the hash
+  satisfies its schema (``manifest-schema-invalid``; checked before any field is read, so a
+  crafted manifest is a verdict, never a crash), and its recomputed SHA-256 equals the hash
   in the signed document information (``manifest-hash-missing``, ``manifest-hash-mismatch``,
   ``certificate-id-mismatch``);
 - with a registry lookup: the certificate is on record (``not-in-registry``,
@@ -35,6 +36,7 @@ from reports.pdf_certificate import INFO_ID, INFO_SHA, MANIFEST_NAME
 from storage.errors import UnpromptError
 
 RegistryLookup = Callable[[str], dict[str, Any] | None]
+MAX_PDF_BYTES = 64 * 1024 * 1024  # a certificate is well under 1 MiB; nothing larger is read
 
 
 @dataclass
@@ -76,6 +78,9 @@ def verify_certificate_pdf(pdf_bytes: bytes, trusted_certs: list[Any],
 def _open(pdf_bytes: bytes, reasons: list[str]) -> Any:
     from pyhanko.pdf_utils.reader import PdfFileReader
 
+    if isinstance(pdf_bytes, bytes | bytearray) and len(pdf_bytes) > MAX_PDF_BYTES:
+        reasons.append("file-too-large")
+        return None
     if not isinstance(pdf_bytes, bytes | bytearray) or not pdf_bytes.lstrip()[:5] == b"%PDF-":
         reasons.append("not-a-pdf")
         return None
@@ -211,34 +216,45 @@ def _valid_at(cert: Any, when: dt.datetime) -> bool:
 
 def _check_manifest(reader: Any, reasons: list[str], details: dict[str, Any]
                     ) -> dict[str, Any] | None:
+    """The embedded manifest, checked against its schema before any field is read: a
+    crafted manifest (``[]``, wrongly typed fields) is "not a valid Unprompt certificate",
+    never a crash. None unless it parses and satisfies the schema."""
     raw = _embedded_manifest(reader)
     if raw is None:
         reasons.append("manifest-missing")
         return None
-    try:
-        manifest = json.loads(raw.decode("utf-8"))
-        digest = manifest_sha256(manifest)
-    except (ValueError, UnpromptError):
-        reasons.append("manifest-unreadable")
+    manifest = _parse_manifest(raw, reasons, details)
+    if manifest is None:
         return None
-    details.update(certificate_id=manifest.get("certificate_id"), manifest_sha256=digest)
-    _check_schema(manifest, reasons, details)
+    digest = manifest_sha256(manifest)
+    details.update(certificate_id=manifest["certificate_id"], manifest_sha256=digest)
     recorded = _info_value(reader, INFO_SHA)
     if recorded is None:
         reasons.append("manifest-hash-missing")
     elif recorded != digest or canonical_json(manifest) != raw:
         reasons.append("manifest-hash-mismatch")
-    if _info_value(reader, INFO_ID) != manifest.get("certificate_id"):
+    if _info_value(reader, INFO_ID) != manifest["certificate_id"]:
         reasons.append("certificate-id-mismatch")
     return manifest
 
 
-def _check_schema(manifest: Any, reasons: list[str], details: dict[str, Any]) -> None:
+def _parse_manifest(raw: bytes, reasons: list[str], details: dict[str, Any]
+                    ) -> dict[str, Any] | None:
+    """JSON that satisfies the schema its ``schema`` field names (and hashes), else None."""
+    try:
+        manifest = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        reasons.append("manifest-unreadable")
+        return None
     try:
         validate_manifest(manifest)
-    except UnpromptError as exc:
+        manifest_sha256(manifest)  # NaN or Infinity satisfy "number" but are not JSON
+    except (UnpromptError, RecursionError) as exc:
         reasons.append("manifest-schema-invalid")
-        details["schema_error"] = str(exc)
+        details["schema_error"] = (str(exc) if isinstance(exc, UnpromptError)
+                                   else "the manifest is nested too deeply")
+        return None
+    return manifest
 
 
 def _embedded_manifest(reader: Any) -> bytes | None:

@@ -1,12 +1,18 @@
 """Database engine, sessions and migrations.
 
 One engine per process (STYLE.md). SQLite gets WAL, foreign keys and a busy timeout
-through a ``connect`` event, and every transaction starts with ``BEGIN IMMEDIATE`` so that
-concurrent writers queue instead of failing half-way (the audit-log chain needs that).
+through a ``connect`` event. Reads never block writers: a session from ``sessions()`` starts a
+plain (deferred) ``BEGIN``, which in WAL mode reads a snapshot without taking the write lock
+and is never committed (it rolls back on close). A write unit, ``sessions.begin()``, starts
+with ``BEGIN IMMEDIATE``: it takes the write lock before it reads anything, so concurrent
+writers queue (busy timeout) instead of failing half-way, and each audit-log append reads the
+head it chains to under that lock (the chain stays serial). Migrations write the same way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -39,11 +45,34 @@ def _tune_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:  # noqa: ANN001
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        write = connection.get_execution_options().get(WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False)
+WRITE_OPTION = "unprompt_write"
+
+
+def writer(engine: Engine) -> Engine:
+    """The engine whose transactions take the write lock at BEGIN (SQLite)."""
+    return engine.execution_options(**{WRITE_OPTION: True})
+
+
+class Sessions(sessionmaker[Session]):
+    """``sessions()`` for reading (deferred BEGIN, never blocks a writer), ``sessions.begin()``
+    for one write unit (BEGIN IMMEDIATE, committed at the end of the block)."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(bind=engine, expire_on_commit=False)
+        self._writer = writer(engine)
+
+    @contextmanager
+    def begin(self) -> Iterator[Session]:  # type: ignore[override]
+        with self(bind=self._writer) as session, session.begin():
+            yield session
+
+
+def make_sessionmaker(engine: Engine) -> Sessions:
+    return Sessions(engine)
 
 
 def alembic_config() -> Config:
@@ -55,7 +84,7 @@ def alembic_config() -> Config:
 def upgrade_to_head(engine: Engine) -> None:
     """Apply every pending migration (an empty database gets the whole schema)."""
     config = alembic_config()
-    with engine.begin() as connection:
+    with writer(engine).begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

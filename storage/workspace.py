@@ -2,7 +2,8 @@
 
 ``Workspace.open`` resolves the folder (``--workspace``, ``UNPROMPT_WORKSPACE``, else the
 platform user-data folder), refuses a folder that is unusable, applies pending
-migrations and resumes interrupted purges.
+migrations and resumes interrupted purges. With ``create=False`` (read-only commands) it
+opens only an existing workspace and creates nothing at a mistyped path.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from alembic.util.exc import CommandError
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
 
 from storage.artifacts import ArtifactStore
-from storage.db import make_engine, make_sessionmaker, upgrade_to_head
+from storage.db import Sessions, make_engine, make_sessionmaker, upgrade_to_head
 from storage.errors import WorkspaceError
 
 REGISTRY = "registry.db"
@@ -47,18 +48,29 @@ def _check_folder(root: Path) -> None:
                              "choose an empty or new folder)")
 
 
+def _check_exists(root: Path) -> None:
+    """For read-only use: the folder must already be a workspace (nothing is created)."""
+    registry = os.environ.get("UNPROMPT_DB_URL") or (root / REGISTRY).is_file()
+    if not root.is_dir() or not registry or not (root / "artifacts").is_dir():
+        raise WorkspaceError(f"there is no Unprompt workspace at {root}; check the path "
+                             "(nothing was created there)")
+
+
 @dataclass
 class Workspace:
     root: Path
     engine: Engine
-    sessions: sessionmaker[Session]
+    sessions: Sessions
     artifacts: ArtifactStore
 
     @classmethod
-    def open(cls, folder: str | Path | None = None) -> Workspace:
+    def open(cls, folder: str | Path | None = None, *, create: bool = True) -> Workspace:
         root = Path(folder).expanduser() if folder else default_workspace()
         root = root.absolute()
-        _check_folder(root)
+        if create or root.exists():
+            _check_folder(root)
+        if not create:
+            _check_exists(root)
         url = os.environ.get("UNPROMPT_DB_URL") or f"sqlite:///{root / REGISTRY}"
         try:
             root.mkdir(exist_ok=True)
@@ -68,6 +80,13 @@ class Workspace:
             upgrade_to_head(engine)
         except PermissionError as exc:
             raise WorkspaceError(f"workspace {root} is not writable: {exc.strerror}") from exc
+        except OSError as exc:
+            raise WorkspaceError(f"cannot open workspace {root}: {exc.strerror} "
+                                 f"({exc.filename})") from exc
+        except CommandError as exc:
+            raise WorkspaceError(f"the registry of {root} was written by a newer version of "
+                                 f"Unprompt, or is damaged ({exc}); open it with that version"
+                                 ) from exc
         except SQLAlchemyError as exc:
             cause = getattr(exc, "orig", None) or exc
             raise WorkspaceError(f"cannot open the registry of {root}: "

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from engine.jobs import Progress
+from storage.errors import UnpromptError
 
 T = TypeVar("T")
 
@@ -47,3 +49,37 @@ def rounded(data: Any, digits: int = 6) -> Any:
     if isinstance(data, list | tuple):
         return [rounded(v, digits) for v in data]
     return data
+
+
+@contextmanager
+def stored_artifact(ws: Any, data: bytes, kind: str) -> Iterator[str]:
+    """Store ``data`` for the transaction in the ``with`` block that records what uses it; if
+    that block fails, purge the bytes again (unless they were stored before), so a failed
+    job leaves no artifact that nothing points to."""
+    from storage.artifacts import sha256_hex
+    from storage.models import Artifact
+
+    with ws.sessions() as session:
+        row = session.get(Artifact, sha256_hex(data))
+        held = row is not None and row.status == "stored"
+    sha = ws.artifacts.put(data, kind=kind)
+    try:
+        yield sha
+    except BaseException:
+        if not held:
+            with ws.sessions.begin() as session:
+                ws.artifacts.mark_for_purge(session, [sha])
+            ws.artifacts.purge_marked()
+        raise
+
+
+def check_training_options(*, max_evals: int, max_new_tokens: int, max_known: int,
+                           target_fpr: float) -> None:
+    """Refuse, before any model loads, options the training would fail on half-way (the
+    strength search needs at least one evaluation)."""
+    for name, value in (("max-evals", max_evals), ("max-new-tokens", max_new_tokens),
+                        ("max-known", max_known)):
+        if not isinstance(value, int) or value < 1:
+            raise UnpromptError(f"--{name} must be a whole number of at least 1, not {value!r}")
+    if not 0.0 <= target_fpr < 1.0:
+        raise UnpromptError(f"--target-fpr must be at least 0 and below 1, not {target_fpr}")

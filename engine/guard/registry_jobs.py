@@ -10,13 +10,14 @@ model loads and before anything is written.
 from __future__ import annotations
 
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from engine.guard.classifier import MIN_FORGET_EXAMPLES
 from engine.guard.corruption import DEFAULT_CORRUPTION
-from engine.guard.jobutil import scaled
+from engine.guard.jobutil import check_training_options, scaled, stored_artifact
 from engine.guard.rules import RuleSpec, load_demo_rule, rule_from_files
 from engine.guard.selection import (
     LMChoice,
@@ -107,6 +108,8 @@ def add_rule_job(workspace: str | Path, *, operator: str, name: str | None = Non
                  seed: int = 0, device: str = "auto", cache: dict[str, Any] | None = None,
                  cancel: CancelToken | None = None) -> Job:
     """`guard rule add`: train a rule (classifier, calibration, strength) and register it."""
+    check_training_options(max_evals=max_evals, max_new_tokens=max_new_tokens,
+                           max_known=max_known, target_fpr=target_fpr)
     ws = Workspace.open(workspace)
     try:
         spec = rule_spec(name, forget_file, retain_file, demo, description)
@@ -116,9 +119,10 @@ def add_rule_job(workspace: str | Path, *, operator: str, name: str | None = Non
                                     corruption_params=None, target_fpr=target_fpr,
                                     max_new_tokens=max_new_tokens, max_evals=max_evals,
                                     max_known=max_known, seed=seed)
-        with ws.sessions.begin() as session:
+        with _classifier_stored(ws, trained["fields"]) as fields, \
+                ws.sessions.begin() as session:
             llm = register(session, choice, trained["lm"], operator)
-            row = store.add_rule(session, llm, spec.name, trained["fields"], operator)
+            row = store.add_rule(session, llm, spec.name, fields, operator)
             result = store.rule_dict(session, row)
         yield Progress(1.0, f"rule {spec.name!r} added")
         return {**result, "seconds": trained["seconds"]}
@@ -132,6 +136,8 @@ def retrain_rule_job(workspace: str | Path, *, rule: str, operator: str,
                      seed: int = 0, device: str = "auto", cache: dict[str, Any] | None = None,
                      cancel: CancelToken | None = None) -> Job:
     """Retrain a stored rule from its own examples (new model weights, encoder, settings)."""
+    check_training_options(max_evals=max_evals, max_new_tokens=max_new_tokens,
+                           max_known=max_known, target_fpr=target_fpr)
     ws = Workspace.open(workspace)
     try:
         choice = choose_model(ws, model)
@@ -143,10 +149,10 @@ def retrain_rule_job(workspace: str | Path, *, rule: str, operator: str,
                                     corruption_params=params, target_fpr=target_fpr,
                                     max_new_tokens=max_new_tokens, max_evals=max_evals,
                                     max_known=max_known, seed=seed)
-        with ws.sessions.begin() as session:
+        with _classifier_stored(ws, trained["fields"]) as fields, \
+                ws.sessions.begin() as session:
             row = store.get_rule(session, store.language_model(session, choice.name), rule)
-            result = store.rule_dict(session, store.update_rule(session, row, trained["fields"],
-                                                                 operator))
+            result = store.rule_dict(session, store.update_rule(session, row, fields, operator))
         return {**result, "seconds": trained["seconds"]}
     finally:
         ws.close()
@@ -161,7 +167,7 @@ def _refuse_taken(ws: Workspace, choice: LMChoice, rule: str) -> None:
 def _train(ws: Workspace, choice: LMChoice, spec: RuleSpec, cache: dict[str, Any] | None,
            device: str, cancel: CancelToken | None, **options: Any
            ) -> Generator[Progress, None, dict[str, Any]]:
-    """Load, train, store the classifier artifact; the row fields and the loaded model."""
+    """Load and train; the row fields (with the classifier's bytes) and the loaded model."""
     from engine.guard.train import train_rule_job
 
     yield Progress(0.0, f"loading {choice.name}")
@@ -172,10 +178,16 @@ def _train(ws: Workspace, choice: LMChoice, spec: RuleSpec, cache: dict[str, Any
     trained = yield from scaled(job, 0.05, 0.95)
     if cancel is not None:
         cancel.check()  # the last point where cancel takes effect: nothing stored yet
-    row = trained.to_row()
-    row["classifier_artifact"] = ws.artifacts.put(row.pop("classifier_bytes"),
-                                                  kind="prompt-classifier")
-    return {"fields": row, "lm": lm, "seconds": trained.seconds}
+    return {"fields": trained.to_row(), "lm": lm, "seconds": trained.seconds}
+
+
+@contextmanager
+def _classifier_stored(ws: Workspace, fields: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The rule's fields with its classifier stored as an artifact, for the transaction that
+    records the rule: if that fails, the classifier is purged again."""
+    rest = {k: v for k, v in fields.items() if k != "classifier_bytes"}
+    with stored_artifact(ws, fields["classifier_bytes"], "prompt-classifier") as sha:
+        yield {**rest, "classifier_artifact": sha}
 
 
 def set_rule_status(workspace: str | Path, *, rule: str, enabled: bool, operator: str,
@@ -200,17 +212,25 @@ def list_rules_job(workspace: str | Path, model: str | None = None) -> dict[str,
         ws.close()
 
 
-def _guard_rules(ws: Workspace, session: Any, rows: list[Any], encoder: Any) -> list[Any]:
+RULE_FIELDS = ("name", "threshold", "corruption", "corruption_params", "sigma",
+               "classifier_artifact")
+
+
+def _rule_fields(row: Any) -> dict[str, Any]:
+    """What a guard rule needs from its row, as plain data: the session can close before the
+    encoder and the classifier load (a session is never held across slow work)."""
+    return {c: getattr(row, c) for c in RULE_FIELDS}
+
+
+def _guard_rules(ws: Workspace, fields: list[dict[str, Any]], encoder: Any) -> list[Any]:
     from engine.guard.guard import GuardRule
 
     rules = []
-    for row in rows:
-        rule = GuardRule.from_row({c: getattr(row, c) for c in (
-            "name", "threshold", "corruption", "corruption_params", "sigma")},
-            ws.artifacts.get(row.classifier_artifact))
+    for f in fields:
+        rule = GuardRule.from_row(f, ws.artifacts.get(f["classifier_artifact"]))
         expected = getattr(encoder, "name", None)
         if expected and rule.classifier.encoder_name != expected:
-            raise UnpromptError(f"forget rule {row.name!r} was trained on the encoder "
+            raise UnpromptError(f"forget rule {f['name']!r} was trained on the encoder "
                                 f"{rule.classifier.encoder_name}, not {expected}; retrain it")
         rules.append(rule)
     return rules
@@ -233,8 +253,9 @@ def evaluate_rule_job(workspace: str | Path, *, rule: str, operator: str,
             spec = RuleSpec.from_dict(row.examples, row.name)
             if request is not None:
                 _check_verifiable(session, row, request)
-            encoder = encoder_for(choice)
-            guard_rule = _guard_rules(ws, session, [row], encoder)[0]
+            fields = _rule_fields(row)
+        encoder = encoder_for(choice)
+        guard_rule = _guard_rules(ws, [fields], encoder)[0]
         yield Progress(0.0, f"loading {choice.name}")
         lm = loaded_model(choice, cache, device)
         figures = yield from scaled(evaluate_rule(
@@ -284,10 +305,11 @@ def ask_job(workspace: str | Path, *, prompts: list[str], model: str | None = No
         guard = Guard()
         if choice.registered:
             with ws.sessions() as session:
-                rows = store.rules_of(session, store.language_model(session, choice.name), True)
-                if rows:
-                    guard.encoder = encoder_for(choice)
-                    guard.rules = _guard_rules(ws, session, rows, guard.encoder)
+                fields = [_rule_fields(r) for r in store.rules_of(
+                    session, store.language_model(session, choice.name), True)]
+            if fields:
+                guard.encoder = encoder_for(choice)
+                guard.rules = _guard_rules(ws, fields, guard.encoder)
         yield Progress(0.0, f"loading {choice.name}")
         lm = loaded_model(choice, cache, device)
         answers = []

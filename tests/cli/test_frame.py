@@ -11,14 +11,16 @@ from storage.workspace import Workspace
 from tests.cli.helpers import assert_clean_error, run_cli, run_json
 
 
-def test_new_folder_has_no_models_and_a_valid_chain(tmp_path: Path) -> None:
+def test_new_workspace_has_no_models_and_a_valid_chain(tmp_path: Path) -> None:
     ws = str(tmp_path / "W")
+    Workspace.open(ws).close()  # read-only commands create no workspace (tests/cli/test_faults)
     assert run_json("--workspace", ws, "models") == {"models": []}
     report = run_json("--workspace", ws, "log", "verify")
     assert report["valid"] is True and report["entries"] == 0
 
 
 def test_json_option_is_accepted_before_the_command(tmp_path: Path) -> None:
+    Workspace.open(tmp_path / "W").close()
     result = run_cli("--json", "--workspace", str(tmp_path / "W"), "models")
     assert result.returncode == 0 and json.loads(result.stdout) == {"models": []}
 
@@ -45,12 +47,13 @@ def test_unknown_command_is_one_line(tmp_path: Path) -> None:
 
 
 def test_unknown_model_is_one_line(tmp_path: Path) -> None:
+    Workspace.open(tmp_path / "W").close()
     assert_clean_error(run_cli("--workspace", str(tmp_path / "W"), "classes", "nope"),
                        "no model named")
 
 
 def test_missing_parent_folder_is_one_line(tmp_path: Path) -> None:
-    assert_clean_error(run_cli("--workspace", str(tmp_path / "a" / "b"), "models"),
+    assert_clean_error(run_cli("--workspace", str(tmp_path / "a" / "b"), "settings"),
                        "does not exist")
 
 

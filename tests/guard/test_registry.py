@@ -303,3 +303,39 @@ def test_an_older_workspace_gets_rule_versions(tmp_path) -> None:
     with engine.connect() as connection:
         assert connection.execute(text("SELECT version FROM forget_rules")).scalar() == 1
     engine.dispose()
+
+
+def test_rule_that_cannot_be_recorded_leaves_no_classifier(ws, tmp_path, tiny_model_dir,
+                                                           tiny_encoder_dir) -> None:
+    """Job A trains rule 'r' while job B records a rule of that name first: A's transaction
+    fails, and A's classifier artifact is purged again instead of staying in the workspace
+    with no rule pointing to it (issue 14.12)."""
+    forget_file, retain_file = write_rule_files(tmp_path)
+    run_job(jobs.load_model_job(ws.root, operator="ann", model=str(tiny_model_dir),
+                                encoder=str(tiny_encoder_dir), name="tiny"))
+    options = {"operator": "ann", "name": "r", "forget_file": forget_file,
+               "retain_file": retain_file, "model": "tiny", **FAST}
+    first = jobs.add_rule_job(ws.root, seed=1, **options)
+    next(first)  # A checked that the name is free and starts loading
+    b = run_job(jobs.add_rule_job(ws.root, seed=2, **options))
+    with pytest.raises(RefusedError, match="already"):
+        run_job(first)
+    with ws.sessions() as session:
+        stored = session.scalars(select(Artifact.sha256).where(
+            Artifact.kind == "prompt-classifier", Artifact.status == "stored")).all()
+    assert stored == [b["classifier_artifact"]]
+    assert sorted(p.name for p in (ws.root / "artifacts").iterdir()) == stored
+
+
+@pytest.mark.parametrize("option", [{"max_evals": 0}, {"max_new_tokens": 0},
+                                    {"target_fpr": 1.5}])
+def test_bad_training_options_are_one_sentence(ws, tmp_path, tiny_model_dir, option) -> None:
+    """Before, ``max_evals=0`` reached the strength search after the model loaded and the
+    classifier trained, and failed there with a ValueError (exit 3 in the CLI)."""
+    forget_file, retain_file = write_rule_files(tmp_path)
+    name = next(iter(option)).replace("_", "-")
+    with pytest.raises(UnpromptError, match=name):
+        run_job(jobs.add_rule_job(ws.root, operator="ann", name="r", forget_file=forget_file,
+                                  retain_file=retain_file, model=str(tiny_model_dir),
+                                  **{**FAST, **option}))
+    _nothing_written(ws)

@@ -131,3 +131,25 @@ def test_lists_executed_rule_requests_and_asks_for_the_guard_audit(
     assert "rule topic (executed)" in screen.request_box.currentText()
     screen.export_button.click()
     assert warnings_shown and f"guard eval topic --request {request_id}" in warnings_shown[0][1]
+
+
+def test_crafted_manifest_is_not_a_valid_certificate(qtbot, ctx: AppContext,  # noqa: ANN001
+                                                     warnings_shown: list) -> None:
+    """A signed PDF whose manifest.json is ``[]``: a verdict, not an internal error."""
+    from reports.keys import ensure_signing_key
+    from reports.manifest import build_manifest
+    from reports.pdf_certificate import render_certificate_pdf
+    from reports.signing import sign_pdf
+    from tests.reports.sample import sample_facts
+    from tests.reports.test_verify_fuzz import embed
+
+    identity = ensure_signing_key(ctx.workspace.keys_dir, b"pass phrase")
+    pdf = render_certificate_pdf(build_manifest(sample_facts()), None)
+    path = ctx.workspace.root / "crafted.pdf"
+    path.write_bytes(sign_pdf(embed(pdf, b"[]"), identity))
+    screen = make(qtbot, ctx)
+    result = screen.verify(str(path))
+    assert result is not None and result["reasons"] == ["manifest-schema-invalid"]
+    assert "not a valid Unprompt certificate" in screen.verdict_label.text()
+    assert "manifest-schema-invalid" in screen.reasons_list.item(0).text()
+    assert not warnings_shown

@@ -129,3 +129,59 @@ def test_bad_periods_write_nothing(busy_root: Path, tmp_path: Path, start: str, 
     assert result.returncode == 1
     assert_clean_error(result, fragment)
     assert not out.exists() and not table.exists()
+
+
+@pytest.fixture()
+def busy_copy(busy_root: Path, tmp_path: Path) -> Path:
+    root = tmp_path / "ws"
+    shutil.copytree(busy_root, root)
+    return root
+
+
+def test_csv_cells_that_start_a_formula_are_text(busy_copy: Path, tmp_path: Path) -> None:
+    """A legal basis of ``=1+1`` reaches the CSV as text, not as a formula (OWASP)."""
+    from storage import requests as reqs
+    from storage.workspace import Workspace
+
+    ws = Workspace.open(busy_copy)
+    with ws.sessions.begin() as s:
+        new = reqs.create_request(s, model_name="demo", classes=["4"], subject="@SUM(A1)",
+                                  legal_basis="=1+1", operator="+alice")
+    ws.close()
+    start, end = period()
+    table = tmp_path / "r.csv"
+    cli_json(busy_copy, "report", "--from", start, "--to", end, "--out",
+             str(tmp_path / "r.pdf"), "--csv", str(table))
+    row = {int(r["id"]): r for r in csv.DictReader(table.open())}[new.id]
+    assert row["legal_basis"] == "'=1+1"
+    assert row["requested_by"] == "'+alice"
+
+
+def test_csv_in_a_new_folder_is_written(busy_root: Path, tmp_path: Path) -> None:
+    start, end = period()
+    table = tmp_path / "new" / "folder" / "r.csv"
+    cli_json(busy_root, "report", "--from", start, "--to", end, "--out",
+             str(tmp_path / "r.pdf"), "--csv", str(table))
+    assert table.is_file() and (tmp_path / "r.pdf").is_file()
+
+
+def test_failed_report_leaves_no_pdf_and_no_new_key(busy_copy: Path, tmp_path: Path) -> None:
+    """The CSV cannot be written (its folder is a file): no PDF, no folder and no signing key
+    generated for this report are left behind."""
+    for name in ("signing.p12", "signing.crt"):
+        (busy_copy / "keys" / name).unlink()
+    pins = sorted((busy_copy / "keys" / "trusted").iterdir())
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a folder")
+    out = tmp_path / "sub" / "r.pdf"
+    start, end = period()
+    result = cli(busy_copy, "report", "--from", start, "--to", end, "--out", str(out),
+                 "--csv", str(blocker / "r.csv"))
+    assert_clean_error(result, "blocker")
+    assert result.returncode == 1
+    assert not out.exists() and not out.parent.exists()
+    assert not (busy_copy / "keys" / "signing.p12").exists()
+    assert not (busy_copy / "keys" / "signing.crt").exists()
+    assert sorted((busy_copy / "keys" / "trusted").iterdir()) == pins
+    log = cli_json(busy_copy, "log", "verify")
+    assert log["valid"]

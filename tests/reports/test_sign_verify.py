@@ -14,7 +14,7 @@ import pytest
 from reports.keys import SigningIdentity
 from reports.manifest import canonical_json, manifest_sha256
 from reports.pdf_certificate import INFO_SHA, MANIFEST_NAME
-from reports.signing import sign_pdf, write_certificate
+from reports.signing import sign_pdf, write_certificate, write_files
 from reports.verify import verify_certificate_pdf
 from storage.errors import RefusedError, UnpromptError
 from tests.reports.sample import org_identity, sample_charts
@@ -100,6 +100,30 @@ def test_write_certificate_writes_pdf_and_json_once(tmp_path: Path, identity: Si
         write_certificate(out, manifest, None, identity)
     write_certificate(out, manifest, None, identity, overwrite=True)
     assert sorted(p.name for p in out.parent.iterdir()) == ["UC-1.json", "UC-1.pdf"]
+
+
+def test_certificate_pdf_that_cannot_be_written_leaves_no_json(
+        tmp_path: Path, identity: SigningIdentity, manifest: dict) -> None:
+    out = tmp_path / "UC-1.pdf"
+    out.mkdir()  # a folder named like the PDF: replacing it fails
+    (out / "keep").write_text("x")
+    with pytest.raises(UnpromptError, match="Could not write"):
+        write_certificate(out, manifest, None, identity, overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["UC-1.pdf"]
+
+
+def test_write_files_writes_all_or_nothing(tmp_path: Path) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file")
+    first = tmp_path / "a" / "b" / "one.pdf"
+    with pytest.raises(UnpromptError, match="blocker"):
+        write_files({first: b"1", blocker / "two.csv": b"2"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker"]
+    write_files({first: b"1", tmp_path / "c" / "two.csv": b"2"})
+    assert first.read_bytes() == b"1" and (tmp_path / "c" / "two.csv").read_bytes() == b"2"
+    with pytest.raises(RefusedError, match="two.csv already exists"):
+        write_files({tmp_path / "three.pdf": b"3", tmp_path / "c" / "two.csv": b"2"})
+    assert not (tmp_path / "three.pdf").exists()
 
 
 def test_unreachable_timestamp_authority_is_one_sentence(unsigned_pdf: bytes,
