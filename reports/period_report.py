@@ -1,6 +1,7 @@
 """The signed period report (issue 8): check the period, gather, render, sign, write PDF and
-CSV. Refuses, with one sentence and before writing anything, a period that ends before it
-starts, lies in the future, or holds no request activity."""
+CSV, then a signed checkpoint of the audit log's head (reports/checkpoints.py) that names the
+report and the head it states. Refuses, with one sentence and before writing anything, a
+period that ends before it starts, lies in the future, or holds no request activity."""
 
 from __future__ import annotations
 
@@ -74,13 +75,28 @@ def write_report(ws: Workspace, start: dt.date, end: dt.date, out: str | Path, *
     write_file(pdf_path, signed, overwrite=overwrite)
     if csv_path is not None:
         write_file(csv_path, to_csv(facts).encode("utf-8"), overwrite=overwrite)
+    anchor = _checkpoint(ws, identity, operator, facts, signed)
     return {"pdf": str(pdf_path), "csv": str(csv_path) if csv_path else None,
             "period": facts["period"], "counts": facts["counts"],
             "overdue": facts["overdue"], "at_risk": facts["at_risk"],
             "time_to_erasure": facts["time_to_erasure"],
             "certificates": [c["certificate_id"] for c in facts["certificates"]],
             "log_valid": facts["log"]["valid"], "log_head": facts["log"]["head_hash"],
-            "signer_fingerprint": identity.fingerprint}
+            "signer_fingerprint": identity.fingerprint, "checkpoint": anchor["file"]}
+
+
+def _checkpoint(ws: Workspace, identity: Any, operator: str, facts: dict[str, Any],
+                signed: bytes) -> dict[str, Any]:
+    """A signed checkpoint of the log head, naming the report and the head it states."""
+    import hashlib
+
+    from reports.checkpoints import checkpoint
+
+    log = facts["log"]
+    occasion = {"kind": "period-report", "from": facts["period"]["from"],
+                "to": facts["period"]["to"], "pdf_sha256": hashlib.sha256(signed).hexdigest(),
+                "report_head": {"seq": log["head_seq"], "hash": log["head_hash"]}}
+    return checkpoint(ws, identity, operator, occasion)
 
 
 def to_csv(facts: dict[str, Any]) -> str:
