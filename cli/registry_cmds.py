@@ -66,14 +66,19 @@ def _render_chain(result: dict[str, Any]) -> str:
 
     anchors, points = result["anchors"], result["checkpoints"]
     latest = points["latest"]
-    extent = (f"{anchors['checked']} anchored heads and {points['checked']} signed "
-              "checkpoints checked" + (f", latest of entry {latest['head_seq']} signed "
-                                       f"{latest['signed_at']}" if latest else ""))
+    extent = (f"{_count(anchors['checked'], 'anchored head')} and "
+              f"{_count(points['checked'], 'signed checkpoint')} checked")
+    if latest:
+        extent += f", latest of entry {latest['head_seq']} signed {latest['signed_at']}"
     if result["valid"]:
         return (f"Audit log valid: {result['entries']} entries, head "
                 f"{result['head_hash'][:16]}; {extent}.")
     lines = [f"Audit log NOT VALID ({extent}):"]
     return "\n".join(lines + [f"- {line}" for line in describe_problems(result)])
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def cmd_log_checkpoint(ctx: Context) -> int:

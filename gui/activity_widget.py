@@ -155,9 +155,13 @@ class ActivityWidget(Screen):
 def _anchors(result: dict) -> str:
     """How many anchored heads and checkpoints were found in the chain, and the latest."""
     latest = result["checkpoints"]["latest"]
-    found = (f"{result['anchors']['checked']} certificate anchors and "
-             f"{result['checkpoints']['checked']} signed checkpoints all in the chain")
+    found = (f"{_count(result['anchors']['checked'], 'certificate anchor')} and "
+             f"{_count(result['checkpoints']['checked'], 'signed checkpoint')} in the chain")
     if latest is None:
         return found + "; no signed checkpoint yet (one comes with every certificate and report)."
     return (f"{found}; latest checkpoint: entry {latest['head_seq']}, signed "
             f"{local_time(latest['signed_at'])}.")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"

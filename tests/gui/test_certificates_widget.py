@@ -23,14 +23,15 @@ def make(qtbot, ctx: AppContext) -> CertificatesWidget:  # noqa: ANN001
 
 @pytest.fixture()
 def signed_sample(workspace) -> Path:  # noqa: ANN001
-    """A sample certificate signed with this workspace's key (not in its registry)."""
-    from reports.keys import ensure_signing_key
+    """A sample certificate signed with this workspace's key (generated through Unprompt,
+    so pinned in the audit log; the certificate is not in its registry)."""
+    from reports.key_admin import signing_identity
     from reports.manifest import build_manifest
     from reports.pdf_certificate import render_certificate_pdf
     from reports.signing import sign_pdf
     from tests.reports.sample import sample_facts
 
-    identity = ensure_signing_key(workspace.keys_dir, b"pass phrase")
+    identity = signing_identity(workspace, b"pass phrase", "alice")
     pdf = sign_pdf(render_certificate_pdf(build_manifest(sample_facts()), None), identity)
     path = workspace.root / "sample.pdf"
     path.write_bytes(pdf)
