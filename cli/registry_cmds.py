@@ -90,6 +90,15 @@ def cmd_log_checkpoint(ctx: Context) -> int:
     secret = passphrase(ctx, confirm=not has_signing_key(ws))
     identity = signing_identity(ws, secret, ctx.operator)
     result = checkpoint(ws, identity, ctx.operator, {"kind": "on-demand"})
-    emit(ctx, result, lambda r: f"Checkpoint {r['file']}: entry {r['head_seq']}, head "
-                                f"{r['head_hash'][:16]}, signed {r['signed_at']}.")
+    emit(ctx, result, _render_checkpoint)
     return 0
+
+
+def _render_checkpoint(r: dict[str, Any]) -> str:
+    text = (f"Checkpoint {r['file']}: entry {r['head_seq']}, head {r['head_hash'][:16]}, "
+            f"signed {r['signed_at']}.")
+    if r.get("token"):
+        text += f" RFC 3161 timestamp: {r['token']}."
+    if r.get("timestamp_error"):
+        text += f"\nwarning: no timestamp ({r['timestamp_error']}); the checkpoint stands."
+    return text

@@ -126,14 +126,20 @@ def verify_file(ws: Workspace, path: str | Path, trust_files: tuple[str, ...] = 
 def verify_offline(path: str | Path, trust_files: tuple[str, ...]) -> dict[str, Any]:
     """Verify with no workspace (an auditor with the PDF and the issuer's public key):
     signature, signer among ``trust_files`` and manifest. Nothing is created or written."""
+    from reports.keys import certificate_fingerprint
     from reports.verify import verify_certificate_pdf
+    from reports.verify_policy import timestamp_note
 
     if not trust_files:
         raise UnpromptError("--offline needs the issuer's certificate: --trust KEY.pem")
     data = _read_pdf(path)
-    result = verify_certificate_pdf(data, [_read_certificate(f) for f in trust_files])
+    certs = [_read_certificate(f) for f in trust_files]
+    result = verify_certificate_pdf(data, certs)
     notes = ["Offline: checked against the given certificate only; the issuing "
              "workspace's registry, audit log and key revocations were not consulted."]
+    signer = next((c for c in certs if certificate_fingerprint(c)
+                   == result.details.get("signer_fingerprint")), None)
+    notes += timestamp_note(result, signer)
     return _present(Path(path), result, notes)
 
 
@@ -216,7 +222,8 @@ def _record(ws: Workspace, request_id: int, manifest: dict[str, Any],
     """Record the certificate and checkpoint the log head that includes it, in one
     transaction (reports/checkpoints.py)."""
     occasion = {"kind": "certificate", "certificate": written.certificate_id}
-    with checkpointed(ws, identity, operator, occasion) as session:
+    with checkpointed(ws, identity, operator, occasion) as pending:
+        session = pending.session
         request = get_request(session, request_id)
         check_certifiable(session, request)  # nobody certified it meanwhile
         certificates.record_certificate(

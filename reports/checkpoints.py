@@ -17,7 +17,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -113,35 +113,42 @@ def write_in(session: Session, ws: Workspace, identity: SigningIdentity, operato
     return path
 
 
+@dataclass
+class Pending:
+    """A checkpointed transaction: its session, then the file and timestamp outcome."""
+
+    session: Session
+    path: Path | None = None
+    stamped: dict[str, Any] = field(default_factory=dict)
+
+
 @contextmanager
 def checkpointed(ws: Workspace, identity: SigningIdentity, operator: str,
-                 occasion: dict[str, Any]) -> Iterator[Session]:
+                 occasion: dict[str, Any]) -> Iterator[Pending]:
     """A transaction that ends with a signed checkpoint of its own last entry; the file is
-    removed again when the transaction fails, so nothing is left half-written."""
-    written: list[Path] = []
+    removed again when the transaction fails, so nothing is left half-written. After the
+    commit, the checkpoint is timestamped when a TSA is configured (reports/checkpoint_tsa)."""
+    from reports.checkpoint_tsa import maybe_stamp
+
+    pending: Pending | None = None
     try:
         with ws.sessions.begin() as session:
-            yield session
-            written.append(write_in(session, ws, identity, operator, occasion))
+            pending = Pending(session)
+            yield pending
+            pending.path = write_in(session, ws, identity, operator, occasion)
     except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
+        if pending is not None and pending.path is not None:
+            pending.path.unlink(missing_ok=True)
         raise
+    pending.stamped = maybe_stamp(ws, pending.path, operator)
 
 
 def checkpoint(ws: Workspace, identity: SigningIdentity, operator: str,
                occasion: dict[str, Any]) -> dict[str, Any]:
     """Checkpoint the head now (on demand, or after a period report); returns a summary."""
-    with checkpointed(ws, identity, operator, occasion):
+    with checkpointed(ws, identity, operator, occasion) as pending:
         pass
-    return summary(load(latest_path(ws)))
-
-
-def latest_path(ws: Workspace) -> Path:
-    paths = sorted(folder(ws).glob("checkpoint-*.json"))
-    if not paths:
-        raise UnpromptError("no checkpoint was written")
-    return paths[-1]
+    return {**summary(load(pending.path)), **pending.stamped}
 
 
 def load(path: Path) -> Checkpoint:

@@ -5,7 +5,8 @@ Beyond the chain's internal consistency (storage/auditlog.py) it checks the anch
   ``certificates/``) names the log head it was issued at;
 - every signed checkpoint under ``checkpoints/`` (reports/checkpoints.py) must carry a valid
   signature by a key pinned in the log, state a head that is still in the chain, and be
-  referenced by its ``log.checkpoint`` entry; every such entry's file must exist.
+  referenced by its ``log.checkpoint`` entry; every such entry's file must exist;
+- every RFC 3161 token of a checkpoint must cover it and come from a pinned authority.
 A truncated or recomputed log loses anchored heads, and the report names each one missing.
 """
 
@@ -18,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from reports import checkpoints
-from reports.trust import LogTrust, read_trust
+from reports.trust import LogTrust, pinned_certificates, read_trust
 from storage import auditlog
 from storage.errors import UnpromptError
 from storage.models import Certificate
@@ -32,13 +33,44 @@ def verify_log(ws: Workspace) -> dict[str, Any]:
         trust = read_trust(session)
         anchors = _anchor_problems(session, _anchored_heads(session, ws))
         found, problems = _checkpoint_problems(session, ws, trust)
+        stamped, stamp_problems = _timestamps(session, ws, trust)
     latest = max(found, key=lambda c: c.seq, default=None)
-    problems = anchors["missing"] + problems
+    problems = anchors["missing"] + problems + stamp_problems
     return {**chain.to_dict(), "valid": chain.valid and not problems,
             "anchors": {"checked": anchors["checked"], "missing": anchors["missing"]},
-            "checkpoints": {"checked": len(found),
-                            "latest": checkpoints.summary(latest) if latest else None},
+            "checkpoints": {"checked": len(found), "timestamped": len(stamped),
+                            "latest": _latest(latest, stamped)},
             "problems": problems}
+
+
+def _latest(latest: checkpoints.Checkpoint | None, stamped: dict[str, Any]
+            ) -> dict[str, Any] | None:
+    if latest is None:
+        return None
+    proven = stamped.get(latest.name)
+    return {**checkpoints.summary(latest),
+            "timestamp": proven.isoformat(timespec="seconds") if proven else None}
+
+
+def _timestamps(session: Session, ws: Workspace, trust: LogTrust
+                ) -> tuple[dict[str, Any], list[str]]:
+    """RFC 3161 tokens of checkpoints (reports/checkpoint_tsa.py): each must cover its
+    checkpoint and come from a pinned authority; each logged token must exist."""
+    from reports.checkpoint_tsa import ACTION, SUFFIX, token_time
+
+    trusted, _ = pinned_certificates(ws.keys_dir, trust)
+    stamped, problems = {}, []
+    for path in sorted(checkpoints.folder(ws).glob(f"*{SUFFIX}")):
+        target = path.with_name(path.name[:-len(SUFFIX)])
+        try:
+            stamped[target.name] = token_time(path.read_bytes(), target.read_bytes(), trusted)
+        except (OSError, UnpromptError) as exc:
+            problems.append(f"timestamp {path.name}: {exc}")
+    for entry, payload in auditlog.entries_of(session, (ACTION,)):
+        name = f"{payload.get('file')}{SUFFIX}"
+        if not (checkpoints.folder(ws) / name).is_file():
+            problems.append(f"timestamp {name} (log entry {entry.seq}) is missing")
+    return stamped, problems
 
 
 def _anchored_heads(session: Session, ws: Workspace) -> list[tuple[str, Any]]:

@@ -21,6 +21,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from reports import checkpoints
+from reports.checkpoint_tsa import proven_time
 from reports.keys import certificate_fingerprint
 from reports.log_check import covering_checkpoints
 from reports.trust import LogTrust, pinned_certificates, read_trust
@@ -50,6 +52,7 @@ def verify_in_workspace(ws: Workspace, data: bytes, extra: list[Any] | None = No
                   None)
     with ws.sessions() as session:
         context = _Context(ws, session, found, result, data, signer)
+        context.trusted = pinned + extra
         _foreign(context, notes)
         _expired(context, notes)
         _revoked(context, notes)
@@ -63,6 +66,7 @@ class _Context:
                  result: VerifyResult, data: bytes, signer: Any) -> None:
         self.ws, self.session, self.found, self.result = ws, session, found, result
         self.signer = signer
+        self.trusted: list[Any] = []
         self.fingerprint = result.details.get("signer_fingerprint")
         self.certificate_id = str(result.details.get("certificate_id"))
         self.pdf_sha256 = hashlib.sha256(data).hexdigest()
@@ -102,9 +106,22 @@ def _foreign(c: _Context, notes: list[str]) -> None:
                  "signature and the manifest were checked, not the registry.")
 
 
+def timestamp_note(result: VerifyResult, signer: Any) -> list[str]:
+    """The note for a signer that expired after an RFC 3161 timestamp proved the signing."""
+    proven = result.details.get("timestamp")
+    if signer is None or not proven or "signer-certificate-expired" in result.reasons:
+        return []
+    if dt.datetime.now(dt.UTC) <= signer.not_valid_after_utc:
+        return []
+    return [f"Valid at signing: the signing key expired on "
+            f"{signer.not_valid_after_utc:%Y-%m-%d}; the RFC 3161 timestamp proves the "
+            f"signature was made on {proven}, while it was valid."]
+
+
 def _expired(c: _Context, notes: list[str]) -> None:
     """An expired signer whose signing time a checkpoint attests is valid at signing."""
     reasons = c.result.reasons
+    notes += timestamp_note(c.result, c.signer)
     if "signer-certificate-expired" not in reasons or c.signer is None:
         return
     entry = c.issued_entry()
@@ -112,14 +129,18 @@ def _expired(c: _Context, notes: list[str]) -> None:
         return
     issued = dt.datetime.fromisoformat(entry.timestamp).replace(microsecond=0)
     for item in covering_checkpoints(c.ws, c.session, c.found, entry.seq):
-        if _attests(c, item, issued):
+        proven = proven_time(checkpoints.folder(c.ws) / item.name, c.trusted)
+        if _attests(c, item, issued, proven):
             reasons.remove("signer-certificate-expired")
-            c.result.details["attested_signing"] = {"by": item.name, "at": item.body["signed_at"]}
+            at = proven.isoformat(timespec="seconds") if proven else item.body["signed_at"]
+            by = (f"an RFC 3161 timestamp of the log checkpoint {item.name}" if proven else
+                  f"the workspace's signed log checkpoint {item.name}")
+            c.result.details["attested_signing"] = {"by": item.name, "at": at,
+                                                    "timestamped": proven is not None}
             notes.append(f"Valid at signing: the signing key expired on "
-                         f"{c.signer.not_valid_after_utc:%Y-%m-%d}, but the workspace's signed "
-                         f"log checkpoint {item.name} attests that this certificate was "
-                         f"issued (log entry {entry.seq}) by {item.body['signed_at']}, while "
-                         "the key was valid.")
+                         f"{c.signer.not_valid_after_utc:%Y-%m-%d}, but {by} attests that "
+                         f"this certificate was issued (log entry {entry.seq}) by {at}, "
+                         "while the key was valid.")
             return
 
 
@@ -144,11 +165,13 @@ def _revoked(c: _Context, notes: list[str]) -> None:
                                        "reason": revoked.get("reason")}
 
 
-def _attests(c: _Context, item: Any, issued: dt.datetime) -> bool:
-    """A checkpoint signed after the issue (same clock), while both keys were valid, by a
-    key not revoked before it."""
-    at = item.signed_at
-    return (at >= issued and _valid_at(c.signer, at) and _valid_at(item.certificate, at)
+def _attests(c: _Context, item: Any, issued: dt.datetime, proven: dt.datetime | None
+             ) -> bool:
+    """A checkpoint made after the issue (same clock, or a timestamp), while both keys were
+    valid, by a key not revoked before it."""
+    at = proven or item.signed_at
+    return ((proven is not None or at >= issued) and _valid_at(c.signer, at)
+            and _valid_at(item.certificate, item.signed_at)
             and not _signed_after_revocation(c.found, item.fingerprint, item.seq))
 
 
