@@ -4,8 +4,9 @@ Beyond the chain's internal consistency (storage/auditlog.py) it checks the anch
 - every certificate's manifest (the registry's rows and the stored copies under
   ``certificates/``) names the log head it was issued at;
 - every signed checkpoint under ``checkpoints/`` (reports/checkpoints.py) must carry a valid
-  signature by a key pinned in the log, state a head that is still in the chain, and be
-  referenced by its ``log.checkpoint`` entry; every such entry's file must exist;
+  signature by one of the workspace's own keys (per the log), state a head that is still in
+  the chain, and be referenced by its ``log.checkpoint`` entry; every such entry's file must
+  exist;
 - every RFC 3161 token of a checkpoint must cover it and come from a pinned authority.
 A truncated or recomputed log loses anchored heads, and the report names each one missing.
 """
@@ -133,9 +134,9 @@ def _one_checkpoint(session: Session, item: checkpoints.Checkpoint, trust: LogTr
     if head:
         problems.append(f"checkpoint {item.name} (signed {item.body['signed_at']}) "
                         f"anchors a head that is gone: {head}")
-    if not trust.is_pinned(item.fingerprint):
-        problems.append(f"checkpoint {item.name} is signed by a key whose pinning is not "
-                        "in the audit log")
+    if item.fingerprint not in trust.own:
+        problems.append(f"checkpoint {item.name} is signed by a key that the audit log does "
+                        "not record as this workspace's own (generated or imported)")
     if entry is None or entry[1].get("sha256") != item.sha256:
         problems.append(f"checkpoint {item.name} is not referenced by a log.checkpoint "
                         "entry (the entry was removed, or the file replaced)")
@@ -150,7 +151,7 @@ def _one_checkpoint(session: Session, item: checkpoints.Checkpoint, trust: LogTr
 
 def covering_checkpoints(ws: Workspace, session: Session, trust: LogTrust, seq: int
                          ) -> list[checkpoints.Checkpoint]:
-    """Valid, pinned checkpoints whose head (still in the chain) covers entry ``seq``,
+    """Valid checkpoints signed by an own key whose head (still in the chain) covers ``seq``,
     earliest first: each attests that the entry existed when it was signed."""
     out = []
     for path in sorted(checkpoints.folder(ws).glob("*.json")):
@@ -158,7 +159,7 @@ def covering_checkpoints(ws: Workspace, session: Session, trust: LogTrust, seq: 
             item = checkpoints.load(path)
         except UnpromptError:
             continue
-        if (trust.is_pinned(item.fingerprint) and isinstance(item.seq, int)
+        if (item.fingerprint in trust.own and isinstance(item.seq, int)
                 and item.seq >= seq and not auditlog.head_problem(session, item.seq, item.hash)):
             out.append(item)
     return sorted(out, key=lambda c: c.signed_at)

@@ -53,6 +53,7 @@ def verify_in_workspace(ws: Workspace, data: bytes, extra: list[Any] | None = No
     with ws.sessions() as session:
         context = _Context(ws, session, found, result, data, signer)
         context.trusted = pinned + extra
+        _pin_attested(context, notes)
         _foreign(context, notes)
         _expired(context, notes)
         _revoked(context, notes)
@@ -93,6 +94,17 @@ def _trust_notes(found: LogTrust, ignored: list[str], extra: list[Any]) -> list[
         notes.append(f"Trusted for this check only (--trust): SHA-256 "
                      f"{certificate_fingerprint(cert)[:16]}….")
     return notes
+
+
+def _pin_attested(c: _Context, notes: list[str]) -> None:
+    """Say when the signer's pinning is not yet covered by a signed checkpoint: the chain is
+    not keyed, so until then whoever can write the registry could have appended it."""
+    pin = c.found.pins.get(c.fingerprint or "")
+    if pin is None or c.signer is None:
+        return
+    if not covering_checkpoints(c.ws, c.session, c.found, pin["seq"]):
+        notes.append(f"The signer's pinning (log entry {pin['seq']}, {pin['action']}) is not "
+                     "yet covered by a signed log checkpoint; `log checkpoint` attests it.")
 
 
 def _foreign(c: _Context, notes: list[str]) -> None:

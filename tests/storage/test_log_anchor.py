@@ -130,7 +130,7 @@ def test_checkpoint_by_an_unpinned_key_is_named(workspace: Workspace, tmp_path: 
     (workspace.root / "checkpoints").mkdir(exist_ok=True)
     (workspace.root / "checkpoints" / name).write_bytes(data)
     problems = verify_log(workspace)["problems"]
-    assert any("whose pinning is not in the audit log" in p for p in problems)
+    assert any("not record as this workspace's own" in p for p in problems)
     assert any("not referenced by a log.checkpoint entry" in p for p in problems)
 
 
