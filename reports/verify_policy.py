@@ -51,8 +51,7 @@ def verify_in_workspace(ws: Workspace, data: bytes, extra: list[Any] | None = No
     signer = next((c for c in pinned + extra if certificate_fingerprint(c) == fingerprint),
                   None)
     with ws.sessions() as session:
-        context = _Context(ws, session, found, result, data, signer)
-        context.trusted = pinned + extra
+        context = _Context(ws, session, found, result, data, signer, pinned + extra)
         _pin_attested(context, notes)
         _foreign(context, notes)
         _expired(context, notes)
@@ -64,10 +63,9 @@ class _Context:
     """What the refinement steps share."""
 
     def __init__(self, ws: Workspace, session: Session, found: LogTrust,
-                 result: VerifyResult, data: bytes, signer: Any) -> None:
+                 result: VerifyResult, data: bytes, signer: Any, trusted: list[Any]) -> None:
         self.ws, self.session, self.found, self.result = ws, session, found, result
-        self.signer = signer
-        self.trusted: list[Any] = []
+        self.signer, self.trusted = signer, trusted
         self.fingerprint = result.details.get("signer_fingerprint")
         self.certificate_id = str(result.details.get("certificate_id"))
         self.pdf_sha256 = hashlib.sha256(data).hexdigest()

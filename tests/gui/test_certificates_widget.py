@@ -80,8 +80,10 @@ def test_verify_shows_verdict_and_reasons(qtbot, ctx: AppContext,  # noqa: ANN00
     assert result is not None and not result["valid"]
     assert result["reasons"] == ["not-in-registry"]
     assert "NOT VALID" in screen.verdict_label.text()
-    assert screen.reasons_list.count() == 1
-    assert "not-in-registry" in screen.reasons_list.item(0).text()
+    texts = [screen.reasons_list.item(i).text() for i in range(screen.reasons_list.count())]
+    assert "not-in-registry" in texts[0]
+    assert texts[1:] == [f"note: {n}" for n in result["notes"]]
+    assert any("not yet covered by a signed log checkpoint" in t for t in texts[1:])
 
 
 def test_dropping_a_tampered_pdf_verifies_it(qtbot, ctx: AppContext,  # noqa: ANN001
