@@ -1,8 +1,9 @@
 """The workspace's signing key and trusted certificates as operator actions, each logged.
 
-Generating the key on first use, importing an organisation's PKCS#12 and pinning a
-certificate change what the workspace signs with or accepts, so each writes an entry to
-the hash-chained audit log (DESIGN.md section 3).
+Generating the key on first use, importing an organisation's PKCS#12, pinning a
+certificate and revoking a key change what the workspace signs with or accepts, so each
+writes an entry to the hash-chained audit log (DESIGN.md section 3); that entry, not the
+file in ``keys/``, is what makes a key trusted (reports/trust.py).
 """
 
 from __future__ import annotations
