@@ -230,6 +230,8 @@ class CertificatesWidget(Screen):
                                       "hash and registry record match.")
         for code, text in zip(r["reasons"], r["explanations"], strict=True):
             self.reasons_list.addItem(f"{code}: {text}")
+        for note in r.get("notes") or []:
+            self.reasons_list.addItem(f"note: {note}")
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
         if pdf_paths(event):

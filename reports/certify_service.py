@@ -4,9 +4,11 @@
 validates the manifest, renders and signs the PDF (with an RFC 3161 timestamp when the
 ``tsa_url`` setting names an authority), writes PDF + JSON, keeps a copy under
 ``<workspace>/certificates/``, and then, in one transaction, records the Certificate row,
-moves the request to certified and writes the audit log. If that transaction fails, the
-files it wrote are removed again. ``verify_file`` checks a PDF against the workspace's
-pinned certificates and its Certificate rows. No Qt, no torch.
+moves the request to certified, writes the audit log and a signed checkpoint of its head.
+If that transaction fails, the files it wrote are removed again. ``verify_file`` checks a
+PDF against the certificates pinned in the workspace's audit log, its Certificate rows and
+its log (reports/verify_policy.py); ``verify_offline`` against given certificates only.
+No Qt, no torch.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from reports.certificate_facts import check_certifiable, gather
+from reports.checkpoints import checkpointed
 from reports.key_admin import command_signing_identity
+from reports.keys import SigningIdentity
 from reports.manifest import build_manifest, canonical_json, new_certificate_id
 from reports.reasons import explain
 from reports.signing import WrittenCertificate, write_certificate
@@ -64,7 +68,7 @@ def certify_steps(ws: Workspace, request_id: int | str, out: str | Path, *, oper
         archive = _archive(ws, written)
         try:
             _record(ws, facts["request"]["id"], manifest, written, archive, operator,
-                    bool(tsa_url))
+                    bool(tsa_url), identity)
         except BaseException:
             _remove([written.pdf_path, written.json_path, *archive])
             raise
@@ -107,10 +111,47 @@ def precheck(ws: Workspace, request_id: int | str) -> None:
         check_certifiable(session, get_request(session, request_id))
 
 
-def verify_file(ws: Workspace, path: str | Path) -> dict[str, Any]:
-    """Verify a certificate PDF: signature, pinned signer, manifest and registry."""
-    from reports.keys import trusted_certificates
-    from reports.verify import MAX_PDF_BYTES, verify_certificate_pdf
+def verify_file(ws: Workspace, path: str | Path, trust_files: tuple[str, ...] = ()
+                ) -> dict[str, Any]:
+    """Verify a certificate PDF: signature, signer pinned in the audit log (or given with
+    ``trust_files`` for this check only), manifest, registry, expiry and revocation."""
+    from reports.verify_policy import verify_in_workspace
+
+    data = _read_pdf(path)
+    extra = [_read_certificate(f) for f in trust_files]
+    result, notes = verify_in_workspace(ws, data, extra)
+    return _present(Path(path), result, notes)
+
+
+def verify_offline(path: str | Path, trust_files: tuple[str, ...]) -> dict[str, Any]:
+    """Verify with no workspace (an auditor with the PDF and the issuer's public key):
+    signature, signer among ``trust_files`` and manifest. Nothing is created or written."""
+    from reports.keys import certificate_fingerprint
+    from reports.verify import verify_certificate_pdf
+    from reports.verify_policy import timestamp_note
+
+    if not trust_files:
+        raise UnpromptError("--offline needs the issuer's certificate: --trust KEY.pem")
+    data = _read_pdf(path)
+    certs = [_read_certificate(f) for f in trust_files]
+    result = verify_certificate_pdf(data, certs)
+    notes = ["Offline: checked against the given certificate only; the issuing "
+             "workspace's registry, audit log and key revocations were not consulted."]
+    signer = next((c for c in certs if certificate_fingerprint(c)
+                   == result.details.get("signer_fingerprint")), None)
+    notes += timestamp_note(result, signer)
+    return _present(Path(path), result, notes)
+
+
+def _present(path: Path, result: Any, notes: list[str]) -> dict[str, Any]:
+    out = {"file": str(path), **result.to_json(), "notes": notes}
+    out["explanations"] = [explain(r, result.details) for r in result.reasons]
+    out["summary"] = _summary(result.manifest)
+    return out
+
+
+def _read_pdf(path: str | Path) -> bytes:
+    from reports.verify import MAX_PDF_BYTES
 
     path = Path(path)
     if not path.exists():
@@ -119,19 +160,16 @@ def verify_file(ws: Workspace, path: str | Path) -> dict[str, Any]:
         raise UnpromptError(f"{path} is not a file")
     try:
         with path.open("rb") as handle:  # bounded: a huge file is a verdict, not a stall
-            data = handle.read(MAX_PDF_BYTES + 1)
+            return handle.read(MAX_PDF_BYTES + 1)
     except OSError as exc:
         raise UnpromptError(f"cannot read {path}: {exc.strerror}") from exc
 
-    def lookup(certificate_id: str) -> dict[str, Any] | None:
-        with ws.sessions() as session:
-            return certificates.lookup(session, certificate_id)
 
-    result = verify_certificate_pdf(data, trusted_certificates(ws.keys_dir), lookup)
-    out = {"file": str(path), **result.to_json()}
-    out["explanations"] = [explain(r, result.details) for r in result.reasons]
-    out["summary"] = _summary(result.manifest)
-    return out
+def _read_certificate(path: str | Path) -> Any:
+    from reports.key_admin import _read
+    from reports.keys import parse_certificate
+
+    return parse_certificate(_read(path))
 
 
 def _summary(manifest: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -183,8 +221,12 @@ def _archive(ws: Workspace, written: WrittenCertificate) -> list[Path]:
 
 def _record(ws: Workspace, request_id: int, manifest: dict[str, Any],
             written: WrittenCertificate, archive: list[Path], operator: str,
-            timestamped: bool) -> None:
-    with ws.sessions.begin() as session:
+            timestamped: bool, identity: SigningIdentity) -> None:
+    """Record the certificate and checkpoint the log head that includes it, in one
+    transaction (reports/checkpoints.py)."""
+    occasion = {"kind": "certificate", "certificate": written.certificate_id}
+    with checkpointed(ws, identity, operator, occasion) as pending:
+        session = pending.session
         request = get_request(session, request_id)
         check_certifiable(session, request)  # nobody certified it meanwhile
         certificates.record_certificate(

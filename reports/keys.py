@@ -5,7 +5,8 @@ Layout of ``<workspace>/keys/``::
     signing.p12    the signing key and its certificate, PKCS#12 protected by a passphrase
     signing.crt    the same certificate as PEM, readable without the passphrase
     trusted/       pinned certificates (PEM, named by SHA-256 fingerprint); ``verify`` accepts
-                   a signature only when its signer certificate is one of these
+                   a signature only when its signer certificate is one of these and its
+                   pinning is in the audit log (reports/trust.py)
     retired/       earlier signing keys, moved aside when an organisation key is imported
 
 The generated certificate is a self-signed end-entity certificate (basicConstraints CA=false,

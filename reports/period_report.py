@@ -1,6 +1,7 @@
 """The signed period report (issue 8): check the period, gather, render, sign, write PDF and
-CSV. Refuses, with one sentence and before writing anything, a period that ends before it
-starts, lies in the future, or holds no request activity."""
+CSV, then a signed checkpoint of the audit log's head (reports/checkpoints.py) that names the
+report and the head it states. Refuses, with one sentence and before writing anything, a
+period that ends before it starts, lies in the future, or holds no request activity."""
 
 from __future__ import annotations
 
@@ -70,17 +71,43 @@ def write_report(ws: Workspace, start: dt.date, end: dt.date, out: str | Path, *
     facts = preview(ws, start, end)
     with command_signing_identity(ws, passphrase, operator) as identity:
         pdf = render_period_pdf(facts, operator=operator, signer=_signer_label(identity))
-        files = {pdf_path: sign_pdf(pdf, identity)}
+        signed = sign_pdf(pdf, identity)
+        files = {pdf_path: signed}
         if csv_path is not None:
             files[csv_path] = to_csv(facts).encode("utf-8")
         write_files(files, overwrite=overwrite)  # both or neither
+        try:
+            anchor = _checkpoint(ws, identity, operator, facts, signed)
+        except BaseException:
+            _remove_outputs(list(files))
+            raise
     return {"pdf": str(pdf_path), "csv": str(csv_path) if csv_path else None,
             "period": facts["period"], "counts": facts["counts"],
             "overdue": facts["overdue"], "at_risk": facts["at_risk"],
             "time_to_erasure": facts["time_to_erasure"],
             "certificates": [c["certificate_id"] for c in facts["certificates"]],
             "log_valid": facts["log"]["valid"], "log_head": facts["log"]["head_hash"],
-            "signer_fingerprint": identity.fingerprint}
+            "signer_fingerprint": identity.fingerprint, "checkpoint": anchor["file"]}
+
+
+def _checkpoint(ws: Workspace, identity: Any, operator: str, facts: dict[str, Any],
+                signed: bytes) -> dict[str, Any]:
+    """A signed checkpoint of the log head, naming the report and the head it states."""
+    import hashlib
+
+    from reports.checkpoints import checkpoint
+
+    log = facts["log"]
+    occasion = {"kind": "period-report", "from": facts["period"]["from"],
+                "to": facts["period"]["to"], "pdf_sha256": hashlib.sha256(signed).hexdigest(),
+                "report_head": {"seq": log["head_seq"], "hash": log["head_hash"]}}
+    return checkpoint(ws, identity, operator, occasion)
+
+
+def _remove_outputs(paths: list[Path]) -> None:
+    """A report whose checkpoint failed is not issued: its files go again."""
+    for path in paths:
+        path.unlink(missing_ok=True)
 
 
 def to_csv(facts: dict[str, Any]) -> str:

@@ -22,6 +22,8 @@ REASONS = {
                                   "signing (expired or not yet valid).",
     "signer-certificate-rejected": "The signing certificate is not acceptable for signing "
                                    "documents (its key usage or validity is wrong).",
+    "signer-key-revoked": "The signing key was revoked (`keys revoke`) and nothing proves "
+                          "that this certificate was signed before the revocation.",
     "manifest-missing": "The document holds no certificate manifest: it is not an Unprompt "
                         "erasure certificate.",
     "manifest-unreadable": "The attached manifest cannot be read as JSON.",

@@ -94,3 +94,40 @@ def _check_entry(entry: AuditLogEntry, prev: str, expected_seq: int) -> str:
     if recomputed != entry.hash:
         return f"entry {entry.seq} was edited after it was written"
     return ""
+
+
+def entry_at(session: Session, seq: int) -> AuditLogEntry | None:
+    return session.get(AuditLogEntry, seq)
+
+
+def head_problem(session: Session, seq: Any, digest: Any) -> str:
+    """Why an anchored head (``seq``, ``hash``) is not in the chain; '' when it is.
+
+    Seq 0 with the genesis hash is the empty log's head and always holds."""
+    if not isinstance(seq, int) or isinstance(seq, bool) or not isinstance(digest, str):
+        return "the anchored head is unreadable"
+    if seq == 0:
+        return "" if digest == GENESIS else "the anchored head of an empty log is not genesis"
+    entry = entry_at(session, seq)
+    if entry is None:
+        return f"entry {seq} is no longer in the log (the log was truncated or rewritten)"
+    if entry.hash != digest:
+        return f"entry {seq} now has another hash (the log was rewritten from there back)"
+    return ""
+
+
+def entries_of(session: Session, actions: tuple[str, ...], below: int | None = None
+               ) -> list[tuple[AuditLogEntry, dict[str, Any]]]:
+    """``(entry, payload)`` of the given actions in order, only before seq ``below``."""
+    query = select(AuditLogEntry).where(AuditLogEntry.action.in_(actions))
+    if below is not None:
+        query = query.where(AuditLogEntry.seq < below)
+    out = []
+    for entry in session.scalars(query.order_by(AuditLogEntry.seq)):
+        try:
+            payload = json.loads(entry.payload)
+        except ValueError:
+            continue
+        if isinstance(payload, dict):
+            out.append((entry, payload))
+    return out

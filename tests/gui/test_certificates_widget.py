@@ -24,14 +24,15 @@ def make(qtbot, ctx: AppContext) -> CertificatesWidget:  # noqa: ANN001
 
 @pytest.fixture()
 def signed_sample(workspace) -> Path:  # noqa: ANN001
-    """A sample certificate signed with this workspace's key (not in its registry)."""
-    from reports.keys import ensure_signing_key
+    """A sample certificate signed with this workspace's key (generated through Unprompt,
+    so pinned in the audit log; the certificate is not in its registry)."""
+    from reports.key_admin import signing_identity
     from reports.manifest import build_manifest
     from reports.pdf_certificate import render_certificate_pdf
     from reports.signing import sign_pdf
     from tests.reports.sample import sample_facts
 
-    identity = ensure_signing_key(workspace.keys_dir, b"pass phrase")
+    identity = signing_identity(workspace, b"pass phrase", "alice")
     pdf = sign_pdf(render_certificate_pdf(build_manifest(sample_facts()), None), identity)
     path = workspace.root / "sample.pdf"
     path.write_bytes(pdf)
@@ -80,8 +81,10 @@ def test_verify_shows_verdict_and_reasons(qtbot, ctx: AppContext,  # noqa: ANN00
     assert result is not None and not result["valid"]
     assert result["reasons"] == ["not-in-registry"]
     assert "NOT VALID" in screen.verdict_label.text()
-    assert screen.reasons_list.count() == 1
-    assert "not-in-registry" in screen.reasons_list.item(0).text()
+    texts = [screen.reasons_list.item(i).text() for i in range(screen.reasons_list.count())]
+    assert "not-in-registry" in texts[0]
+    assert texts[1:] == [f"note: {n}" for n in result["notes"]]
+    assert any("not yet covered by a signed log checkpoint" in t for t in texts[1:])
 
 
 def test_dropping_a_tampered_pdf_verifies_it(qtbot, ctx: AppContext,  # noqa: ANN001

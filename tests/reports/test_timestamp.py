@@ -7,6 +7,7 @@ import datetime as dt
 import http.server
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -92,3 +93,25 @@ def _tsa_certificate() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
                            critical=True)
             .sign(key, hashes.SHA256()))
     return key, cert
+
+
+def test_offline_verify_notes_a_timestamp_that_outlives_the_key(
+        unsigned_pdf: bytes, tsa: tuple, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An auditor with the PDF and the two public certificates only: the expired signer is
+    valid at signing, and the verdict says why."""
+    from reports.certify_service import verify_offline
+
+    url, tsa_cert, fixed = tsa
+    expired = org_identity(days=-1)
+    monkeypatch.setattr("reports.signing.check_validity", lambda cert: None)
+    monkeypatch.setitem(fixed, "at", dt.datetime.now(dt.UTC) - dt.timedelta(days=30))
+    pdf = tmp_path / "c.pdf"
+    pdf.write_bytes(sign_pdf(unsigned_pdf, expired, timestamp_url=url))
+    files = []
+    for name, cert in (("signer.pem", expired.certificate), ("tsa.pem", tsa_cert)):
+        files.append(tmp_path / name)
+        files[-1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    out = verify_offline(pdf, tuple(str(f) for f in files))
+    assert out["valid"], out
+    assert any(n.startswith("Valid at signing") and "RFC 3161" in n for n in out["notes"])
