@@ -100,7 +100,7 @@ def test_dropped_pem_is_ignored_until_pinned(copy: dict, tmp_path: Path) -> None
     (verify names it); `keys trust` pins it in the log, and then the certificate verifies
     although this registry has no record of it."""
     other = tmp_path / "auditor"
-    cli_json(other, "models")  # an empty workspace
+    cli_json(other, "settings")  # an empty workspace
     (other / "keys" / "trusted").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(copy["issuer"], other / "keys" / "trusted" / "dropped.pem")
     out = verify(other, copy["pdf"])
@@ -116,6 +116,7 @@ def test_dropped_pem_is_ignored_until_pinned(copy: dict, tmp_path: Path) -> None
 def test_trust_flag_verifies_in_another_workspace_without_pinning(copy: dict,
                                                                    tmp_path: Path) -> None:
     other = tmp_path / "auditor"
+    cli_json(other, "settings")  # an empty workspace
     out = verify(other, copy["pdf"], "--trust", str(copy["issuer"]))
     assert out["valid"], out
     assert cli_json(other, "keys", "show")["trusted"] == []
