@@ -2,7 +2,8 @@
 
 ``Workspace.open`` resolves the folder (``--workspace``, ``UNPROMPT_WORKSPACE``, else the
 platform user-data folder), refuses a folder that is unusable, applies pending
-migrations and resumes interrupted purges.
+migrations and resumes interrupted purges and the residual scans that a crash cut off
+(``storage.post_forget``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from storage.artifacts import ArtifactStore
 from storage.db import make_engine, make_sessionmaker, upgrade_to_head
 from storage.errors import WorkspaceError
+from storage.post_forget import resume_checks
 
 REGISTRY = "registry.db"
 MARKER_DIRS = ("artifacts", "keys", "certificates")
@@ -75,6 +77,7 @@ class Workspace:
         sessions = make_sessionmaker(engine)
         workspace = cls(root, engine, sessions, ArtifactStore(root / "artifacts", sessions))
         workspace.artifacts.resume_purges()
+        resume_checks(root, sessions)
         return workspace
 
     @property
