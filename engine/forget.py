@@ -11,7 +11,7 @@
 A crash before step 2 commits leaves version v; after it, version v+1 with its purges
 marked and the fingerprints of the removed tensors, from which ``Workspace.open``
 finishes the purge, the scan and its record (``storage.post_forget``); the next job on
-the model measures step 5 (``finish_evaluation``).
+the model measures step 5 (``engine.image_jobs.finish_evaluation``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from engine.audit.statement import forget_statement
 from engine.forget_plan import make_plan
-from engine.image_jobs import accuracy_report
+from engine.image_jobs import accuracy_report, finish_evaluation, record_accuracy_after
 from engine.jobs import CancelToken, Progress
 from engine.model_store import image_model, load_live, load_version
 from engine.residual_scan import scan_workspace
@@ -74,7 +74,7 @@ def forget_job(workspace: str | Path, *, model_name: str, classes: list[str], op
         result = _execute(ws, {**plan, "accuracy_before": before}, operator)
         yield Progress(0.7 if scrub is None else 0.5, "measuring accuracy after")
         after = _evaluate_after(ws, model_name, info, plan["labels"])
-        _record_version(ws, model_name, result["version"], after)
+        record_accuracy_after(ws, model_name, result["version"], after)
         out = {"model": model_name, **result, "accuracy_before": before,
                "accuracy_after": after, "forgotten": plan["names"]}
         if scrub is not None:
@@ -149,32 +149,6 @@ def _commit(session: Session, ws: Workspace, plan: dict[str, Any], operator: str
 
 def _entries(model: Any, labels: list[int]) -> list[Any]:
     return [c for c in model.classes if c.label_index in labels]
-
-
-def _record_version(ws: Workspace, model_name: str, number: int,
-                    after: dict[str, Any]) -> None:
-    """Keep the forget's accuracy after with v+1 (audits quote it later, when the purged
-    versions can no longer be loaded); its latency and accuracy before are already there."""
-    with ws.sessions.begin() as session:
-        model = image_model(session, model_name)
-        version = next(v for v in model.versions if v.number == number)
-        version.metrics = {**{k: v for k, v in version.metrics.items()
-                              if k != "evaluation_pending"}, "accuracy_after": after}
-
-
-def finish_evaluation(ws: Workspace, model_name: str) -> None:
-    """Step 5 of a forget killed before it: measure the live version now (the scan and
-    its record were resumed when the workspace opened)."""
-    with ws.sessions() as session:
-        model = image_model(session, model_name)
-        version = live_version(session, model)
-        if not version.metrics.get("evaluation_pending"):
-            return
-        number = version.number
-        labels = sorted(c.label_index for c in model.classes
-                        if c.forgotten_in_version_id == version.id)
-    live, info = load_live(ws, model_name)
-    _record_version(ws, model_name, number, accuracy_report(live, info, forgotten=labels))
 
 
 def _evaluate_after(ws: Workspace, model_name: str, info: dict[str, Any],

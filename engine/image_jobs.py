@@ -132,10 +132,37 @@ def evaluate_model(workspace: str | Path, model_name: str) -> dict[str, Any]:
     """Per-class test accuracy of the live version (forgotten classes score 0)."""
     ws = Workspace.open(workspace)
     try:
+        finish_evaluation(ws, model_name)
         model, info = load_live(ws, model_name)
         return {**_describe(info), **accuracy_report(model, info)}
     finally:
         ws.close()
+
+
+def finish_evaluation(ws: Workspace, model_name: str) -> None:
+    """Step 5 of a forget killed before it: measure the live version now (the scan and
+    its record were resumed when the workspace opened, ``storage.post_forget``)."""
+    with ws.sessions() as session:
+        model = image_model(session, model_name)
+        version = live_version(session, model)
+        if not version.metrics.get("evaluation_pending"):
+            return
+        number = version.number
+        labels = sorted(c.label_index for c in model.classes
+                        if c.forgotten_in_version_id == version.id)
+    live, info = load_live(ws, model_name)
+    record_accuracy_after(ws, model_name, number, accuracy_report(live, info, forgotten=labels))
+
+
+def record_accuracy_after(ws: Workspace, model_name: str, number: int,
+                          after: dict[str, Any]) -> None:
+    """Keep a forget's accuracy after with its version (audits quote it later, when the
+    purged versions can no longer be loaded); clears ``evaluation_pending``."""
+    with ws.sessions.begin() as session:
+        model = image_model(session, model_name)
+        version = next(v for v in model.versions if v.number == number)
+        version.metrics = {**{k: v for k, v in version.metrics.items()
+                              if k != "evaluation_pending"}, "accuracy_after": after}
 
 
 def _describe(info: dict[str, Any]) -> dict[str, Any]:
