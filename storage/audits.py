@@ -111,7 +111,7 @@ def retire_learned(session: Session, model_names: list[str], removed: list[str],
 def retire_reference(session: Session, run: AuditRun, operator: str, reason: str) -> list[str]:
     """Mark a reference retired; return its artifacts that nothing else uses (to purge)."""
     own = [run.metrics["shared_artifact"], *run.metrics["class_artifacts"].values()]
-    in_use = _artifacts_in_use(session, exclude=run.id)
+    in_use = artifacts_in_use(session, exclude=run.id)
     doomed = [sha for sha in dict.fromkeys(own) if sha not in in_use]
     run.metrics = {**run.metrics, "status": "retired"}
     auditlog.append(session, operator, "audit.reference_retired",
@@ -119,7 +119,8 @@ def retire_reference(session: Session, run: AuditRun, operator: str, reason: str
     return doomed
 
 
-def _artifacts_in_use(session: Session, exclude: int) -> set[str]:
+def artifacts_in_use(session: Session, exclude: int | None = None) -> set[str]:
+    """Artifacts a loadable version or a stored reference (but ``exclude``) points to."""
     used: set[str] = set()
     for version in session.scalars(select(ModelVersion).where(ModelVersion.status != "purged")):
         used.add(version.shared_artifact)
