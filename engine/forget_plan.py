@@ -73,8 +73,9 @@ def _other_holders(session: Session, model: Model, shas: list[str],
     if out and not also_shared:
         held = "; ".join(f"{name!r} (classes {', '.join(map(str, labels))})"
                          for name, labels in sorted(out.items()))
-        raise RefusedError(f"the same class bytes are also held by {held}: a model trained "
-                           "alike; forget them from both with --also-shared (nothing changed)")
+        raise RefusedError(f"the same class bytes are also held by {held}, a model trained "
+                           "alike: purging them would break it; forget them from both models "
+                           "(--also-shared) or not at all (nothing changed)")
     for name, labels in out.items():  # the other model must accept the forget too
         classes_to_forget(image_model(session, name), [str(k) for k in labels])
     return out
@@ -99,25 +100,32 @@ def _stale_reference_artifacts(session: Session, model: Model, labels: set[int],
 
 def _patterns(ws: Workspace, shas: list[str], refs: list[tuple[str, str]]) -> list[bytes]:
     """The tensor bytes the residual scan must not find once the purge is done; a
-    reference's backbone tensors equal to the live backbone's are not its own."""
-    from engine.serialize import class_tensor_fingerprints
-
-    out = [fp for sha in shas for fp in class_tensor_fingerprints(ws.artifacts.get(sha))]
-    out += [fp for kind, sha in refs if kind == "class"
-            for fp in class_tensor_fingerprints(ws.artifacts.get(sha))]
-    backbones = [sha for kind, sha in refs if kind == "shared" and ws.artifacts.exists(sha)]
+    reference's backbone tensors equal to a live backbone's are not its own."""
+    out = [fp for sha in shas for fp in _tensors(ws, sha, required=True)]
+    out += [fp for kind, sha in refs if kind == "class" for fp in _tensors(ws, sha)]
+    backbones = [sha for kind, sha in refs if kind == "shared"]
     if backbones:
         kept = set(_live_backbone_tensors(ws))
-        out += [fp for sha in backbones for fp in class_tensor_fingerprints(ws.artifacts.get(sha))
+        out += [fp for sha in backbones for fp in _tensors(ws, sha)
                 if fp not in kept and len(set(fp)) > 1]
     return [p for p in dict.fromkeys(out) if len(p) >= MIN_PATTERN]
 
 
-def _live_backbone_tensors(ws: Workspace) -> list[bytes]:
+def _tensors(ws: Workspace, sha: str, required: bool = False) -> list[bytes]:
+    """The tensor bytes of one artifact; a damaged cached reference is purged all the
+    same, it just adds nothing to look for."""
     from engine.serialize import class_tensor_fingerprints
 
+    try:
+        return class_tensor_fingerprints(ws.artifacts.get(sha))
+    except UnpromptError:
+        if required:
+            raise
+        return []
+
+
+def _live_backbone_tensors(ws: Workspace) -> list[bytes]:
     with ws.sessions() as session:
         shared = {v.shared_artifact for v in session.query(ModelVersion)
                   .filter(ModelVersion.status != "purged")}
-    return [fp for sha in shared if sha and ws.artifacts.exists(sha)
-            for fp in class_tensor_fingerprints(ws.artifacts.get(sha))]
+    return [fp for sha in shared if sha for fp in _tensors(ws, sha)]

@@ -12,6 +12,7 @@ from engine.jobs import run_job
 from storage.errors import RefusedError
 from storage.models import ClassEntry, Model, ModelVersion
 from storage.workspace import Workspace
+from tests.cli.helpers import assert_clean_error, run_cli
 from tests.image.conftest import train_tiny
 
 
@@ -56,3 +57,11 @@ def test_also_shared_forgets_the_bytes_from_both_models(twins: Path) -> None:
             {"forgotten"}
         assert session.query(ModelVersion).filter_by(status="purged").count() == 2
     ws.close()
+
+
+def test_cli_names_the_other_model_and_forgets_from_both_when_asked(twins: Path) -> None:
+    assert_clean_error(run_cli("--workspace", str(twins), "forget", "demo", "--class", "4"),
+                       "'twin' (classes 4)")
+    out = run_cli("--workspace", str(twins), "forget", "demo", "--class", "4", "--also-shared")
+    assert out.returncode == 0, out.stderr
+    assert "Also forgot classes 4 from twin (v2): it held the same bytes." in out.stdout
