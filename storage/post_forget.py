@@ -12,6 +12,7 @@ engine measures it (``engine.forget.finish_evaluation``).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,8 @@ def pending_record(fingerprints: list[dict[str, Any]], purge: list[str],
                    request: int | None, operator: str) -> dict[str, Any]:
     """What a resumed forget needs, kept in the new version's metrics at commit."""
     return {PENDING: {"fingerprints": fingerprints, "purge": purge, "request": request,
-                      "operator": operator}, "evaluation_pending": True}
+                      "operator": operator, "pid": os.getpid()},
+            "evaluation_pending": True}
 
 
 def record_checks(session: Session, version: ModelVersion, purged: list[str],
@@ -61,6 +63,8 @@ def resume_checks(root: Path, sessions: sessionmaker[Session]) -> list[int]:
                    session.scalars(select(ModelVersion)) if PENDING in (v.metrics or {})]
     done = []
     for version_id, pending in waiting:
+        if _still_running(pending.get("pid")):
+            continue  # that forget is finishing its own scan right now
         scan = {**scan_fingerprints(root, pending["fingerprints"]), "resumed": True}
         with sessions.begin() as session:
             version = session.get(ModelVersion, version_id)
@@ -72,3 +76,17 @@ def resume_checks(root: Path, sessions: sessionmaker[Session]) -> list[int]:
             record_checks(session, version, purged, scan, None, resumed=True)
         done.append(version_id)
     return done
+
+
+def _still_running(pid: int | None) -> bool:
+    """Whether the process that committed the forget is alive (and not this one); on
+    Windows, where signal 0 is not a probe, a resume may repeat a scan (harmless)."""
+    if not pid or pid == os.getpid() or os.name == "nt":
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, owned by someone else
+    return True

@@ -142,3 +142,19 @@ def test_a_resumed_scan_still_finds_a_leaked_copy(ws_root: Path) -> None:
     ws.close()
     assert not scan["clean"]
     assert {"file": "certificates/backup.bin", "pattern": len(removed) - 1} in scan["hits"]
+
+
+def test_a_forget_still_running_in_another_process_is_left_to_finish(ws_root: Path) -> None:
+    """Opening the workspace (the GUI, a CLI command) while another process's forget is
+    between its commit and its scan does not scan and record in its place."""
+    from storage.post_forget import PENDING, resume_checks
+
+    rid = _killed_after_purge(ws_root)
+    ws = Workspace.open(ws_root)
+    with ws.sessions.begin() as session:  # the same moment, with a live process's pid
+        live = session.query(ModelVersion).filter_by(status="live").one()
+        live.metrics = {**live.metrics, PENDING: {"fingerprints": [], "purge": [],
+                                                  "request": rid, "operator": "a",
+                                                  "pid": os.getppid()}}
+    assert resume_checks(ws_root, ws.sessions) == []
+    ws.close()
