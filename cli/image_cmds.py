@@ -43,6 +43,9 @@ def register(commands: argparse._SubParsersAction, parent: argparse.ArgumentPars
                              "retained classes (approximate erasure)")
     forget.add_argument("--scrub-steps", type=_positive_int, metavar="K",
                         help=f"scrub length in training steps (default {SCRUB_STEPS})")
+    forget.add_argument("--also-shared", action="store_true",
+                        help="also forget the classes from other models that hold the very "
+                             "same class bytes (models trained alike)")
     learn = add_command(commands, parent, "learn", "add a class as a new prompt", cmd_learn)
     learn.add_argument("model", metavar="N")
     learn.add_argument("--class-name", required=True, metavar="X")
@@ -125,7 +128,8 @@ def cmd_forget(ctx: Context) -> int:
         raise UnpromptError("--scrub-steps needs --scrub")
     scrub = (a.scrub_steps or SCRUB_STEPS) if a.scrub else None
     job = forget_job(ctx.workspace.root, model_name=a.model, classes=classes,
-                     operator=ctx.operator, request=a.request, scrub=scrub)
+                     operator=ctx.operator, request=a.request, scrub=scrub,
+                     also_shared=a.also_shared)
     emit(ctx, run_with_progress(ctx, job), _render_forget)
     return 0
 
@@ -150,7 +154,17 @@ def _render_forget(r: dict[str, Any]) -> str:
             f"({r['residual_scan']['files_scanned']} files).\n"
             f"Retained-class accuracy {before:.1%} -> {after:.1%}; forgotten: " +
             ", ".join(f"{k} {v:.0%}" for k, v in r["accuracy_after"]["forgotten"].items())
-            + _render_scrub(r.get("scrub")) + "\n" + r["erasure_statement"])
+            + _render_also(r) + _render_scrub(r.get("scrub")) + "\n" + r["erasure_statement"])
+
+
+def _render_also(r: dict[str, Any]) -> str:
+    """The other models that held the same bytes, and the references that learned them."""
+    also = "".join(f"\nAlso forgot classes {', '.join(map(str, o['classes']))} from "
+                   f"{o['model']} (v{o['version']}): it held the same bytes."
+                   for o in r.get("also_forgotten") or [])
+    refs = r.get("references_retired") or []
+    return also + (f"\nRetired {len(refs)} cached retrain reference(s) that learned them."
+                   if refs else "")
 
 
 def _render_scrub(scrub: dict[str, Any] | None) -> str:

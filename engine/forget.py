@@ -4,11 +4,14 @@
    prompt tokens, head rows and adapters); the shared artifact is never rewritten;
 2. one transaction: version v+1, classes forgotten, request executed, purges marked,
    audit-log entries;
-3. purge every artifact that holds the classes' tensors (overwrite, delete, tombstone);
+3. purge every artifact that holds the classes' tensors (overwrite, delete, tombstone),
+   the retrain references that learned them included (``engine.forget_plan``);
 4. residual scan: no workspace file holds the bytes of a removed tensor;
 5. evaluate: per-class accuracy; a forgotten class can no longer be predicted at all.
 A crash before step 2 commits leaves version v; after it, version v+1 with its purges
-marked, which ``Workspace.open`` finishes (``ArtifactStore.resume_purges``).
+marked and the fingerprints of the removed tensors, from which ``Workspace.open``
+finishes the purge, the scan and its record (``storage.post_forget``); the next job on
+the model measures step 5 (``engine.image_jobs.finish_evaluation``).
 """
 
 from __future__ import annotations
@@ -19,17 +22,21 @@ from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from engine.audit.statement import forget_statement
-from engine.image_jobs import accuracy_report
+from engine.forget_plan import make_plan
+from engine.image_jobs import accuracy_report, finish_evaluation, record_accuracy_after
 from engine.jobs import CancelToken, Progress
 from engine.model_store import image_model, load_live, load_version
 from engine.residual_scan import scan_workspace
 from engine.scrub import check_scrubbable, scrub_in
-from storage import auditlog
 from storage import requests as reqs
-from storage.errors import UnpromptError
+from storage.audits import retire_learned
+from storage.models import ModelVersion
+from storage.post_forget import pending_record, record_checks
 from storage.registry import live_version
-from storage.versions import classes_to_forget, commit_forget
+from storage.versions import commit_forget, mark_unloadable
 from storage.workspace import Workspace
 
 CRASH_ENV = "UNPROMPT_CRASH_AT"  # fault injection for the crash-safety tests
@@ -43,16 +50,19 @@ def crash_point(step: str) -> None:
 
 def forget_job(workspace: str | Path, *, model_name: str, classes: list[str], operator: str,
                request: int | str | None = None, scrub: int | None = None,
-               cancel: CancelToken | None = None
+               also_shared: bool = False, cancel: CancelToken | None = None
                ) -> Generator[Progress, None, dict[str, Any]]:
     """Forget ``classes`` of ``model_name``; returns the figures of the CLI contract.
 
     ``scrub`` (steps) then fine-tunes the shared weights of a ``lora`` / ``full`` model on
-    the retained classes (``engine.scrub``); exact-by-construction models refuse it."""
+    the retained classes (``engine.scrub``); exact-by-construction models refuse it.
+    ``also_shared`` forgets the same class bytes from every other model that holds them
+    (models trained alike); without it such a forget is refused."""
     ws = Workspace.open(workspace)
     try:
+        finish_evaluation(ws, model_name)
         yield Progress(0.0, "checking the request and the classes")
-        plan = _plan(ws, model_name, classes, request)
+        plan = make_plan(ws, model_name, classes, request, also_shared)
         if scrub is not None:
             check_scrubbable(ws, model_name, scrub, forgetting=True)
         model, info = load_live(ws, model_name)
@@ -61,10 +71,10 @@ def forget_job(workspace: str | Path, *, model_name: str, classes: list[str], op
         if cancel is not None:
             cancel.check()  # the last point where cancel takes effect: nothing changed yet
         yield Progress(0.4, "forgetting")
-        result = _execute(ws, plan, operator)
+        result = _execute(ws, {**plan, "accuracy_before": before}, operator)
         yield Progress(0.7 if scrub is None else 0.5, "measuring accuracy after")
         after = _evaluate_after(ws, model_name, info, plan["labels"])
-        _record_version(ws, model_name, result, before, after)
+        record_accuracy_after(ws, model_name, result["version"], after)
         out = {"model": model_name, **result, "accuracy_before": before,
                "accuracy_after": after, "forgotten": plan["names"]}
         if scrub is not None:
@@ -91,81 +101,54 @@ def _scrub_after(ws: Workspace, out: dict[str, Any], operator: str, steps: int,
             "erasure_kind": "approximate"}
 
 
-def _plan(ws: Workspace, model_name: str, keys: list[str], request_id: Any) -> dict[str, Any]:
-    """Resolve and refuse before anything changes; read the bytes the scan looks for."""
-    from engine.serialize import class_tensor_fingerprints
-
-    with ws.sessions() as session:
-        model = image_model(session, model_name)
-        entries = classes_to_forget(model, keys)
-        if request_id is not None:
-            _check_request_scope(session, request_id, model_name, entries)
-        version = live_version(session, model)
-        labels = sorted(e.label_index for e in entries)
-        shas = [version.class_artifacts[str(k)] for k in labels]
-        plan = {"model": model_name, "labels": labels, "names": [e.display_name for e in entries],
-                "request": request_id, "from_version": version.number,
-                "erasure_kind": version.erasure_kind}
-    fingerprints = [fp for sha in shas for fp in class_tensor_fingerprints(ws.artifacts.get(sha))]
-    return {**plan, "fingerprints": fingerprints}
-
-
-def _check_request_scope(session: Any, request_id: Any, model_name: str, entries: list) -> None:
-    request = reqs.get_request(session, request_id)
-    reqs.check_executable(session, request, "classes")
-    scoped = {c["index"] for c in request.scope.get("classes", [])}
-    asked = {e.label_index for e in entries}
-    if request.scope.get("model") != model_name or scoped != asked:
-        raise UnpromptError(f"request {request.id} covers {request.scope.get('model')} classes "
-                            f"{sorted(scoped)}, not {model_name} classes {sorted(asked)}")
-
-
 def _execute(ws: Workspace, plan: dict[str, Any], operator: str) -> dict[str, Any]:
     """Steps 1-4, timed: the figure an operator waits for."""
     start = time.perf_counter()
     crash_point("before-commit")
     with ws.sessions.begin() as session:
-        model = image_model(session, plan["model"])
-        request = reqs.get_request(session, plan["request"]) if plan["request"] else None
-        entries = [c for c in model.classes if c.label_index in plan["labels"]]
-        new, removed = commit_forget(session, model, entries, operator, request, {})
-        ws.artifacts.mark_for_purge(session, removed)
-        if request is not None:
-            reqs.mark_executed(session, request, operator, new.erasure_kind or "approximate",
-                               {"version": new.number, "classes": plan["names"]})
-        number = new.number
+        new, purge, also = _commit(session, ws, plan, operator)
+        number, version_id = new.number, new.id
     crash_point("after-commit")
     purged = ws.artifacts.purge_marked(after_each=lambda _sha: crash_point("mid-purge"))
     crash_point("after-purge")
-    scan = scan_workspace(ws.root, plan["fingerprints"])
+    scan = scan_workspace(ws.root, plan["patterns"])
     latency = (time.perf_counter() - start) * 1000.0
-    if plan["request"]:
-        _record_checks(ws, plan["request"], operator, purged, scan)
+    with ws.sessions.begin() as session:
+        record_checks(session, session.get(ModelVersion, version_id), purged, scan, latency)
     return {"version": number, "from_version": plan["from_version"], "latency_ms": latency,
-            "purged": purged, "residual_scan": scan, "erasure_kind": plan["erasure_kind"]}
+            "purged": purged, "residual_scan": scan, "erasure_kind": plan["erasure_kind"],
+            "also_forgotten": also, "references_retired": purge["references"]}
 
 
-def _record_checks(ws: Workspace, request_id: Any, operator: str, purged: list[str],
-                   scan: dict[str, Any]) -> None:
-    """Keep the purge and residual-scan results with the request (its certificate quotes
-    them; the removed bytes are gone, so the scan cannot be repeated later)."""
-    with ws.sessions.begin() as session:
-        request = reqs.get_request(session, request_id)
-        request.result = {**request.result, "purged": purged, "residual_scan": scan}
-        auditlog.append(session, operator, "request.erasure_checked",
-                        {"request": request.id, "purged": purged, "clean": scan["clean"],
-                         "files_scanned": scan["files_scanned"]})
+def _commit(session: Session, ws: Workspace, plan: dict[str, Any], operator: str
+            ) -> tuple[ModelVersion, dict[str, Any], list[dict[str, Any]]]:
+    """Step 2: one transaction for every model that holds the bytes, the references
+    that learned the classes, the purge marks and what a resumed forget needs."""
+    model = image_model(session, plan["model"])
+    request = reqs.get_request(session, plan["request"]) if plan["request"] else None
+    new, removed = commit_forget(session, model, _entries(model, plan["labels"]), operator,
+                                 request, {"accuracy_before": plan["accuracy_before"]})
+    also = []
+    for name, labels in plan["also"].items():
+        other = image_model(session, name)
+        version, more = commit_forget(session, other, _entries(other, labels), operator, None, {})
+        removed += more
+        also.append({"model": name, "version": version.number, "classes": labels})
+    mark_unloadable(session, removed)
+    retired, doomed = retire_learned(session, [model.name, *plan["also"]], removed, operator)
+    purge = list(dict.fromkeys(removed + doomed))
+    ws.artifacts.mark_for_purge(session, purge)
+    new.metrics = {**new.metrics, **pending_record(plan["fingerprints"], purge,
+                                                   request.id if request else None, operator)}
+    if request is not None:
+        reqs.mark_executed(session, request, operator, new.erasure_kind or "approximate",
+                           {"version": new.number, "classes": plan["names"],
+                            "also_forgotten": also, "references_retired": retired})
+    return new, {"artifacts": purge, "references": retired}, also
 
 
-def _record_version(ws: Workspace, model_name: str, result: dict[str, Any],
-                    before: dict[str, Any], after: dict[str, Any]) -> None:
-    """Keep the forget's latency and accuracy with v+1 (audits quote them later, when
-    the purged versions can no longer be loaded)."""
-    with ws.sessions.begin() as session:
-        model = image_model(session, model_name)
-        version = next(v for v in model.versions if v.number == result["version"])
-        version.metrics = {**version.metrics, "latency_ms": result["latency_ms"],
-                           "accuracy_before": before, "accuracy_after": after}
+def _entries(model: Any, labels: list[int]) -> list[Any]:
+    return [c for c in model.classes if c.label_index in labels]
 
 
 def _evaluate_after(ws: Workspace, model_name: str, info: dict[str, Any],

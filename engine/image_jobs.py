@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from engine.jobs import CancelToken, Progress
-from engine.model_store import image_model, load_live, refuse_taken_name, store_model
+from engine.model_store import (
+    blob_hashes,
+    image_model,
+    load_live,
+    model_blobs,
+    refuse_taken_name,
+    registering,
+    store_blobs,
+)
 from storage.errors import RefusedError, UnpromptError
 from storage.models import ModelVersion
 from storage.registry import get_model, live_version
@@ -33,9 +41,9 @@ def pretrain_backbone_job(workspace: str | Path, *, name: str, operator: str,
         refuse_taken_name(ws, name)
         cfg = TrainConfig.for_dataset(options.pop("dataset", "digits"), **options)
         result = yield from pretrain_job(cfg, cancel)
-        sha = ws.artifacts.put(backbone_bytes(result.state, result.arch), kind="backbone")
         declared = {**result.dataset, "non_erasable": True}
-        with ws.sessions.begin() as session:
+        blob = backbone_bytes(result.state, result.arch)
+        with registering(ws, [(blob, "backbone")]) as [sha], ws.sessions.begin() as session:
             register_model(session, NewModel(
                 name=name, kind="backbone", backbone=result.arch["backbone"], mode="pretrain",
                 dataset_ref=declared, config={"arch": result.arch, "train": result.config},
@@ -66,11 +74,13 @@ def train_model_job(workspace: str | Path, *, name: str, operator: str,
         _check_disjoint(source, result.dataset)
         kind = "exact" if cfg.mode in EXACT_MODES and source["non_erasable"] else "approximate"
         yield Progress(1.0, "storing artifacts")
-        shared, classes = store_model(ws, result.model)
         metrics = {"test_accuracy": result.test_accuracy, "seconds": result.seconds,
                    "per_class": {str(k): v for k, v in result.per_class_accuracy.items()},
                    "device": result.device, "backbone_source": source}
-        with ws.sessions.begin() as session:
+        blobs = model_blobs(result.model)
+        shared, classes = blob_hashes(blobs)
+        parts = [(blobs[0], "shared"), *((data, "class") for data in blobs[1].values())]
+        with registering(ws, parts), ws.sessions.begin() as session:
             register_model(session, NewModel(
                 name=name, kind="image", backbone=cfg.backbone, mode=cfg.mode,
                 dataset_ref=result.dataset, config=result.config, shared_artifact=shared,
@@ -132,10 +142,37 @@ def evaluate_model(workspace: str | Path, model_name: str) -> dict[str, Any]:
     """Per-class test accuracy of the live version (forgotten classes score 0)."""
     ws = Workspace.open(workspace)
     try:
+        finish_evaluation(ws, model_name)
         model, info = load_live(ws, model_name)
         return {**_describe(info), **accuracy_report(model, info)}
     finally:
         ws.close()
+
+
+def finish_evaluation(ws: Workspace, model_name: str) -> None:
+    """Step 5 of a forget killed before it: measure the live version now (the scan and
+    its record were resumed when the workspace opened, ``storage.post_forget``)."""
+    with ws.sessions() as session:
+        model = image_model(session, model_name)
+        version = live_version(session, model)
+        if not version.metrics.get("evaluation_pending"):
+            return
+        number = version.number
+        labels = sorted(c.label_index for c in model.classes
+                        if c.forgotten_in_version_id == version.id)
+    live, info = load_live(ws, model_name)
+    record_accuracy_after(ws, model_name, number, accuracy_report(live, info, forgotten=labels))
+
+
+def record_accuracy_after(ws: Workspace, model_name: str, number: int,
+                          after: dict[str, Any]) -> None:
+    """Keep a forget's accuracy after with its version (audits quote it later, when the
+    purged versions can no longer be loaded); clears ``evaluation_pending``."""
+    with ws.sessions.begin() as session:
+        model = image_model(session, model_name)
+        version = next(v for v in model.versions if v.number == number)
+        version.metrics = {**{k: v for k, v in version.metrics.items()
+                              if k != "evaluation_pending"}, "accuracy_after": after}
 
 
 def _describe(info: dict[str, Any]) -> dict[str, Any]:
@@ -196,10 +233,12 @@ def learn_job(workspace: str | Path, *, model_name: str, class_name: str, data_d
         new_id = max(info["class_names"]) + 1  # ids of forgotten classes are never reused
         result = yield from learn_class_job(model, new_id, images, epochs=epochs, seed=seed,
                                             retain=(data.train_x, data.train_y), cancel=cancel)
-        shared, classes = store_model(ws, result.model)
-        _assert_untouched(old_shas, classes, shared, ws, model_name)
+        blobs = model_blobs(result.model)
+        shared, classes = blob_hashes(blobs)
+        _assert_untouched(old_shas, classes, shared, ws, model_name)  # before any byte is stored
         info["class_names"][new_id] = class_name
         after = accuracy_report(result.model, info)
+        store_blobs(ws, blobs)
         with ws.sessions.begin() as session:
             version = commit_learn(session, image_model(session, model_name), new_id,
                                    class_name, classes[new_id], operator,

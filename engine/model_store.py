@@ -7,11 +7,15 @@ artifact per class (its prompt, head row and adapter), all content-addressed
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from engine.pfm import PreForgettableViT
+from storage.artifacts import sha256_hex
+from storage.audits import artifacts_in_use as in_use
 from storage.errors import RefusedError, UnpromptError
 from storage.models import Model, ModelVersion
 from storage.registry import get_model, live_version
@@ -20,12 +24,44 @@ from storage.workspace import Workspace
 
 def store_model(ws: Workspace, model: PreForgettableViT) -> tuple[str, dict[int, str]]:
     """Write the shared artifact and one artifact per class; return their hashes."""
+    return store_blobs(ws, model_blobs(model))
+
+
+Blobs = tuple[bytes, dict[int, bytes]]
+
+
+def model_blobs(model: PreForgettableViT) -> Blobs:
+    """The artifact bytes of ``model`` (shared, per class), not yet stored."""
     from engine.serialize import split
 
-    shared, per_class = split(model)
+    return split(model)
+
+
+def blob_hashes(blobs: Blobs) -> tuple[str, dict[int, str]]:
+    """The hashes ``store_blobs`` will return: checks can run before anything is written."""
+    shared, per_class = blobs
+    return sha256_hex(shared), {cid: sha256_hex(data) for cid, data in per_class.items()}
+
+
+def store_blobs(ws: Workspace, blobs: Blobs) -> tuple[str, dict[int, str]]:
+    shared, per_class = blobs
     shared_sha = ws.artifacts.put(shared, kind="shared")
     return shared_sha, {cid: ws.artifacts.put(data, kind="class")
                         for cid, data in per_class.items()}
+
+
+@contextmanager
+def registering(ws: Workspace, blobs: list[tuple[bytes, str]]) -> Iterator[list[str]]:
+    """Store ``(bytes, kind)`` for a registration that may still refuse (a name taken
+    meanwhile): on any error, the artifacts this call created and nothing points to go."""
+    new = [sha256_hex(data) for data, _kind in blobs]
+    new = [sha for sha in new if not ws.artifacts.exists(sha)]
+    shas = [ws.artifacts.put(data, kind=kind) for data, kind in blobs]
+    try:
+        yield shas
+    except BaseException:
+        ws.artifacts.discard(new, in_use)
+        raise
 
 
 def load_version(ws: Workspace, version: ModelVersion) -> PreForgettableViT:

@@ -27,7 +27,14 @@ from pathlib import Path
 from typing import Any
 
 from engine.jobs import CancelToken, Progress
-from engine.model_store import image_model, load_live, load_version, store_model
+from engine.model_store import (
+    blob_hashes,
+    image_model,
+    load_live,
+    load_version,
+    model_blobs,
+    store_blobs,
+)
 from engine.residual_scan import MIN_PATTERN, scan_workspace
 from storage import auditlog
 from storage import requests as reqs
@@ -186,7 +193,12 @@ def _commit(ws: Workspace, model: Any, info: dict[str, Any], operator: str,
     """Steps 1-4 of the module docstring; returns version, purge and scan figures."""
     from engine.forget import crash_point
 
-    shared, classes = store_model(ws, model)
+    blobs = model_blobs(model)
+    shared, classes = blob_hashes(blobs)
+    with ws.sessions() as session:  # refuse before a byte is stored
+        _check_same_classes(live_version(session, image_model(session, info["model"])),
+                            classes, shared)
+    store_blobs(ws, blobs)
     with ws.sessions.begin() as session:
         row = image_model(session, info["model"])
         old = live_version(session, row)

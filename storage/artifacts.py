@@ -108,6 +108,18 @@ class ArtifactStore:
 
     resume_purges = purge_marked
 
+    def discard(self, shas: list[str], in_use: Callable[[Session], set[str]]) -> None:
+        """Destroy artifacts a refused job stored and nothing points to (``in_use``); their
+        rows stay as tombstones, like a purge's."""
+        with self.sessions.begin() as session:
+            used = in_use(session)
+            doomed = [sha for sha in shas if sha not in used]
+            for sha in doomed:
+                self._destroy(sha)
+                row = session.get(Artifact, sha)
+                if row is not None:
+                    row.status, row.purged_at = "purged", utcnow()
+
     def _destroy(self, sha: str) -> None:
         target = self.path(sha)
         if not target.exists():

@@ -89,10 +89,29 @@ def stale_references(session: Session, model: Model) -> list[AuditRun]:
             if forgotten & set(r.config.get("retained", []))]
 
 
+def retire_learned(session: Session, model_names: list[str], removed: list[str],
+                   operator: str) -> tuple[list[int], list[str]]:
+    """At a forget: retire every reference that learned a class now forgotten by one of
+    ``model_names``, or that holds one of the ``removed`` bytes; return the retired
+    reference ids and their artifacts that nothing else uses (to purge with the forget)."""
+    stale = [r for name in model_names for r in stale_references(session,
+                                                                  get_model(session, name))]
+    gone = set(removed)
+    stale += [r for r in session.scalars(select(AuditRun).where(
+        AuditRun.kind == REFERENCE_KIND)) if r.metrics.get("status") == "stored"
+        and gone & {r.metrics["shared_artifact"], *r.metrics["class_artifacts"].values()}]
+    retired, doomed = [], []
+    for run in {r.id: r for r in stale}.values():
+        doomed += retire_reference(session, run, operator,
+                                   "it learned a class that is being forgotten")
+        retired.append(run.id)
+    return retired, list(dict.fromkeys(doomed))
+
+
 def retire_reference(session: Session, run: AuditRun, operator: str, reason: str) -> list[str]:
     """Mark a reference retired; return its artifacts that nothing else uses (to purge)."""
     own = [run.metrics["shared_artifact"], *run.metrics["class_artifacts"].values()]
-    in_use = _artifacts_in_use(session, exclude=run.id)
+    in_use = artifacts_in_use(session, exclude=run.id)
     doomed = [sha for sha in dict.fromkeys(own) if sha not in in_use]
     run.metrics = {**run.metrics, "status": "retired"}
     auditlog.append(session, operator, "audit.reference_retired",
@@ -100,7 +119,8 @@ def retire_reference(session: Session, run: AuditRun, operator: str, reason: str
     return doomed
 
 
-def _artifacts_in_use(session: Session, exclude: int) -> set[str]:
+def artifacts_in_use(session: Session, exclude: int | None = None) -> set[str]:
+    """Artifacts a loadable version or a stored reference (but ``exclude``) points to."""
     used: set[str] = set()
     for version in session.scalars(select(ModelVersion).where(ModelVersion.status != "purged")):
         used.add(version.shared_artifact)

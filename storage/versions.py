@@ -98,6 +98,14 @@ def commit_forget(session: Session, model: Model, entries: list[ClassEntry],
     return new, removed
 
 
+def mark_unloadable(session: Session, removed: list[str]) -> None:
+    """Every version of any model that holds a purged artifact can no longer load."""
+    gone = set(removed)
+    for version in session.query(ModelVersion).filter(ModelVersion.status != "purged"):
+        if version.status != "live" and gone & set(version.class_artifacts.values()):
+            version.status = "purged"
+
+
 def commit_learn(session: Session, model: Model, label: int, name: str, artifact: str,
                  operator: str, metrics: dict[str, Any]) -> ModelVersion:
     """Version v+1 with one more class artifact; the other artifacts are unchanged."""

@@ -2,8 +2,9 @@
 
 ``Workspace.open`` resolves the folder (``--workspace``, ``UNPROMPT_WORKSPACE``, else the
 platform user-data folder), refuses a folder that is unusable, applies pending
-migrations and resumes interrupted purges. With ``create=False`` (read-only commands) it
-opens only an existing workspace and creates nothing at a mistyped path.
+migrations and resumes interrupted purges and the residual scans that a crash cut off
+(``storage.post_forget``). With ``create=False`` (read-only commands) it opens only an
+existing workspace and creates nothing at a mistyped path.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from storage.artifacts import ArtifactStore
 from storage.db import Sessions, make_engine, make_sessionmaker, upgrade_to_head
 from storage.errors import WorkspaceError
+from storage.post_forget import resume_checks
 
 REGISTRY = "registry.db"
 MARKER_DIRS = ("artifacts", "keys", "certificates")
@@ -94,6 +96,7 @@ class Workspace:
         sessions = make_sessionmaker(engine)
         workspace = cls(root, engine, sessions, ArtifactStore(root / "artifacts", sessions))
         workspace.artifacts.resume_purges()
+        resume_checks(root, sessions)
         return workspace
 
     @property

@@ -5,8 +5,9 @@ into the content-addressed store and an AuditRun row of kind ``reference`` recor
 hashes under a cache key (training config, recorded split, backbone source, retained and
 forgotten class ids). Every later audit with the same key reuses it. It is built from
 the retained classes only, so it holds no prompt of a forgotten class. When the model
-later forgets a class the reference did learn, the reference is retired and its
-artifacts are purged (``retire_stale``), like every other copy of that class.
+later forgets a class the reference did learn, the forget retires the reference and
+purges its artifacts with the model's own (``engine.forget_plan``); ``retire_stale``
+at the start of an audit catches any left by an older version of the software.
 """
 
 from __future__ import annotations

@@ -150,3 +150,45 @@ def test_refusals(trained_root: Path, audited_root: Path) -> None:
         run_job(audit_job(trained_root, "demo", reference=False, operator="carol"))
     with pytest.raises(UnpromptError, match="at least 2 shadow"):
         run_job(audit_job(audited_root, "demo", lira=1, operator="carol"))
+
+
+def _approved_request(root: Path, classes: list[str]) -> int:
+    from storage import requests as reqs
+
+    ws = Workspace.open(root)
+    with ws.sessions.begin() as session:
+        request = reqs.create_request(session, model_name="demo", classes=classes,
+                                      subject="subject-18", legal_basis="GDPR Art. 17(1)(b)",
+                                      operator="alice")
+        reqs.approve(session, request.id, "bob")
+        request_id = request.id
+    ws.close()
+    return request_id
+
+
+def test_a_forget_purges_what_its_cached_reference_learned_of_the_class(audited_root: Path
+                                                                        ) -> None:
+    """Forget 3 (audited: the reference learned 5), then forget 5: no artifact file still
+    holds the reference's prompt, head row or backbone for 5, and the request says so."""
+    from engine.forget import forget_job
+    from engine.residual_scan import scan_workspace
+    from engine.serialize import class_tensor_fingerprints
+
+    [old] = _rows(audited_root, "reference")
+    shas = [old.metrics["class_artifacts"]["5"], old.metrics["shared_artifact"]]
+    learned = class_tensor_fingerprints((audited_root / "artifacts" / shas[0]).read_bytes())
+    request = _approved_request(audited_root, ["5"])
+    result = run_job(forget_job(audited_root, model_name="demo", classes=["5"],
+                                operator="alice", request=request))
+    assert scan_workspace(audited_root / "artifacts", learned)["clean"]
+    assert not any((audited_root / "artifacts" / sha).exists() for sha in shas)
+    assert result["references_retired"] == [old.id] and set(shas) <= set(result["purged"])
+    [old_now] = _rows(audited_root, "reference")
+    assert old_now.metrics["status"] == "retired"  # at the forget, not at the next audit
+    ws = Workspace.open(audited_root)
+    with ws.sessions() as session:
+        checks = session.get(ErasureRequest, request).result
+        assert set(shas) <= set(checks["purged"]) and checks["references_retired"] == [old.id]
+        assert checks["residual_scan"]["clean"]
+        assert checks["residual_scan"]["patterns"] > len(learned)  # the model's and the ref's
+    ws.close()

@@ -1,0 +1,92 @@
+"""The steps of a forget after its purge, recorded or resumed (DESIGN.md section 4).
+
+The forget's transaction leaves ``forget_pending`` in the new version's metrics: the
+fingerprints of the removed tensors (``storage.residue``; never their bytes), the
+artifacts to purge, the request and the operator. ``record_checks`` keeps the purge and
+residual-scan results with the request (its certificate quotes them) and clears the
+pending entry; ``resume_checks`` runs at ``Workspace.open`` for a forget killed between
+its commit and that record: it finishes the scan from the fingerprints. The version's
+accuracy after the forget needs the model, so it stays ``evaluation_pending`` until the
+engine measures it (``engine.forget.finish_evaluation``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage import auditlog
+from storage import requests as reqs
+from storage.models import Artifact, ModelVersion
+from storage.residue import scan_fingerprints
+
+PENDING = "forget_pending"
+
+
+def pending_record(fingerprints: list[dict[str, Any]], purge: list[str],
+                   request: int | None, operator: str) -> dict[str, Any]:
+    """What a resumed forget needs, kept in the new version's metrics at commit."""
+    return {PENDING: {"fingerprints": fingerprints, "purge": purge, "request": request,
+                      "operator": operator, "pid": os.getpid()},
+            "evaluation_pending": True}
+
+
+def record_checks(session: Session, version: ModelVersion, purged: list[str],
+                  scan: dict[str, Any], latency_ms: float | None,
+                  resumed: bool = False) -> None:
+    """Keep the purge and scan results (request and version); clear the pending entry."""
+    pending = version.metrics.get(PENDING) or {}
+    operator = pending.get("operator") or "unprompt"
+    kept = {k: v for k, v in version.metrics.items() if k != PENDING}
+    version.metrics = {**kept, "latency_ms": latency_ms}
+    entry = {"model": version.model.name, "version": version.number, "purged": purged,
+             "clean": scan["clean"], "files_scanned": scan["files_scanned"]}
+    if resumed:
+        auditlog.append(session, operator, "model.forget_resumed", entry)
+    if pending.get("request") is not None:
+        request = reqs.get_request(session, pending["request"])
+        request.result = {**request.result, "purged": purged, "residual_scan": scan}
+        auditlog.append(session, operator, "request.erasure_checked",
+                        {"request": request.id, "purged": purged, "clean": scan["clean"],
+                         "files_scanned": scan["files_scanned"]})
+
+
+def resume_checks(root: Path, sessions: sessionmaker[Session]) -> list[int]:
+    """Finish the scan and its record of every forget killed after its commit; returns
+    the ids of the versions it finished."""
+    with sessions() as session:
+        waiting = [(v.id, dict(v.metrics[PENDING])) for v in
+                   session.scalars(select(ModelVersion)) if PENDING in (v.metrics or {})]
+    done = []
+    for version_id, pending in waiting:
+        if _still_running(pending.get("pid")):
+            continue  # that forget is finishing its own scan right now
+        scan = {**scan_fingerprints(root, pending["fingerprints"]), "resumed": True}
+        with sessions.begin() as session:
+            version = session.get(ModelVersion, version_id)
+            if PENDING not in version.metrics:
+                continue  # the forget itself got there first
+            purged = [sha for sha in pending["purge"]
+                      if (row := session.get(Artifact, sha)) is not None
+                      and row.status == "purged"]
+            record_checks(session, version, purged, scan, None, resumed=True)
+        done.append(version_id)
+    return done
+
+
+def _still_running(pid: int | None) -> bool:
+    """Whether the process that committed the forget is alive (and not this one); on
+    Windows, where signal 0 is not a probe, a resume may repeat a scan (harmless)."""
+    if not pid or pid == os.getpid() or os.name == "nt":
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, owned by someone else
+    return True
