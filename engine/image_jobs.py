@@ -11,7 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from engine.jobs import CancelToken, Progress
-from engine.model_store import image_model, load_live, refuse_taken_name, store_model
+from engine.model_store import (
+    image_model,
+    load_live,
+    refuse_forgotten_since,
+    refuse_taken_name,
+    store_model,
+)
 from storage.errors import RefusedError, UnpromptError
 from storage.models import ModelVersion
 from storage.registry import get_model, live_version
@@ -194,8 +200,10 @@ def learn_job(workspace: str | Path, *, model_name: str, class_name: str, data_d
         before = accuracy_report(model, info)
         old_shas = _class_shas(ws, model_name)
         new_id = max(info["class_names"]) + 1  # ids of forgotten classes are never reused
+        known = list(model.class_ids)
         result = yield from learn_class_job(model, new_id, images, epochs=epochs, seed=seed,
                                             retain=(data.train_x, data.train_y), cancel=cancel)
+        refuse_forgotten_since(ws, model_name, known, f"learning {class_name!r}")
         shared, classes = store_model(ws, result.model)
         _assert_untouched(old_shas, classes, shared, ws, model_name)
         info["class_names"][new_id] = class_name

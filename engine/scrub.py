@@ -27,7 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from engine.jobs import CancelToken, Progress
-from engine.model_store import image_model, load_live, load_version, store_model
+from engine.model_store import (
+    image_model,
+    load_live,
+    load_version,
+    refuse_forgotten_since,
+    store_model,
+)
 from engine.residual_scan import MIN_PATTERN, scan_workspace
 from storage import auditlog
 from storage import requests as reqs
@@ -69,6 +75,7 @@ def scrub_in(ws: Workspace, *, model_name: str, operator: str, steps: int = DEFA
     trained = yield from _fine_tune(model, info, steps, seed, device, cancel)
     fit_seconds = time.perf_counter() - start
     yield Progress(0.9, "storing the scrubbed version and purging the old weights")
+    refuse_forgotten_since(ws, model_name, list(model.class_ids), "the scrub")
     record = _commit(ws, model, info, operator, request, trained)
     seconds = time.perf_counter() - start
     after = _evaluate_after(ws, model_name, info)
