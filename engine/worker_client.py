@@ -258,8 +258,11 @@ class EngineClient:
             self._failed_starts += 1
         self._last_crash = message
         in_flight = [spec for spec in self._lanes.values() if spec is not None]
+        if in_flight:
+            message += ("; the job was marked failed" if len(in_flight) == 1 else
+                        f"; the {len(in_flight)} jobs in flight were marked failed")
         for spec in in_flight:
-            self._fail_in_flight(spec, message + "; the job was marked failed")
+            self._fail_in_flight(spec, message)
         self._emit("crashed", in_flight[-1].job_id if in_flight else None, message=message,
                    exitcode=code, jobs=[spec.job_id for spec in in_flight])
         self._lanes = {LONG: None, INTERACTIVE: None}

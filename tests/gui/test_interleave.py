@@ -143,11 +143,11 @@ def test_a_crash_during_an_interleaved_job_fails_both_jobs(
     dying = engine_client.submit(f"{JOBS}:crash", {"workspace": path}, lane=INTERACTIVE)
     after = engine_client.submit(f"{JOBS}:count", {"n": 1, "workspace": path})
     events = collect(engine_client, finished(long, dying, after))
-    message = "the engine worker crashed (exit code 1); the job was marked failed"
+    message = "the engine worker crashed (exit code 1); the 2 jobs in flight were marked failed"
     for job in (long, dying):
         assert of(events, job, "error")[0].data["message"] == message
         assert of(events, job, "finished")[0].data["status"] == "failed"
     crashed = [e.data for e in events if e.kind == "crashed"]
-    assert [c["jobs"] for c in crashed] == [[long, dying]]
+    assert [(c["jobs"], c["message"]) for c in crashed] == [([long, dying], message)]
     assert _rows(workspace) == [("gate", "failed"), ("crash", "failed"),
                                 ("count", "succeeded")]
