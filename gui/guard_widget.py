@@ -193,6 +193,8 @@ class GuardWidget(Screen):
         options = {"model": model, **kwargs} if model else kwargs
         self._job = self.ctx.submit_job(f"{JOBS}:{function}", options)
         self._job.progressed.connect(lambda r: self._on_job_progressed(title, r))
+        self._job.waiting.connect(
+            lambda reason: self.status_label.setText(f"{title}: waiting, {reason}…"))
         if done is not None:
             self._job.succeeded.connect(done)
         self._job.failed.connect(lambda message, _tb: self._on_job_failed(title, message))

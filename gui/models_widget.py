@@ -254,6 +254,8 @@ class ModelsWidget(Screen):
         self._job = self.ctx.submit_job(target, kwargs)
         self._job_info = {"kind": kind, "title": title, "model": kwargs["model_name"], **info}
         self._job.progressed.connect(self._on_job_progressed)
+        self._job.waiting.connect(
+            lambda reason: self.result_panel.show_running(f"{title}: waiting, {reason}…"))
         self._job.succeeded.connect(self._on_job_succeeded)
         self._job.failed.connect(self._on_job_failed)
         self._job.finished.connect(self._on_job_finished)

@@ -120,7 +120,8 @@ def scramble(k: int = 5) -> dict[str, Any]:
 
 
 
-def gate(path: str, fail: bool = False, workspace: str | None = None):  # noqa: ANN201
+def gate(path: str, fail: bool = False, workspace: str | None = None,
+         **_options: Any):  # noqa: ANN201 - takes a demo job's operator too
     """Yield until the file ``path`` exists, then return (or fail, when ``fail``): lets a
     test decide exactly when a job moves on, without timing."""
     from pathlib import Path
