@@ -76,8 +76,15 @@ class JobsPanel(QDialog):
         self.refresh()
 
     def refresh(self) -> None:
+        """Rebuild the rows when the set of jobs changed, else update their texts (the
+        Cancel buttons stay, with their 'Cancelling…')."""
         jobs = self._engine.jobs()
-        self.table.setRowCount(len(jobs))
+        shown = [self.table.item(r, 0).data(Qt.ItemDataRole.UserRole)
+                 for r in range(self.table.rowCount())]
+        rebuild = shown != [job["id"] for job in jobs]
+        if rebuild:
+            self.table.setRowCount(0)
+            self.table.setRowCount(len(jobs))
         for row, job in enumerate(jobs):
             cells = [f"{job['kind']} (job {job['id']})", LANES.get(job["lane"], job["lane"]),
                      STATES.get(job["state"], job["state"]), job_detail(job)]
@@ -86,7 +93,8 @@ class JobsPanel(QDialog):
                 item.setData(Qt.ItemDataRole.UserRole, job["id"])
                 item.setToolTip(text)
                 self.table.setItem(row, col, item)
-            self.table.setCellWidget(row, 4, self._cancel_button(job["id"]))
+            if rebuild:
+                self.table.setCellWidget(row, 4, self._cancel_button(job["id"]))
         self.table.setVisible(bool(jobs))
         self.empty.setVisible(not jobs)
 

@@ -121,7 +121,7 @@ def scramble(k: int = 5) -> dict[str, Any]:
 
 
 def gate(path: str, fail: bool = False, workspace: str | None = None,
-         **_options: Any):  # noqa: ANN201 - takes a demo job's operator too
+         message: str = "", **_options: Any):  # noqa: ANN201 - takes a demo job's operator too
     """Yield until the file ``path`` exists, then return (or fail, when ``fail``): lets a
     test decide exactly when a job moves on, without timing."""
     from pathlib import Path
@@ -129,7 +129,7 @@ def gate(path: str, fail: bool = False, workspace: str | None = None,
     ticks = 0
     while not Path(path).exists():
         ticks += 1
-        yield Progress(None, f"waiting for {Path(path).name}")
+        yield Progress(None, message or f"waiting for {Path(path).name}")
         time.sleep(0.01)
     if fail:
         raise UnpromptError("the gated job failed after its gate opened")
