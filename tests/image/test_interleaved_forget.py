@@ -80,3 +80,40 @@ def test_a_scrub_refuses_to_commit_after_a_class_was_forgotten_meanwhile(
     assert [n for n, _ in versions] == [1, 2, 3] and versions[-1][1] == "live"
     assert forgotten == ["3", "5"]
     assert not (ws_root / "artifacts" / sha).exists()
+
+
+@pytest.mark.parametrize(("step", "live"), [("before-commit", 1), ("after-commit", 2)])
+def test_a_worker_dying_in_an_interleaved_forget_fails_both_jobs(
+        ws_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str,
+        live: int) -> None:
+    """The real worker: a long job waits at its gate, a forget interleaved with it kills the
+    process at ``step``. Both jobs are reported failed; the registry holds the forget
+    whole (committed, purges finished at the next open) or not at all."""
+    from engine.forget import CRASH_ENV
+    from storage.models import Job
+    from tests.gui.conftest import collect, finished, of, start_client, stop_client
+
+    monkeypatch.setenv(CRASH_ENV, step)
+    client = start_client()  # the worker inherits the crash point
+    monkeypatch.delenv(CRASH_ENV)
+    try:
+        long = client.submit("tests.gui.jobs_for_tests:gate",
+                             {"path": str(tmp_path / "never"), "workspace": str(ws_root)})
+        forget = client.submit("engine.forget:forget_job", {
+            "workspace": str(ws_root), "model_name": "demo", "classes": ["3"],
+            "operator": "bob"})
+        events = collect(client, finished(long, forget), timeout=120)
+    finally:
+        stop_client(client)
+    assert [of(events, j, "finished")[0].data["status"] for j in (long, forget)] == \
+        ["failed", "failed"]
+    assert [e.data["jobs"] for e in events if e.kind == "crashed"] == [[long, forget]]
+    versions, forgotten, _ = _registry(ws_root)  # opening finishes interrupted purges
+    assert [n for n, s in versions if s == "live"] == [live]
+    assert forgotten == (["3"] if live == 2 else [])
+    sha = _class_sha(ws_root, 3)
+    assert (ws_root / "artifacts" / sha).exists() == (live == 1)
+    ws = Workspace.open(ws_root)
+    with ws.sessions() as session:
+        assert [j.status for j in session.query(Job).order_by(Job.id)] == ["failed"] * 2
+    ws.close()
