@@ -82,6 +82,7 @@ def test_a_scrub_refuses_to_commit_after_a_class_was_forgotten_meanwhile(
     assert not (ws_root / "artifacts" / sha).exists()
 
 
+@pytest.mark.slow  # a real worker imports torch and forgets: about 20 s each
 @pytest.mark.parametrize(("step", "live"), [("before-commit", 1), ("after-commit", 2)])
 def test_a_worker_dying_in_an_interleaved_forget_fails_both_jobs(
         ws_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str,
