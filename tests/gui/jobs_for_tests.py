@@ -142,3 +142,15 @@ def release(path: str, workspace: str | None = None) -> dict[str, Any]:
 
     Path(path).write_text("open", encoding="utf-8")
     return {"released": path}
+
+
+def fake_forget(workspace: str, *, model_name: str, classes: list[str], operator: str,
+                request: int | None = None) -> dict[str, Any]:
+    """A result shaped like ``forget_job``'s (the Models screen's panel shows it)."""
+    before = {"per_class": {c: 0.9 for c in classes}, "retained": 0.9}
+    after = {"per_class": {c: 0.0 for c in classes}, "retained": 0.89}
+    return {"model": model_name, "from_version": 1, "version": 2, "erasure_kind": "exact",
+            "latency_ms": 42.0, "purged": [], "forgotten": classes,
+            "residual_scan": {"clean": True, "files_scanned": 3, "bytes_scanned": 1e6,
+                              "patterns": 2},
+            "accuracy_before": before, "accuracy_after": after}
