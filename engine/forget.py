@@ -127,7 +127,9 @@ def _execute(ws: Workspace, plan: dict[str, Any], operator: str) -> dict[str, An
     with ws.sessions.begin() as session:
         model = image_model(session, plan["model"])
         request = reqs.get_request(session, plan["request"]) if plan["request"] else None
-        entries = [c for c in model.classes if c.label_index in plan["labels"]]
+        # checked again at commit: a forget interleaved with this one (a forget with a
+        # scrub is a long job) may have forgotten them or the others meanwhile
+        entries = classes_to_forget(model, plan["names"])
         new, removed = commit_forget(session, model, entries, operator, request, {})
         ws.artifacts.mark_for_purge(session, removed)
         if request is not None:
@@ -141,7 +143,7 @@ def _execute(ws: Workspace, plan: dict[str, Any], operator: str) -> dict[str, An
     latency = (time.perf_counter() - start) * 1000.0
     if plan["request"]:
         _record_checks(ws, plan["request"], operator, purged, scan)
-    return {"version": number, "from_version": plan["from_version"], "latency_ms": latency,
+    return {"version": number, "from_version": number - 1, "latency_ms": latency,
             "purged": purged, "residual_scan": scan, "erasure_kind": plan["erasure_kind"]}
 
 

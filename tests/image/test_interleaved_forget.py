@@ -29,9 +29,11 @@ def _forget(root: Path, classes: list[str]) -> dict[str, Any]:
     return run_job(forget_job(root, model_name="demo", classes=classes, operator="bob"))
 
 
-def _interleave(job: Generator, during: Any) -> None:
-    """Drive ``job``; after its first progress record run ``during()``, then go on."""
-    next(job)
+def _interleave(job: Generator, during: Any, records: int = 1) -> None:
+    """Drive ``job``; after its ``records``-th progress record run ``during()``, then go
+    on (as the worker does when a job arrives at that yield)."""
+    for _ in range(records):
+        next(job)
     during()
     run_job(job)
 
@@ -118,3 +120,23 @@ def test_a_worker_dying_in_an_interleaved_forget_fails_both_jobs(
     with ws.sessions() as session:
         assert [j.status for j in session.query(Job).order_by(Job.id)] == ["failed"] * 2
     ws.close()
+
+
+def test_a_forget_with_scrub_refuses_a_class_forgotten_while_it_waited(ws_root: Path) -> None:
+    """A forget with a scrub is a long job: a plain forget of the same class, interleaved
+    before its commit, leaves it nothing to do; it says so and changes nothing."""
+    job = forget_job(ws_root, model_name="demo", classes=["3"], operator="alice", scrub=STEPS)
+    with pytest.raises(RefusedError, match="class '3' of 'demo' is already forgotten"):
+        _interleave(job, lambda: _forget(ws_root, ["3"]), records=3)  # at "forgetting"
+    versions, forgotten, _ = _registry(ws_root)
+    assert versions == [(1, "purged"), (2, "live")] and forgotten == ["3"]
+
+
+def test_a_forget_after_an_interleaved_one_builds_on_its_version(ws_root: Path) -> None:
+    job = forget_job(ws_root, model_name="demo", classes=["3"], operator="alice", scrub=STEPS)
+    next(job), next(job), next(job)  # planned on v1, about to commit
+    _forget(ws_root, ["5"])
+    result = run_job(job)
+    assert (result["from_version"], result["scrub"]["from_version"]) == (2, 3)
+    versions, forgotten, _ = _registry(ws_root)
+    assert [n for n, _ in versions] == [1, 2, 3, 4] and forgotten == ["3", "5"]
