@@ -1,6 +1,6 @@
 """GUI responsiveness while the engine works: the longest event-loop stall.
 
-    python bench/gui.py [--epochs N] [--job train|mlp]
+    python bench/gui.py [--epochs N] [--job train|mlp|forget-during-train]
 
 The main window (Requests screen, status bar following the job) runs offscreen with a real
 engine worker. A QTimer ticks every 10 ms on the GUI thread and the gap between ticks is
@@ -8,6 +8,9 @@ recorded, first for a few seconds with the worker idle, then while the worker tr
 ``train`` registers a digits model through ``engine.image_jobs:train_model_job`` (the same
 job the CLI's ``train`` runs), ``mlp`` trains a small MLP on random data. Prints a table and
 writes bench/results/gui.json. Target: max stall <= 100 ms.
+``forget-during-train`` (bench/gui_interleave.py) submits forgets while a training runs:
+time from submission to each forget's result (target <= 2 s), the training's slowdown and
+the longest stall; writes bench/results/gui-interleave.json.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "gui.json"
+INTERLEAVE_RESULTS = ROOT / "bench" / "results" / "gui-interleave.json"
 TICK_MS = 10
 TARGET_MS = 100.0
 
@@ -113,6 +117,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             meter.start()
             _wait(app, lambda: False, args.idle_seconds)
             idle = meter.stop()
+            if args.job == "forget-during-train":
+                from bench.gui_interleave import run_interleave
+
+                figures = run_interleave(app, ctx, meter, args, _wait, summary)
+                return {"device": bridge.device, "idle": summary(idle), **figures}
             job, gaps, wall = _run_job(app, ctx, meter, args)
         finally:
             window.close()
@@ -178,17 +187,31 @@ def report(figures: dict[str, Any]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--job", choices=["train", "mlp"], default="train")
+    parser.add_argument("--job", choices=["train", "mlp", "forget-during-train"],
+                        default="train")
     parser.add_argument("--epochs", type=int, default=3, help="digits epochs (train job)")
+    parser.add_argument("--setup-epochs", type=int, default=2,
+                        help="epochs of the model the forgets use (forget-during-train)")
+    parser.add_argument("--repeats", type=int, default=2,
+                        help="runs alone and interleaved, alternated (forget-during-train)")
+    parser.add_argument("--compare-fifo", action="store_true",
+                        help="also time a forget run one job at a time (forget-during-train)")
     parser.add_argument("--seconds", type=float, default=20.0, help="duration (mlp job)")
     parser.add_argument("--idle-seconds", type=float, default=3.0)
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    interleave = args.job == "forget-during-train"
+    args.out = args.out or (INTERLEAVE_RESULTS if interleave else RESULTS)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     figures = run(args)
     figures.update(target_max_stall_ms=TARGET_MS, tick_ms=TICK_MS, cpus=os.cpu_count(),
                    python=platform.python_version(), qt_platform=os.environ["QT_QPA_PLATFORM"])
-    print(report(figures))
+    if interleave:
+        from bench.gui_interleave import report_interleave
+
+        print(report_interleave(figures))
+    else:
+        print(report(figures))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
     return 0

@@ -36,7 +36,7 @@ from storage.audits import retire_learned
 from storage.models import ModelVersion
 from storage.post_forget import pending_record, record_checks
 from storage.registry import live_version
-from storage.versions import commit_forget, mark_unloadable
+from storage.versions import classes_to_forget, commit_forget, mark_unloadable
 from storage.workspace import Workspace
 
 CRASH_ENV = "UNPROMPT_CRASH_AT"  # fault injection for the crash-safety tests
@@ -115,7 +115,7 @@ def _execute(ws: Workspace, plan: dict[str, Any], operator: str) -> dict[str, An
     latency = (time.perf_counter() - start) * 1000.0
     with ws.sessions.begin() as session:
         record_checks(session, session.get(ModelVersion, version_id), purged, scan, latency)
-    return {"version": number, "from_version": plan["from_version"], "latency_ms": latency,
+    return {"version": number, "from_version": number - 1, "latency_ms": latency,
             "purged": purged, "residual_scan": scan, "erasure_kind": plan["erasure_kind"],
             "also_forgotten": also, "references_retired": purge["references"]}
 
@@ -126,8 +126,11 @@ def _commit(session: Session, ws: Workspace, plan: dict[str, Any], operator: str
     that learned the classes, the purge marks and what a resumed forget needs."""
     model = image_model(session, plan["model"])
     request = reqs.get_request(session, plan["request"]) if plan["request"] else None
-    new, removed = commit_forget(session, model, _entries(model, plan["labels"]), operator,
-                                 request, {"accuracy_before": plan["accuracy_before"]})
+    # checked again at commit: a forget interleaved with this one (a forget with a scrub
+    # is a long job) may have forgotten them or the others meanwhile
+    entries = classes_to_forget(model, plan["names"])
+    new, removed = commit_forget(session, model, entries, operator, request,
+                                 {"accuracy_before": plan["accuracy_before"]})
     also = []
     for name, labels in plan["also"].items():
         other = image_model(session, name)

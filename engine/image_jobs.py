@@ -16,6 +16,7 @@ from engine.model_store import (
     image_model,
     load_live,
     model_blobs,
+    refuse_forgotten_since,
     refuse_taken_name,
     registering,
     store_blobs,
@@ -231,8 +232,10 @@ def learn_job(workspace: str | Path, *, model_name: str, class_name: str, data_d
         before = accuracy_report(model, info)
         old_shas = _class_shas(ws, model_name)
         new_id = max(info["class_names"]) + 1  # ids of forgotten classes are never reused
+        known = list(model.class_ids)
         result = yield from learn_class_job(model, new_id, images, epochs=epochs, seed=seed,
                                             retain=(data.train_x, data.train_y), cancel=cancel)
+        refuse_forgotten_since(ws, model_name, known, f"learning {class_name!r}")
         blobs = model_blobs(result.model)
         shared, classes = blob_hashes(blobs)
         _assert_untouched(old_shas, classes, shared, ws, model_name)  # before any byte is stored

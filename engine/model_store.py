@@ -88,6 +88,22 @@ def load_live(ws: Workspace, model_name: str) -> tuple[PreForgettableViT, dict[s
         return load_version(ws, version), info
 
 
+def refuse_forgotten_since(ws: Workspace, model_name: str, class_ids: list[int],
+                           what: str) -> None:
+    """Refuse to commit ``what`` when one of ``class_ids`` (the classes it started with) was
+    forgotten while it ran (a forget interleaved with a long job, issue 22): its result was
+    made from that class's data, so registering it would bring the class back."""
+    with ws.sessions() as session:
+        model = image_model(session, model_name)
+        gone = sorted((c.label_index, c.display_name) for c in model.classes
+                      if c.status == "forgotten" and c.label_index in set(class_ids))
+    if gone:
+        names = ", ".join(repr(name) for _, name in gone)
+        raise RefusedError(f"{what} of {model_name!r} stopped: {names} was forgotten while it "
+                           "ran and its data shaped the result, so nothing was registered; "
+                           "run it again")
+
+
 def image_model(session: Session, name: str) -> Model:
     model = get_model(session, name)
     if model.kind != "image":

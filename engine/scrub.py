@@ -33,6 +33,7 @@ from engine.model_store import (
     load_live,
     load_version,
     model_blobs,
+    refuse_forgotten_since,
     store_blobs,
 )
 from engine.residual_scan import MIN_PATTERN, scan_workspace
@@ -76,6 +77,7 @@ def scrub_in(ws: Workspace, *, model_name: str, operator: str, steps: int = DEFA
     trained = yield from _fine_tune(model, info, steps, seed, device, cancel)
     fit_seconds = time.perf_counter() - start
     yield Progress(0.9, "storing the scrubbed version and purging the old weights")
+    refuse_forgotten_since(ws, model_name, list(model.class_ids), "the scrub")
     record = _commit(ws, model, info, operator, request, trained)
     seconds = time.perf_counter() - start
     after = _evaluate_after(ws, model_name, info)

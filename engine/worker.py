@@ -1,7 +1,10 @@
 """The engine worker process (DESIGN.md section 9); its client is ``engine.worker_client``.
 
 One worker process (``spawn`` context) owns the device, keeps loaded objects in a cache
-dict that jobs may use, and runs jobs one at a time. A job is named by an import path
+dict that jobs may use, and runs one long job at a time (``engine.job_classes``). Between
+two steps of a long job it reads the pipe: an interactive job that arrived runs to its end
+while the long job's generator stays suspended, then the long job resumes (issue 22), with
+the random-number state it had. Each lane has its own cancel event. A job is named by an import path
 ``'package.module:function'`` plus plain-data kwargs; the worker calls it with
 ``cancel=CancelToken(...)`` (and ``cache=`` when the function takes it), drives the
 generator and sends ``EngineEvent``s back: device, started, progress, result, error,
@@ -24,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
 
+from engine.job_book import JobBook, KeptState
+from engine.job_classes import LONG
 from engine.jobs import Cancelled, CancelToken
 from storage.errors import UnpromptError
 
@@ -39,6 +44,7 @@ class JobSpec:
     target: str
     kwargs: dict[str, Any]
     kind: str
+    lane: str = LONG
 
 
 @dataclass(frozen=True)
@@ -108,17 +114,19 @@ def resolve_target(target: str) -> Any:
     return getattr(importlib.import_module(module_name), name)
 
 
-def worker_main(conn: Any, cancel_event: Any, probe: str) -> None:
-    """Entry point of the worker process: report the device, then run jobs until told to stop."""
+def worker_main(conn: Any, cancel_events: dict[str, Any], probe: str) -> None:
+    """Entry point of the worker process: report the device, then run jobs until told to stop.
+
+    ``cancel_events`` holds one event per lane (``long``, ``interactive``)."""
     _detach_from_terminal()
     try:
         device = str(resolve_target(probe)())
     except Exception as exc:  # noqa: BLE001 - a worker without a device still runs jobs
         device = f"unknown ({exc.__class__.__name__}: {exc})"
     conn.send(EngineEvent("device", data={"device": device}))
-    runner = _Runner(conn, CancelToken(cancel_event), device)
+    runner = _Runner(conn, {lane: CancelToken(e) for lane, e in cancel_events.items()}, device)
     try:
-        while (message := _receive(conn)) is not None:
+        while not runner.stopping and (message := _receive(conn)) is not None:
             runner.handle(message)
     finally:
         runner.close()
@@ -142,18 +150,32 @@ def _receive(conn: Any) -> Any:
 
 
 class _Runner:
-    """Runs one job at a time in the worker and keeps the cache between jobs."""
+    """Runs a long job and the interactive jobs interleaved with it; keeps the cache."""
 
-    def __init__(self, conn: Any, token: CancelToken, device: str) -> None:
-        self.conn, self.token, self.device = conn, token, device
+    def __init__(self, conn: Any, tokens: dict[str, CancelToken], device: str) -> None:
+        self.conn, self.tokens, self.device = conn, tokens, device
         self.cache: dict[str, Any] = {}
-        self.book = _JobBook(device)
+        self.book = JobBook(device)
+        self.stopping = False
 
     def handle(self, message: JobSpec | MarkFailed) -> None:
         if isinstance(message, MarkFailed):
             self.book.mark_failed(message)
         else:
             self.run(message)
+
+    def interleave(self) -> None:
+        """Between two steps of a long job: run what arrived (interactive jobs, housekeeping)
+        with the long job's random state kept aside; a stop request cancels the long job."""
+        while not self.stopping and self.conn.poll():
+            message = _receive(self.conn)
+            if message is None:
+                self.stopping = True
+                break
+            with KeptState():
+                self.handle(message)
+        if self.stopping:
+            raise Cancelled("the engine is stopping")
 
     def run(self, spec: JobSpec) -> None:
         started, row = time.monotonic(), None
@@ -181,14 +203,17 @@ class _Runner:
         outcome = function(**self._kwargs(function, spec))
         if not inspect.isgenerator(outcome):
             return to_plain(outcome)
+        token = self.tokens[spec.lane]
         try:
             while True:
-                self.token.check()
+                token.check()
                 try:
                     record = next(outcome)
                 except StopIteration as stop:
                     return to_plain(stop.value)
                 self._send("progress", spec, _progress_dict(record))
+                if spec.lane == LONG:
+                    self.interleave()
         finally:
             outcome.close()
 
@@ -196,7 +221,7 @@ class _Runner:
         """The job's kwargs plus ``cancel`` and ``cache`` where the function names them
         (a ``**options`` catch-all does not count: it often feeds a config)."""
         params = inspect.signature(function).parameters
-        extra = {"cancel": self.token, "cache": self.cache}
+        extra = {"cancel": self.tokens[spec.lane], "cache": self.cache}
         return {**spec.kwargs, **{k: v for k, v in extra.items() if k in params}}
 
     def _send(self, kind: str, spec: JobSpec, data: dict[str, Any]) -> None:
@@ -215,70 +240,6 @@ def _progress_dict(record: Any) -> dict[str, Any]:
     raw = {"fraction": raw.get("fraction"), "message": raw.get("message", ""),
            "data": raw.get("data") or {}}
     return to_plain(raw, strict=False)
-
-
-class _JobBook:
-    """Job rows (storage.models.Job) for every job that names a workspace."""
-
-    def __init__(self, device: str) -> None:
-        self.device = device
-        self._workspaces: dict[str, Any] = {}
-
-    def _sessions(self, path: str) -> Any:
-        if path not in self._workspaces:
-            from storage.workspace import Workspace
-
-            self._workspaces[path] = Workspace.open(path)
-        return self._workspaces[path].sessions
-
-    def start(self, spec: JobSpec) -> int | None:
-        path = spec.kwargs.get("workspace")
-        if not path:
-            return None
-        from storage.models import Job, utcnow
-
-        config = {"target": spec.target,
-                  "kwargs": {k: v for k, v in spec.kwargs.items() if k != "workspace"}}
-        with self._sessions(str(path)).begin() as session:
-            job = Job(kind=spec.kind, config=config, seed=_seed(spec.kwargs),
-                      device=self.device, status="running", started_at=utcnow())
-            session.add(job)
-            session.flush()
-            return job.id
-
-    def finish(self, row: int | None, spec: JobSpec, status: str, data: dict) -> None:
-        if row is None:
-            return
-        value = data.get("value")
-        result = value if isinstance(value, dict) else {"value": value}
-        self._update(str(spec.kwargs["workspace"]), row, status,
-                     data.get("message") if status != "succeeded" else None, result)
-
-    def mark_failed(self, message: MarkFailed) -> None:
-        self._update(message.workspace, message.row, "failed", message.error, {})
-
-    def _update(self, path: str, row: int, status: str, error: str | None,
-                result: dict[str, Any]) -> None:
-        from storage.models import Job, utcnow
-
-        try:
-            with self._sessions(path).begin() as session:
-                job = session.get(Job, row)
-                job.status, job.error, job.finished_at = status, error, utcnow()
-                job.result = result
-        except Exception:  # noqa: BLE001 - bookkeeping never takes the worker down
-            traceback.print_exc()
-
-    def close(self) -> None:
-        for workspace in self._workspaces.values():
-            workspace.close()
-
-
-def _seed(kwargs: dict[str, Any]) -> int:
-    try:
-        return int(kwargs.get("seed") or 0)
-    except (TypeError, ValueError):
-        return 0
 
 
 def __getattr__(name: str) -> Any:

@@ -6,12 +6,17 @@ import signal
 import sys
 from typing import Any
 
-EXIT_WORKSPACE = 1
+EXIT_WORKSPACE = 1  # also: the X libraries Qt needs are missing
 QUIT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def run_gui() -> int:
     """Run the application until its window closes; the exit code for ``main.py``."""
+    from gui.xcb_check import missing_xcb_message
+
+    if (problem := missing_xcb_message()) is not None:
+        print(problem, file=sys.stderr)  # before Qt aborts with a message naming no package
+        return EXIT_WORKSPACE
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(sys.argv)

@@ -210,6 +210,8 @@ class AuditsWidget(Screen):
         self._job = self.ctx.submit_job(AUDIT_JOB, {"operator": self.ctx.operator,
                                                     **options})
         self._job.progressed.connect(self._on_job_progressed)
+        self._job.waiting.connect(lambda reason: self.status_label.setText(
+            f"Auditing {options['model_name']}: waiting, {reason}…"))
         self._job.succeeded.connect(self._on_job_succeeded)
         self._job.failed.connect(self._on_job_failed)
         self._job.finished.connect(self._on_job_finished)

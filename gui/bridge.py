@@ -3,7 +3,8 @@
 The client never blocks and has no threads of its own, so every signal is emitted on the
 main thread and slots may touch widgets. ``submit`` returns a ``JobHandle`` whose signals
 concern that one job (as superqt's worker signals do); the bridge's own signals cover
-every job, for the status bar and the activity views.
+every job, for the status bar, the jobs panel and the activity views. ``jobs()`` is the
+queue: what runs, what is suspended for an interleaved job, what waits and why.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class JobHandle(QObject):
     failed = Signal(str, str)  # one-line message, traceback ("" for operator errors)
     cancelled = Signal(str)
     finished = Signal(str)  # succeeded / failed / cancelled
+    waiting = Signal(str)  # queued: why it has not started yet (changes as the queue moves)
 
     def __init__(self, job_id: int, kind: str, bridge: EngineBridge) -> None:
         super().__init__()
@@ -51,6 +53,7 @@ class EngineBridge(QObject):
     deviceChanged = Signal(str)
     stateChanged = Signal(str)
     workerCrashed = Signal(str)
+    queueChanged = Signal()  # a job was queued, started, suspended, resumed or finished
 
     def __init__(self, client: EngineClient, *, owns_client: bool = True,
                  interval_ms: int = POLL_MS, parent: QObject | None = None) -> None:
@@ -59,6 +62,9 @@ class EngineBridge(QObject):
         self._handles: dict[int, JobHandle] = {}
         self._kinds: dict[int, str] = {}
         self._queue: deque[EngineEvent] = deque()
+        self._progress: dict[int, dict[str, Any]] = {}
+        self._reasons: dict[int, str] = {}
+        self._moved = False
         self._timer = QTimer(self)
         self._timer.setInterval(interval_ms)
         self._timer.timeout.connect(self._on_timer_timeout)
@@ -81,18 +87,31 @@ class EngineBridge(QObject):
         self._timer.start()
 
     def submit(self, target: str, kwargs: dict[str, Any] | None = None,
-               kind: str | None = None) -> JobHandle:
-        """Queue a job ('package.module:function' + plain kwargs); keep the handle's signals."""
-        job_id = self._client.submit(target, kwargs, kind)
+               kind: str | None = None, lane: str | None = None) -> JobHandle:
+        """Queue a job ('package.module:function' + plain kwargs); keep the handle's signals.
+
+        ``lane`` (interactive / long) defaults to the target's class (engine.job_classes)."""
+        job_id = self._client.submit(target, kwargs, kind, lane)
         handle = JobHandle(job_id, kind or target.rpartition(":")[2], self)
         self._handles[job_id], self._kinds[job_id] = handle, handle.kind
         if not self._timer.isActive():
             self._timer.start()
         self.jobQueued.emit(job_id, handle.kind)
+        self._moved = True  # the handle's first ``waiting`` comes at the next poll,
+        self.queueChanged.emit()  # once the caller has connected to it
         return handle
 
     def cancel(self, job_id: int) -> bool:
         return self._client.cancel(job_id)
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """Every unfinished job: id, kind, lane, state (running / suspended / starting /
+        queued), reason (why a queued job waits) and its last progress record."""
+        return [{**job, "progress": self._progress.get(job["id"], {})}
+                for job in self._client.jobs()]
+
+    def running_jobs(self) -> list[int]:
+        return self._client.running_jobs
 
     def close(self) -> None:
         """Stop polling and, when the bridge owns it, the worker."""
@@ -101,13 +120,27 @@ class EngineBridge(QObject):
             self._client.close()
         self._queue.clear()
         self._handles.clear()
+        self._progress.clear()
 
     def _on_timer_timeout(self) -> None:
         # A slot may open a modal dialog whose event loop calls us again: events stay in
         # one queue, so they are delivered once and in order either way.
         self._queue.extend(self._client.poll())
+        moved, self._moved = self._moved, False
         while self._queue:
-            self._deliver(self._queue.popleft())
+            event = self._queue.popleft()
+            moved = moved or event.kind in ("started", "finished")
+            self._deliver(event)
+        if moved:
+            self._update_waiting()
+            self.queueChanged.emit()
+
+    def _update_waiting(self) -> None:
+        """Tell each queued job's handle why it waits, when that changed."""
+        for job in self._client.jobs():
+            if job["state"] == "queued" and self._reasons.get(job["id"]) != job["reason"]:
+                self._reasons[job["id"]] = job["reason"]
+                self._with_handle(job["id"], lambda h, r=job["reason"]: h.waiting.emit(r))
 
     def _deliver(self, event: EngineEvent) -> None:
         handler = getattr(self, f"_deliver_{event.kind}", None)
@@ -128,6 +161,7 @@ class EngineBridge(QObject):
         self._with_handle(job, lambda h: h.started.emit())
 
     def _deliver_progress(self, job: int, data: dict[str, Any]) -> None:
+        self._progress[job] = data
         self.progressed.emit(job, data)
         self._with_handle(job, lambda h: h.progressed.emit(data))
 
@@ -146,6 +180,8 @@ class EngineBridge(QObject):
     def _deliver_finished(self, job: int, data: dict[str, Any]) -> None:
         self.jobFinished.emit(job, data["status"])
         self._kinds.pop(job, None)
+        self._progress.pop(job, None)
+        self._reasons.pop(job, None)
         handle = self._handles.pop(job, None)
         if handle is not None:
             handle.finished.emit(data["status"])

@@ -166,6 +166,8 @@ class CertificatesWidget(Screen):
                   "overwrite": True}
         self._job = self.ctx.engine.submit(CERTIFY_JOB, kwargs, "certify")
         self._job.progressed.connect(self._on_job_progressed)
+        self._job.waiting.connect(lambda reason: self.export_status.setText(
+            f"Certifying request #{request_id}: waiting, {reason}…"))
         self._job.succeeded.connect(self._on_job_succeeded)
         self._job.failed.connect(self._on_job_failed)
         self._job.finished.connect(self._on_job_finished)

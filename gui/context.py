@@ -42,10 +42,11 @@ class AppContext(QObject):
             self.operatorChanged.emit(self.operator)
 
     def submit_job(self, target: str, kwargs: dict[str, Any] | None = None,
-                   kind: str | None = None) -> JobHandle:
+                   kind: str | None = None, lane: str | None = None) -> JobHandle:
         """Submit a job that uses the registry: it gets the ``workspace`` path (so the worker
-        records it in the Job table) and the views reload when it finishes."""
+        records it in the Job table) and the views reload when it finishes. ``lane``
+        (interactive / long) defaults to the target's class (engine.job_classes)."""
         full = {"workspace": str(self.workspace.root), **(kwargs or {})}
-        handle = self.engine.submit(target, full, kind)
+        handle = self.engine.submit(target, full, kind, lane)
         handle.finished.connect(self.registryChanged)
         return handle

@@ -19,6 +19,9 @@ from gui.train_widget import duration_text
 from storage.queries_gui import model_kinds
 
 DEMO_MODEL = "digits-demo"
+# What the banner tells the operator to do while the rest of the demo builds: an
+# interactive job (engine.job_classes), so it never waits behind that build.
+SUGGESTED_JOB = "engine.forget:forget_job"
 INFO = ("#e8f1fb", "#1b4f80")
 
 
@@ -123,8 +126,9 @@ class DemoBanner(QFrame):
             "building": (f"Building the demo: {self._jobs[0].title}…" if self._jobs else "",
                          "", "Hide"),
             "usable": (f"The demo model is ready: open Models, select a class of "
-                       f"'{DEMO_MODEL}' and press Forget…; {self._rest()} is still being "
-                       "built in the background.", "Open Models", "Hide"),
+                       f"'{DEMO_MODEL}' and press Forget…: it runs at once, while "
+                       f"{self._rest()} is still being built in the background (that build "
+                       "pauses for it).", "Open Models", "Hide"),
             "done": (f"The demo is ready: open Models, select a class of '{DEMO_MODEL}' and "
                      "press Forget…" + self._missing_part(), "Open Models", "Dismiss"),
             "failed": ("The demo could not be built: "

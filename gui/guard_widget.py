@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.job_classes import INTERACTIVE, LONG, job_class
 from gui.bridge import JobHandle
 from gui.context import AppContext
 from gui.errors import sentence, show_error
@@ -31,7 +32,8 @@ from gui.screen import Screen, refill
 from gui.table_model import Column, RecordTableModel, record_table
 from storage.queries_gui import guard_overview
 
-JOBS = "engine.guard.registry_jobs"
+GUARD_JOBS = "engine.guard.registry_jobs"
+JOBS = GUARD_JOBS  # the tests swap in stand-ins; the job classes stay those of GUARD_JOBS
 RULE_COLUMNS = [
     Column("Rule", lambda r: r["name"], tooltip=lambda r: r["description"]),
     Column("Status", lambda r: r["status"]),
@@ -59,7 +61,9 @@ class GuardWidget(Screen):
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(ctx, parent)
         self._models: dict[str, dict[str, Any]] = {}
-        self._job: JobHandle | None = None
+        # one job per class (engine.job_classes): enable, disable, evaluate and ask run
+        # while this screen's rule build or model load runs
+        self._jobs: dict[str, JobHandle] = {}
         self._temp: Path | None = None
         self.model_box = QComboBox()
         self.model_box.setMinimumWidth(200)
@@ -168,20 +172,27 @@ class GuardWidget(Screen):
         self.request_box.setCurrentIndex(self.request_box.count() - 1)
         self._update_actions()
 
+    @property
+    def _job(self) -> JobHandle | None:
+        """The job started last that is still in flight (Cancel stops it), else None."""
+        jobs = sorted(self._jobs.values(), key=lambda handle: handle.job_id)
+        return jobs[-1] if jobs else None
+
     def _update_actions(self) -> None:
-        idle, rule = self._job is None, self.selected_rule()
-        self.load_button.setEnabled(idle)
-        self.demo_button.setEnabled(idle and not any(
+        idle, rule = INTERACTIVE not in self._jobs, self.selected_rule()
+        building = LONG in self._jobs
+        self.load_button.setEnabled(not building)
+        self.demo_button.setEnabled(not building and not any(
             r["name"] == "harry-potter" for m in self._models.values() for r in m["rules"]))
-        self.cancel_button.setVisible(not idle)
-        self.progress.setVisible(not idle)
+        self.cancel_button.setVisible(bool(self._jobs))
+        self.progress.setVisible(bool(self._jobs))
         active = bool(rule) and rule["status"] == "active"
         self.enable_button.setEnabled(idle and bool(rule) and (
             not active or self.request_box.currentData() is not None))
         self.request_box.setVisible(self.request_box.count() > 1)
         self.disable_button.setEnabled(idle and active)
         self.eval_button.setEnabled(idle and bool(rule) and rule["trained"])
-        self.editor.setEnabled(idle)
+        self.editor.setEnabled(not building)
         self.editor.update_actions()
         self.console.set_busy(not idle)
 
@@ -191,16 +202,20 @@ class GuardWidget(Screen):
         """Run ``engine.guard.registry_jobs:<function>``; ``done(result)`` on success."""
         model = self.model_box.currentText()  # none registered yet: the offline default
         options = {"model": model, **kwargs} if model else kwargs
-        self._job = self.ctx.submit_job(f"{JOBS}:{function}", options)
-        self._job.progressed.connect(lambda r: self._on_job_progressed(title, r))
+        lane = job_class(f"{GUARD_JOBS}:{function}")
+        handle = self.ctx.submit_job(f"{JOBS}:{function}", options, lane=lane)
+        self._jobs[lane] = handle
+        handle.progressed.connect(lambda r: self._on_job_progressed(title, r))
+        handle.waiting.connect(
+            lambda reason: self.status_label.setText(f"{title}: waiting, {reason}…"))
         if done is not None:
-            self._job.succeeded.connect(done)
-        self._job.failed.connect(lambda message, _tb: self._on_job_failed(title, message))
-        self._job.finished.connect(lambda status: self._on_job_finished(title, status))
+            handle.succeeded.connect(done)
+        handle.failed.connect(lambda message, _tb: self._on_job_failed(title, message))
+        handle.finished.connect(lambda status: self._on_job_finished(title, status, lane))
         self.progress.setRange(0, 0)
         self.status_label.setText(f"{title}: queued…")
         self._update_actions()
-        return self._job
+        return handle
 
     def _on_job_progressed(self, title: str, record: dict[str, Any]) -> None:
         if record.get("fraction") is not None:
@@ -212,9 +227,9 @@ class GuardWidget(Screen):
         self.console.show_message(f"{title} failed: {sentence(message)}", "danger")
         show_error(self, f"{title} failed", message)
 
-    def _on_job_finished(self, title: str, status: str) -> None:
-        self._job = None
-        if self._temp is not None:
+    def _on_job_finished(self, title: str, status: str, lane: str) -> None:
+        self._jobs.pop(lane, None)
+        if self._temp is not None and lane == LONG:  # the examples of a rule build
             shutil.rmtree(self._temp, ignore_errors=True)
             self._temp = None
         self.status_label.setText(f"{title}: {status}.")

@@ -20,11 +20,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.job_classes import INTERACTIVE, LONG, job_class
 from gui.bridge import JobHandle
 from gui.context import AppContext
-from gui.errors import reporting_errors, show_error
+from gui.errors import reporting_errors
 from gui.forget_dialog import ForgetDialog
 from gui.learn_dialog import LearnDialog
+from gui.model_jobs import ModelJobs
 from gui.model_tables import (
     MODEL_COLUMNS,
     VERSION_COLUMNS,
@@ -48,6 +50,8 @@ from storage.versions import classes_to_forget
 FORGET_JOB = "engine.forget:forget_job"
 EVALUATE_JOB = "engine.image_jobs:evaluate_model"
 LEARN_JOB = "engine.image_jobs:learn_job"
+LANES = {"forget": job_class(FORGET_JOB), "evaluate": job_class(EVALUATE_JOB),
+         "learn": job_class(LEARN_JOB)}  # a forget or an evaluation runs during a learn
 
 
 def _section(title: str, *widgets: QWidget) -> QWidget:
@@ -64,10 +68,11 @@ def _section(title: str, *widgets: QWidget) -> QWidget:
     return box
 
 
-class ModelsWidget(Screen):
+class ModelsWidget(ModelJobs, Screen):
     """Registered models; select learned classes and press Forget… to erase them."""
 
     title = "Models"
+    lanes = LANES
     description = ("Registered models with their versions and classes. Select learned classes "
                    "and press Forget… to erase them: a new version without their prompts, the "
                    "old weights destroyed, a residual scan and accuracy before and after.")
@@ -77,8 +82,10 @@ class ModelsWidget(Screen):
         self._records: list[Record] = []
         self._measured: dict[tuple[str, int], dict[str, float]] = {}
         self._accuracy: dict[str, float] = {}  # the class table's column reads it
-        self._job: JobHandle | None = None
-        self._job_info: dict[str, Any] = {}
+        # one job per class (engine.job_classes): a forget or an evaluation runs while this
+        # screen's learn runs; the result panel follows the job started last
+        self._jobs: dict[str, tuple[JobHandle, dict[str, Any]]] = {}
+        self._shown: int | None = None
         self.models = RecordTableModel(MODEL_COLUMNS)
         self.models_table = record_table(sorted_proxy(self.models, self))
         self.versions = RecordTableModel(VERSION_COLUMNS, tone=version_tone)
@@ -94,6 +101,7 @@ class ModelsWidget(Screen):
         self.learn_button = QPushButton("Learn class…")
         self.refresh_button = QPushButton("Refresh")
         self.summary = QLabel()
+        self.background_label = QLabel()  # a long job's progress while the panel shows another
         self.result_panel = ResultPanel()
         self.copy_action = QAction("Copy artifact hashes", self.versions_table)
         self._build_layout()
@@ -117,7 +125,13 @@ class ModelsWidget(Screen):
         top.setSizes([600, 440])
         outer = QSplitter(Qt.Orientation.Vertical)
         outer.addWidget(top)
-        outer.addWidget(self.result_panel)
+        panel = QWidget()
+        column = QVBoxLayout(panel)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.background_label)
+        column.addWidget(self.result_panel, 1)
+        self.background_label.setVisible(False)
+        outer.addWidget(panel)
         outer.setSizes([430, 230])
         outer.setChildrenCollapsible(False)
         self.body.addWidget(outer, 1)
@@ -192,9 +206,9 @@ class ModelsWidget(Screen):
     def _update_actions(self) -> None:
         model, names = self.selected_model(), self.selected_class_names()
         usable = bool(model and model["kind"] == "image" and model["live_version"])
-        idle = self._job is None
+        idle = INTERACTIVE not in self._jobs  # forget / evaluate: interactive
         self.evaluate_button.setEnabled(usable and idle)
-        self.learn_button.setEnabled(usable and idle)
+        self.learn_button.setEnabled(usable and LONG not in self._jobs)
         learned = {c["name"] for c in model["classes"] if c["status"] == "learned"} \
             if model else set()
         self.forget_button.setEnabled(usable and idle and bool(names)
@@ -245,45 +259,9 @@ class ModelsWidget(Screen):
         values = dialog.values()
         dialog.deleteLater()
         if accepted:
-            self._run("learn", f"Learning {values['class_name']} in {model['name']}",
-                      LEARN_JOB, {"model_name": model["name"], "operator": self.ctx.operator,
-                                  **values})
+            self.start_learn(model["name"], values)
 
-    def _run(self, kind: str, title: str, target: str, kwargs: dict[str, Any],
-             **info: Any) -> None:
-        self._job = self.ctx.submit_job(target, kwargs)
-        self._job_info = {"kind": kind, "title": title, "model": kwargs["model_name"], **info}
-        self._job.progressed.connect(self._on_job_progressed)
-        self._job.succeeded.connect(self._on_job_succeeded)
-        self._job.failed.connect(self._on_job_failed)
-        self._job.finished.connect(self._on_job_finished)
-        self.result_panel.show_running(f"{title}…")
-        self._update_actions()
-
-    def _on_job_progressed(self, data: dict[str, Any]) -> None:
-        self.result_panel.show_progress(data)
-
-    def _on_job_succeeded(self, result: dict[str, Any]) -> None:
-        kind, model = self._job_info["kind"], self._job_info["model"]
-        after = result["accuracy_after"] if kind in ("forget", "learn") else result
-        self._measured[(model, result["version"])] = dict(after["per_class"])
-        if kind == "forget":
-            self.classes_table.clearSelection()  # the forgotten rows show their new status
-            self.result_panel.show_forget(result, self._job_info.get("request"))
-        elif kind == "learn":
-            self.result_panel.show_learn(result)
-        else:
-            self.result_panel.show_evaluation(result)
-
-    def _on_job_failed(self, message: str, _traceback: str) -> None:
-        title = f"{self._job_info['title']} failed"
-        self.result_panel.show_failure(title, message)
-        show_error(self, title, message)
-
-    def _on_job_finished(self, status: str) -> None:
-        if status == "cancelled":
-            self.result_panel.show_failure(f"{self._job_info['title']} was cancelled",
-                                           "nothing was changed")
-        self._job = None
-        self._update_actions()
-
+    def start_learn(self, model_name: str, values: dict[str, Any]) -> None:
+        """Run ``learn_job`` (long): Forget… and Evaluate stay usable while it runs."""
+        self._run("learn", f"Learning {values['class_name']} in {model_name}", LEARN_JOB,
+                  {"model_name": model_name, "operator": self.ctx.operator, **values})

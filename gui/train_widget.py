@@ -154,6 +154,8 @@ class TrainWidget(Screen):
     def _run(self, kind: str, title: str, target: str, values: dict[str, Any]) -> None:
         self._job = self.ctx.submit_job(target, {"operator": self.ctx.operator, **values})
         self._job_info = {"kind": kind, "title": title, "name": values["name"]}
+        self._job.waiting.connect(
+            lambda reason: self.status_label.setText(f"{title}: waiting, {reason}…"))
         for signal, slot in ((self._job.started, self._on_job_started),
                              (self._job.progressed, self._on_job_progressed),
                              (self._job.succeeded, self._on_job_succeeded),
@@ -162,7 +164,7 @@ class TrainWidget(Screen):
             signal.connect(slot)
         self.chart.clear_points()
         self._show_result("", None)
-        self.status_label.setText(f"{title}: queued behind the engine's current job…")
+        self.status_label.setText(f"{title}: queued…")
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
         self.figures_label.setText("")

@@ -23,7 +23,7 @@ from engine.audit.schema import check_metrics
 from engine.audit.stages import scaled
 from engine.jobs import CancelToken, Progress
 from storage import audits
-from storage.errors import UnpromptError
+from storage.errors import RefusedError, UnpromptError
 from storage.workspace import Workspace
 
 PER_CLASS = 1000  # audit samples per class and split
@@ -88,6 +88,7 @@ def audit_job(workspace: str | Path, model_name: str, *, reference: bool = True,
                 yield from scaled(step(run, operator, cancel), *stages[name], name)
         cancel.check()
         yield Progress(1.0, "recording the audit")
+        _refuse_if_changed(run, operator)  # after the last yield: nothing interleaves now
         return _record(run, operator, time.monotonic() - start)
     finally:
         ws.close()
@@ -171,6 +172,27 @@ def _device(run: _Run) -> Any:
     from engine.device import resolve_device
 
     return resolve_device(run.opts.device)
+
+
+def _refuse_if_changed(run: _Run, operator: str) -> None:
+    """A forget interleaved with the audit (issue 22) made the audited version old: its
+    figures must not be filed under the new request, and a retrain reference trained on
+    the class just forgotten is retired (its artifacts purged) at once."""
+    from storage.registry import live_version
+
+    with run.ws.sessions() as session:
+        model = registry.model_row(session, run.facts)
+        live = live_version(session, model)
+        number, forgotten = live.number, sorted(
+            c.display_name for c in model.classes if c.status == "forgotten"
+            and c.label_index not in run.facts["forgotten"])
+    if number == run.facts["version"]:
+        return
+    retire_stale(run.ws, run.facts["model"], operator)
+    raise RefusedError(
+        f"the audit of {run.facts['model']!r} v{run.facts['version']} was not recorded: the "
+        f"model became v{number} while it ran (forgotten meanwhile: "
+        f"{', '.join(forgotten) or 'none'}); run the audit again")
 
 
 def _record(run: _Run, operator: str, seconds: float) -> dict[str, Any]:

@@ -192,3 +192,23 @@ def test_a_forget_purges_what_its_cached_reference_learned_of_the_class(audited_
         assert checks["residual_scan"]["clean"]
         assert checks["residual_scan"]["patterns"] > len(learned)  # the model's and the ref's
     ws.close()
+
+
+def test_an_audit_with_a_forget_interleaved_records_nothing(audited_root: Path) -> None:
+    """The worker may run a forget at one of the audit's yields (issue 22): the audit
+    measured the version before it, so it is not filed, and the cached reference, which
+    learned the class just forgotten, is retired at once."""
+    from engine.forget import forget_job
+    from storage.errors import RefusedError
+
+    [reference] = _rows(audited_root, "reference")
+    own = set(reference.metrics["class_artifacts"].values())
+    job = audit_job(audited_root, "demo", operator="carol", **QUICK)
+    next(job), next(job)  # the model is loaded: the audit measures v2
+    run_job(forget_job(audited_root, model_name="demo", classes=["5"], operator="alice"))
+    with pytest.raises(RefusedError, match=r"v2 was not recorded: the model became v3 while "
+                                           r"it ran \(forgotten meanwhile: 5\)"):
+        run_job(job)
+    assert len(_rows(audited_root, "image")) == 1
+    assert _rows(audited_root, "reference")[0].metrics["status"] == "retired"
+    assert not any((audited_root / "artifacts" / sha).exists() for sha in own)

@@ -3,6 +3,7 @@ the guard screen's tests run them in the test worker."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from engine.jobs import Progress
 from storage.models import AuditRun, ForgetRule, Model, ModelVersion
 from storage.workspace import Workspace
 
+GATE = "hold-rule-build"  # while this file is in the workspace, add_rule_job waits
 CALIBRATION = {"threshold": 0.62, "target_fpr": 0.01, "tpr": 0.93, "fpr": 0.008,
                "n_positive": 40, "n_negative": 250, "n_fit_positive": 120,
                "n_fit_negative": 750, "method": "held-out calibration split",
@@ -41,6 +43,9 @@ def add_rule_job(workspace: str, *, operator: str, name: str | None = None,
                  model: str | None = None, **options: Any):  # noqa: ANN201
     forget = Path(forget_file).read_text().split("\n") if forget_file else ["q"] * 10
     yield Progress(0.5, "training the prompt classifier")
+    while (Path(workspace) / GATE).exists():  # a test holds the build here
+        yield Progress(0.5, "waiting for the test's gate")
+        time.sleep(0.01)
     ws = Workspace.open(workspace)
     with ws.sessions.begin() as session:
         session.add(ForgetRule(

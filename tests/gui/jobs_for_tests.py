@@ -96,3 +96,61 @@ def fake_pretrain(workspace: str, *, name: str, operator: str, **options: Any): 
     ws.close()
     return {"name": name, "version": 1, "test_accuracy": 0.8, "seconds": 2.0,
             "classes": options.get("classes")}
+
+
+def draws(n: int = 20, seed: int = 7, delay: float = 0.0):  # noqa: ANN201
+    """Seeded random draws with a yield between each: what a training loop does."""
+    import random
+
+    random.seed(seed)
+    out = []
+    for i in range(n):
+        out.append(random.random())
+        yield Progress((i + 1) / n, f"draw {i + 1}")
+        time.sleep(delay)
+    return {"draws": out}
+
+
+def scramble(k: int = 5) -> dict[str, Any]:
+    """Draw from the global generator (an interleaved job must not shift a long job's)."""
+    import random
+
+    return {"drawn": [random.random() for _ in range(k)]}
+
+
+
+
+def gate(path: str, fail: bool = False, workspace: str | None = None,
+         message: str = "", **_options: Any):  # noqa: ANN201 - takes a demo job's operator too
+    """Yield until the file ``path`` exists, then return (or fail, when ``fail``): lets a
+    test decide exactly when a job moves on, without timing."""
+    from pathlib import Path
+
+    ticks = 0
+    while not Path(path).exists():
+        ticks += 1
+        yield Progress(None, message or f"waiting for {Path(path).name}")
+        time.sleep(0.01)
+    if fail:
+        raise UnpromptError("the gated job failed after its gate opened")
+    return {"ticks": ticks}
+
+
+def release(path: str, workspace: str | None = None) -> dict[str, Any]:
+    """Open a ``gate``."""
+    from pathlib import Path
+
+    Path(path).write_text("open", encoding="utf-8")
+    return {"released": path}
+
+
+def fake_forget(workspace: str, *, model_name: str, classes: list[str], operator: str,
+                request: int | None = None) -> dict[str, Any]:
+    """A result shaped like ``forget_job``'s (the Models screen's panel shows it)."""
+    before = {"per_class": {c: 0.9 for c in classes}, "retained": 0.9}
+    after = {"per_class": {c: 0.0 for c in classes}, "retained": 0.89}
+    return {"model": model_name, "from_version": 1, "version": 2, "erasure_kind": "exact",
+            "latency_ms": 42.0, "purged": [], "forgotten": classes,
+            "residual_scan": {"clean": True, "files_scanned": 3, "bytes_scanned": 1e6,
+                              "patterns": 2},
+            "accuracy_before": before, "accuracy_after": after}

@@ -123,3 +123,30 @@ def test_older_calibrations_and_evaluations_are_labelled_as_such() -> None:
     text = evaluation_text({"id": 1, "rule_version": 1, "metrics": metrics})
     assert "9 of 30 training and held-out forget prompts" in text
     assert "predates held-out scoring" in text
+
+
+def test_a_rule_is_disabled_while_another_rule_builds(screen: GuardWidget,
+                                                      qtbot) -> None:  # noqa: ANN001
+    from tests.gui.guard_jobs_for_tests import GATE
+
+    screen.load_button.click()
+    _idle(screen, qtbot)
+    screen.demo_button.click()
+    _idle(screen, qtbot)
+    gate = screen.ctx.workspace.root / GATE
+    gate.write_text("hold")
+    screen.editor.name_edit.setText("wizards")
+    screen.editor.forget_edit.setPlainText("\n".join(FORGET))
+    screen.editor.train_button.click()
+    qtbot.waitUntil(lambda: screen.status_label.text()
+                    == "Training rule 'wizards': waiting for the test's gate", timeout=10_000)
+    assert not screen.load_button.isEnabled() and not screen.editor.isEnabled()
+    screen.select_rule("harry-potter")
+    assert screen.disable_button.isEnabled()  # an interactive job: not held by the build
+    screen.disable_button.click()
+    qtbot.waitUntil(lambda: (screen.selected_rule() or {}).get("status") == "disabled",
+                    timeout=10_000)
+    assert "long" in screen._jobs  # the build is still held at its gate
+    gate.unlink()
+    _idle(screen, qtbot)
+    assert sorted(r["name"] for r in screen.rules.records()) == ["harry-potter", "wizards"]

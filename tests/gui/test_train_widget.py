@@ -153,3 +153,40 @@ def test_a_pretrained_backbone_is_chosen_for_an_isolated_model(
     assert form.mode_box.currentText() == "isolated" and form.name_edit.text() == "digits-1"
     assert form.train_values()["backbone_from"] == "digits-backbone"
     assert screen.train_button.isEnabled()
+
+
+def test_a_training_behind_another_long_job_says_what_it_waits_for(
+        screen: TrainWidget, engine_ctx: AppContext, tmp_path, qtbot) -> None:  # noqa: ANN001
+    gate = tmp_path / "gate"
+    ahead = engine_ctx.engine.submit(f"{JOBS}:gate", {"path": str(gate)}, kind="audit")
+    screen.train_button.click()
+    expected = (f"Training digits-1: waiting, after audit (job {ahead.job_id}): long jobs run "
+                "one at a time…")
+    qtbot.waitUntil(lambda: screen.status_label.text() == expected, timeout=10_000)
+    gate.write_text("open")
+    qtbot.waitUntil(lambda: screen._job is None, timeout=20_000)
+    assert screen.result_label.text().startswith("✔ digits-1 v1 registered")
+
+
+def test_what_the_banner_suggests_during_the_build_does_not_wait_for_it(
+        qtbot, engine_ctx: AppContext, tmp_path) -> None:  # noqa: ANN001
+    from engine.job_classes import INTERACTIVE, job_class
+    from gui.demo import SUGGESTED_JOB
+    from gui.models_widget import FORGET_JOB
+
+    gate = tmp_path / "gate"
+    jobs = [DemoJob("the digits classifier", f"{JOBS}:fake_train", {"name": "digits-demo"}),
+            DemoJob("the forget rule", f"{JOBS}:gate", {"path": str(gate)}, required=False)]
+    banner = DemoBanner(engine_ctx, jobs)
+    qtbot.addWidget(banner)
+    banner.action_button.click()
+    qtbot.waitUntil(lambda: banner.state == "usable", timeout=20_000)
+    assert "press Forget…: it runs at once, while the forget rule is still being built" \
+        in banner.text.text()
+    assert SUGGESTED_JOB == FORGET_JOB and job_class(FORGET_JOB) == INTERACTIVE
+    quick = engine_ctx.engine.submit(f"{JOBS}:count", {"n": 1}, lane=job_class(FORGET_JOB))
+    with qtbot.waitSignal(quick.finished, timeout=10_000) as done:
+        pass
+    assert done.args == ["succeeded"] and banner.state == "usable"  # the build still runs
+    gate.write_text("open")
+    qtbot.waitUntil(lambda: banner.state == "done", timeout=20_000)
