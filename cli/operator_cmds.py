@@ -20,11 +20,13 @@ def register(commands: argparse._SubParsersAction, parent: argparse.ArgumentPars
     add.add_argument("name")
     add_command(group, parent, "list", "registered operators", cmd_list)
     check = add_command(group, parent, "check",
-                        f"re-check the signed approval or rejection of a request with the "
-                        f"passphrase of the operator who signed it (${ENV} or a prompt)",
+                        f"re-check the signed recording, approval or rejection of a request "
+                        f"with the passphrase of the operator who signed it (${ENV} or a "
+                        f"prompt)",
                         cmd_check)
     check.add_argument("id", help="request id")
-    check.add_argument("--action", choices=["approved", "rejected"], default="approved")
+    check.add_argument("--action", choices=["received", "approved", "rejected"],
+                       default="approved")
 
 
 def cmd_add(ctx: Context) -> int:

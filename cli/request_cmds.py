@@ -16,7 +16,9 @@ from storage.subject_key import subject_key
 
 def register(commands: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
     group = add_group(commands, parent, "request", "erasure requests")
-    new = add_command(group, parent, "new", "record an erasure request", cmd_new)
+    new = add_command(group, parent, "new",
+                      f"record an erasure request as --operator; with four-eyes on they prove "
+                      f"their passphrase (${ENV} or a prompt)", cmd_new)
     new.add_argument("--model", required=True, metavar="N")
     new.add_argument("--class", dest="classes", action="append", default=[], metavar="C")
     new.add_argument("--rule", metavar="R")
@@ -42,14 +44,24 @@ def register(commands: argparse._SubParsersAction, parent: argparse.ArgumentPars
 
 def cmd_new(ctx: Context) -> int:
     a = ctx.args
+    passphrase = _requester_passphrase(ctx)
     with ctx.workspace.sessions.begin() as session:
         request = reqs.create_request(session, model_name=a.model, classes=a.classes,
                                       rule=a.rule, subject=a.subject,
                                       legal_basis=a.legal_basis, operator=ctx.operator,
+                                      passphrase=passphrase,
                                       subject_key=subject_key(ctx.workspace.keys_dir))
         result = reqs.request_dict(request)
     emit(ctx, result, lambda r: f"Request {r['id']} received; due {r['due_at'][:10]}.")
     return 0
+
+
+def _requester_passphrase(ctx: Context) -> str | None:
+    """With four-eyes on, the requester's passphrase (an unknown name is refused first)."""
+    with ctx.workspace.sessions() as session:
+        if not reqs.requester_must_prove(session, ctx.operator):
+            return None
+    return operator_passphrase(ctx.operator)
 
 
 def cmd_approve(ctx: Context) -> int:

@@ -34,17 +34,27 @@ LEGAL_BASES = [
 
 
 class RequestDialog(QDialog):
-    """Model, classes or forget rule, subject reference and legal basis.
+    """Model, classes or forget rule, subject reference, legal basis, and who records it.
 
-    ``submit(values)`` records the request; when it raises ``UnpromptError`` the dialog
-    shows the message and stays open so that the operator can correct the input.
+    With four-eyes on, the operator proves their passphrase, so that the request's approver
+    can be told apart from its requester. ``submit(values)`` records the request; when it
+    raises ``UnpromptError`` the dialog shows the message, clears the passphrase and stays
+    open so that the operator can correct the input.
     """
 
     def __init__(self, choices: list[dict[str, Any]], submit: Callable[[dict[str, Any]], None],
+                 operator: str = "", four_eyes: bool = True,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("New erasure request")
         self._choices, self._submit = {c["name"]: c for c in choices}, submit
+        self._four_eyes = four_eyes
+        self.operator_edit = QLineEdit(operator)
+        self.passphrase_edit = QLineEdit()
+        self.passphrase_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.passphrase_edit.setPlaceholderText(
+            "the operator's own passphrase" if four_eyes
+            else "optional: without it the requester is recorded as unproven")
         self.model_box = QComboBox()
         for choice in choices:
             self.model_box.addItem(f"{choice['name']}  ({_kind(choice)})", choice["name"])
@@ -71,6 +81,8 @@ class RequestDialog(QDialog):
         form.addRow(self.scope_label, self.scope_stack)
         form.addRow("Data subject", self.subject_edit)
         form.addRow("Legal basis", self.legal_box)
+        form.addRow("Recorded by", self.operator_edit)
+        form.addRow("Passphrase", self.passphrase_edit)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                    | QDialogButtonBox.StandardButton.Cancel)
         self.ok_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
@@ -85,6 +97,7 @@ class RequestDialog(QDialog):
             layout.addWidget(hint)
             self.ok_button.setEnabled(False)
         layout.addLayout(form)
+        layout.addWidget(_wrapped(FOUR_EYES_HINT if self._four_eyes else NO_FOUR_EYES_HINT))
         layout.addWidget(buttons)
 
     def _on_model_box_changed(self, _index: int = 0) -> None:
@@ -115,7 +128,9 @@ class RequestDialog(QDialog):
         """The request as keyword arguments of ``storage.requests.create_request``."""
         values: dict[str, Any] = {"model_name": self.model_box.currentData() or "",
                                   "subject": self.subject_edit.text(),
-                                  "legal_basis": self.legal_box.currentText()}
+                                  "legal_basis": self.legal_box.currentText(),
+                                  "operator": self.operator_edit.text().strip(),
+                                  "passphrase": self.passphrase_edit.text() or None}
         if self.scope_stack.currentWidget() is self.rule_box:
             values["rule"] = self.rule_box.currentData()
         else:
@@ -136,9 +151,22 @@ class RequestDialog(QDialog):
         try:
             self._submit(self.values())
         except UnpromptError as exc:
+            self.passphrase_edit.clear()
             show_error(self, "Cannot record the request", str(exc))
             return
         super().accept()
+
+
+FOUR_EYES_HINT = ("Four-eyes is on: the request is signed with the passphrase of the operator "
+                  "who records it, and another operator must approve it.")
+NO_FOUR_EYES_HINT = ("Four-eyes is off: without a passphrase the request is recorded under this "
+                     "name, marked unproven in the audit log.")
+
+
+def _wrapped(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    return label
 
 
 def _kind(choice: dict[str, Any]) -> str:

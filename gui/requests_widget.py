@@ -15,6 +15,7 @@ from gui.screen import Screen
 from gui.table_model import Column, Record, RecordTableModel, record_table, sorted_proxy
 from storage import requests as reqs
 from storage.queries_gui import request_choices
+from storage.settings import get_setting
 from storage.subject_key import subject_key
 
 CLOSED_DONE = ("executed", "verified", "certified")
@@ -158,9 +159,10 @@ class RequestsWidget(Screen):
     def _on_new_button_clicked(self) -> None:
         with self.ctx.workspace.sessions() as session:
             choices = request_choices(session)
+            four_eyes = bool(get_setting(session, "four_eyes"))
         created: list[int] = []
         dialog = RequestDialog(choices, lambda values: created.append(self._create(values)),
-                               self)
+                               operator=self.ctx.operator, four_eyes=four_eyes, parent=self)
         dialog.exec()
         dialog.deleteLater()
         if created:
@@ -170,8 +172,7 @@ class RequestsWidget(Screen):
     def _create(self, values: dict[str, Any]) -> int:
         key = subject_key(self.ctx.workspace.keys_dir)
         with self.ctx.workspace.sessions.begin() as session:
-            return reqs.create_request(session, operator=self.ctx.operator, subject_key=key,
-                                       **values).id
+            return reqs.create_request(session, subject_key=key, **values).id
 
     def _on_approve_button_clicked(self) -> None:
         request_id = self.selected_id()

@@ -1,9 +1,11 @@
-"""Signed approvals and rejections in the audit log, and re-checking them later.
+"""Signed requests, approvals and rejections in the audit log, and re-checking them later.
 
-The log entry of a decision carries the document the operator signed (the decision and the
-request it is about) and its HMAC under the operator's passphrase-derived key
-(storage/operators.py). Anyone who knows the passphrase can re-check it later; the check
-also says whether the request in the registry still reads as it did when it was signed.
+The log entry of a recorded request (``request.received``) or a decision carries the
+document the operator signed (the action and the request it is about) and its HMAC under the
+operator's passphrase-derived key (storage/operators.py). Anyone who knows the passphrase
+can re-check it later; the check also says whether the request in the registry still reads
+as it did when it was signed. Four-eyes rests on the signed ``request.received``: an
+approver must differ from a requester who proved who they are (``unproven_requester``).
 """
 
 from __future__ import annotations
@@ -18,18 +20,24 @@ from storage import auditlog, operators
 from storage.errors import NotFoundError
 from storage.models import AuditLogEntry, ErasureRequest
 
-ACTIONS = ("request.approved", "request.rejected")
+RECEIVED = "request.received"
+ACTIONS = (RECEIVED, "request.approved", "request.rejected")
+_AT = {RECEIVED: "received_at", "request.approved": "approved_at",
+       "request.rejected": "rejected_at"}
 
 
 def document(request: ErasureRequest, operator: str, action: str,
              extra: dict[str, Any]) -> dict[str, Any]:
-    """What an approval or rejection signs: the decision and the request it is about."""
-    at = request.approved_at if action == "request.approved" else request.rejected_at
-    return {"action": action, "operator": operator, "at": at.isoformat() if at else None,
-            "request": request.id, "subject_hash": request.subject_hash,
-            "subject_scheme": request.subject_scheme, "legal_basis": request.legal_basis,
-            "scope": request.scope, "requested_by": request.requested_by,
-            "received_at": request.received_at.isoformat(), **extra}
+    """What a request, approval or rejection signs: the action and the request it is about."""
+    at = getattr(request, _AT[action])
+    signed = {"action": action, "operator": operator, "at": at.isoformat() if at else None,
+              "request": request.id, "subject_hash": request.subject_hash,
+              "subject_scheme": request.subject_scheme, "legal_basis": request.legal_basis,
+              "scope": request.scope, "requested_by": request.requested_by,
+              "received_at": request.received_at.isoformat()}
+    if action == RECEIVED:
+        signed["due_at"] = request.due_at.isoformat()
+    return {**signed, **extra}
 
 
 def append_signed(session: Session, key: bytes, request: ErasureRequest, operator: str,
@@ -40,6 +48,28 @@ def append_signed(session: Session, key: bytes, request: ErasureRequest, operato
                     {"request": request.id, **extra, "signed": signed,
                      "signature": {"scheme": operators.SIGNATURE,
                                    "hmac": operators.sign(key, signed)}})
+
+
+def unproven_requester(session: Session, request: ErasureRequest) -> str | None:
+    """Why the request's requester is not proven (None when they are).
+
+    Proven: the ``request.received`` entry is signed by the operator the request names as
+    requester, and the request still reads as it did when they signed it. The signature
+    itself can only be re-checked with their passphrase (``check``); the entry says their
+    passphrase was proven when the request was recorded, and the hash chain keeps it so.
+    """
+    try:
+        entry = _entry(session, request.id, RECEIVED)
+    except NotFoundError:
+        return (f"was recorded by {request.requested_by!r} without proof of who they are "
+                "(no signed request.received entry in the audit log)")
+    payload = json.loads(entry.payload)
+    if entry.actor != request.requested_by:
+        return (f"names {request.requested_by!r} as requester but was signed by "
+                f"{entry.actor!r}")
+    if document(request, entry.actor, RECEIVED, _extra(payload)) != payload["signed"]:
+        return f"was changed after {entry.actor!r} signed it"
+    return None
 
 
 def signer(session: Session, request: ErasureRequest, action: str) -> str:
@@ -58,10 +88,19 @@ def check(session: Session, request: ErasureRequest, action: str,
     payload = json.loads(entry.payload)
     signed, mac = payload["signed"], payload["signature"]["hmac"]
     valid = operators.check_signature(session, entry.actor, passphrase, signed, mac)
-    extra = {k: v for k, v in payload.items() if k not in ("request", "signed", "signature")}
     return {"request": request.id, "action": action, "operator": entry.actor,
             "valid": valid, "matches_request": document(request, entry.actor, action,
-                                                        extra) == signed}
+                                                        _extra(payload)) == signed}
+
+
+def _extra(payload: dict[str, Any]) -> dict[str, Any]:
+    """What a signed entry's payload adds to the document (a reason, the requester's proof).
+
+    The scope and due date also stand in a ``request.received`` payload for readers of the
+    log, but the document takes them from the request, so that a later change shows.
+    """
+    logged = ("request", "scope", "due_at", "signed", "signature")
+    return {k: v for k, v in payload.items() if k not in logged}
 
 
 def _entry(session: Session, request_id: int, action: str) -> AuditLogEntry:

@@ -4,14 +4,17 @@ received -> approved -> executed -> verified -> certified, or rejected. The data
 reference is stored only as an HMAC-SHA256 under the workspace's subject key (kept in
 ``keys/``, storage/subject_key.py); requests recorded before that keep their salted sha256
 and say so in ``subject_scheme``. Approvals and rejections are signed by an operator who
-proved their passphrase (storage/operators.py, storage/decisions.py). Every transition
-writes the audit log in the caller's transaction.
+proved their passphrase (storage/operators.py, storage/decisions.py); so is the recording
+of a request when four-eyes is on, so that an approver is told apart from a requester who
+proved who they are. Every transition writes the audit log in the caller's transaction.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import select
@@ -51,12 +54,15 @@ def requests_for_subject(session: Session, subject: str, key: bytes) -> list[int
 
 
 def create_request(session: Session, *, model_name: str, subject: str, legal_basis: str,
-                   operator: str, subject_key: bytes, classes: list[str] | None = None,
-                   rule: str | None = None, received_at: dt.datetime | None = None
-                   ) -> ErasureRequest:
+                   operator: str, subject_key: bytes, passphrase: str | None = None,
+                   classes: list[str] | None = None, rule: str | None = None,
+                   received_at: dt.datetime | None = None) -> ErasureRequest:
     """Record a new request; the scope is classes of an image model or one forget rule.
 
     ``subject_key`` is the workspace's key (``storage.subject_key.subject_key(keys_dir)``).
+    With four-eyes on, ``operator`` must be registered and prove ``passphrase``: the log
+    entry is then signed, so that an approver can be told apart from the requester. With
+    four-eyes off and no passphrase, the name is taken as given and logged as unproven.
     """
     if not subject.strip():
         raise UnpromptError("the data-subject reference is empty")
@@ -64,6 +70,7 @@ def create_request(session: Session, *, model_name: str, subject: str, legal_bas
         raise UnpromptError("the legal basis is empty (e.g. 'GDPR Art. 17(1)(b)')")
     model = get_model(session, model_name)
     scope = _scope(session, model, classes or [], rule)
+    key = _requester_key(session, operator, passphrase)
     received = received_at or utcnow()
     request = ErasureRequest(received_at=received, due_at=received + DUE_AFTER,
                              subject_hash=keyed_hash(subject, subject_key), subject_salt="",
@@ -72,9 +79,43 @@ def create_request(session: Session, *, model_name: str, subject: str, legal_bas
                              status="received", requested_by=operator)
     session.add(request)
     session.flush()
-    auditlog.append(session, operator, "request.received",
-                    {"request": request.id, "scope": scope, "due_at": request.due_at.isoformat()})
+    logged = {"scope": scope, "due_at": request.due_at.isoformat()}
+    if key is None:
+        auditlog.append(session, operator, decisions.RECEIVED,
+                        {"request": request.id, **logged, "requester": "unproven"})
+    else:
+        decisions.append_signed(session, key, request, operator, decisions.RECEIVED,
+                                {**logged, "requester": "proven"})
     return request
+
+
+def requester_must_prove(session: Session, operator: str) -> bool:
+    """Whether recording a request needs ``operator``'s passphrase (four-eyes is on); an
+    unregistered name is refused then, before any passphrase is asked."""
+    if not get_setting(session, "four_eyes"):
+        return False
+    with _as_requester():
+        operators.require_registered(session, operator)
+    return True
+
+
+def _requester_key(session: Session, operator: str, passphrase: str | None) -> bytes | None:
+    """The requester's signing key; None only when four-eyes is off and none was given."""
+    if requester_must_prove(session, operator):
+        with _as_requester():
+            return operators.authenticate(session, operator, passphrase)
+    return operators.authenticate(session, operator, passphrase) if passphrase else None
+
+
+@contextmanager
+def _as_requester() -> Iterator[None]:
+    """Say why a requester is asked to prove who they are."""
+    try:
+        yield
+    except operators.AuthenticationError as exc:
+        raise operators.AuthenticationError(
+            f"four-eyes is on, so whoever records a request must prove who they are: {exc}"
+        ) from None
 
 
 def _scope(session: Session, model: Model, classes: list[str], rule: str | None
@@ -133,11 +174,24 @@ def check_approvable(session: Session, request_id: int | str, operator: str
     """Refuse, before any passphrase is asked, an approval that cannot succeed."""
     request = get_request(session, request_id)
     _require(request, ("received",), "approved")
-    if get_setting(session, "four_eyes") and operator == request.requested_by:
-        raise RefusedError(f"four-eyes is on: request {request.id} was created by {operator} "
-                           "and must be approved by a different operator")
+    if get_setting(session, "four_eyes"):
+        if operator == request.requested_by:
+            raise RefusedError(f"four-eyes is on: request {request.id} was created by "
+                               f"{operator} and must be approved by a different operator")
+        _require_proven_requester(session, request)
     operators.require_registered(session, operator)
     return request
+
+
+def _require_proven_requester(session: Session, request: ErasureRequest) -> None:
+    """Four-eyes means nothing unless the requester, too, proved who they are."""
+    problem = decisions.unproven_requester(session, request)
+    if problem is not None:
+        raise RefusedError(
+            f"four-eyes is on: request {request.id} {problem}, so an approval cannot show "
+            "that two people were involved; reject it and record it again as a registered "
+            "operator who proves their passphrase (or turn four-eyes off to approve it "
+            "as it is)")
 
 
 def reject(session: Session, request_id: int | str, operator: str, reason: str,

@@ -1,9 +1,10 @@
-"""Test helpers: registered operators with known passphrases, signed approvals, the subject
-key. Every test operator's passphrase is ``passphrase_of(name)``."""
+"""Test helpers: registered operators with known passphrases, signed requests and approvals,
+the subject key. Every test operator's passphrase is ``passphrase_of(name)``."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -29,6 +30,14 @@ def ensure_operator(session: Session, name: str) -> None:
         if name == ADMIN:
             return
     operators.add_operator(session, name, passphrase_of(name), ADMIN, passphrase_of(ADMIN))
+
+
+def create_request(session: Session, *, operator: str, **kwargs: Any) -> ErasureRequest:
+    """``storage.requests.create_request`` by ``operator`` (registered on the fly), who proves
+    the test passphrase: the request's requester is proven, as four-eyes asks."""
+    ensure_operator(session, operator)
+    return reqs.create_request(session, operator=operator, passphrase=passphrase_of(operator),
+                               **kwargs)
 
 
 def approve(session: Session, request_id: int, operator: str) -> ErasureRequest:

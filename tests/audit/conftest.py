@@ -49,14 +49,13 @@ def audited(tmp_path_factory: pytest.TempPathFactory, trained_root: Path) -> dic
     """Class 3 forgotten under an approved request, then audited with every option."""
     from engine.audit.job import audit_job
     from engine.forget import forget_job
-    from storage import requests as reqs
     from storage.workspace import Workspace
 
     root = tmp_path_factory.mktemp("audit-done") / "ws"
     shutil.copytree(trained_root, root)
     ws = Workspace.open(root)
     with ws.sessions.begin() as session:
-        request = reqs.create_request(session, model_name="demo", classes=["3"],
+        request = approvals.create_request(session, model_name="demo", classes=["3"],
                                       subject_key=approvals.key_of(ws),
                                       subject="subject-17", legal_basis="GDPR Art. 17(1)(b)",
                                       operator="alice")

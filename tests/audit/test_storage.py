@@ -48,11 +48,11 @@ def test_a_reference_is_found_by_key_and_retired_without_touching_shared_bytes(w
 def test_recording_an_audit_verifies_executed_requests_only(workspace) -> None:
     with workspace.sessions.begin() as session:
         model, version = _model(session)
-        request = reqs.create_request(session, model_name="m", classes=["0"], subject="s",
+        request = approvals.create_request(session, model_name="m", classes=["0"], subject="s",
                                       subject_key=approvals.key_of(workspace),
                                       legal_basis="GDPR Art. 17", operator="alice")
         approvals.approve(session, request.id, "bob")
-        pending = reqs.create_request(session, model_name="m", classes=["1"], subject="t",
+        pending = approvals.create_request(session, model_name="m", classes=["1"], subject="t",
                                       subject_key=approvals.key_of(workspace),
                                       legal_basis="GDPR Art. 17", operator="alice")
         reqs.mark_executed(session, request, "alice", "exact", {})

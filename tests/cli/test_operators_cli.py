@@ -83,7 +83,8 @@ def _setup(capsys, monkeypatch, ws: Path) -> tuple[str, str]:
     for subject in ("ticket-4711", "ticket-4712"):
         code, out, err = run(capsys, monkeypatch, ws, "request", "new", "--model", "shop",
                              "--class", "shoe", "--subject", subject, "--legal-basis",
-                             "GDPR Art. 17", "--operator", "ann", "--json")
+                             "GDPR Art. 17", "--operator", "ann", "--json",
+                             passphrase=passphrase_of("ann"))
         assert code == 0, err
         ids.append(str(json.loads(out)["id"]))
     return ids[0], ids[1]
@@ -118,6 +119,43 @@ def test_approval_needs_a_registered_operator_who_proves_the_passphrase(
                    passphrase="guess1234")[::2], "wrong passphrase for operator 'ben'")
     code, out, _ = run(capsys, monkeypatch, ws, "log", "verify", "--json")
     assert json.loads(out)["valid"]
+
+
+NEW = ("request", "new", "--model", "shop", "--class", "shoe", "--subject", "t-1",
+       "--legal-basis", "GDPR Art. 17")
+
+
+def test_a_request_is_recorded_only_by_a_proven_operator(ws, capsys, monkeypatch) -> None:
+    _setup(capsys, monkeypatch, ws)  # requests 1 and 2, recorded by ann
+    one_error(*run(capsys, monkeypatch, ws, *NEW, "--operator", "mallory",
+                   passphrase="mallory pass")[::2],
+              "four-eyes is on, so whoever records a request must prove who they are: "
+              "operator 'mallory' is not registered")
+    one_error(*run(capsys, monkeypatch, ws, *NEW, "--operator", "ben")[::2],
+              f"operator 'ben' must prove their passphrase: set {ENV}")
+    one_error(*run(capsys, monkeypatch, ws, *NEW, "--operator", "ben",
+                   passphrase=passphrase_of("ann"))[::2], "wrong passphrase for operator 'ben'")
+    code, out, _ = run(capsys, monkeypatch, ws, "request", "list", "--json")
+    assert [r["requested_by"] for r in json.loads(out)["requests"]] == ["ann", "ann"]
+    code, out, _ = run(capsys, monkeypatch, ws, "operators", "check", "1", "--action",
+                       "received", passphrase=passphrase_of("ann"))
+    assert code == 0 and out.strip() == "Request 1: request.received signed by ann; it verifies."
+
+
+def test_an_unproven_request_is_not_approved_under_four_eyes(ws, capsys, monkeypatch) -> None:
+    _setup(capsys, monkeypatch, ws)
+    run(capsys, monkeypatch, ws, "settings", "--four-eyes", "off", "--operator", "ann",
+        passphrase=passphrase_of("ann"))
+    code, out, err = run(capsys, monkeypatch, ws, *NEW, "--operator", "ghost", "--json")
+    assert code == 0, err
+    rid = str(json.loads(out)["id"])
+    run(capsys, monkeypatch, ws, "settings", "--four-eyes", "on", "--operator", "ann")
+    one_error(*run(capsys, monkeypatch, ws, "request", "approve", rid, "--operator", "ben",
+                   passphrase=passphrase_of("ben"))[::2],
+              f"four-eyes is on: request {rid} was recorded by 'ghost' without proof")
+    one_error(*run(capsys, monkeypatch, ws, "operators", "check", rid, "--action",
+                   "received", passphrase=passphrase_of("ben"))[::2],
+              f"request {rid} has no signed request.received entry")
 
 
 def test_turning_four_eyes_off_needs_a_proven_operator(ws, capsys, monkeypatch) -> None:

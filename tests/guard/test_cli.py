@@ -90,14 +90,20 @@ def test_rule_disable_and_enable_write_the_log(ws, capsys) -> None:
 
 def test_request_is_executed_by_enable_and_verified_by_eval(ws, capsys, monkeypatch) -> None:
     cli_json(capsys, ws, "settings", "--four-eyes", "on")
-    monkeypatch.setenv("UNPROMPT_NEW_OPERATOR_PASSPHRASE", approvals.passphrase_of("carol"))
-    cli_json(capsys, ws, "operators", "add", "carol", "--operator", "carol")
-    monkeypatch.setenv("UNPROMPT_OPERATOR_PASSPHRASE", approvals.passphrase_of("carol"))
-    request = cli_json(capsys, ws, "request", "new", "--model", "tiny", "--rule", "hogwarts",
-                       "--subject", "s-1", "--legal-basis", "GDPR Art. 17", "--operator", "bob")
+    new = ("request", "new", "--model", "tiny", "--rule", "hogwarts", "--subject", "s-1",
+           "--legal-basis", "GDPR Art. 17", "--operator", "bob")
+    code, _, err = cli(capsys, ws, *new)  # four-eyes: the requester proves who they are
+    assert code == 1 and "no operators are registered" in err
+    for name, by in (("carol", "carol"), ("bob", "carol")):
+        monkeypatch.setenv("UNPROMPT_NEW_OPERATOR_PASSPHRASE", approvals.passphrase_of(name))
+        monkeypatch.setenv("UNPROMPT_OPERATOR_PASSPHRASE", approvals.passphrase_of(by))
+        cli_json(capsys, ws, "operators", "add", name, "--operator", by)
+    monkeypatch.setenv("UNPROMPT_OPERATOR_PASSPHRASE", approvals.passphrase_of("bob"))
+    request = cli_json(capsys, ws, *new)
     rid = str(request["id"])
     code, _, err = cli(capsys, ws, "request", "approve", rid, "--operator", "bob")
     assert code == 1 and "four-eyes" in err
+    monkeypatch.setenv("UNPROMPT_OPERATOR_PASSPHRASE", approvals.passphrase_of("carol"))
     code, _, err = cli(capsys, ws, "guard", "rule", "enable", "hogwarts", "--request", rid)
     assert code == 1 and "it cannot be executed" in err
     cli_json(capsys, ws, "request", "approve", rid, "--operator", "carol")

@@ -74,7 +74,7 @@ def log_actions(ws: Workspace) -> list[str]:
 
 def rule_request(ws: Workspace, approver: str = "carol") -> int:
     with ws.sessions.begin() as session:
-        request = reqs.create_request(session, model_name="tiny", rule="hogwarts",
+        request = approvals.create_request(session, model_name="tiny", rule="hogwarts",
                                       subject_key=approvals.key_of(ws),
                                       subject="subject-1", legal_basis="GDPR Art. 17",
                                       operator="bob")

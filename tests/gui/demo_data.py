@@ -32,7 +32,7 @@ def new_request(ws: Workspace, operator: str = "alice", days_ago: float = 0,
             "legal_basis": "GDPR Art. 17(1)(b): consent withdrawn", "operator": operator,
             "received_at": utcnow() - dt.timedelta(days=days_ago), **kw}
     with ws.sessions.begin() as session:
-        return reqs.create_request(session, subject_key=approvals.key_of(ws), **args).id
+        return approvals.create_request(session, subject_key=approvals.key_of(ws), **args).id
 
 
 def add_requests(ws: Workspace) -> dict[str, int]:

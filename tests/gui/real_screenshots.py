@@ -85,11 +85,10 @@ def _train(app: object, window: object) -> None:
 
 
 def _forget(app: object, window: object) -> None:
-    from storage import requests as reqs
     from tests import approvals
 
     with window.ctx.workspace.sessions.begin() as session:
-        request = reqs.create_request(session, model_name="digits-demo", classes=["3"],
+        request = approvals.create_request(session, model_name="digits-demo", classes=["3"],
                                       subject_key=approvals.key_of(window.ctx.workspace),
                                       subject="customer 10442", operator="alice",
                                       legal_basis="GDPR Art. 17(1)(b): consent withdrawn")

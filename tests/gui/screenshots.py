@@ -54,8 +54,10 @@ def _dialog_shot(window: object, path: Path) -> None:
     from storage.queries_gui import request_choices
 
     with window.ctx.workspace.sessions() as session:
-        dialog = RequestDialog(request_choices(session), lambda _values: None, window)
+        dialog = RequestDialog(request_choices(session), lambda _values: None,
+                               operator="alice", parent=window)
     dialog.subject_edit.setText("customer 10442")
+    dialog.passphrase_edit.setText("alice passphrase")
     dialog.check_class("coat")
     dialog.show()
     dialog.grab().save(str(path))

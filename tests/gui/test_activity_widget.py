@@ -22,9 +22,9 @@ def screen(qtbot, ctx: AppContext, seeded: dict[str, int]) -> ActivityWidget:  #
 
 def test_the_log_is_listed_newest_first(screen: ActivityWidget) -> None:
     first, last = screen.model.record(0), screen.model.record(screen.model.rowCount() - 1)
-    assert screen.model.rowCount() == 12  # 6 received, 2 operators added, 3 decisions, 1 run
-    assert (first["seq"], first["action"], first["actor"]) == (12, "request.executed", "alice")
-    assert last["seq"] == 1 and last["action"] == "request.received"
+    assert screen.model.rowCount() == 14  # 4 operators added, 6 received, 3 decisions, 1 run
+    assert (first["seq"], first["action"], first["actor"]) == (14, "request.executed", "alice")
+    assert last["seq"] == 1 and last["action"] == "operator.added"
     payload = screen.model.index(0, 4).data()
     assert payload == "request: 5, erasure_kind: exact"
 
@@ -32,7 +32,7 @@ def test_the_log_is_listed_newest_first(screen: ActivityWidget) -> None:
 def test_verify_chain_reports_a_valid_chain(screen: ActivityWidget, qtbot) -> None:  # noqa: ANN001
     assert screen.result_text == ""
     screen.verify_button.click()
-    assert screen.result_text.startswith("✔ The chain is valid: 12 entries; head hash ")
+    assert screen.result_text.startswith("✔ The chain is valid: 14 entries; head hash ")
 
 
 def test_verify_chain_names_the_first_broken_entry(screen: ActivityWidget) -> None:
@@ -53,7 +53,7 @@ def test_filter_narrows_the_entries(screen: ActivityWidget) -> None:
     screen.filter_edit.setText("REJECTED")
     assert screen.proxy.rowCount() == 1
     screen.filter_edit.clear()
-    assert screen.proxy.rowCount() == 12
+    assert screen.proxy.rowCount() == 14
 
 
 def test_new_entries_appear_when_the_registry_changes(screen: ActivityWidget,

@@ -112,7 +112,6 @@ def test_missing_file_is_one_sentence(qtbot, ctx: AppContext, warnings_shown: li
 
 def test_lists_executed_rule_requests_and_asks_for_the_guard_audit(
         qtbot, ctx: AppContext, workspace, warnings_shown: list, monkeypatch) -> None:  # noqa: ANN001
-    from storage import requests as reqs
     from storage import rules as store
 
     sha = workspace.artifacts.put(b"classifier bytes", kind="prompt-classifier")
@@ -122,7 +121,7 @@ def test_lists_executed_rule_requests_and_asks_for_the_guard_audit(
     with workspace.sessions.begin() as session:
         model = store.register_language_model(session, "lm", None, None, {}, "ann")
         store.add_rule(session, model, "topic", fields, "ann")
-        request = reqs.create_request(session, model_name="lm", rule="topic", subject="s",
+        request = approvals.create_request(session, model_name="lm", rule="topic", subject="s",
                                       subject_key=approvals.key_of(workspace),
                                       legal_basis="GDPR Art. 17", operator="bob")
         approvals.approve(session, request.id, "carol")

@@ -15,7 +15,6 @@ import engine.worker
 from gui.context import AppContext
 from gui.forget_dialog import ForgetDialog
 from gui.main_window import MainWindow
-from storage import requests as reqs
 from storage.models import ClassEntry, ErasureRequest
 from tests import approvals
 
@@ -31,7 +30,7 @@ WORKER_PROBE = engine.worker.DEFAULT_PROBE
 
 def _approved_request(ctx: AppContext) -> int:
     with ctx.workspace.sessions.begin() as session:
-        request = reqs.create_request(session, model_name="tiny", classes=["3"],
+        request = approvals.create_request(session, model_name="tiny", classes=["3"],
                                       subject_key=approvals.key_of(ctx.workspace),
                                       subject="customer 10442", operator="alice",
                                       legal_basis="GDPR Art. 17(1)(b)")

@@ -6,12 +6,13 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QLabel, QMessageBox
 
 from gui.context import AppContext
 from gui.request_dialog import DecisionDialog, RequestDialog
 from gui.requests_widget import RequestsWidget
-from storage import auditlog
+from storage import auditlog, decisions
+from storage import requests as reqs
 from storage.queries_gui import audit_log_rows
 from storage.settings import set_setting
 from tests.approvals import passphrase_of
@@ -46,16 +47,22 @@ def cell(screen: RequestsWidget, request_id: int, column: str,
     return screen.model.index(row, titles.index(column)).data(role)
 
 
-def fill_dialog(monkeypatch: pytest.MonkeyPatch, subject: str, classes: list[str]) -> None:
+def fill_dialog(monkeypatch: pytest.MonkeyPatch, subject: str, classes: list[str],
+                passphrase: str = "") -> list[RequestDialog]:
     """Let 'New request…' fill the dialog and press 'Record request' instead of blocking."""
+    shown: list[RequestDialog] = []
+
     def exec_(dialog: RequestDialog) -> int:
+        shown.append(dialog)
         dialog.subject_edit.setText(subject)
+        dialog.passphrase_edit.setText(passphrase)
         for name in classes:
             dialog.check_class(name)
         dialog.ok_button.click()
         return dialog.result()
 
     monkeypatch.setattr(RequestDialog, "exec", exec_)
+    return shown
 
 
 def decide(monkeypatch: pytest.MonkeyPatch, operator: str, passphrase: str | None = None,
@@ -94,15 +101,60 @@ def test_queue_shows_due_dates_overdue_first_and_at_risk(screen: RequestsWidget,
 
 def test_create_a_request_through_the_dialog(screen: RequestsWidget, ctx: AppContext,
                                              monkeypatch: pytest.MonkeyPatch, qtbot) -> None:  # noqa: ANN001
-    ctx.set_operator("dora")
-    fill_dialog(monkeypatch, "max@example.org", ["trouser", "coat"])
+    ctx.set_operator("carol")
+    shown = fill_dialog(monkeypatch, "max@example.org", ["trouser", "coat"],
+                        passphrase_of("carol"))
     qtbot.mouseClick(screen.new_button, Qt.MouseButton.LeftButton)
+    assert shown[0].operator_edit.text() == "carol"
     new_id = screen.selected_id()
     assert new_id is not None and screen.model.rowCount() == 7
     assert cell(screen, new_id, "Scope") == "fashion-vit: trouser, coat"
     assert cell(screen, new_id, "Status") == "Received"
-    assert cell(screen, new_id, "Requester") == "dora"
+    assert cell(screen, new_id, "Requester") == "carol"
     assert cell(screen, new_id, "Deadline") == "30 days left"
+    with screen.ctx.workspace.sessions() as session:
+        request = reqs.get_request(session, new_id)
+        assert decisions.check(session, request, "request.received",
+                               passphrase_of("carol"))["valid"]
+
+
+@pytest.mark.parametrize("operator,passphrase,message", [
+    ("dora", "dora's passphrase", "operator 'dora' is not registered"),
+    ("carol", "", "operator 'carol' must give their passphrase"),
+    ("carol", passphrase_of("bob"), "wrong passphrase for operator 'carol'"),
+])
+def test_with_four_eyes_an_unproven_requester_records_nothing(
+        screen: RequestsWidget, ctx: AppContext, warnings: list,
+        monkeypatch: pytest.MonkeyPatch, operator: str, passphrase: str, message: str) -> None:
+    ctx.set_operator(operator)
+    shown = fill_dialog(monkeypatch, "max@example.org", ["coat"], passphrase)
+    screen.new_button.click()
+    (title, text), = warnings
+    assert title == "Cannot record the request" and message in text
+    assert text.startswith("Four-eyes is on, so whoever records a request must prove")
+    assert shown[0].result() == 0 and shown[0].passphrase_edit.text() == ""
+    assert screen.model.rowCount() == 6
+
+
+def test_with_four_eyes_off_a_request_is_recorded_unproven(
+        screen: RequestsWidget, ctx: AppContext, warnings: list,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    with ctx.workspace.sessions.begin() as session:
+        set_setting(session, "four_eyes", False, "admin")
+    ctx.set_operator("dora")
+    shown = fill_dialog(monkeypatch, "max@example.org", ["coat"])
+    screen.new_button.click()
+    assert "Four-eyes is off" in shown[0].findChildren(QLabel)[-1].text()
+    new_id = screen.selected_id()
+    assert cell(screen, new_id, "Requester") == "dora"
+    with ctx.workspace.sessions.begin() as session:
+        set_setting(session, "four_eyes", True, "admin")
+    decide(monkeypatch, "carol")
+    screen.approve_button.click()
+    (title, text), = warnings
+    assert title == f"Cannot approve request {new_id}"
+    assert "was recorded by 'dora' without proof of who they are" in text
+    assert cell(screen, new_id, "Status") == "Received"
 
 
 def test_a_bad_request_shows_why_and_keeps_the_dialog_open(
@@ -111,9 +163,12 @@ def test_a_bad_request_shows_why_and_keeps_the_dialog_open(
 
     def exec_(dialog: RequestDialog) -> int:
         dialog.check_class("coat")
+        dialog.operator_edit.setText("carol")
+        dialog.passphrase_edit.setText(passphrase_of("carol"))
         dialog.ok_button.click()  # no subject yet: refused, the dialog stays open
         results.append(dialog.result())
         dialog.subject_edit.setText("max@example.org")
+        dialog.passphrase_edit.setText(passphrase_of("carol"))  # cleared by the refusal
         dialog.ok_button.click()
         return dialog.result()
 

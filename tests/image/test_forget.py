@@ -93,7 +93,7 @@ def test_already_forgotten_is_refused(ws_root: Path) -> None:
 def _request(root: Path, classes: list[str], approve: bool) -> int:
     ws = Workspace.open(root)
     with ws.sessions.begin() as session:
-        rid = reqs.create_request(session, model_name="demo", classes=classes,
+        rid = approvals.create_request(session, model_name="demo", classes=classes,
                                   subject_key=approvals.key_of(ws),
                                   subject="subject-17", legal_basis="GDPR Art. 17",
                                   operator="alice").id

@@ -83,7 +83,7 @@ def test_scrub_scan_finds_a_leaked_copy_of_the_old_weights(ws_root: Path) -> Non
 def test_scrub_is_recorded_with_the_request(ws_root: Path) -> None:
     ws = Workspace.open(ws_root)
     with ws.sessions.begin() as session:
-        rid = reqs.create_request(session, model_name="demo", classes=["4"],
+        rid = approvals.create_request(session, model_name="demo", classes=["4"],
                                   subject_key=approvals.key_of(ws),
                                   subject="subject-9", legal_basis="GDPR Art. 17",
                                   operator="alice").id

@@ -38,16 +38,21 @@ def build_executed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("certify") / "ws"
     run_job(train_model_job(root, name="demo", operator="alice", **TINY))
     new = ("request", "new", "--model", "demo", "--legal-basis", "GDPR Art. 17(1)(b)")
+    alice = approvals.cli_env("alice")
+    cli_json(root, "operators", "add", "alice", "--operator", "alice",
+             env=approvals.new_env("alice"))
+    cli_json(root, "operators", "add", "bob", "--operator", "alice",
+             env={**approvals.new_env("bob"), **alice})
     first = cli_json(root, *new, "--class", "3", "--subject", "subject-17",
-                     "--operator", "alice")
-    cli_json(root, "operators", "add", "bob", "--operator", "bob", env=approvals.new_env("bob"))
+                     "--operator", "alice", env=alice)
     cli_json(root, "request", "approve", str(first["id"]), "--operator", "bob",
              env=approvals.cli_env("bob"))
     forget = cli_json(root, "forget", "demo", "--request", str(first["id"]),
                       "--operator", "alice")
     assert forget["residual_scan"]["clean"]
     run_job(audit_job(root, "demo", reference=True, relearn=True, operator="carol", **QUICK))
-    cli_json(root, *new, "--class", "5", "--subject", "subject-18", "--operator", "alice")
+    cli_json(root, *new, "--class", "5", "--subject", "subject-18", "--operator", "alice",
+             env=alice)
     return root
 
 

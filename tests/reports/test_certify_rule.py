@@ -26,7 +26,6 @@ from cli.app import main
 from engine.guard import registry_jobs as jobs
 from engine.jobs import run_job
 from reports.certify_service import precheck, verify_file
-from storage import requests as reqs
 from storage import rules as store
 from storage.audit_checks import check_guard_audit
 from storage.errors import RefusedError
@@ -81,7 +80,7 @@ def approved_root(tmp_path_factory, tiny_model_dir, tiny_encoder_dir) -> Path:  
                               retain_file=retain, **FAST))
     ws = Workspace.open(root)
     with ws.sessions.begin() as session:
-        request = reqs.create_request(session, model_name="tiny", rule="hogwarts",
+        request = approvals.create_request(session, model_name="tiny", rule="hogwarts",
                                       subject_key=approvals.key_of(ws),
                                       subject="subject-42", legal_basis="GDPR Art. 17(1)(a)",
                                       operator="bob")

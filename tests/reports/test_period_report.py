@@ -28,7 +28,6 @@ DAY = dt.timedelta(days=1)
 @pytest.fixture(scope="module")
 def busy_root(certified: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
     from engine.forget import forget_job
-    from storage import requests as reqs
     from storage.models import utcnow
     from storage.workspace import Workspace
 
@@ -38,7 +37,7 @@ def busy_root(certified: dict, tmp_path_factory: pytest.TempPathFactory) -> Path
     ws = Workspace.open(root)
     with ws.sessions.begin() as s:
         def new(cls: str, days_ago: int) -> int:
-            return reqs.create_request(s, model_name="demo", classes=[cls], subject=f"s{cls}",
+            return approvals.create_request(s, model_name="demo", classes=[cls], subject=f"s{cls}",
                                        subject_key=approvals.key_of(ws),
                                        legal_basis="GDPR Art. 17(1)(a)", operator="alice",
                                        received_at=now - days_ago * DAY).id

@@ -38,7 +38,7 @@ def ws(workspace: Workspace) -> Workspace:
 
 def _new(ws: Workspace, operator: str = "alice", subject: str = "ticket-4711") -> int:
     with ws.sessions.begin() as session:
-        return reqs.create_request(session, model_name="shop", classes=["shoe"],
+        return approvals.create_request(session, model_name="shop", classes=["shoe"],
                                    subject=subject, legal_basis="GDPR Art. 17(1)(b)",
                                    operator=operator, subject_key=approvals.key_of(ws)).id
 
@@ -84,16 +84,20 @@ def test_bad_operators_are_refused(workspace, name: str, passphrase: str, messag
         operators.add_operator(session, name, passphrase, "ann")
 
 
-def test_approving_with_no_operators_names_the_first_step(workspace) -> None:
+def test_recording_with_no_operators_names_the_first_step(workspace) -> None:
     with workspace.sessions.begin() as session:
         model = Model(name="shop", kind="image", backbone="vit", training_mode="full")
         session.add(model)
         session.flush()
         session.add(ClassEntry(model_id=model.id, label_index=0, display_name="shoe"))
-    rid = _new(workspace)
     with pytest.raises(AuthenticationError, match="operators add NAME"), \
             workspace.sessions.begin() as session:
-        reqs.approve(session, rid, "bob", "whatever")
+        reqs.create_request(session, model_name="shop", classes=["shoe"], subject="t-1",
+                            legal_basis="GDPR Art. 17", operator="alice", passphrase=None,
+                            subject_key=approvals.key_of(workspace))
+    with workspace.sessions() as session:
+        assert session.scalars(select(ErasureRequest)).first() is None
+    assert _log(workspace) == []
 
 
 @pytest.mark.parametrize("operator,passphrase,message", [

@@ -30,7 +30,7 @@ def _new(ws: Workspace, operator: str = "alice", **kw) -> int:
     args = {"model_name": "shop", "classes": ["shoe"], "subject": "jane@example.org",
             "legal_basis": "GDPR Art. 17(1)(b)", "operator": operator, **kw}
     with ws.sessions.begin() as session:
-        return reqs.create_request(session, subject_key=approvals.key_of(ws), **args).id
+        return approvals.create_request(session, subject_key=approvals.key_of(ws), **args).id
 
 
 def test_subject_is_stored_only_as_a_keyed_hash(ws: Workspace) -> None:
