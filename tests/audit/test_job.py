@@ -153,14 +153,15 @@ def test_refusals(trained_root: Path, audited_root: Path) -> None:
 
 
 def _approved_request(root: Path, classes: list[str]) -> int:
-    from storage import requests as reqs
+    from tests import approvals
 
     ws = Workspace.open(root)
     with ws.sessions.begin() as session:
-        request = reqs.create_request(session, model_name="demo", classes=classes,
-                                      subject="subject-18", legal_basis="GDPR Art. 17(1)(b)",
-                                      operator="alice")
-        reqs.approve(session, request.id, "bob")
+        request = approvals.create_request(session, model_name="demo", classes=classes,
+                                           subject="subject-18", operator="alice",
+                                           legal_basis="GDPR Art. 17(1)(b)",
+                                           subject_key=approvals.key_of(ws))
+        approvals.approve(session, request.id, "bob")
         request_id = request.id
     ws.close()
     return request_id

@@ -68,14 +68,14 @@ REQUEST_SCRIPT = ("import sys; from engine.forget import forget_job; from engine
 
 
 def _request_for_seven(root: Path) -> int:
-    from storage import requests as reqs
+    from tests import approvals
 
     ws = Workspace.open(root)
     with ws.sessions.begin() as session:
-        rid = reqs.create_request(session, model_name="demo", classes=["7"],
-                                  subject="subject-7", legal_basis="GDPR Art. 17",
-                                  operator="alice").id
-        reqs.approve(session, rid, "bob")
+        rid = approvals.create_request(session, model_name="demo", classes=["7"],
+                                       subject="subject-7", legal_basis="GDPR Art. 17",
+                                       operator="alice", subject_key=approvals.key_of(ws)).id
+        approvals.approve(session, rid, "bob")
     ws.close()
     return rid
 

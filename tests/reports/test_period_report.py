@@ -139,14 +139,13 @@ def busy_copy(busy_root: Path, tmp_path: Path) -> Path:
 
 def test_csv_cells_that_start_a_formula_are_text(busy_copy: Path, tmp_path: Path) -> None:
     """A legal basis of ``=1+1`` reaches the CSV as text, not as a formula (OWASP)."""
-    from storage import requests as reqs
     from storage.workspace import Workspace
 
     ws = Workspace.open(busy_copy)
     with ws.sessions.begin() as s:
-        new = reqs.create_request(s, model_name="demo", classes=["4"], subject="@SUM(A1)",
-                                  legal_basis="=1+1", operator="+alice",
-                                  subject_key=approvals.key_of(ws))
+        new = approvals.create_request(s, model_name="demo", classes=["4"], subject="@SUM(A1)",
+                                       legal_basis="=1+1", operator="+alice",
+                                       subject_key=approvals.key_of(ws))
     ws.close()
     start, end = period()
     table = tmp_path / "r.csv"
