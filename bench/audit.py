@@ -3,7 +3,7 @@
     python bench/audit.py [--per-class N] [--epochs E] [--modes frozen lora full]
                           [--forget 7 9 5] [--lira K] [--relearn-seeds S] [--threads T]
 
-Isolation protocol (DESIGN.md section 5): a backbone is pretrained on classes 0-4
+Isolation protocol (docs/design.md section 5): a backbone is pretrained on classes 0-4
 (declared non-erasable, ``pretrain``), then one pre-forgettable model per training mode
 is trained on classes 5-9 from it, one class is forgotten (``forget``) and ``audit_job``
 runs with the retrain reference and the relearn attack; repeated for each ``--forget``

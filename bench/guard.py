@@ -1,4 +1,4 @@
-"""Benchmark: the offline SmolLM2 guarded by the shipped `harry-potter` rule (DESIGN.md 5-6).
+"""Benchmark: the offline SmolLM2 guarded by the shipped `harry-potter` rule (docs/design.md 5-6).
 
 Trains the rule (classifier, calibration, strength search), evaluates it, prints a table and
 writes ``bench/results/guard.json``. Never part of the test run. CPU by default; on a small,

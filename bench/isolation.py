@@ -4,7 +4,7 @@
                                         [--modes isolated lora full full+scrub]
                                         [--scrub-steps K] [--relearn-seeds S]
 
-Isolation protocol (DESIGN.md section 5): a backbone is pretrained on classes 0-4
+Isolation protocol (docs/design.md section 5): a backbone is pretrained on classes 0-4
 (declared non-erasable, ``pretrain``); one pre-forgettable model per training mode is
 trained on classes 5-9 from it. Each class of ``--forget`` is forgotten in turn, each
 time from the original model (a fresh copy of the workspace), and ``audit_job`` runs

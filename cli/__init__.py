@@ -1,1 +1,1 @@
-"""The command-line interface of DESIGN.md section 8 (no Qt; `gui` imports it lazily)."""
+"""The command-line interface of docs/design.md section 8 (no Qt; `gui` imports it lazily)."""

@@ -1,4 +1,4 @@
-"""`audit N [--reference] [--lira K] [--relearn]`: the image erasure audits (DESIGN.md 5)."""
+"""`audit N [--reference] [--lira K] [--relearn]`: the image erasure audits (docs/design.md 5)."""
 
 from __future__ import annotations
 

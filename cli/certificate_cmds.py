@@ -1,5 +1,5 @@
 """`certify`, `verify`, `certificates` and `keys show / import / trust / revoke`
-(DESIGN.md 7, 8)."""
+(docs/design.md 7, 8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Image datasets with a fixed, recorded train / test split (DESIGN.md section 4).
+"""Image datasets with a fixed, recorded train / test split (docs/design.md section 4).
 
 ``load_dataset`` returns normalised float tensors ``(N, C, H, W)`` in [-1, 1] and labels
 that are the dataset's own label indices, so a class keeps one stable id everywhere

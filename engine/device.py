@@ -1,4 +1,4 @@
-"""Which torch device a job runs on (DESIGN.md section 9: CUDA when available, else CPU)."""
+"""Which torch device a job runs on (docs/design.md section 9: CUDA when available, else CPU)."""
 
 from __future__ import annotations
 

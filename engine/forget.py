@@ -1,4 +1,4 @@
-"""Forgetting classes: the five steps of DESIGN.md section 4, crash-safe.
+"""Forgetting classes: the five steps of docs/design.md section 4, crash-safe.
 
 1. a new version whose artifact list excludes the forgotten classes' artifacts (their
    prompt tokens, head rows and adapters); the shared artifact is never rewritten;

@@ -1,4 +1,4 @@
-"""What a forget will remove, decided before anything changes (DESIGN.md section 4).
+"""What a forget will remove, decided before anything changes (docs/design.md section 4).
 
 A forgotten class lives in more files than the live version's class artifact:
 - another model trained alike holds the very same bytes (artifacts are content-

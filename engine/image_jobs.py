@@ -1,4 +1,4 @@
-"""Image-model jobs against the registry: pretrain, train, evaluate, learn (DESIGN.md 4, 8).
+"""Image-model jobs against the registry: pretrain, train, evaluate, learn (docs/design.md 4, 8).
 
 Every job takes the workspace folder and plain options (so the CLI, the tests and the
 GUI worker process call the same functions), yields progress and returns plain data.

@@ -1,4 +1,4 @@
-"""The worker's bookkeeping (DESIGN.md section 9): Job rows for jobs that name a workspace,
+"""The worker's bookkeeping (docs/design.md section 9): Job rows for jobs that name a workspace,
 and the random state a suspended long job keeps while an interleaved job runs (issue 22)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The job protocol shared by the CLI, the tests and the GUI worker (DESIGN.md section 9).
+"""The job protocol shared by the CLI, the tests and the GUI worker (docs/design.md section 9).
 
 A job is a plain generator function. It yields ``Progress`` records, checks its
 ``CancelToken`` between steps (yields are the only points where cancel takes effect)

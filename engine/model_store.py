@@ -2,7 +2,7 @@
 
 A version is one shared artifact (backbone, adapters, architecture) plus one small
 artifact per class (its prompt, head row and adapter), all content-addressed
-(DESIGN.md section 4). Loading verifies every artifact's sha256.
+(docs/design.md section 4). Loading verifies every artifact's sha256.
 """
 
 from __future__ import annotations

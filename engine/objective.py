@@ -1,6 +1,6 @@
 """The paper's one-phase, two-pass objective and the optimisation loop that drives it.
 
-Every batch makes two passes through the pre-forgettable model (DESIGN.md section 4):
+Every batch makes two passes through the pre-forgettable model (docs/design.md section 4):
 1. *mixed subset*: each sample sees its own prompt plus a random subset of the others
    (size uniform in [0, C-1]); cross-entropy on its label;
 2. *wrong subset*: only prompts of other classes (possibly none); KL(uniform || softmax).

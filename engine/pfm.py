@@ -1,4 +1,4 @@
-"""The pre-forgettable ViT (DESIGN.md section 4; Hendrix et al., arXiv 2509.15230).
+"""The pre-forgettable ViT (docs/design.md section 4; Hendrix et al., arXiv 2509.15230).
 
 A timm ViT backbone plus, for every class id, one learned prompt token (prepended after
 the patch embedding, with no positional embedding), one head row (weight and bias in one

@@ -1,4 +1,5 @@
-"""Residual scan (DESIGN.md section 4, step 4): no workspace file may hold removed tensor bytes.
+"""Residual scan (docs/design.md section 4, step 4): no
+workspace file may hold removed tensor bytes.
 
 The scan reads every regular file under the workspace (registry, WAL, artifacts, keys,
 certificates) in overlapping chunks and looks for each pattern, so a pattern that

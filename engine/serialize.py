@@ -1,4 +1,4 @@
-"""Artifact bytes for a pre-forgettable model (DESIGN.md section 4, storage layout).
+"""Artifact bytes for a pre-forgettable model (docs/design.md section 4, storage layout).
 
 A model splits into one *shared* artifact (backbone incl. any LoRA weights, plus the
 architecture config) and one small artifact per class (its ``prompt``, ``head`` row and

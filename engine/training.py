@@ -1,4 +1,4 @@
-"""Training jobs for pre-forgettable image models (DESIGN.md sections 4 and 9).
+"""Training jobs for pre-forgettable image models (docs/design.md sections 4 and 9).
 
 ``train_job``, ``pretrain_job`` and ``learn_class_job`` are generator jobs: they yield
 ``Progress`` records, raise ``Cancelled`` at the step after a cancel request, and return

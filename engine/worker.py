@@ -1,4 +1,4 @@
-"""The engine worker process (DESIGN.md section 9); its client is ``engine.worker_client``.
+"""The engine worker process (docs/design.md section 9); its client is ``engine.worker_client``.
 
 One worker process (``spawn`` context) owns the device, keeps loaded objects in a cache
 dict that jobs may use, and runs one long job at a time (``engine.job_classes``). Between

@@ -1,4 +1,4 @@
-"""The parent-side client of the engine worker (DESIGN.md section 9): no Qt, no torch.
+"""The parent-side client of the engine worker (docs/design.md section 9): no Qt, no torch.
 
 ``EngineClient`` keeps the queue, hands the worker (``engine.worker.worker_main``) at most
 one long job and one interactive job at a time (the worker interleaves the interactive one

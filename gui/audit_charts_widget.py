@@ -1,4 +1,4 @@
-"""The audit charts (pyqtgraph), each drawn next to the retrain reference (DESIGN.md 5).
+"""The audit charts (pyqtgraph), each drawn next to the retrain reference (docs/design.md 5).
 
 Input is the chart data an AuditRun stores (``engine/audit/compose.py``): plain dicts read
 from the registry, so nothing here needs torch. Every ``show_*`` takes the whole ``curves``

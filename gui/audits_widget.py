@@ -1,5 +1,5 @@
 """The Audits screen: run an erasure audit as an engine job and review stored audits, every
-chart beside the retrain reference (DESIGN.md section 5). Figures come from the registry's
+chart beside the retrain reference (docs/design.md section 5). Figures come from the registry's
 AuditRun rows (``storage.audits``), so this process never loads torch."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The confirmation before classes are forgotten (DESIGN.md section 4): which request it
+"""The confirmation before classes are forgotten (docs/design.md section 4): which request it
 executes, which classes go, and that the old weights are destroyed for good."""
 
 from __future__ import annotations

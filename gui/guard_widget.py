@@ -1,5 +1,5 @@
 """The language-model guard screen: forget rules with their status, the rule editor and a test
-console (DESIGN.md section 6). Training, answering and status changes run as engine jobs
+console (docs/design.md section 6). Training, answering and status changes run as engine jobs
 (``engine.guard.registry_jobs``); the rules are read from the registry."""
 
 from __future__ import annotations

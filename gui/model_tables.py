@@ -1,4 +1,4 @@
-"""How the Models screen shows models, versions and classes (DESIGN.md sections 3 and 4)."""
+"""How the Models screen shows models, versions and classes (docs/design.md sections 3 and 4)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The Models screen: models, their version lineage and classes; evaluate, forget classes,
-learn a class (DESIGN.md sections 3, 4 and 8). Every action runs as an engine job."""
+learn a class (docs/design.md sections 3, 4 and 8). Every action runs as an engine job."""
 
 from __future__ import annotations
 

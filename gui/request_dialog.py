@@ -1,4 +1,4 @@
-"""The dialog that records a new erasure request (DESIGN.md section 3)."""
+"""The dialog that records a new erasure request (docs/design.md section 3)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The erasure-request queue: due dates, overdue and at-risk requests, create / approve /
-reject (DESIGN.md section 3)."""
+reject (docs/design.md section 3)."""
 
 from __future__ import annotations
 

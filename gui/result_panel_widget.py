@@ -1,5 +1,5 @@
 """The Models screen's result panel: a running job, then what a forget, an evaluation or a
-learned class did (figures of the CLI contract, DESIGN.md section 8)."""
+learned class did (figures of the CLI contract, docs/design.md section 8)."""
 
 from __future__ import annotations
 

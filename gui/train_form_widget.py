@@ -1,5 +1,5 @@
 """The Train screen's form: dataset, classes, name, backbone, mode, epochs, device, seed and
-advanced options, turned into the keyword arguments of the image jobs (DESIGN.md 4, 8)."""
+advanced options, turned into the keyword arguments of the image jobs (docs/design.md 4, 8)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The Train screen: train a pre-forgettable image model, or pretrain a backbone for isolated
-mode, as an engine job with live loss, accuracy and time left (DESIGN.md sections 4, 9)."""
+mode, as an engine job with live loss, accuracy and time left (docs/design.md sections 4, 9)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What a certificate attests, read from the registry (DESIGN.md section 7).
+"""What a certificate attests, read from the registry (docs/design.md section 7).
 
 ``gather`` turns one executed (or verified) erasure request into the facts dict that
 ``reports.manifest.build_manifest`` validates, plus the chart data of its latest audit.

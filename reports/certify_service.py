@@ -1,4 +1,4 @@
-"""Issue and verify certificates against a workspace (DESIGN.md sections 2, 3, 7).
+"""Issue and verify certificates against a workspace (docs/design.md sections 2, 3, 7).
 
 ``certify`` gathers the facts of one erasure request from the registry, builds and
 validates the manifest, renders and signs the PDF (with an RFC 3161 timestamp when the

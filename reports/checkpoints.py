@@ -1,4 +1,4 @@
-"""Signed checkpoints of the audit log's head (DESIGN.md section 3).
+"""Signed checkpoints of the audit log's head (docs/design.md section 3).
 
 The chain alone proves only that the log is consistent with itself: whoever can write the
 registry can cut its tail or recompute it from the start. A checkpoint is a small JSON file

@@ -2,7 +2,7 @@
 
 Generating the key on first use, importing an organisation's PKCS#12, pinning a
 certificate and revoking a key change what the workspace signs with or accepts, so each
-writes an entry to the hash-chained audit log (DESIGN.md section 3); that entry, not the
+writes an entry to the hash-chained audit log (docs/design.md section 3); that entry, not the
 file in ``keys/``, is what makes a key trusted (reports/trust.py).
 """
 
@@ -28,7 +28,7 @@ def has_signing_key(ws: Workspace) -> bool:
 
 def signing_identity(ws: Workspace, passphrase: bytes, operator: str) -> keys.SigningIdentity:
     """Open the signing key, generating it (and logging that) on first use; refuse a key
-    that was revoked or whose pinning is not in the audit log (DESIGN.md section 7)."""
+    that was revoked or whose pinning is not in the audit log (docs/design.md section 7)."""
     generated = not has_signing_key(ws)
     identity = keys.ensure_signing_key(ws.keys_dir, passphrase)
     if generated:
@@ -127,7 +127,7 @@ def trust(ws: Workspace, cert_file: str | Path, operator: str) -> dict[str, Any]
 
 def revoke(ws: Workspace, key: str, reason: str, operator: str) -> dict[str, Any]:
     """Revoke a pinned key (a fingerprint, or a certificate file): certificates it signs
-    after this entry no longer verify; earlier ones still do (DESIGN.md section 7)."""
+    after this entry no longer verify; earlier ones still do (docs/design.md section 7)."""
     fingerprint = _fingerprint_of(key)
     if not reason.strip():
         raise UnpromptError("say why the key is revoked (--reason)")

@@ -1,4 +1,4 @@
-"""The workspace signing key and the pinned trusted certificates (DESIGN.md sections 2, 7).
+"""The workspace signing key and the pinned trusted certificates (docs/design.md sections 2, 7).
 
 Layout of ``<workspace>/keys/``::
 

@@ -1,6 +1,6 @@
 """What a certificate attests for a forget-rule request of a guarded language model.
 
-A forget rule (DESIGN.md section 6) does not change the language model: a prompt classifier
+A forget rule (docs/design.md section 6) does not change the language model: a prompt classifier
 flags prompts about the topic and the guard corrupts their input embeddings at inference.
 The certificate says so (``erasure.mechanism`` ``inference-guard``, ``weights_changed``
 false), describes the rule version in force, and quotes the latest `guard eval` of that

@@ -29,7 +29,7 @@ REASON = "Erasure certificate issued by Unprompt"
 
 @dataclass(frozen=True)
 class WrittenCertificate:
-    """What the registry records about an exported certificate (DESIGN.md section 3)."""
+    """What the registry records about an exported certificate (docs/design.md section 3)."""
 
     pdf_path: Path
     json_path: Path

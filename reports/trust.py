@@ -1,4 +1,4 @@
-"""Which keys a workspace trusts, read from its verified audit log (DESIGN.md section 7).
+"""Which keys a workspace trusts, read from its verified audit log (docs/design.md section 7).
 
 A key is trusted only when its pinning is in the hash-chained log: ``keys.generated`` and
 ``keys.imported`` name the workspace's own signing keys, ``keys.trusted`` a partner's pinned

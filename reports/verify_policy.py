@@ -1,4 +1,4 @@
-"""What a workspace adds to the verdict of reports/verify.py (DESIGN.md section 7).
+"""What a workspace adds to the verdict of reports/verify.py (docs/design.md section 7).
 
 ``verify_certificate_pdf`` judges a PDF against given trusted certificates. Here the
 workspace's evidence refines that verdict, each step with a note saying why:

@@ -1,4 +1,4 @@
-"""The content-addressed artifact store (DESIGN.md section 2).
+"""The content-addressed artifact store (docs/design.md section 2).
 
 Files live at ``artifacts/<sha256>``. Writes are atomic (tmp + fsync + rename), every
 read re-hashes the bytes, and a purge overwrites the file before deleting it and keeps

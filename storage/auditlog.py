@@ -1,4 +1,4 @@
-"""The append-only, hash-chained audit log (DESIGN.md section 3).
+"""The append-only, hash-chained audit log (docs/design.md section 3).
 
 hash = sha256(prev_hash + canonical JSON of the entry's seq, timestamp, actor, action
 and payload). ``append`` runs inside the caller's transaction, so a state change and

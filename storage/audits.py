@@ -1,4 +1,4 @@
-"""AuditRun rows: image audits and cached retrain references (DESIGN.md sections 3, 5).
+"""AuditRun rows: image audits and cached retrain references (docs/design.md sections 3, 5).
 
 Two kinds of row share the ``audit_runs`` table:
 - ``image``: one erasure audit of a model version; ``metrics`` and ``curves`` hold the

@@ -1,4 +1,4 @@
-"""Certificate rows (DESIGN.md section 3): record an issued certificate, look one up for
+"""Certificate rows (docs/design.md section 3): record an issued certificate, look one up for
 ``verify``, list them, and list the requests that can be certified."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The registry schema (DESIGN.md section 3) as SQLAlchemy 2.x declarative models.
+"""The registry schema (docs/design.md section 3) as SQLAlchemy 2.x declarative models.
 
 Timestamps are stored as naive UTC and handed back as aware UTC (``UTCDateTime``).
 The schema itself is created by the Alembic migrations in ``storage/migrations``;
@@ -148,7 +148,7 @@ class ErasureRequest(Base):
 
 
 class Job(Base):
-    """A training run or any other background job (DESIGN.md: TrainingRun / Job)."""
+    """A training run or any other background job (docs/design.md: TrainingRun / Job)."""
 
     __tablename__ = "jobs"
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,4 +1,4 @@
-"""The steps of a forget after its purge, recorded or resumed (DESIGN.md section 4).
+"""The steps of a forget after its purge, recorded or resumed (docs/design.md section 4).
 
 The forget's transaction leaves ``forget_pending`` in the new version's metrics: the
 fingerprints of the removed tensors (``storage.residue``; never their bytes), the

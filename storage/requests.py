@@ -1,4 +1,4 @@
-"""Erasure requests and their lifecycle (DESIGN.md section 3).
+"""Erasure requests and their lifecycle (docs/design.md section 3).
 
 received -> approved -> executed -> verified -> certified, or rejected. The data subject's
 reference is stored only as an HMAC-SHA256 under the workspace's subject key (kept in

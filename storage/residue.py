@@ -1,4 +1,4 @@
-"""Residual-scan fingerprints: find removed tensor bytes without keeping them (DESIGN.md 4).
+"""Residual-scan fingerprints: find removed tensor bytes without keeping them (docs/design.md 4).
 
 A forget reads the bytes of every tensor it removes before the purge, and its scan
 looks for them. If the process dies after the purge, those bytes are gone, so the

@@ -1,4 +1,4 @@
-"""Guarded language models and their forget rules in the registry (DESIGN.md sections 3, 6).
+"""Guarded language models and their forget rules in the registry (docs/design.md sections 3, 6).
 
 A language model is a Model row of kind ``llm`` (its ``config`` holds the model spec and the
 prompt-classifier encoder) with one ModelVersion that its audits attach to. A forget rule is a

@@ -1,4 +1,4 @@
-"""Registry transactions for model versions: register, forget, learn (DESIGN.md section 4).
+"""Registry transactions for model versions: register, forget, learn (docs/design.md section 4).
 
 Each function runs inside the caller's ``with Session.begin()`` block, so the version,
 the class statuses, the request and the audit-log entries commit together or not at all.

@@ -1,4 +1,4 @@
-"""The workspace folder (DESIGN.md section 2): registry, artifacts, keys, certificates.
+"""The workspace folder (docs/design.md section 2): registry, artifacts, keys, certificates.
 
 ``Workspace.open`` resolves the folder (``--workspace``, ``UNPROMPT_WORKSPACE``, else the
 platform user-data folder), refuses a folder that is unusable, applies pending

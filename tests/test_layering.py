@@ -1,4 +1,4 @@
-"""The core (engine, storage, reports, cli) never imports Qt (DESIGN.md section 1)."""
+"""The core (engine, storage, reports, cli) never imports Qt (docs/design.md section 1)."""
 
 from __future__ import annotations
 

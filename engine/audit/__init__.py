@@ -1,4 +1,4 @@
-"""Image erasure audits (DESIGN.md section 5).
+"""Image erasure audits (docs/design.md section 5).
 
 Pure functions over score arrays (``scores``, ``roc``, ``attacks``) and the torch /
 registry parts that feed them (``outputs``, ``probe``, ``relearn``, ``reference``,

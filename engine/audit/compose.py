@@ -1,4 +1,4 @@
-"""The stored shapes: the metrics object (DESIGN.md section 5) and the chart data.
+"""The stored shapes: the metrics object (docs/design.md section 5) and the chart data.
 
 metrics (AuditRun.metrics; ``audit --json`` adds ``audit_run``), every rate in [0, 1]:
   scorecard: forget_accuracy (forget-train), retain_accuracy (retain-train),

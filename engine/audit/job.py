@@ -1,4 +1,4 @@
-"""``audit_job``: the image audits of DESIGN.md section 5 against the registry.
+"""``audit_job``: the image audits of docs/design.md section 5 against the registry.
 
 Audits the live version of an image model whose classes were forgotten, optionally
 against its retrain reference (cached, see ``engine.audit.reference``), with the relearn

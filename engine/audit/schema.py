@@ -1,4 +1,4 @@
-"""The shape of an audit's metrics (DESIGN.md section 5), checked before it is stored.
+"""The shape of an audit's metrics (docs/design.md section 5), checked before it is stored.
 
 Rates are fractions in [0, 1]; ``gap_to_reference`` holds differences in [-1, 1];
 ``run_time_s`` is seconds (or None when unknown); ``lira.k`` counts shadow models;

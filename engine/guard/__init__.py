@@ -1,4 +1,4 @@
-"""Guarded language models: ECO forget rules (DESIGN.md sections 5 and 6).
+"""Guarded language models: ECO forget rules (docs/design.md sections 5 and 6).
 
 Public API (torch and transformers load with this package; import it lazily from the CLI):
 

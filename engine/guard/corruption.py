@@ -1,4 +1,4 @@
-"""ECO's embedding corruptions (DESIGN.md section 6) as pure functions.
+"""ECO's embedding corruptions (docs/design.md section 6) as pure functions.
 
 Each function takes an embeddings tensor shaped ``(..., tokens, dims)`` and returns a new
 tensor; the input is never modified. ``sigma`` is the strength where a family has one

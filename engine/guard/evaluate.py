@@ -1,4 +1,4 @@
-"""The LLM audit of one forget rule (DESIGN.md section 5, `guard eval RULE`).
+"""The LLM audit of one forget rule (docs/design.md section 5, `guard eval RULE`).
 
 Every figure rests on held-out prompts only (split ``test``): the classifier trained, and the
 strength search tuned sigma, on the ``train`` split, so scoring those would flatter the guard.

@@ -1,4 +1,5 @@
-"""The forward hook that corrupts a flagged prompt's input embeddings (ECO, DESIGN.md section 6).
+"""The forward hook that corrupts a flagged prompt's input embeddings (ECO,
+docs/design.md section 6).
 
 The hook sits on ``model.get_input_embeddings()``, is registered for one generation and removed
 by its own handle (other hooks on the module are left alone). It acts on the prompt pass only:

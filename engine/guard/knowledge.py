@@ -1,4 +1,4 @@
-"""Knowledge scores (DESIGN.md sections 5 and 6).
+"""Knowledge scores (docs/design.md sections 5 and 6).
 
 A greedy answer *knows* an example when it contains one of the example's key terms
 (case-insensitive, as a whole word). The knowledge score after guarding is measured on the

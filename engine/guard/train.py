@@ -1,4 +1,4 @@
-"""Training a forget rule: classifier, threshold, corruption strength (DESIGN.md section 6).
+"""Training a forget rule: classifier, threshold, corruption strength (docs/design.md section 6).
 
 ``train_rule_job`` is a job (engine/jobs.py): it yields Progress, honours its CancelToken and
 returns a ``TrainedRule`` holding everything a ForgetRule registry row needs. It touches no

@@ -1,4 +1,4 @@
-"""Zeroth-order minimisation of a scalar function on an interval (DESIGN.md section 6).
+"""Zeroth-order minimisation of a scalar function on an interval (docs/design.md section 6).
 
 Each step estimates the derivative by two-point central differences,
 ``g = (f(x + mu) - f(x - mu)) / (2 mu)`` (the two points projected into ``[lo, hi]``), moves

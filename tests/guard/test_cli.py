@@ -1,4 +1,5 @@
-"""The `guard` commands (DESIGN.md section 8) in-process on the tiny models, and one subprocess."""
+"""The `guard` commands (docs/design.md section 8)
+in-process on the tiny models, and one subprocess."""
 
 from __future__ import annotations
 

@@ -264,8 +264,11 @@ def test_the_worker_runs_guard_jobs(ws, trained) -> None:
         def send(self, event) -> None:
             self.events.append(event)
 
+        def poll(self) -> bool:  # nothing arrives between the long job's steps here
+            return False
+
     pipe = Pipe()
-    runner = _Runner(pipe, CancelToken(), "CPU")
+    runner = _Runner(pipe, {"long": CancelToken(), "interactive": CancelToken()}, "CPU")
     try:
         runner.run(JobSpec(1, jobs.GUARD_JOBS["guard.rules"], {"workspace": str(ws.root)},
                            "guard.rules"))

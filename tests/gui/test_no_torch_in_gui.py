@@ -1,4 +1,4 @@
-"""Only the worker process loads torch and touches the device (DESIGN.md sections 1, 9)."""
+"""Only the worker process loads torch and touches the device (docs/design.md sections 1, 9)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The engine worker process and EngineClient, without Qt (DESIGN.md section 9)."""
+"""The engine worker process and EngineClient, without Qt (docs/design.md section 9)."""
 
 from __future__ import annotations
 
