@@ -67,11 +67,12 @@ def test_new_entries_appear_when_the_registry_changes(screen: ActivityWidget,
 def test_sign_checkpoint_then_verify_shows_it(screen: ActivityWidget,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("UNPROMPT_KEY_PASSPHRASE", "pass phrase")
+    head = _entries(screen) + 1  # the signing key's generation is logged first
     screen.checkpoint_button.click()
-    assert screen.result_text.startswith("✔ Signed checkpoint checkpoint-00000011-")
+    assert screen.result_text.startswith(f"✔ Signed checkpoint checkpoint-{head:08d}-")
     assert screen.model.record(0)["action"] == "log.checkpoint"
     screen.verify_button.click()
-    assert "1 signed checkpoint in the chain; latest checkpoint: entry 11" \
+    assert f"1 signed checkpoint in the chain; latest checkpoint: entry {head}" \
         in screen.result_text
 
 
@@ -79,12 +80,18 @@ def test_verify_names_a_cut_off_tail(screen: ActivityWidget,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """Deleting the newest entries leaves a consistent chain; the checkpoint names it."""
     monkeypatch.setenv("UNPROMPT_KEY_PASSPHRASE", "pass phrase")
+    kept = _entries(screen)
     screen.checkpoint_button.click()
     with screen.ctx.workspace.engine.begin() as connection:
-        connection.execute(text("DELETE FROM audit_log WHERE seq >= 11"))
+        connection.execute(text(f"DELETE FROM audit_log WHERE seq > {kept}"))
     screen.refresh()
     screen.verify_button.click()
     lines = screen.result_text.splitlines()
-    assert lines[0] == ("✘ The chain holds (10 entries) but heads anchored outside the log "
-                        "are gone:")
-    assert any("entry 11 is no longer in the log" in line for line in lines[1:])
+    assert lines[0] == (f"✘ The chain holds ({kept} entries) but heads anchored outside the "
+                        "log are gone:")
+    assert any(f"entry {kept + 1} is no longer in the log" in line for line in lines[1:])
+
+
+def _entries(screen: ActivityWidget) -> int:
+    with screen.ctx.workspace.engine.begin() as connection:
+        return connection.execute(text("SELECT count(*) FROM audit_log")).scalar_one()

@@ -138,14 +138,14 @@ def test_lists_executed_rule_requests_and_asks_for_the_guard_audit(
 def test_crafted_manifest_is_not_a_valid_certificate(qtbot, ctx: AppContext,  # noqa: ANN001
                                                      warnings_shown: list) -> None:
     """A signed PDF whose manifest.json is ``[]``: a verdict, not an internal error."""
-    from reports.keys import ensure_signing_key
+    from reports.key_admin import signing_identity
     from reports.manifest import build_manifest
     from reports.pdf_certificate import render_certificate_pdf
     from reports.signing import sign_pdf
     from tests.reports.sample import sample_facts
     from tests.reports.test_verify_fuzz import embed
 
-    identity = ensure_signing_key(ctx.workspace.keys_dir, b"pass phrase")
+    identity = signing_identity(ctx.workspace, b"pass phrase", "alice")  # pinned in the log
     pdf = render_certificate_pdf(build_manifest(sample_facts()), None)
     path = ctx.workspace.root / "crafted.pdf"
     path.write_bytes(sign_pdf(embed(pdf, b"[]"), identity))
