@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,17 +47,29 @@ def _anchor_offset(pattern: bytes) -> int:
 
 def scan_fingerprints(root: Path, prints: list[dict[str, Any]]) -> dict[str, Any]:
     """The residual scan's report (``engine.residual_scan``) from fingerprints alone."""
+    overlap = max((p["length"] for p in prints), default=1) - 1
+    return scan_tree(root, len(prints), overlap,
+                     lambda window, _found: _matches(window, prints))
+
+
+Matcher = Callable[[bytes, set[int]], set[int]]
+
+
+def scan_tree(root: Path, patterns: int, overlap: int, match: Matcher) -> dict[str, Any]:
+    """Stream every regular file under ``root`` in chunks that overlap by ``overlap`` bytes
+    (so a pattern straddling a boundary is still seen); ``match(window, found)`` returns the
+    indices of the patterns it finds. Returns the residual-scan report."""
     files, total, hits = 0, 0, []
-    for path in _files(root):
+    for path in workspace_files(root):
         files += 1
-        size, found = _scan_file(path, prints)
+        size, found = _scan_file(path, overlap, match)
         total += size
         hits += [{"file": str(path.relative_to(root)), "pattern": i} for i in sorted(found)]
     return {"clean": not hits, "files_scanned": files, "bytes_scanned": total,
-            "patterns": len(prints), "hits": hits}
+            "patterns": patterns, "hits": hits}
 
 
-def _files(root: Path):  # noqa: ANN202 - generator of paths
+def workspace_files(root: Path) -> Iterator[Path]:
     for folder, _dirs, names in os.walk(root):
         for name in sorted(names):
             path = Path(folder) / name
@@ -64,8 +77,7 @@ def _files(root: Path):  # noqa: ANN202 - generator of paths
                 yield path
 
 
-def _scan_file(path: Path, prints: list[dict[str, Any]]) -> tuple[int, set[int]]:
-    overlap = max((p["length"] for p in prints), default=1) - 1
+def _scan_file(path: Path, overlap: int, match: Matcher) -> tuple[int, set[int]]:
     found: set[int] = set()
     size, tail = 0, b""
     try:
@@ -73,7 +85,7 @@ def _scan_file(path: Path, prints: list[dict[str, Any]]) -> tuple[int, set[int]]
             while chunk := handle.read(CHUNK):
                 size += len(chunk)
                 window = tail + chunk
-                found |= _matches(window, prints)
+                found |= match(window, found)
                 tail = window[-overlap:] if overlap else b""
     except OSError:
         return size, found  # a file that vanished mid-scan (e.g. a WAL checkpoint) holds nothing

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import residual_scan
 from engine.residual_scan import scan_workspace
+from storage import residue
 
 
 def test_clean_workspace(tmp_path: Path) -> None:
@@ -28,7 +28,7 @@ def test_finds_a_pattern_in_a_nested_file(tmp_path: Path) -> None:
 
 def test_finds_a_pattern_across_a_chunk_boundary(tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(residual_scan, "CHUNK", 1000)
+    monkeypatch.setattr(residue, "CHUNK", 1000)  # the walker both scans share
     pattern = os.urandom(256)
     (tmp_path / "f").write_bytes(os.urandom(900) + pattern + os.urandom(900))
     assert not scan_workspace(tmp_path, [pattern])["clean"]
