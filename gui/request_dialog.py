@@ -221,8 +221,9 @@ class DecisionDialog(QDialog):
             form.addRow("Reason", self.reason_edit)
         form.addRow("Passphrase", self.passphrase_edit)
         hint = QLabel("The decision is signed with the operator's own passphrase and recorded "
-                      "in the audit log. Register operators with "
-                      "<code>unprompt&nbsp;operators&nbsp;add&nbsp;NAME</code>.")
+                      "in the audit log. Register operators with <b>Operators…</b> on the "
+                      "Requests screen (or <code>unprompt&nbsp;operators&nbsp;add&nbsp;NAME"
+                      "</code>).")
         hint.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.addLayout(form)

@@ -6,13 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QItemSelection, Qt
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QMessageBox, QPushButton, QWidget
 
 from gui.context import AppContext
 from gui.formatting import days_until, local_date, local_time
+from gui.operators_dialog import OperatorsDialog
 from gui.request_dialog import DecisionDialog, RequestDialog
 from gui.screen import Screen
 from gui.table_model import Column, Record, RecordTableModel, record_table, sorted_proxy
+from storage import operators
 from storage import requests as reqs
 from storage.queries_gui import request_choices
 from storage.settings import get_setting
@@ -85,6 +87,9 @@ class RequestsWidget(Screen):
         self.new_button = QPushButton("New request…")
         self.approve_button = QPushButton("Approve…")
         self.reject_button = QPushButton("Reject…")
+        self.operators_button = QPushButton("Operators…")
+        self.operators_button.setToolTip("Who may record, approve and reject requests; "
+                                         "add an operator")
         self.refresh_button = QPushButton("Refresh")
         self.summary = QLabel()
         self.details = QLabel()
@@ -100,6 +105,7 @@ class RequestsWidget(Screen):
             row.addWidget(button)
         row.addStretch(1)
         row.addWidget(self.summary)
+        row.addWidget(self.operators_button)
         row.addWidget(self.refresh_button)
         self.body.addLayout(row)
         self.body.addWidget(self.table, 1)
@@ -109,6 +115,7 @@ class RequestsWidget(Screen):
         self.new_button.clicked.connect(self._on_new_button_clicked)
         self.approve_button.clicked.connect(self._on_approve_button_clicked)
         self.reject_button.clicked.connect(self._on_reject_button_clicked)
+        self.operators_button.clicked.connect(self._on_operators_button_clicked)
         self.refresh_button.clicked.connect(self.refresh)
         self.table.selectionModel().selectionChanged.connect(self._on_table_selectionChanged)
         self.ctx.registryChanged.connect(self.refresh)
@@ -156,10 +163,19 @@ class RequestsWidget(Screen):
         self.details.setText(_details(record) if record else
                              "Select a request to approve or reject it.")
 
+    def _on_operators_button_clicked(self) -> None:
+        dialog = OperatorsDialog(self.ctx, parent=self)
+        dialog.exec()
+        dialog.deleteLater()
+
     def _on_new_button_clicked(self) -> None:
         with self.ctx.workspace.sessions() as session:
             choices = request_choices(session)
             four_eyes = bool(get_setting(session, "four_eyes"))
+            nobody = not operators.has_operators(session)
+        if four_eyes and nobody:
+            self._ask_for_first_operator()
+            return
         created: list[int] = []
         dialog = RequestDialog(choices, lambda values: created.append(self._create(values)),
                                operator=self.ctx.operator, four_eyes=four_eyes, parent=self)
@@ -168,6 +184,19 @@ class RequestsWidget(Screen):
         if created:
             self.ctx.registryChanged.emit()
             self.select(created[0])
+
+    def _ask_for_first_operator(self) -> None:
+        """Four-eyes on and no operator yet: a request could only be refused, so say why
+        and offer the Operators dialog instead."""
+        answer = QMessageBox.question(
+            self, "Add the first operator",
+            "Four-eyes is on, so whoever records a request must prove who they are with their "
+            "own passphrase, and no operator is registered in this workspace yet.\n\n"
+            "Add the first operator now?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Yes)
+        if answer == QMessageBox.StandardButton.Yes:
+            self._on_operators_button_clicked()
 
     def _create(self, values: dict[str, Any]) -> int:
         key = subject_key(self.ctx.workspace.keys_dir)
