@@ -44,6 +44,7 @@ def main(folder: Path) -> None:
             window.grab().save(str(folder / f"{stem}.png"))
             print(folder / f"{stem}.png")
         _dialog_shot(window, folder / "request-dialog.png")
+        _operators_shot(window, folder / "operators.png")
         window.close()
         bridge.close()
         ws.close()
@@ -60,6 +61,20 @@ def _dialog_shot(window: object, path: Path) -> None:
     dialog.passphrase_edit.setText("alice passphrase")
     dialog.check_class("coat")
     dialog.show()
+    dialog.grab().save(str(path))
+    print(path)
+    dialog.close()
+
+
+def _operators_shot(window: object, path: Path) -> None:
+    from gui.operators_dialog import OperatorsDialog
+
+    dialog = OperatorsDialog(window.ctx, parent=window)
+    dialog.name_edit.setText("dora")
+    for edit in (dialog.passphrase_edit, dialog.repeat_edit, dialog.actor_passphrase_edit):
+        edit.setText("a passphrase")
+    dialog.show()
+    dialog.name_edit.deselect()
     dialog.grab().save(str(path))
     print(path)
     dialog.close()
