@@ -80,3 +80,16 @@ def test_closing_the_job_abandons_its_gated_call() -> None:
     task.thread.join()
     with pytest.raises(Abandoned):
         task.result()
+
+
+def test_the_switch_interval_is_short_only_while_a_call_runs() -> None:
+    import sys
+
+    from engine.background import SWITCH_S
+
+    before, release = sys.getswitchinterval(), threading.Event()
+    task = Task(release.wait, "load")
+    assert sys.getswitchinterval() == min(SWITCH_S, before)
+    release.set()
+    task.thread.join()
+    assert sys.getswitchinterval() == before
