@@ -1,6 +1,7 @@
 """GUI responsiveness while the engine works: the longest event-loop stall.
 
-    python bench/gui.py [--epochs N] [--job train|mlp|forget-during-train]
+    python bench/gui.py [--epochs N] [--job train|mlp|forget-during-train|
+                        forget-during-rule-build|forget-during-audit]
 
 The main window (Requests screen, status bar following the job) runs offscreen with a real
 engine worker. A QTimer ticks every 10 ms on the GUI thread and the gap between ticks is
@@ -11,6 +12,10 @@ writes bench/results/gui.json. Target: max stall <= 100 ms.
 ``forget-during-train`` (bench/gui_interleave.py) submits forgets while a training runs:
 time from submission to each forget's result (target <= 2 s), the training's slowdown and
 the longest stall; writes bench/results/gui-interleave.json.
+``forget-during-rule-build`` and ``forget-during-audit`` (bench/gui_longjobs.py) do the same
+during the first-start demo's rule build and during an audit with LiRA shadows, forgets
+in every phase of the long job; ``--alone`` runs the long job without forgets (the
+reference for the slowdown); writes bench/results/gui-rulebuild.json / gui-audit.json.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "gui.json"
 INTERLEAVE_RESULTS = ROOT / "bench" / "results" / "gui-interleave.json"
+LONGJOB_RESULTS = {"forget-during-rule-build": ROOT / "bench" / "results" / "gui-rulebuild.json",
+                   "forget-during-audit": ROOT / "bench" / "results" / "gui-audit.json"}
 TICK_MS = 10
 TARGET_MS = 100.0
 
@@ -122,6 +129,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
                 figures = run_interleave(app, ctx, meter, args, _wait, summary)
                 return {"device": bridge.device, "idle": summary(idle), **figures}
+            if args.job in LONGJOB_RESULTS:
+                from bench.gui_longjobs import run_longjob
+
+                figures = run_longjob(app, ctx, meter, args, _wait, summary)
+                return {"device": bridge.device, "idle": summary(idle), **figures}
             job, gaps, wall = _run_job(app, ctx, meter, args)
         finally:
             window.close()
@@ -187,8 +199,8 @@ def report(figures: dict[str, Any]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--job", choices=["train", "mlp", "forget-during-train"],
-                        default="train")
+    parser.add_argument("--job", choices=["train", "mlp", "forget-during-train",
+                                          *LONGJOB_RESULTS], default="train")
     parser.add_argument("--epochs", type=int, default=3, help="digits epochs (train job)")
     parser.add_argument("--setup-epochs", type=int, default=2,
                         help="epochs of the model the forgets use (forget-during-train)")
@@ -197,10 +209,21 @@ def main() -> int:
     parser.add_argument("--compare-fifo", action="store_true",
                         help="also time a forget run one job at a time (forget-during-train)")
     parser.add_argument("--seconds", type=float, default=20.0, help="duration (mlp job)")
+    parser.add_argument("--alone", action="store_true",
+                        help="the long job without forgets (forget-during-rule-build / -audit)")
+    parser.add_argument("--max-evals", type=int, default=1,
+                        help="strength-search evaluations of the rule build (demo: 7)")
+    parser.add_argument("--max-known", type=int, default=4,
+                        help="known prompts per strength evaluation (demo: 20)")
+    parser.add_argument("--lira", type=int, default=2, help="LiRA shadows (audit)")
+    parser.add_argument("--per-class", type=int, default=100,
+                        help="audit samples per class (audit)")
     parser.add_argument("--idle-seconds", type=float, default=3.0)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     interleave = args.job == "forget-during-train"
+    if args.job in LONGJOB_RESULTS:
+        return _main_longjob(args)
     args.out = args.out or (INTERLEAVE_RESULTS if interleave else RESULTS)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     figures = run(args)
@@ -214,6 +237,28 @@ def main() -> int:
         print(report(figures))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
+    return 0
+
+
+def _main_longjob(args: argparse.Namespace) -> int:
+    """A long-job run; kept in the JSON file under its kind (alone / interleaved), with the
+    slowdown once both kinds are there."""
+    from bench.gui_longjobs import report_longjob
+
+    out = args.out or LONGJOB_RESULTS[args.job]
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    figures = run(args)
+    figures.update(tick_ms=TICK_MS, cpus=os.cpu_count(), python=platform.python_version(),
+                   load_average=os.getloadavg(), when=time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                     time.gmtime()))
+    kept = json.loads(out.read_text()) if out.exists() else {}
+    kept[figures["kind"]] = figures
+    if "alone" in kept and "interleaved" in kept:
+        alone, mixed = (kept[k]["run"]["wall_s"] for k in ("alone", "interleaved"))
+        kept["slowdown"] = figures["slowdown"] = round(mixed / alone - 1.0, 3)
+    print(report_longjob(figures))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(kept, indent=2, sort_keys=True) + "\n")
     return 0
 
 

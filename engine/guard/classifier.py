@@ -10,13 +10,14 @@ import functools
 import importlib.util
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from engine.jobs import Progress, run_job
 from storage.errors import UnpromptError
 
 Encoder = Callable[[Sequence[str]], torch.Tensor]
@@ -181,8 +182,19 @@ def train_classifier(encoder: Encoder, positives: Sequence[str], negatives: Sequ
                      seed: int = 0) -> tuple[PromptClassifier, Calibration]:
     """Fit the deployed head on the fit split only; calibrate its threshold on the
     calibration split's negatives, which it never saw, and measure its rates there."""
+    return run_job(train_classifier_job(encoder, positives, negatives, target_fpr,
+                                        calibration_share, seed))
+
+
+def train_classifier_job(encoder: Encoder, positives: Sequence[str], negatives: Sequence[str],
+                         target_fpr: float = 0.01, calibration_share: float = CALIBRATION_SHARE,
+                         seed: int = 0
+                         ) -> Generator[Progress, None, tuple[PromptClassifier, Calibration]]:
+    """Job: ``train_classifier``, with a progress point after every batch of embeddings."""
     _check_examples(positives, negatives, target_fpr)
-    pos, neg = encoder(list(positives)), encoder(list(negatives))
+    total = len(positives) + len(negatives)
+    pos = yield from embeddings(encoder, list(positives), 0, total)
+    neg = yield from embeddings(encoder, list(negatives), len(pos), total)
     (fit_p, cal_p), (fit_n, cal_n) = calibration_split(len(pos), len(neg), calibration_share,
                                                        seed)
     head = fit_head(pos[fit_p], neg[fit_n], encoder_name=getattr(encoder, "name", ENCODER_HUB))
@@ -191,7 +203,25 @@ def train_classifier(encoder: Encoder, positives: Sequence[str], negatives: Sequ
     calibration = Calibration(threshold, target_fpr, _rate(pos_scores, threshold),
                               _rate(neg_scores, threshold), len(cal_p), len(cal_n),
                               len(fit_p), len(fit_n))
+    yield Progress(1.0, "classifier fitted")
     return head, calibration
+
+
+ENCODE_BATCH = 64  # SentenceEncoder's own batch: the same embeddings as one call, same padding
+
+
+def embeddings(encoder: Encoder, texts: list[str], done: int = 0, total: int | None = None
+               ) -> Generator[Progress, None, torch.Tensor]:
+    """Job: ``encoder(texts)`` a batch at a time, a progress point after each (a batch of
+    MiniLM takes a fraction of a second on a CPU, all prompts of a rule several seconds);
+    ``done`` of ``total`` texts were embedded before these."""
+    total = total or len(texts)
+    chunks = []
+    for start in range(0, len(texts), ENCODE_BATCH):
+        chunks.append(encoder(texts[start:start + ENCODE_BATCH]))
+        count = done + min(start + ENCODE_BATCH, len(texts))
+        yield Progress(0.9 * count / total, f"embedding the examples {count}/{total}")
+    return torch.cat(chunks)
 
 
 Rows = tuple[torch.Tensor, torch.Tensor]

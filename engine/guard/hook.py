@@ -2,7 +2,9 @@
 docs/design.md section 6).
 
 The hook sits on ``model.get_input_embeddings()``, is registered for one generation and removed
-by its own handle (other hooks on the module are left alone). It acts on the prompt pass only:
+by its own handle (other hooks on the module are left alone). It acts on the prompt pass only,
+and only in the thread that registered it (a job suspended mid-generation, see
+engine.background, may share the model with an interleaved job's generations):
 the first forward of ``generate`` embeds the whole prompt; later decode steps embed one new
 token each and pass through untouched. Only the operator's own text is corrupted, never the
 chat template around it.
@@ -10,6 +12,7 @@ chat template around it.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -30,8 +33,11 @@ class PromptPassCorruptor:
         self.mask = mask
         self.calls = 0
         self.corrupted = 0
+        self.thread = threading.get_ident()
 
     def __call__(self, module: Any, inputs: Any, output: torch.Tensor) -> torch.Tensor | None:
+        if threading.get_ident() != self.thread:
+            return None  # another thread's generation on the same model: not this prompt
         self.calls += 1
         if self.calls > 1 or output.shape[-2] != self.mask.numel():
             return None
@@ -55,11 +61,11 @@ def corrupted_prompt_pass(lm: LoadedLM, corruption: Corruption,
 
 
 def corrupted_answer(lm: LoadedLM, prompt: str | EncodedPrompt, corruption: Corruption,
-                     max_new_tokens: int) -> str:
+                     max_new_tokens: int, checkpoint: Callable[[], None] | None = None) -> str:
     """Greedy answer with the prompt's embeddings corrupted on the prompt pass."""
     encoded = encode_prompt(lm, prompt) if isinstance(prompt, str) else prompt
     with corrupted_prompt_pass(lm, corruption, encoded.content_mask) as hook:
-        text = generate_text(lm, encoded, max_new_tokens)
+        text = generate_text(lm, encoded, max_new_tokens, checkpoint)
     if hook.corrupted != 1:  # never hand out an unguarded answer to a flagged prompt
         raise UnpromptError(f"The guard could not corrupt the prompt in {lm.name}: its first "
                             "forward pass did not embed the prompt as expected.")

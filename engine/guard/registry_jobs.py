@@ -23,8 +23,8 @@ from engine.guard.selection import (
     LMChoice,
     choose_model,
     details,
-    encoder_for,
-    loaded_model,
+    encoder_loading,
+    loading_model,
     register,
 )
 from engine.jobs import CancelToken, Progress
@@ -57,9 +57,9 @@ def load_model_job(workspace: str | Path, *, operator: str, model: str | None = 
         if name and name != choice.name:
             choice = LMChoice(name, choice.spec, choice.encoder, False)
         yield Progress(0.0, f"loading {choice.spec or 'the offline default model'}")
-        lm = loaded_model(choice, cache, device)
+        lm = yield from loading_model(choice, cache, device)
         yield Progress(0.6, "loading the prompt-classifier encoder")
-        enc = encoder_for(choice)
+        enc = yield from encoder_loading(choice, 0.6)
         if cancel is not None:
             cancel.check()
         from engine.guard.lm import answer
@@ -173,8 +173,9 @@ def _train(ws: Workspace, choice: LMChoice, spec: RuleSpec, cache: dict[str, Any
     yield Progress(0.0, f"loading {choice.name}")
     if cancel is not None:
         cancel.check()
-    lm = loaded_model(choice, cache, device)
-    job = train_rule_job(lm, spec, encoder=encoder_for(choice), cancel=cancel, **options)
+    lm = yield from loading_model(choice, cache, device)
+    encoder = yield from encoder_loading(choice, 0.02)
+    job = train_rule_job(lm, spec, encoder=encoder, cancel=cancel, **options)
     trained = yield from scaled(job, 0.05, 0.95)
     if cancel is not None:
         cancel.check()  # the last point where cancel takes effect: nothing stored yet
@@ -254,10 +255,10 @@ def evaluate_rule_job(workspace: str | Path, *, rule: str, operator: str,
             if request is not None:
                 _check_verifiable(session, row, request)
             fields = _rule_fields(row)
-        encoder = encoder_for(choice)
+        encoder = yield from encoder_loading(choice)
         guard_rule = _guard_rules(ws, [fields], encoder)[0]
         yield Progress(0.0, f"loading {choice.name}")
-        lm = loaded_model(choice, cache, device)
+        lm = yield from loading_model(choice, cache, device)
         figures = yield from scaled(evaluate_rule(
             lm, spec, guard_rule, encoder=encoder, max_new_tokens=max_new_tokens,
             general_sample=general_sample, cancel=cancel), 0.05, 0.98)
@@ -308,10 +309,10 @@ def ask_job(workspace: str | Path, *, prompts: list[str], model: str | None = No
                 fields = [_rule_fields(r) for r in store.rules_of(
                     session, store.language_model(session, choice.name), True)]
             if fields:
-                guard.encoder = encoder_for(choice)
+                guard.encoder = yield from encoder_loading(choice)
                 guard.rules = _guard_rules(ws, fields, guard.encoder)
         yield Progress(0.0, f"loading {choice.name}")
-        lm = loaded_model(choice, cache, device)
+        lm = yield from loading_model(choice, cache, device)
         answers = []
         for i, prompt in enumerate(prompts):
             if cancel is not None:

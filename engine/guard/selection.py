@@ -7,17 +7,22 @@ registry row holds the spec and the prompt-classifier encoder (None: the bundled
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from engine.background import Task, in_background, loading, waited
 from engine.guard.classifier import ENCODER_HUB, load_sentence_encoder
 from engine.guard.lm import LoadedLM, load_language_model, resolve_model_spec
+from engine.jobs import Progress
 from storage import rules as store
 from storage.workspace import Workspace
 
 DEFAULT_LLM_NAME = "smollm2-135m-instruct"
 CACHE_PREFIX = "guard.lm:"
+LOADING_PREFIX = "guard.lm-loading:"
 
 
 @dataclass(frozen=True)
@@ -60,23 +65,39 @@ def default_name(spec: str | None) -> str:
     return name.lower() or spec
 
 
-def loaded_model(choice: LMChoice, cache: dict[str, Any] | None, device: str = "auto"
-                 ) -> LoadedLM:
-    """The language model, loaded once per worker (one at a time) when a cache is given."""
-    key = f"{CACHE_PREFIX}{choice.spec}:{device}"
-    if cache is not None and key in cache:
-        return cache[key]
-    lm = load_language_model(choice.spec, device)
-    if cache is not None:
-        for old in [k for k in cache if k.startswith(CACHE_PREFIX)]:
-            del cache[old]
-        cache[key] = lm
+def loading_model(choice: LMChoice, cache: dict[str, Any] | None, device: str = "auto",
+                  fraction: float | None = 0.0) -> Generator[Progress, None, LoadedLM]:
+    """Job: the language model, loaded once per worker (one at a time) when a cache is given.
+
+    The load (tens of seconds on a CPU) runs in a background thread while the job yields
+    progress (engine.background). A job cancelled meanwhile leaves the load in the cache's
+    ``guard.lm-loading:`` slot: the next job that needs the same model waits for that load
+    instead of starting a second one."""
+    key = f"{choice.spec}:{device}"
+    cache = cache if cache is not None else {}
+    if CACHE_PREFIX + key in cache:
+        return cache[CACHE_PREFIX + key]
+    task = cache.get(LOADING_PREFIX + key)
+    if task is None:
+        task = Task(partial(load_language_model, choice.spec, device), f"loading {choice.name}")
+        cache[LOADING_PREFIX + key] = task
+    try:
+        lm = yield from waited(task, loading(choice.name, fraction))
+    finally:
+        if task.done():
+            cache.pop(LOADING_PREFIX + key, None)
+    for old in [k for k in cache if k.startswith((CACHE_PREFIX, LOADING_PREFIX))]:
+        del cache[old]  # one model at a time: another model's load is dropped when it ends
+    cache[CACHE_PREFIX + key] = lm
     return lm
 
 
-def encoder_for(choice: LMChoice) -> Any:
-    """The sentence encoder of the model's rules (cached per process)."""
-    return load_sentence_encoder(choice.encoder)
+def encoder_loading(choice: LMChoice, fraction: float | None = 0.0
+                    ) -> Generator[Progress, None, Any]:
+    """Job: the sentence encoder of the model's rules (cached per process), loaded in a
+    background thread while the job yields progress."""
+    return (yield from in_background(partial(load_sentence_encoder, choice.encoder),
+                                     loading("the prompt-classifier encoder", fraction)))
 
 
 def register(session: Any, choice: LMChoice, lm: LoadedLM, operator: str) -> Any:

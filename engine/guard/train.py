@@ -12,11 +12,12 @@ from collections.abc import Generator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from engine.background import in_background, loading
 from engine.guard.classifier import (
     Encoder,
     PromptClassifier,
     load_sentence_encoder,
-    train_classifier,
+    train_classifier_job,
 )
 from engine.guard.corruption import DEFAULT_CORRUPTION, corruption_family, make_corruption
 from engine.guard.guard import GuardRule
@@ -95,9 +96,12 @@ def train_rule_job(lm: LoadedLM, rule: RuleSpec, *, encoder: Encoder | None = No
     rule.validate()
     params = _params(corruption, corruption_params, seed)
     yield Progress(0.0, f"training the prompt classifier of {rule.name!r}")
-    head, calibration = train_classifier(encoder or load_sentence_encoder(),
-                                         [e.prompt for e in rule.split("forget", "train")],
-                                         classifier_negatives(rule), target_fpr, seed=seed)
+    if encoder is None:
+        encoder = yield from in_background(load_sentence_encoder,
+                                           loading("the prompt-classifier encoder"))
+    head, calibration = yield from scaled(train_classifier_job(
+        encoder, [e.prompt for e in rule.split("forget", "train")], classifier_negatives(rule),
+        target_fpr, seed=seed), 0.0, 0.1)
     yield Progress(0.1, "classifier calibrated", rounded(calibration.to_dict()))
     search = yield from choose_sigma(lm, rule, corruption, params, max_new_tokens, max_evals,
                                      max_known, cancel)
