@@ -26,7 +26,9 @@ FORGETS = ((0.3, "1"), (0.6, "4"))  # (fraction of the long job, class of the se
 def run_interleave(app: Any, ctx: Any, meter: Any, args: Any, wait: Any,
                    summary: Any) -> dict[str, Any]:
     """The three (or four) runs; returns the figures for the JSON file."""
-    _train(app, ctx, wait, "bench-forget", args.setup_epochs)
+    # its own seed: a model trained alike would share its class bytes, and the forget would
+    # (rightly) refuse to purge them from under the other model
+    _train(app, ctx, wait, "bench-forget", args.setup_epochs, seed=7)
     _train(app, ctx, wait, "bench-warm-up", 1)  # first-run costs (dataset, allocator) out
     runs: dict[str, list[dict[str, Any]]] = {"alone": [], "interleaved": []}
     for i in range(args.repeats):  # alternated, so a load change on the machine hits both
@@ -55,8 +57,9 @@ def _merged(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "status": [r["status"] for r in runs]}
 
 
-def _train(app: Any, ctx: Any, wait: Any, name: str, epochs: int) -> dict[str, Any]:
-    handle = ctx.submit_job(TRAIN_JOB, {"name": name, "operator": "bench",
+def _train(app: Any, ctx: Any, wait: Any, name: str, epochs: int,
+           seed: int = 0) -> dict[str, Any]:
+    handle = ctx.submit_job(TRAIN_JOB, {"name": name, "operator": "bench", "seed": seed,
                                         "dataset": "digits", "epochs": epochs})
     out: dict[str, Any] = {}
     handle.succeeded.connect(lambda value: out.update(value=value))
@@ -79,7 +82,7 @@ def _long_run(app: Any, ctx: Any, meter: Any, wait: Any, summary: Any, name: str
         fraction = record.get("fraction") or 0.0
         while state["todo"] and fraction >= state["todo"][0][0]:
             at, label = state["todo"].pop(0)
-            state["forgets"].append(_submit_forget(ctx, label, at, lane))
+            state["forgets"].append(submit_forget(ctx, label, lane, at_fraction=at))
 
     handle.progressed.connect(on_progress)
     handle.finished.connect(lambda status: state.update(status=status, end=time.perf_counter()))
@@ -93,13 +96,21 @@ def _long_run(app: Any, ctx: Any, meter: Any, wait: Any, summary: Any, name: str
             "stall": summary(gaps), "lane": lane or "by class"}
 
 
-def _submit_forget(ctx: Any, label: str, at: float, lane: str | None) -> dict[str, Any]:
-    record: dict[str, Any] = {"class": label, "at_fraction": at}
+def submit_forget(ctx: Any, label: str, lane: str | None = None,
+                  on_start: Any = None, **fields: Any) -> dict[str, Any]:
+    """Submit a forget of ``label`` from the setup model; the returned record fills in as
+    the forget starts and ends (``on_start(record)`` runs when it starts)."""
+    record: dict[str, Any] = {"class": label, **fields, "submitted": time.perf_counter()}
     kwargs = {"workspace": str(ctx.workspace.root), "model_name": "bench-forget",
               "classes": [label], "operator": "bench"}
-    record["submitted"] = time.perf_counter()
     handle = ctx.engine.submit(FORGET_JOB, kwargs, "forget", lane)
-    handle.started.connect(lambda: record.update(started=time.perf_counter()))
+
+    def started() -> None:
+        record["started"] = time.perf_counter()
+        if on_start is not None:
+            on_start(record)
+
+    handle.started.connect(started)
     handle.succeeded.connect(lambda value: record.update(
         result=time.perf_counter(), latency_ms=value.get("latency_ms"),
         version=value.get("version")))

@@ -20,7 +20,7 @@ import statistics
 import time
 from typing import Any
 
-from bench.gui_interleave import FORGET_JOB, TRAIN_JOB, _forget_figures, _train
+from bench.gui_interleave import FORGET_JOB, TRAIN_JOB, _forget_figures, _train, submit_forget
 
 TARGET_S = 2.0
 RULE_JOB = "engine.guard.registry_jobs:add_rule_job"
@@ -45,7 +45,7 @@ def run_longjob(app: Any, ctx: Any, meter: Any, args: Any, wait: Any,
                 summary: Any) -> dict[str, Any]:
     """Set up, run the long job (with forgets unless ``--alone``); the figures."""
     rule = args.job == "forget-during-rule-build"
-    _train(app, ctx, wait, "bench-forget", args.setup_epochs)
+    _train(app, ctx, wait, "bench-forget", args.setup_epochs, seed=7)  # see gui_interleave
     if rule:
         target, phases = RULE_JOB, RULE_PHASES
         kwargs = {"operator": "bench", "demo": True, "max_evals": args.max_evals,
@@ -141,7 +141,9 @@ def _long_run(app: Any, ctx: Any, meter: Any, wait: Any, summary: Any, target: s
         state["phase"] = phase
         busy = any("status" not in f for f in state["forgets"])
         if not busy and state["labels"] and timeline.next_forget(phase):
-            state["forgets"].append(_submit(ctx, state["labels"].pop(0), phase, state))
+            state["forgets"].append(submit_forget(
+                ctx, state["labels"].pop(0), at_fraction=None, phase=phase,
+                on_start=lambda r: r.update(phase_at_start=state.get("phase"))))
 
     handle.progressed.connect(on_progress)
     handle.failed.connect(lambda message, _tb: state.update(error=message))
@@ -158,23 +160,6 @@ def _long_run(app: Any, ctx: Any, meter: Any, wait: Any, summary: Any, target: s
                 if "started" in f]),
             "forgets": [{**_forget_figures(f), "phase": f["phase"],
                          "phase_at_start": f.get("phase_at_start")} for f in state["forgets"]]}
-
-
-def _submit(ctx: Any, label: str, phase: str, state: dict[str, Any]) -> dict[str, Any]:
-    """A forget of ``label`` from bench-forget, submitted during ``phase``."""
-    record: dict[str, Any] = {"class": label, "at_fraction": None, "phase": phase,
-                              "submitted": time.perf_counter()}
-    kwargs = {"workspace": str(ctx.workspace.root), "model_name": "bench-forget",
-              "classes": [label], "operator": "bench"}
-    handle = ctx.engine.submit(FORGET_JOB, kwargs, "forget")
-    handle.started.connect(lambda: record.update(started=time.perf_counter(),
-                                                 phase_at_start=state.get("phase")))
-    handle.succeeded.connect(lambda value: record.update(
-        result=time.perf_counter(), latency_ms=value.get("latency_ms"),
-        version=value.get("version")))
-    handle.failed.connect(lambda message, _tb: record.update(error=message))
-    handle.finished.connect(lambda status: record.update(status=status))
-    return record
 
 
 def by_phase(forgets: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
