@@ -15,7 +15,7 @@ from storage import auditlog, decisions, operators
 from storage import requests as reqs
 from storage.db import alembic_config, make_engine
 from storage.errors import IntegrityError, RefusedError
-from storage.models import AuditLogEntry, ClassEntry, ErasureRequest, Model, Operator
+from storage.models import AuditLogEntry, ErasureRequest, Operator
 from storage.operators import AuthenticationError
 from storage.settings import get_setting
 from storage.subject_key import FILENAME, subject_key
@@ -25,15 +25,11 @@ from tests.approvals import passphrase_of
 
 
 @pytest.fixture()
-def ws(workspace: Workspace) -> Workspace:
-    with workspace.sessions.begin() as session:
-        model = Model(name="shop", kind="image", backbone="vit", training_mode="full")
-        session.add(model)
-        session.flush()
-        session.add(ClassEntry(model_id=model.id, label_index=0, display_name="shoe"))
+def ws(shop_ws: Workspace) -> Workspace:
+    with shop_ws.sessions.begin() as session:
         for name in ("alice", "bob"):
             approvals.ensure_operator(session, name)
-    return workspace
+    return shop_ws
 
 
 def _new(ws: Workspace, operator: str = "alice", subject: str = "ticket-4711") -> int:
@@ -84,12 +80,8 @@ def test_bad_operators_are_refused(workspace, name: str, passphrase: str, messag
         operators.add_operator(session, name, passphrase, "ann")
 
 
-def test_recording_with_no_operators_names_the_first_step(workspace) -> None:
-    with workspace.sessions.begin() as session:
-        model = Model(name="shop", kind="image", backbone="vit", training_mode="full")
-        session.add(model)
-        session.flush()
-        session.add(ClassEntry(model_id=model.id, label_index=0, display_name="shoe"))
+def test_recording_with_no_operators_names_the_first_step(shop_ws: Workspace) -> None:
+    workspace = shop_ws
     with pytest.raises(AuthenticationError, match="operators add NAME"), \
             workspace.sessions.begin() as session:
         reqs.create_request(session, model_name="shop", classes=["shoe"], subject="t-1",

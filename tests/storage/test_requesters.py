@@ -12,7 +12,7 @@ from sqlalchemy import select
 from storage import auditlog, decisions
 from storage import requests as reqs
 from storage.errors import RefusedError
-from storage.models import AuditLogEntry, ClassEntry, ErasureRequest, Model
+from storage.models import AuditLogEntry, ErasureRequest
 from storage.operators import AuthenticationError
 from storage.settings import set_setting
 from storage.workspace import Workspace
@@ -23,16 +23,12 @@ RECEIVED = "request.received"
 
 
 @pytest.fixture()
-def ws(workspace: Workspace) -> Workspace:
-    """Four-eyes on (a new workspace); operators alice and bob; model 'shop' (class 'shoe')."""
-    with workspace.sessions.begin() as session:
-        model = Model(name="shop", kind="image", backbone="vit", training_mode="full")
-        session.add(model)
-        session.flush()
-        session.add(ClassEntry(model_id=model.id, label_index=0, display_name="shoe"))
+def ws(shop_ws: Workspace) -> Workspace:
+    """Four-eyes on (a new workspace); operators alice and bob; the 'shop' model."""
+    with shop_ws.sessions.begin() as session:
         for name in ("alice", "bob"):
             approvals.ensure_operator(session, name)
-    return workspace
+    return shop_ws
 
 
 def _file(ws: Workspace, operator: str, passphrase: str | None) -> int:

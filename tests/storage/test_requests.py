@@ -9,21 +9,15 @@ import pytest
 from storage import auditlog
 from storage import requests as reqs
 from storage.errors import NotFoundError, RefusedError, UnpromptError
-from storage.models import ClassEntry, ErasureRequest, Model, utcnow
+from storage.models import ErasureRequest, utcnow
 from storage.settings import set_setting
 from storage.workspace import Workspace
 from tests import approvals
 
 
 @pytest.fixture()
-def ws(workspace: Workspace) -> Workspace:
-    with workspace.sessions.begin() as session:
-        model = Model(name="shop", kind="image", backbone="vit", training_mode="full")
-        session.add(model)
-        session.flush()
-        for i, name in enumerate(["shirt", "shoe", "bag"]):
-            session.add(ClassEntry(model_id=model.id, label_index=i, display_name=name))
-    return workspace
+def ws(shop_ws: Workspace) -> Workspace:
+    return shop_ws
 
 
 def _new(ws: Workspace, operator: str = "alice", **kw) -> int:
