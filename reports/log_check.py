@@ -31,7 +31,7 @@ def verify_log(ws: Workspace) -> dict[str, Any]:
     """The chain report plus ``anchors`` and ``checkpoints``; ``valid`` only if all hold."""
     with ws.sessions() as session:
         chain = auditlog.verify(session)
-        trust = read_trust(session)
+        trust = read_trust(session, chain)
         anchors = _anchor_problems(session, _anchored_heads(session, ws))
         found, problems = _checkpoint_problems(session, ws, trust)
         stamped, stamp_problems = _timestamps(session, ws, trust)

@@ -39,9 +39,10 @@ class LogTrust:
         return fingerprint in self.pins
 
 
-def read_trust(session: Session) -> LogTrust:
-    """The pins and revocations of the log's verified part."""
-    chain = auditlog.verify(session)
+def read_trust(session: Session, chain: auditlog.ChainReport | None = None) -> LogTrust:
+    """The pins and revocations of the log's verified part (``chain``: its verification,
+    when the caller already has it)."""
+    chain = chain or auditlog.verify(session)
     trust = LogTrust(chain_valid=chain.valid, first_bad=chain.first_bad)
     actions = (*PIN_ACTIONS, "keys.revoked", "keys.discarded")
     for entry, payload in auditlog.entries_of(session, actions, below=chain.first_bad):
