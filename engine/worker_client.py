@@ -40,6 +40,7 @@ class EngineClient:
         self._ids = itertools.count(1)
         self._pending: deque[JobSpec] = deque()
         self._housekeeping: list[MarkFailed] = []
+        self._sent_housekeeping: list[MarkFailed] = []
         self._events: list[EngineEvent] = []
         self._process: Any = None
         self._conn: Any = None
@@ -66,7 +67,7 @@ class EngineClient:
         child.close()
         for message in self._housekeeping:
             self._conn.send(message)
-        self._housekeeping.clear()
+        self._sent_housekeeping, self._housekeeping = self._housekeeping, []
         if self.state != "restarting":
             self._set_state("starting")
 
@@ -143,6 +144,8 @@ class EngineClient:
         """Stop the worker (cancelling its jobs) and wait for it; idempotent."""
         atexit.unregister(self.close)
         if self._process is None:
+            self._mark_failed_here(self._housekeeping)
+            self._housekeeping = []
             self._set_state("stopped")
             return
         for event in self._cancel.values():
@@ -158,8 +161,24 @@ class EngineClient:
         if self._process.exitcode is None:
             self._process.kill()
             self._process.join()
+        if self._process.exitcode != 0:  # it may have died before reading its housekeeping
+            self._mark_failed_here(self._sent_housekeeping + self._housekeeping)
         self._release_process()
         self._set_state("stopped")
+
+    @staticmethod
+    def _mark_failed_here(messages: list[MarkFailed]) -> None:
+        """Mark in this process the Job rows no worker is left to mark failed."""
+        if not messages:
+            return
+        from engine.job_book import JobBook
+
+        book = JobBook(device="")
+        try:
+            for message in messages:
+                book.mark_failed(message)
+        finally:
+            book.close()
 
     # internals ---------------------------------------------------------------------------
     @staticmethod
@@ -266,6 +285,8 @@ class EngineClient:
         self._emit("crashed", in_flight[-1].job_id if in_flight else None, message=message,
                    exitcode=code, jobs=[spec.job_id for spec in in_flight])
         self._lanes = {LONG: None, INTERACTIVE: None}
+        self._housekeeping[:0] = self._sent_housekeeping  # the dead worker may not have read it
+        self._sent_housekeeping = []
         self._started.clear()
         self._rows.clear()
         self._release_process()

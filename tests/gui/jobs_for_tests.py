@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 from engine.jobs import CancelToken, Progress
@@ -154,3 +155,17 @@ def fake_forget(workspace: str, *, model_name: str, classes: list[str], operator
             "residual_scan": {"clean": True, "files_scanned": 3, "bytes_scanned": 1e6,
                               "patterns": 2},
             "accuracy_before": before, "accuracy_after": after}
+
+
+def slow_if_marked() -> str:
+    """A worker that takes long to start once ``UNPROMPT_TEST_MARKER`` names a file."""
+    marker = os.environ.get("UNPROMPT_TEST_MARKER", "")
+    if marker and Path(marker).exists():
+        time.sleep(60)
+    return "CPU (test probe)"
+
+
+def crash_marked(marker: str, workspace: str) -> None:
+    """Die at once, and make the next worker slow to start (see ``slow_if_marked``)."""
+    Path(marker).touch()
+    os._exit(1)

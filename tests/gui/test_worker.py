@@ -131,6 +131,20 @@ def _rows(workspace: Workspace) -> list[Job]:
         return list(session.scalars(select(Job).order_by(Job.id)))
 
 
+def test_a_crashed_jobs_row_is_marked_failed_even_if_the_app_closes_at_once(
+        workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The restarted worker is still starting when the app closes: its housekeeping (mark
+    the crashed job's row failed) must not be lost with it."""
+    marker = tmp_path / "slow-next-start"
+    monkeypatch.setenv("UNPROMPT_TEST_MARKER", str(marker))
+    client = start_client(f"{JOBS}:slow_if_marked")
+    job = client.submit(f"{JOBS}:crash_marked",
+                        {"marker": str(marker), "workspace": str(workspace.root)})
+    collect(client, finished(job))
+    client.close(timeout=0.5)
+    assert [(r.kind, r.status) for r in _rows(workspace)] == [("crash_marked", "failed")]
+
+
 def test_close_ends_the_worker_even_during_a_job(tmp_path: Path) -> None:
     client = start_client()
     job = client.submit(f"{JOBS}:forever")
