@@ -20,6 +20,7 @@ from gui.accuracy_chart_widget import AccuracyChart
 from gui.errors import sentence
 from gui.model_tables import percent, short_hash
 from gui.table_model import TONES, Column, Record, RecordTableModel, record_table
+from storage.erasure_kinds import describe
 
 Fact = tuple[str, str, str]  # label, text, tooltip
 RIGHT = Qt.AlignmentFlag.AlignRight
@@ -190,7 +191,4 @@ def _purged_text(purged: list[str]) -> str:
 
 
 def _erasure_tooltip(kind: str) -> str:
-    if kind == "exact":
-        return "Every parameter the forgotten classes trained was deleted."
-    return ("The shared weights learned from every class: a relearn audit measures what "
-            "remains of the forgotten classes.")
+    return describe(kind)

@@ -146,7 +146,7 @@ def test_rule_request_is_certified_and_verifies(certified: dict) -> None:
 
 def test_manifest_describes_the_rule_and_its_audit(certified: dict) -> None:
     m = json.loads(Path(certified["result"]["json"]).read_text())
-    assert m["schema"] == "unprompt.cert/2" and m["scope"]["kind"] == "rule"
+    assert m["schema"] == "unprompt.cert/3" and m["scope"]["kind"] == "rule"
     assert m["erasure"] == {**m["erasure"], "kind": "approximate",
                             "mechanism": "inference-guard", "weights_changed": False}
     assert "unchanged" in m["erasure"]["note"] and "purge" not in m
