@@ -132,7 +132,8 @@ class AuditSummary(QWidget):
             self.table.setRowCount(0)
             return
         kind = metrics.get("erasure") or APPROXIMATE
-        text = metrics.get("erasure_statement") or f"Erasure kind: {kind}. {describe(kind)}{CHECK}"
+        text = (metrics.get("erasure_statement")
+                or f"{kind.capitalize()} erasure. {describe(kind)}{CHECK}")
         self._set_erasure(text, "ok" if kind == EXACT else "warning")
         reference = metrics.get("reference") or {}
         rows = [r for r in ROWS if r[1](metrics) is not None

@@ -41,8 +41,8 @@ def verdict_sentence(m: dict[str, Any]) -> str:
 
 
 def kind_sentence(m: dict[str, Any]) -> str:
-    return (f"Erasure kind: suppressed. {describe(SUPPRESSED)} A prompt the classifier "
-            "misses is answered as before.")
+    return (f"Erasure kind: suppressed. {describe(SUPPRESSED)} It holds while the rule is "
+            "enabled; a prompt the classifier misses is answered as before.")
 
 
 def condition_sentence(m: dict[str, Any]) -> str:

@@ -17,8 +17,8 @@ from reportlab.platypus import Flowable, KeepTogether, SimpleDocTemplate, Spacer
 from reports.pdf_style import (
     FRAME_WIDTH,
     MUTED,
-    b,
     PAGE_MARGIN,
+    b,
     fonts,
     grid_table,
     key_value_table,
