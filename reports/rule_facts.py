@@ -1,13 +1,14 @@
 """What a certificate attests for a forget-rule request of a guarded language model.
 
-A forget rule (docs/design.md section 6) does not change the language model: a prompt classifier
-flags prompts about the topic and the guard corrupts their input embeddings at inference.
-The certificate says so (``erasure.kind`` ``suppressed``, docs/design.md section 4.3;
-``erasure.mechanism`` ``inference-guard``, ``weights_changed`` false), describes the
+A forget rule (docs/design.md section 6) does not change the language model: a prompt
+classifier flags prompts about the topic and the guard corrupts their input embeddings at
+inference. The certificate says so (``erasure.kind`` ``suppressed``, docs/design.md section
+4.3; ``erasure.mechanism`` ``inference-guard``, ``weights_changed`` false), describes the
 rule version in force, and quotes the latest `guard eval` of that version against the
-ignorant reference, with pass / fail against the workspace's ``guard_thresholds``. Every audit figure quoted rests on held-out prompts only (the rule's
-``test`` split and the bundled held-out everyday prompts), with the number of prompts beside
-it; an audit stored before held-out scoring is refused until the rule is evaluated again.
+ignorant reference, with pass / fail against the workspace's ``guard_thresholds``. Every
+audit figure quoted rests on held-out prompts only (the rule's ``test`` split and the
+bundled held-out everyday prompts), with the number of prompts beside it; an audit stored
+before held-out scoring is refused until the rule is evaluated again.
 ``reports.certificate_facts`` adds the parts every certificate shares.
 """
 
