@@ -3,6 +3,7 @@ backbone's source and the recorded kind to the kind every result and certificate
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -90,3 +91,11 @@ def test_each_kind_has_one_plain_line() -> None:
         text = describe(kind)
         assert text.endswith(".") and "\n" not in text and len(text) < 130
     assert [k for k in KINDS if needs_residual(k)] == ["isolated", "approximate"]
+
+
+def test_readme_and_design_doc_use_the_same_lines() -> None:
+    root = Path(__file__).resolve().parents[2]
+    for doc in ("README.md", "docs/design.md"):
+        text = " ".join((root / doc).read_text(encoding="utf-8").split())
+        for kind in KINDS:
+            assert describe(kind) in text, (doc, kind)
