@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cli.image_cmds import _render_forget
 from engine.forget import forget_job
 from engine.image_jobs import pretrain_backbone_job
 from engine.jobs import run_job
@@ -43,6 +44,7 @@ def test_forget_on_an_isolated_model_records_isolated(tmp_path: Path) -> None:
                                 request=request_id))
     assert result["erasure_kind"] == "isolated"
     assert result["erasure_statement"].startswith("Isolated erasure (isolated mode")
+    assert "(isolated erasure)" in _render_forget(result)  # what the CLI prints
     ws = Workspace.open(root)
     try:
         with ws.sessions() as session:
