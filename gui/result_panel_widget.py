@@ -109,7 +109,7 @@ class ResultPanel(QFrame):
         facts = [
             ("Versions", f"v{r['from_version']} → v{r['version']} (live)",
              f"v{r['from_version']} held the forgotten classes: it can no longer be loaded."),
-            ("Erasure", f"{r['erasure_kind']}", _erasure_tooltip(r["erasure_kind"])),
+            ("Erasure", f"{r['erasure_kind']}", describe(r["erasure_kind"])),
             ("Latency", f"{r['latency_ms']:.0f} ms", "New version, purge and residual scan."),
             ("Retained accuracy", f"{percent(before['retained'])} → "
                                   f"{percent(after['retained'])}", ""),
@@ -123,7 +123,7 @@ class ResultPanel(QFrame):
 
     def show_evaluation(self, r: dict[str, Any]) -> None:
         facts = [("Retained accuracy", percent(r["retained"]), ""),
-                 ("Erasure", r["erasure_kind"], _erasure_tooltip(r["erasure_kind"]))]
+                 ("Erasure", r["erasure_kind"], describe(r["erasure_kind"]))]
         self._show(f"{r['model']} v{r['version']}: test accuracy per class", facts,
                    per_class_rows(None, r["per_class"], []))
 
@@ -188,7 +188,3 @@ def _purged_text(purged: list[str]) -> str:
     more = f" and {len(purged) - 3} more" if len(purged) > 3 else ""
     noun = "artifact" if len(purged) == 1 else "artifacts"
     return f"{len(purged)} {noun} overwritten and deleted ({shown}{more})"
-
-
-def _erasure_tooltip(kind: str) -> str:
-    return describe(kind)

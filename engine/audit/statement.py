@@ -35,19 +35,15 @@ _SHARED = {"lora": "the LoRA adapters", "full": "the backbone"}
 _MEASURE = " `audit --relearn` measures the residual against the retrain reference."
 
 
-def _why(table: dict[str, str], mode: str, fallback: str) -> str:
-    return table.get(mode, fallback)
-
-
 def forget_statement(kind: str, mode: str, classes: list[str],
                      scrub: dict[str, Any] | None = None) -> str:
     """What a forget (optionally followed by a scrub) established, before any audit."""
     names = ", ".join(classes) or "the forgotten classes"
     if kind == EXACT:
-        return (f"Exact erasure, retrain-equivalent ({_why(_EXACT, mode, _RETRAINED)}). The "
+        return (f"Exact erasure, retrain-equivalent ({_EXACT.get(mode, _RETRAINED)}). The "
                 f"parameters of {names} were deleted and their bytes purged.")
     if kind == ISOLATED:
-        return (f"Isolated erasure ({_why(_ISOLATED, mode, mode + ' mode')}). The parameters "
+        return (f"Isolated erasure ({_ISOLATED.get(mode, mode + ' mode')}). The parameters "
                 f"of {names} were deleted and their bytes purged. {_NEGATIVES}" + _MEASURE)
     shared = _SHARED.get(mode, "the shared weights")
     text = (f"Approximate erasure: the prompts, head rows and adapters of {names} were "
@@ -65,10 +61,10 @@ def audit_statement(metrics: dict[str, Any], mode: str, scrubbed: bool = False) 
     kind = metrics["erasure"]
     ref = metrics.get("reference")
     if kind == EXACT:
-        head = f"Exact erasure, retrain-equivalent ({_why(_EXACT, mode, _RETRAINED)})."
+        head = f"Exact erasure, retrain-equivalent ({_EXACT.get(mode, _RETRAINED)})."
         tail = " The measured figures are a check, not the proof."
     elif kind == ISOLATED:
-        head = (f"Isolated erasure ({_why(_ISOLATED, mode, mode + ' mode')}); the other "
+        head = (f"Isolated erasure ({_ISOLATED.get(mode, mode + ' mode')}); the other "
                 "classes' own parameters learned from the forgotten classes as negatives.")
         tail = "" if ref else " No retrain reference was measured, so the residual is unknown."
     else:
