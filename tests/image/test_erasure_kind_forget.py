@@ -15,7 +15,8 @@ from storage.workspace import Workspace
 from tests import approvals
 from tests.image.conftest import TINY, train_tiny
 
-SMALL = {**TINY, "epochs": 1, "max_per_class": 20}
+SMALL = {**TINY, "epochs": 1, "max_per_class": 10,
+         "overrides": {"embed_dim": 16, "depth": 1, "num_heads": 2, "mlp_ratio": 1.0}}
 
 
 def _approved_request(root: Path) -> int:
