@@ -7,6 +7,7 @@ from typing import Any
 
 from cli.context import Context, emit, run_with_progress, table
 from cli.parsing import add_command
+from storage.erasure_kinds import describe
 from storage.errors import UnpromptError
 
 DATASETS = ["digits", "fashion-mnist", "mnist", "cifar10", "cifar100", "imagefolder"]
@@ -101,7 +102,8 @@ def cmd_train(ctx: Context) -> int:
     result = run_with_progress(ctx, job)
     emit(ctx, result, lambda r: f"Model {r['name']} v{r['version']} ({r['mode']}, erasure "
                                 f"{r['erasure_kind']}): test accuracy {r['test_accuracy']:.1%} "
-                                f"in {r['seconds']:.0f} s.")
+                                f"in {r['seconds']:.0f} s.\nErasure kind {r['erasure_kind']}: "
+                                f"{describe(r['erasure_kind'])}")
     return 0
 
 

@@ -33,6 +33,7 @@ from engine.residual_scan import scan_workspace
 from engine.scrub import check_scrubbable, scrub_in
 from storage import requests as reqs
 from storage.audits import retire_learned
+from storage.erasure_kinds import APPROXIMATE
 from storage.models import ModelVersion
 from storage.post_forget import pending_record, record_checks
 from storage.registry import live_version
@@ -55,7 +56,7 @@ def forget_job(workspace: str | Path, *, model_name: str, classes: list[str], op
     """Forget ``classes`` of ``model_name``; returns the figures of the CLI contract.
 
     ``scrub`` (steps) then fine-tunes the shared weights of a ``lora`` / ``full`` model on
-    the retained classes (``engine.scrub``); exact-by-construction models refuse it.
+    the retained classes (``engine.scrub``); models with no such shared weight refuse it.
     ``also_shared`` forgets the same class bytes from every other model that holds them
     (models trained alike); without it such a forget is refused."""
     ws = Workspace.open(workspace)
@@ -98,7 +99,7 @@ def _scrub_after(ws: Workspace, out: dict[str, Any], operator: str, steps: int,
              "residual_scan": scrubbed["residual_scan"]}
     return {**out, "version": scrubbed["version"], "accuracy_after": scrubbed["accuracy_after"],
             "accuracy_after_forget": out["accuracy_after"], "scrub": scrub,
-            "erasure_kind": "approximate"}
+            "erasure_kind": APPROXIMATE}
 
 
 def _execute(ws: Workspace, plan: dict[str, Any], operator: str) -> dict[str, Any]:
@@ -144,7 +145,7 @@ def _commit(session: Session, ws: Workspace, plan: dict[str, Any], operator: str
     new.metrics = {**new.metrics, **pending_record(plan["fingerprints"], purge,
                                                    request.id if request else None, operator)}
     if request is not None:
-        reqs.mark_executed(session, request, operator, new.erasure_kind or "approximate",
+        reqs.mark_executed(session, request, operator, new.erasure_kind,
                            {"version": new.number, "classes": plan["names"],
                             "also_forgotten": also, "references_retired": retired})
     return new, {"artifacts": purge, "references": retired}, also

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from engine.model_store import image_model
 from storage import audits
 from storage import requests as reqs
+from storage.erasure_kinds import forget_kind
 from storage.errors import RefusedError, UnpromptError
 from storage.models import Model, ModelVersion
 from storage.registry import live_version
@@ -44,7 +45,7 @@ def make_plan(ws: Workspace, model_name: str, keys: list[str], request_id: Any,
         refs = _stale_reference_artifacts(session, model, set(labels), version.shared_artifact)
         plan = {"model": model_name, "labels": labels, "names": [e.display_name for e in entries],
                 "request": request_id, "from_version": version.number,
-                "erasure_kind": version.erasure_kind, "also": others}
+                "erasure_kind": forget_kind(model, version), "also": others}
     patterns = _patterns(ws, shas, refs)
     return {**plan, "patterns": patterns, "fingerprints": [fingerprint(p) for p in patterns]}
 

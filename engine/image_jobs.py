@@ -21,13 +21,12 @@ from engine.model_store import (
     registering,
     store_blobs,
 )
+from storage.erasure_kinds import erasure_kind
 from storage.errors import RefusedError, UnpromptError
 from storage.models import ModelVersion
 from storage.registry import get_model, live_version
 from storage.versions import NewModel, commit_learn, register_model
 from storage.workspace import Workspace
-
-EXACT_MODES = ("isolated", "frozen")
 
 
 def pretrain_backbone_job(workspace: str | Path, *, name: str, operator: str,
@@ -73,7 +72,7 @@ def train_model_job(workspace: str | Path, *, name: str, operator: str,
         _check_mode(cfg.mode, source)
         result = yield from train_job(cfg, cancel, backbone_state=state)
         _check_disjoint(source, result.dataset)
-        kind = "exact" if cfg.mode in EXACT_MODES and source["non_erasable"] else "approximate"
+        kind = erasure_kind(cfg.mode, source["non_erasable"])
         yield Progress(1.0, "storing artifacts")
         metrics = {"test_accuracy": result.test_accuracy, "seconds": result.seconds,
                    "per_class": {str(k): v for k, v in result.per_class_accuracy.items()},

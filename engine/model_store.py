@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from engine.pfm import PreForgettableViT
 from storage.artifacts import sha256_hex
 from storage.audits import artifacts_in_use as in_use
+from storage.erasure_kinds import version_kind
 from storage.errors import RefusedError, UnpromptError
 from storage.models import Model, ModelVersion
 from storage.registry import get_model, live_version
@@ -83,7 +84,7 @@ def load_live(ws: Workspace, model_name: str) -> tuple[PreForgettableViT, dict[s
         version = live_version(session, model)
         info = {"model": model.name, "version": version.number, "mode": model.training_mode,
                 "dataset": dict(model.dataset_ref), "config": dict(model.config),
-                "erasure_kind": version.erasure_kind,
+                "erasure_kind": version_kind(model, version),
                 "class_names": {c.label_index: c.display_name for c in model.classes}}
         return load_version(ws, version), info
 

@@ -39,6 +39,7 @@ from engine.model_store import (
 from engine.residual_scan import MIN_PATTERN, scan_workspace
 from storage import auditlog
 from storage import requests as reqs
+from storage.erasure_kinds import APPROXIMATE, version_kind
 from storage.errors import RefusedError, UnpromptError
 from storage.models import ModelVersion
 from storage.registry import live_version
@@ -86,7 +87,7 @@ def scrub_in(ws: Workspace, *, model_name: str, operator: str, steps: int = DEFA
              "objective": "two-pass objective on retained classes, shared weights only",
              "retained_before": before["retained"], "retained_after": after["retained"]}
     _record_request(ws, request, operator, scrub, record)
-    return {"model": model_name, **record, "scrub": scrub, "erasure_kind": "approximate",
+    return {"model": model_name, **record, "scrub": scrub, "erasure_kind": APPROXIMATE,
             "accuracy_before": before, "accuracy_after": after}
 
 
@@ -98,13 +99,13 @@ def check_scrubbable(ws: Workspace, model_name: str, steps: int,
         raise UnpromptError(f"scrub steps must be between 1 and {MAX_STEPS}, not {steps}")
     with ws.sessions() as session:
         model = image_model(session, model_name)
-        kind = live_version(session, model).erasure_kind
+        kind = version_kind(model, live_version(session, model))
         mode = model.training_mode
         forgotten = [c for c in model.classes if c.status == "forgotten"]
-    if kind == "exact" or mode not in ("lora", "full"):
+    if kind != APPROXIMATE or mode not in ("lora", "full"):
         raise RefusedError(
-            f"model {model_name!r} ({mode} mode) forgets exactly by construction: no shared "
-            "weight learned from erasable data, so there is nothing to scrub")
+            f"model {model_name!r} ({mode} mode, {kind} erasure) has no shared weight that "
+            "learned from the forgotten classes, so there is nothing to scrub")
     if not forgotten and not forgetting:
         raise RefusedError(f"model {model_name!r} has no forgotten class; nothing to scrub")
 
@@ -228,7 +229,7 @@ def _new_version(session: Any, row: Any, old: ModelVersion, shared: str, operato
                  request: int | str | None, trained: dict[str, Any]) -> ModelVersion:
     new = ModelVersion(model_id=row.id, number=old.number + 1, parent_id=old.id,
                        shared_artifact=shared, class_artifacts=dict(old.class_artifacts),
-                       erasure_kind="approximate",
+                       erasure_kind=APPROXIMATE,
                        metrics={**old.metrics,
                                 "scrub": {"tensors_changed": len(trained["changed"])}})
     session.add(new)
@@ -239,7 +240,7 @@ def _new_version(session: Any, row: Any, old: ModelVersion, shared: str, operato
     auditlog.append(session, operator, "model.scrubbed", {
         "model": row.name, "from_version": old.number, "to_version": new.number,
         "old_shared_artifact": old.shared_artifact, "new_shared_artifact": shared,
-        "request": request, "erasure_kind": "approximate"})
+        "request": request, "erasure_kind": APPROXIMATE})
     return new
 
 
@@ -257,7 +258,7 @@ def _record_request(ws: Workspace, request: int | str | None, operator: str,
         return
     with ws.sessions.begin() as session:
         row = reqs.get_request(session, request)
-        row.erasure_kind = "approximate"
+        row.erasure_kind = APPROXIMATE
         row.result = {**row.result, "version": record["version"],
                       "scrub": {**scrub, "from_version": record["from_version"],
                                 "purged": record["purged"],

@@ -18,17 +18,10 @@ from PySide6.QtWidgets import (
 )
 
 from gui.table_model import TONES
+from storage.erasure_kinds import APPROXIMATE, EXACT, describe
 
 Metrics = dict[str, Any]
-EXACT = ("Exact erasure, by construction: every trainable parameter of the forgotten "
-         "class belonged to it alone and has been destroyed; the shared weights never "
-         "learned from it. The figures below check this against a model retrained "
-         "without the class.")
-APPROXIMATE = ("Approximate erasure: the shared weights (adapters or the whole network) "
-               "learned from every class, the forgotten one included. Its prompt and head "
-               "row are gone, so it is never predicted, but some knowledge of it may remain "
-               "in the shared weights; the relearn attack and the linear probe measure it "
-               "against the retrain reference.")
+CHECK = " The figures below measure it against a model retrained without the class."
 
 
 def _rate(value: Any) -> str:
@@ -138,9 +131,10 @@ class AuditSummary(QWidget):
                               "muted")
             self.table.setRowCount(0)
             return
-        exact = metrics.get("erasure") == "exact"
-        text = metrics.get("erasure_statement") or (EXACT if exact else APPROXIMATE)
-        self._set_erasure(text, "ok" if exact else "warning")
+        kind = metrics.get("erasure") or APPROXIMATE
+        text = (metrics.get("erasure_statement")
+                or f"{kind.capitalize()} erasure. {describe(kind)}{CHECK}")
+        self._set_erasure(text, "ok" if kind == EXACT else "warning")
         reference = metrics.get("reference") or {}
         rows = [r for r in ROWS if r[1](metrics) is not None
                 or (reference and r[1](reference) is not None)]

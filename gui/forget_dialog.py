@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 
 from gui.formatting import local_date
 from gui.table_model import TONES
+from storage.erasure_kinds import describe, needs_residual
 
 NO_REQUEST = "no request: this erasure cannot be certified"
 
@@ -116,8 +117,8 @@ def _destruction_text(model: dict[str, Any], classes: list[str]) -> str:
     text = ("The old weights will be destroyed: every stored artifact that holds the prompts "
             "and head rows of these classes is overwritten and deleted, and the earlier "
             "versions that contain them can no longer be loaded. This cannot be undone.")
-    if model.get("erasure_kind") == "approximate":
-        text += (f" {model['name']} was trained in {model['mode']} mode: its shared weights "
-                 "learned from every class, so this erasure is approximate (an audit measures "
-                 "the residual).")
+    kind = model.get("erasure_kind")
+    if needs_residual(kind or ""):
+        text += (f" {model['name']} was trained in {model['mode']} mode, so this erasure is "
+                 f"{kind}: {describe(kind)}")
     return text

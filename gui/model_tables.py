@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QTableView
 
 from gui.formatting import local_date, local_time
 from gui.table_model import Column, Record, RecordTableModel
+from storage.erasure_kinds import describe
 
 KINDS = {"image": "image", "backbone": "backbone", "llm": "language model"}
 HASH_CHARS = 12
@@ -58,10 +59,7 @@ MODEL_COLUMNS = [
     Column("Kind", lambda m: KINDS.get(m["kind"], m["kind"])),
     Column("Mode", lambda m: m["mode"]),
     Column("Erasure", lambda m: m["erasure_kind"],
-           tooltip=lambda m: {"exact": "Forgetting deletes every parameter a class trained.",
-                              "approximate": "Shared weights learned from every class: an "
-                                             "audit measures the residual."}.get(
-                                                 m["erasure_kind"], "")),
+           tooltip=lambda m: describe(m["erasure_kind"]) if m["erasure_kind"] else ""),
     Column("Live", lambda m: version_text(m["live_version"]),
            sort=lambda m: m["live_version"] or 0),
     Column("Classes", _learned),

@@ -16,6 +16,7 @@ from gui.screen import Screen
 from gui.table_model import Column, Record, RecordTableModel, record_table, sorted_proxy
 from storage import operators
 from storage import requests as reqs
+from storage.erasure_kinds import describe
 from storage.queries_gui import request_choices
 from storage.settings import get_setting
 from storage.subject_key import subject_key
@@ -162,6 +163,8 @@ class RequestsWidget(Screen):
         self.reject_button.setEnabled(status in reqs.OPEN_STATES)
         self.details.setText(_details(record) if record else
                              "Select a request to approve or reject it.")
+        kind = record["erasure_kind"] if record else None
+        self.details.setToolTip(f"{kind} erasure: {describe(kind)}" if kind else "")
 
     def _on_operators_button_clicked(self) -> None:
         dialog = OperatorsDialog(self.ctx, parent=self)
@@ -240,5 +243,5 @@ def _details(r: Record) -> str:
     if r["rejected_reason"]:
         parts.append(f"rejected {local_time(r['rejected_at'])}: {r['rejected_reason']}")
     if r["executed_at"]:
-        parts.append(f"executed {local_time(r['executed_at'])} ({r['erasure_kind']})")
+        parts.append(f"executed {local_time(r['executed_at'])} ({r['erasure_kind']} erasure)")
     return " · ".join(parts)

@@ -20,6 +20,7 @@ from gui.accuracy_chart_widget import AccuracyChart
 from gui.errors import sentence
 from gui.model_tables import percent, short_hash
 from gui.table_model import TONES, Column, Record, RecordTableModel, record_table
+from storage.erasure_kinds import describe
 
 Fact = tuple[str, str, str]  # label, text, tooltip
 RIGHT = Qt.AlignmentFlag.AlignRight
@@ -108,7 +109,7 @@ class ResultPanel(QFrame):
         facts = [
             ("Versions", f"v{r['from_version']} → v{r['version']} (live)",
              f"v{r['from_version']} held the forgotten classes: it can no longer be loaded."),
-            ("Erasure", f"{r['erasure_kind']}", _erasure_tooltip(r["erasure_kind"])),
+            ("Erasure", f"{r['erasure_kind']}", describe(r["erasure_kind"])),
             ("Latency", f"{r['latency_ms']:.0f} ms", "New version, purge and residual scan."),
             ("Retained accuracy", f"{percent(before['retained'])} → "
                                   f"{percent(after['retained'])}", ""),
@@ -122,7 +123,7 @@ class ResultPanel(QFrame):
 
     def show_evaluation(self, r: dict[str, Any]) -> None:
         facts = [("Retained accuracy", percent(r["retained"]), ""),
-                 ("Erasure", r["erasure_kind"], _erasure_tooltip(r["erasure_kind"]))]
+                 ("Erasure", r["erasure_kind"], describe(r["erasure_kind"]))]
         self._show(f"{r['model']} v{r['version']}: test accuracy per class", facts,
                    per_class_rows(None, r["per_class"], []))
 
@@ -187,10 +188,3 @@ def _purged_text(purged: list[str]) -> str:
     more = f" and {len(purged) - 3} more" if len(purged) > 3 else ""
     noun = "artifact" if len(purged) == 1 else "artifacts"
     return f"{len(purged)} {noun} overwritten and deleted ({shown}{more})"
-
-
-def _erasure_tooltip(kind: str) -> str:
-    if kind == "exact":
-        return "Every parameter the forgotten classes trained was deleted."
-    return ("The shared weights learned from every class: a relearn audit measures what "
-            "remains of the forgotten classes.")

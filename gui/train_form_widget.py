@@ -24,10 +24,11 @@ from engine.datasets import DATASETS, FASHION_MNIST_DIR
 
 BACKBONES = ["vit_tiny_patch16_224", "vit_small_patch16_224", "vit_base_patch16_224"]
 MODES = {
-    "isolated": "Exact erasure by construction: a backbone pretrained on non-erasable data "
-                "stays frozen and every trainable parameter belongs to one class. Needs a "
-                "registered backbone (Pretrain backbone).",
-    "frozen": "Backbone frozen; prompts and head rows train. Exact erasure when the "
+    "isolated": "Isolated erasure: a backbone pretrained on non-erasable data stays frozen and "
+                "every trainable parameter belongs to one class, but classes train together, "
+                "so a class-level residual is measured. Needs a registered backbone "
+                "(Pretrain backbone).",
+    "frozen": "Backbone frozen; prompts and head rows train. Isolated erasure when the "
               "backbone's weights come from non-erasable data.",
     "lora": "LoRA adapters on attention (the paper's default). The adapters learn from every "
             "class: erasure is approximate, and results say so.",

@@ -54,7 +54,8 @@ class TrainWidget(Screen):
     title = "Train"
     description = ("Train a pre-forgettable image classifier: every class gets its own prompt "
                    "token, so any class can later be forgotten in milliseconds. Isolated mode "
-                   "gives exact erasure and needs a backbone pretrained on non-erasable data.")
+                   "gives isolated erasure (no shared weight learns from a class) and needs a "
+                   "backbone pretrained on non-erasable data.")
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(ctx, parent)

@@ -4,8 +4,9 @@
 ``reports.manifest.build_manifest`` validates, plus the chart data of its latest audit.
 Image-class requests are described here; forget-rule requests of guarded language models
 in ``reports.rule_facts``. It refuses, with one sentence, a request that cannot be
-certified: not executed yet, already certified, an approximate erasure with no audit to
-measure the residual, or a forget rule that is disabled or not audited at its version.
+certified: not executed yet, already certified, an isolated or approximate erasure with no
+audit to measure the residual (docs/design.md section 4.3), or a forget rule that is
+disabled or not audited at its version.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from reports import rule_facts
 from storage import auditlog
 from storage.audit_checks import check_audit, relearn_gap
 from storage.certificates import CERTIFIABLE, certificates_of
+from storage.erasure_kinds import EXACT, KINDS, needs_residual, request_kind, weakest
 from storage.errors import RefusedError, UnpromptError
 from storage.models import Artifact, AuditRun, ErasureRequest, Model, ModelVersion
 from storage.requests import get_request
@@ -28,8 +30,11 @@ from storage.settings import get_setting
 METHOD = {"name": "Pre-forgettable prompts (class prompt deletion)",
           "reference": "Hendrix et al., Pre-Forgettable Models: Prompt Learning as a Native "
                        "Mechanism for Unlearning, ACM MM 2025, arXiv 2509.15230"}
-EXACT_MODES = ("isolated", "frozen")
 MODE_NOTES = {
+    "isolated": "The other classes' own prompts, head rows and adapters were trained with the "
+                "erased class's images as negatives.",
+    "frozen": "The other classes' own prompts and head rows were trained with the erased "
+              "class's images as negatives.",
     "lora": "The shared LoRA adapters were trained on every class, the erased one included.",
     "full": "The shared backbone was fine-tuned on every class, the erased one included.",
 }
@@ -55,10 +60,10 @@ def gather(session: Session, request_id: int | str, certificate_id: str
     after = _version_after(session, model, request)
     before = session.get(ModelVersion, after.parent_id) if after.parent_id else None
     audit = latest_audit(session, request)
-    kind = erasure_kind(request, model)
-    if kind == "approximate" and audit is None:
+    kind = request_kind(request, model)
+    if needs_residual(kind) and audit is None:
         raise RefusedError(
-            f"request {request.id} was an approximate erasure (training mode "
+            f"request {request.id} was an {kind} erasure (training mode "
             f"{model.training_mode or 'unknown'}); audit it first (`audit {model.name} "
             "--reference --relearn`) so that the certificate can state the measured residual")
     names = {str(c.label_index): c.display_name for c in model.classes}
@@ -73,7 +78,7 @@ def gather(session: Session, request_id: int | str, certificate_id: str
                       "after": artifact_map(after, names)},
         "purge": _purge(session, request, before, after),
         "residual_scan": request.result["residual_scan"],
-        "audit": _audit(session, audit),
+        "audit": _audit(session, audit, kind),
         "software": software(),
     }
     return facts, (dict(audit.curves) if audit is not None and audit.curves else None)
@@ -109,13 +114,6 @@ def check_certifiable(session: Session, request: ErasureRequest) -> None:
     elif "residual_scan" not in request.result:
         raise RefusedError(f"request {request.id} has no recorded residual scan (the forget "
                            "was interrupted before its scan); it cannot be certified")
-
-
-def erasure_kind(request: ErasureRequest, model: Model) -> str:
-    """The kind recorded at execution; without one, exact only for isolated / frozen."""
-    if request.erasure_kind in ("exact", "approximate"):
-        return request.erasure_kind
-    return "exact" if model.training_mode in EXACT_MODES else "approximate"
 
 
 def latest_audit(session: Session, request: ErasureRequest) -> AuditRun | None:
@@ -170,16 +168,16 @@ def _method(model: Model, request: ErasureRequest) -> dict[str, Any]:
 
 
 def _erasure(kind: str, model: Model, audit: AuditRun | None) -> dict[str, Any]:
-    if kind == "exact":
-        return {"kind": "exact", "residual": None}
+    if kind == EXACT:
+        return {"kind": EXACT, "residual": None}
     residual = measured_residual(audit.metrics if audit is not None else {})
-    out = {"kind": "approximate", "residual": residual or {"measured": "no figures recorded"}}
+    out = {"kind": kind, "residual": residual or {"measured": "no figures recorded"}}
     note = MODE_NOTES.get(model.training_mode)
     return {**out, "note": note} if note else out
 
 
 def measured_residual(metrics: dict[str, Any]) -> dict[str, Any]:
-    """The figures that measure what an approximate erasure may have left behind."""
+    """The figures that measure what an isolated or approximate erasure may have left."""
     ref = metrics.get("reference") or {}
     out: dict[str, Any] = {}
     gap = relearn_gap(metrics.get("relearn"), ref.get("relearn"))
@@ -212,14 +210,16 @@ def _purge(session: Session, request: ErasureRequest, before: ModelVersion | Non
             "complete": all(r is None or r.status == "purged" for r in rows)}
 
 
-def _audit(session: Session, audit: AuditRun | None) -> dict[str, Any] | None:
+def _audit(session: Session, audit: AuditRun | None, kind: str) -> dict[str, Any] | None:
     if audit is None:
         return None
     metrics = audit.metrics
     checks = check_audit(metrics, get_setting(session, "thresholds"))
     ref_run = audit.config.get("reference_run")
+    quoted = figures(metrics)  # an audit stored before the kinds said "exact" for isolated
+    quoted["erasure"] = weakest(quoted["erasure"], kind) if quoted["erasure"] in KINDS else kind
     return {"run_id": audit.id, "created_at": audit.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "figures": figures(metrics),
+            "figures": quoted,
             "reference": figures(metrics["reference"]) if metrics.get("reference") else None,
             "reference_id": _reference_label(audit, ref_run),
             "passed": checks["passed"],

@@ -2,8 +2,10 @@
 
 A manifest names its schema version in ``schema``; validation picks the JSON Schema shipped
 for that version (``reports/schema/``), so certificates issued under ``unprompt.cert/1``
-(image classes only) still verify now that ``unprompt.cert/2`` (adding forget rules of
-guarded language models, section ``guard``) is the one issued. The SHA-256 of the
+(image classes only) and ``unprompt.cert/2`` (adding forget rules of guarded language
+models, section ``guard``) still verify now that ``unprompt.cert/3`` (the erasure kinds
+exact / isolated / approximate / suppressed, docs/design.md section 4.3) is the one
+issued; a cert/2 ``exact`` keeps its old meaning there. The SHA-256 of the
 canonical JSON is the manifest's identity: printed and QR-encoded in the PDF, stored in a
 signed PDF metadata field, and recorded in the registry.
 """
@@ -21,8 +23,9 @@ from typing import Any
 
 from storage.errors import UnpromptError
 
-CURRENT_SCHEMA = "unprompt.cert/2"
-SCHEMA_FILES = {"unprompt.cert/1": "cert-1.json", "unprompt.cert/2": "cert-2.json"}
+CURRENT_SCHEMA = "unprompt.cert/3"
+SCHEMA_FILES = {"unprompt.cert/1": "cert-1.json", "unprompt.cert/2": "cert-2.json",
+                "unprompt.cert/3": "cert-3.json"}
 TIMESTAMP_FIELDS = ("received_at", "due_at", "approved_at", "executed_at", "verified_at",
                     "certified_at")
 SOFTWARE_PACKAGES = ("unprompt", "reportlab", "pyHanko", "cryptography")

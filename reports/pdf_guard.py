@@ -3,7 +3,7 @@
 The one thing these pages must not blur: the language model's weights are unchanged. The
 knowledge is suppressed at inference, for the prompts the rule's classifier flags; a prompt
 it misses is answered as before, and the suppression lasts only while the rule is enabled.
-Everything here reads a validated ``unprompt.cert/2`` manifest with a ``guard`` section.
+Everything here reads a validated manifest (``unprompt.cert/3``) with a ``guard`` section.
 Every audit figure is printed with the number of held-out prompts it rests on.
 """
 
@@ -20,6 +20,7 @@ from reports.guard_text import on_prompts as _on
 from reports.guard_text import pct as _pct
 from reports.pdf_audit import verdict_cell
 from reports.pdf_style import FRAME_WIDTH, b, fonts, grid_table, key_value_table, markup, p
+from storage.erasure_kinds import SUPPRESSED, describe
 
 HOW = ("The knowledge is suppressed at inference: the rule's classifier scores every prompt, "
        "and for a prompt scored strictly above its threshold the guard corrupts the input "
@@ -40,8 +41,8 @@ def verdict_sentence(m: dict[str, Any]) -> str:
 
 
 def kind_sentence(m: dict[str, Any]) -> str:
-    return ("Erasure kind: approximate, suppression at inference. The language model's "
-            "weights are unchanged; a prompt the classifier misses is answered as before.")
+    return (f"Erasure kind: suppressed. {describe(SUPPRESSED)} It holds while the rule is "
+            "enabled; a prompt the classifier misses is answered as before.")
 
 
 def condition_sentence(m: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ from reportlab.platypus import Flowable, Spacer
 from reports import pdf_guard
 from reports.pdf_audit import audit_section, residual_table  # noqa: F401 - re-exported
 from reports.pdf_style import FRAME_WIDTH, b, fonts, grid_table, key_value_table, markup, p
+from storage.erasure_kinds import EXACT, ISOLATED, describe, needs_residual
 
 ORDER = ("removed", "replaced", "added", "unchanged")
 
@@ -35,16 +36,16 @@ def verdict_sentence(m: dict[str, Any]) -> str:
 
 
 def kind_sentence(m: dict[str, Any]) -> str:
-    """Exact by construction, or approximate with the headline residual figures."""
+    """The kind and its one-line description (docs/design.md section 4.3); an isolated or
+    approximate kind with the headline residual figures."""
     if pdf_guard.is_guard(m):
         return pdf_guard.kind_sentence(m)
-    if m["erasure"]["kind"] == "exact":
-        return ("Erasure kind: exact by construction. No shared weight learned from the "
-                "erased data; its own parameters were deleted.")
+    kind = m["erasure"]["kind"]
+    if not needs_residual(kind):
+        return f"Erasure kind: {kind}. {describe(kind)}"
     found = residual_headline(m["erasure"].get("residual") or {})
     measured = f" Measured residual: {found}." if found else ""
-    return ("Erasure kind: approximate (shared weights also learned from the erased data)."
-            f"{measured} Details in section 2.")
+    return f"Erasure kind: {kind}. {describe(kind)}{measured} Details in section 2."
 
 
 def residual_headline(residual: dict[str, Any]) -> str:
@@ -119,7 +120,7 @@ def erasure_section(m: dict[str, Any]) -> list[Flowable]:
            markup(f"{b(kind_sentence(m))} {_kind_explanation(m)}")]
     if erasure.get("note"):
         out.append(p(erasure["note"], "small"))
-    if erasure["kind"] == "approximate":
+    if needs_residual(erasure["kind"]):
         out += [p("Measured residual", "h2"), residual_table(erasure["residual"])]
     return out
 
@@ -227,12 +228,18 @@ def _deadline_sentence(t: dict[str, Any]) -> str:
 
 
 def _kind_explanation(m: dict[str, Any]) -> str:
-    if m["erasure"]["kind"] == "exact":
-        return ("The shared weights of this model never trained on erasable data; every "
-                "parameter that learned from the erased class belonged to it alone, and those "
-                "parameters were deleted from the model and their stored bytes destroyed. "
-                "The remaining classes' own parameters saw its images only as other-class "
-                "examples during training.")
+    kind = m["erasure"]["kind"]
+    if kind == EXACT:
+        return ("Every parameter of this model that learned from the erased data belonged to "
+                "it alone, or the model was retrained without it: what remains is what "
+                "training without the erased data gives. The erased parameters were deleted "
+                "from the model and their stored bytes destroyed.")
+    if kind == ISOLATED:
+        return ("The shared weights of this model never trained on erasable data, and the "
+                "erased class's own parameters were deleted and their stored bytes destroyed. "
+                "The remaining classes' own parameters were trained with its images as "
+                "other-class examples, so the model is not what training without it gives; "
+                "the residual below measures the difference.")
     return ("Weights shared by all classes were trained on the erased data too. Deleting the "
             "class's own parameters removes it from the model's predictions, but traces may "
             "remain in the shared weights; the residual below measures them.")

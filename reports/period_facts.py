@@ -21,6 +21,7 @@ from reports.certificate_facts import latest_audit
 from reports.rule_facts import guard_audit, rule_of
 from storage import auditlog
 from storage.audit_checks import check_audit, check_guard_audit, figure, relearn_gap
+from storage.erasure_kinds import request_kind
 from storage.errors import NotFoundError
 from storage.models import Certificate, ErasureRequest
 from storage.requests import AT_RISK_WITHIN, OPEN_STATES
@@ -94,7 +95,7 @@ def _row(session: Session, r: ErasureRequest, start: dt.datetime, end: dt.dateti
         "approved_at": _iso(r.approved_at), "rejected_at": _iso(r.rejected_at),
         "rejected_reason": r.rejected_reason, "executed_at": _iso(r.executed_at),
         "executed_by": r.executed_by, "certified_at": _iso(r.certified_at),
-        "version_after": (r.result or {}).get("version"), "erasure_kind": r.erasure_kind,
+        "version_after": (r.result or {}).get("version"), "erasure_kind": request_kind(r),
         "days_to_erasure": None if days is None else round(days, 2),
         "late": bool(r.executed_at and r.executed_at > r.due_at),
         "events_in_period": events, "in_period": bool(events),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from typing import Any
+from xml.sax.saxutils import escape
 
 from reportlab.graphics.charts.barcharts import VerticalBarChart
 from reportlab.graphics.shapes import Drawing, Line, String
@@ -17,6 +18,7 @@ from reports.pdf_style import (
     FRAME_WIDTH,
     MUTED,
     PAGE_MARGIN,
+    b,
     fonts,
     grid_table,
     key_value_table,
@@ -25,6 +27,7 @@ from reports.pdf_style import (
     page_header,
 )
 from storage.audit_checks import verdict_word
+from storage.erasure_kinds import KINDS, describe
 
 BAR = colors.HexColor("#1f4e79")
 LATE = colors.HexColor("#b3261e")
@@ -153,8 +156,10 @@ def _forgotten(f: dict[str, Any]) -> list[Flowable]:
             for r in sorted(executed, key=lambda r: (r["model"], r["executed_at"]))]
     widths = [30 * mm, 36 * mm, 14 * mm, 34 * mm, 18 * mm]
     widths.append(FRAME_WIDTH - sum(widths))
+    kinds = sorted({r[-1] for r in rows if r[-1]}, key=lambda k: (k not in KINDS, k))
+    legend = [markup(f"{b(k)}: {escape(describe(k))}", "small") for k in kinds]
     return out + [grid_table(["Model", "Forgotten", "Req.", "When (UTC)", "Version",
-                              "Erasure"], rows, widths)]
+                              "Erasure"], rows, widths), Spacer(1, 4), *legend]
 
 
 def _audits(f: dict[str, Any]) -> list[Flowable]:

@@ -1,13 +1,14 @@
 """What a certificate attests for a forget-rule request of a guarded language model.
 
-A forget rule (docs/design.md section 6) does not change the language model: a prompt classifier
-flags prompts about the topic and the guard corrupts their input embeddings at inference.
-The certificate says so (``erasure.mechanism`` ``inference-guard``, ``weights_changed``
-false), describes the rule version in force, and quotes the latest `guard eval` of that
-version against the ignorant reference, with pass / fail against the workspace's
-``guard_thresholds``. Every audit figure quoted rests on held-out prompts only (the rule's
-``test`` split and the bundled held-out everyday prompts), with the number of prompts beside
-it; an audit stored before held-out scoring is refused until the rule is evaluated again.
+A forget rule (docs/design.md section 6) does not change the language model: a prompt
+classifier flags prompts about the topic and the guard corrupts their input embeddings at
+inference. The certificate says so (``erasure.kind`` ``suppressed``, docs/design.md section
+4.3; ``erasure.mechanism`` ``inference-guard``, ``weights_changed`` false), describes the
+rule version in force, and quotes the latest `guard eval` of that version against the
+ignorant reference, with pass / fail against the workspace's ``guard_thresholds``. Every
+audit figure quoted rests on held-out prompts only (the rule's ``test`` split and the
+bundled held-out everyday prompts), with the number of prompts beside it; an audit stored
+before held-out scoring is refused until the rule is evaluated again.
 ``reports.certificate_facts`` adds the parts every certificate shares.
 """
 
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from storage import rules as store
 from storage.audit_checks import HELD_OUT_BASIS, check_guard_audit, held_out
+from storage.erasure_kinds import SUPPRESSED
 from storage.errors import RefusedError
 from storage.models import AuditRun, ErasureRequest, ForgetRule, Model
 from storage.registry import live_version
@@ -79,7 +81,7 @@ def gather_rule(session: Session, request: ErasureRequest) -> dict[str, Any]:
     label = f"prompt classifier of rule {rule.name}"
     return {
         "method": {**METHOD, "description": _description(rule)},
-        "erasure": {"kind": "approximate", "mechanism": "inference-guard",
+        "erasure": {"kind": SUPPRESSED, "mechanism": "inference-guard",
                     "weights_changed": False, "residual": _residual(audit.metrics),
                     "note": NOTE},
         "model": {"name": model.name, "kind": model.kind, "backbone": model.backbone,
@@ -187,7 +189,7 @@ def guard_figures(metrics: dict[str, Any]) -> dict[str, Any]:
             "classifier": ("threshold", "tpr_forget", "fpr_neighbour", "fpr_general",
                            "counts", "latency_ms"),
             "latency": ("answer_ms_unguarded", "answer_ms_guarded", "overhead_share")}
-    out: dict[str, Any] = {"erasure": "approximate"}
+    out: dict[str, Any] = {"erasure": SUPPRESSED}
     if held_out(metrics):
         out["basis"] = HELD_OUT_BASIS
     for part, keys in pick.items():

@@ -77,7 +77,7 @@ class ModelVersion(Base):
     shared_artifact: Mapped[str] = mapped_column(String(64), default="")
     class_artifacts: Mapped[dict[str, Any]] = mapped_column(default=dict)  # label -> sha256
     status: Mapped[str] = mapped_column(String(20), default="live")  # live / superseded / purged
-    erasure_kind: Mapped[str] = mapped_column(String(20), default="")  # exact / approximate
+    erasure_kind: Mapped[str] = mapped_column(String(20), default="")  # storage.erasure_kinds
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     model: Mapped[Model] = relationship(back_populates="versions")

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from storage.erasure_kinds import version_kind
 from storage.errors import NotFoundError
 from storage.models import ClassEntry, Model, ModelVersion
 
@@ -32,7 +33,7 @@ def version_dict(version: ModelVersion) -> dict[str, Any]:
         "parent": _parent_number(version),
         "shared_artifact": version.shared_artifact,
         "class_artifacts": dict(version.class_artifacts),
-        "erasure_kind": version.erasure_kind,
+        "erasure_kind": version_kind(version.model, version) if version.erasure_kind else "",
         "metrics": dict(version.metrics),
         "created_at": version.created_at.isoformat(),
     }

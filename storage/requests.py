@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage import auditlog, decisions, operators
+from storage.erasure_kinds import request_kind
 from storage.errors import NotFoundError, RefusedError, UnpromptError
 from storage.models import ErasureRequest, ForgetRule, Model, utcnow
 from storage.registry import get_model
@@ -259,7 +260,7 @@ def request_dict(request: ErasureRequest, now: dt.datetime | None = None) -> dic
         "subject_hash": request.subject_hash, "subject_scheme": request.subject_scheme,
         "legal_basis": request.legal_basis, "requested_by": request.requested_by,
         "approved_by": request.approved_by,
-        "rejected_reason": request.rejected_reason, "erasure_kind": request.erasure_kind,
+        "rejected_reason": request.rejected_reason, "erasure_kind": request_kind(request),
         "executed_at": _iso(request.executed_at), "verified_at": _iso(request.verified_at),
         "certified_at": _iso(request.certified_at), "approved_at": _iso(request.approved_at),
         "rejected_at": _iso(request.rejected_at),

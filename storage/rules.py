@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from storage import auditlog
 from storage import requests as reqs
+from storage.erasure_kinds import SUPPRESSED
 from storage.errors import NotFoundError, RefusedError, UnpromptError
 from storage.models import AuditRun, ErasureRequest, ForgetRule, Model, ModelVersion, utcnow
 from storage.registry import get_model, live_version
@@ -40,7 +41,7 @@ def register_language_model(session: Session, name: str, spec: str | None,
         session.add(model)
         session.flush()
         session.add(ModelVersion(model_id=model.id, number=1, metrics=details,
-                                 erasure_kind="approximate"))
+                                 erasure_kind=SUPPRESSED))
         action = "model.registered"
     else:
         model = _check_llm(existing)
@@ -203,7 +204,7 @@ def enable_rule(session: Session, rule: ForgetRule, operator: str,
                      "was": was, "request": request.id if request else None})
     if request is not None:
         rule.request_id = request.id
-        reqs.mark_executed(session, request, operator, "approximate",
+        reqs.mark_executed(session, request, operator, SUPPRESSED,
                            execution_result(model, rule))
     return rule
 

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from storage import auditlog
+from storage.erasure_kinds import forget_kind
 from storage.errors import RefusedError
 from storage.models import ClassEntry, ErasureRequest, Model, ModelVersion
 from storage.registry import live_version
@@ -82,7 +83,7 @@ def commit_forget(session: Session, model: Model, entries: list[ClassEntry],
                        shared_artifact=old.shared_artifact,
                        class_artifacts={k: v for k, v in old.class_artifacts.items()
                                         if k not in labels},
-                       erasure_kind=old.erasure_kind, metrics=metrics)
+                       erasure_kind=forget_kind(model, old), metrics=metrics)
     session.add(new)
     for version in model.versions:  # every earlier version that held them can no longer load
         if version is not new and set(version.class_artifacts.values()) & set(removed):

@@ -16,7 +16,8 @@ metrics (AuditRun.metrics; ``audit --json`` adds ``audit_run``), every rate in [
   linear_probe: {forget_accuracy, retain_accuracy, per_class: {class name: accuracy}}
   relearn: {"1": accuracy, "5": ..., "20": ...} or None when not run
   lira: {k, auc, tpr_at_1pct_fpr, tpr_at_0_1pct_fpr, forget_auc, retain_auc} (when run)
-  erasure: "exact" | "approximate"
+  erasure: "exact" | "isolated" | "approximate" (storage.erasure_kinds; audits stored
+           before it say "exact" for isolated / frozen models)
   erasure_statement: the erasure kind in plain words with the measured residual
   reference: the same keys (erasure "exact", no gap, no nested reference) (when run)
 curves (AuditRun.curves), ``which`` = "model" / "reference":
@@ -36,6 +37,7 @@ from typing import Any
 from engine.audit.relearn import SHOTS
 from engine.audit.scores import ATTACKS
 from engine.audit.statement import audit_statement
+from storage.erasure_kinds import EXACT
 
 SCORECARD = ("forget_accuracy", "retain_accuracy", "test_accuracy")
 _AFTER = {"model": "after"}  # per-class accuracy: before / after the forget, reference
@@ -45,7 +47,7 @@ def assemble(run: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(metrics, curves)`` from the per-model parts of an audit run."""
     metrics = _metrics(run.metrics["model"], run.facts["erasure_kind"], run.opts.relearn)
     if "reference" in run.metrics:
-        ref = _metrics(run.metrics["reference"], "exact", run.opts.relearn)
+        ref = _metrics(run.metrics["reference"], EXACT, run.opts.relearn)
         metrics["reference"] = ref
         metrics["scorecard"]["gap_to_reference"] = {
             k: metrics["scorecard"][k] - ref["scorecard"][k] for k in SCORECARD}

@@ -7,11 +7,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from engine.model_store import image_model
+from storage.erasure_kinds import version_kind
 from storage.models import Model, ModelVersion
 from storage.registry import live_version
 from storage.workspace import Workspace
-
-EXACT_MODES = ("isolated", "frozen")
 
 
 def registry_facts(ws: Workspace, model_name: str) -> dict[str, Any]:
@@ -27,7 +26,7 @@ def registry_facts(ws: Workspace, model_name: str) -> dict[str, Any]:
             "version": live.number, "names": names,
             "forgotten": sorted(c.label_index for c in model.classes
                                 if c.status == "forgotten"),
-            "erasure_kind": erasure_kind(live.erasure_kind, model.training_mode),
+            "erasure_kind": version_kind(model, live),
             "scrub": live.metrics.get("scrub"),
             "config": dict(model.config),
             "backbone_source": dict(first.metrics.get("backbone_source") or {"kind": "none"}),
@@ -38,14 +37,6 @@ def registry_facts(ws: Workspace, model_name: str) -> dict[str, Any]:
 
 def model_row(session: Session, facts: dict[str, Any]) -> Model:
     return session.get(Model, facts["model_id"])
-
-
-def erasure_kind(recorded: str | None, mode: str) -> str:
-    """The version's recorded kind; without one, exact only for the exact-by-construction
-    modes (every trainable parameter belongs to one class)."""
-    if recorded in ("exact", "approximate"):
-        return recorded
-    return "exact" if mode in EXACT_MODES else "approximate"
 
 
 def accuracy_before(session: Session, model: Model, live: ModelVersion,

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from engine.audit.scores import ATTACKS
+from storage.erasure_kinds import KINDS
 
 RELEARN_KEYS = ("1", "5", "20")
 SCORECARD = ("forget_accuracy", "retain_accuracy", "test_accuracy")
@@ -55,8 +56,8 @@ def _check_one(m: dict[str, Any], at: str, *, lira: bool, relearn: bool) -> list
         problems += _need(m["relearn"] or {}, RELEARN_KEYS, f"{at}relearn.")
     if lira:
         problems += _need(m["lira"], ["k", *SUMMARY, "forget_auc", "retain_auc"], f"{at}lira.")
-    if m["erasure"] not in ("exact", "approximate"):
-        problems.append(f"{at}erasure: {m['erasure']!r} is neither exact nor approximate")
+    if m["erasure"] not in KINDS:
+        problems.append(f"{at}erasure: {m['erasure']!r} is not one of {', '.join(KINDS)}")
     return problems
 
 

@@ -129,6 +129,8 @@ def test_enabling_with_an_approved_request_executes_it(ws, trained) -> None:
     with ws.sessions() as session:
         request = reqs.get_request(session, request_id)
         assert request.status == "executed" and request.executed_by == "dave"
+        assert request.erasure_kind == "suppressed"  # docs/design.md section 4.3
+        assert reqs.request_dict(request)["erasure_kind"] == "suppressed"
         assert request.result["rule_version"] == 1 and request.result["rule"] == "hogwarts"
         assert request.result["classifier_artifact"] == trained["rule"]["classifier_artifact"]
         assert request.result["calibration"]["target_fpr"] == 0.01

@@ -150,7 +150,7 @@ def fake_forget(workspace: str, *, model_name: str, classes: list[str], operator
     """A result shaped like ``forget_job``'s (the Models screen's panel shows it)."""
     before = {"per_class": {c: 0.9 for c in classes}, "retained": 0.9}
     after = {"per_class": {c: 0.0 for c in classes}, "retained": 0.89}
-    return {"model": model_name, "from_version": 1, "version": 2, "erasure_kind": "exact",
+    return {"model": model_name, "from_version": 1, "version": 2, "erasure_kind": "isolated",
             "latency_ms": 42.0, "purged": [], "forgotten": classes,
             "residual_scan": {"clean": True, "files_scanned": 3, "bytes_scanned": 1e6,
                               "patterns": 2},

@@ -39,6 +39,8 @@ def test_a_forget_runs_while_the_screen_learns(screen: ModelsWidget, tmp_path: P
     qtbot.waitUntil(lambda: screen.result_panel.title.text() == "Forgot coat from fashion-vit",
                     timeout=10_000)
     assert screen.result_panel.fact("Latency") == "42 ms"
+    assert screen.result_panel.fact("Erasure") == "isolated"  # docs/design.md section 4.3
+    assert screen.result_panel.fact_label("Erasure").toolTip().startswith("No shared weight")
     qtbot.waitUntil(lambda: screen.background_label.text()
                     == "Learning boot in fashion-vit: epoch 1 of 10", timeout=10_000)
     assert screen.background_label.isVisible() and screen._job is learn

@@ -242,3 +242,12 @@ def test_an_unproven_operator_cannot_approve(screen: RequestsWidget, warnings: l
     assert warnings == [(f"Cannot approve request {seeded['received']}", message)]
     assert shown[0].passphrase_edit.text() == "" and shown[0].result() == 0
     assert cell(screen, seeded["received"], "Status") == "Received"
+
+
+def test_an_executed_request_shows_its_erasure_kind(screen: RequestsWidget,
+                                                    seeded: dict[str, int]) -> None:
+    """The seeded request was recorded 'exact' on an isolated-mode model, as the code
+    before the erasure kinds did: it reads 'isolated' now (docs/design.md section 4.3)."""
+    screen.select(seeded["executed"])
+    assert "(isolated erasure)" in screen.details.text()
+    assert screen.details.toolTip().startswith("isolated erasure: No shared weight learned")

@@ -1,5 +1,5 @@
 """Post-forget scrub of lora / full models: a new version with new shared weights, the
-pre-scrub weights purged, approximate erasure stated; exact models refuse it."""
+pre-scrub weights purged, approximate erasure stated; isolated models refuse it."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def _versions(root: Path) -> list[ModelVersion]:
 
 @pytest.fixture(scope="module")
 def exact_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A frozen-mode model on a random backbone: exact erasure by construction."""
+    """A frozen-mode model on a random backbone: isolated erasure (no shared weight learned)."""
     root = tmp_path_factory.mktemp("exact") / "ws"
     train_tiny(root, mode="frozen", epochs=1)
     return root
@@ -130,8 +130,9 @@ def test_scrub_refusals_change_nothing(ws_root: Path, exact_workspace: Path,
         _forget(exact, ["2"], scrub=STEPS)
     assert len(_versions(exact)) == 1  # refused before the forget, too
     result = _forget(exact, ["2"])
-    assert result["erasure_kind"] == "exact"
-    assert result["erasure_statement"].startswith("Exact erasure by construction")
+    assert result["erasure_kind"] == "isolated"
+    assert result["erasure_statement"].startswith("Isolated erasure (frozen mode")
+    assert [v.erasure_kind for v in _versions(exact)] == ["isolated", "isolated"]
 
 
 def test_cli_forget_with_scrub(ws_root: Path, exact_workspace: Path,

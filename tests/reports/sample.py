@@ -10,7 +10,8 @@ CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
 
 
 def sample_facts(kind: str = "exact") -> dict[str, Any]:
-    """What the registry would pass to ``build_manifest`` for one executed request."""
+    """What the registry would pass to ``build_manifest`` for one executed request of
+    ``kind`` (exact: independent mode; isolated; approximate: lora)."""
     received = dt.datetime(2026, 11, 2, 9, 14, 5)
     before = {"shared": "a" * 64, **{f"class:{n}": f"{i:x}" * 64 for i, n in enumerate(CLASSES)}}
     after = {k: v for k, v in before.items() if k != "class:Sandal"}
@@ -27,7 +28,7 @@ def sample_facts(kind: str = "exact") -> dict[str, Any]:
                   "classes": [{"index": 5, "name": "Sandal"}]},
         "method": {"name": "pre-forgettable prompts",
                    "description": "the class's prompt token and head row were deleted",
-                   "training_mode": "isolated",
+                   "training_mode": "independent",
                    "reference": "Hendrix et al., ACM MM 2025, arXiv 2509.15230"},
         "erasure": {"kind": "exact", "residual": None},
         "model": {"name": "fashion", "kind": "image", "version_before": 3, "version_after": 4,
@@ -42,12 +43,15 @@ def sample_facts(kind: str = "exact") -> dict[str, Any]:
         "audit_log_head": {"seq": 118, "hash": "9e" * 32},
         "software": {"unprompt": "0.1.0", "torch": "2.5.1", "timm": "1.0.11"},
     }
-    if kind == "approximate":
-        facts["erasure"] = {"kind": "approximate",
+    if kind in ("isolated", "approximate"):
+        facts["erasure"] = {"kind": kind,
                             "residual": {"relearn_accuracy_5_shots": 0.71,
                                          "reference_relearn_accuracy_5_shots": 0.64},
-                            "note": "shared LoRA weights learned from every class"}
-        facts["method"]["training_mode"] = "lora"
+                            "note": ("shared LoRA weights learned from every class"
+                                     if kind == "approximate" else "the other classes' own "
+                                     "prompts trained with the erased class's images")}
+        facts["method"]["training_mode"] = "lora" if kind == "approximate" else "isolated"
+        facts["audit"]["figures"]["erasure"] = kind
     return facts
 
 

@@ -134,7 +134,7 @@ def test_rule_request_is_certified_and_verifies(certified: dict) -> None:
     assert certified["enabled"]["status"] == "active"
     assert certified["evaluated"]["verified_requests"] == [1]
     r = certified["result"]
-    assert r["status"] == "certified" and r["erasure_kind"] == "approximate"
+    assert r["status"] == "certified" and r["erasure_kind"] == "suppressed"
     out = cli_json(certified["root"], "verify", str(certified["pdf"]))
     assert out["valid"] and out["reasons"] == []
     assert out["summary"]["erased"] == "rule hogwarts"
@@ -146,8 +146,8 @@ def test_rule_request_is_certified_and_verifies(certified: dict) -> None:
 
 def test_manifest_describes_the_rule_and_its_audit(certified: dict) -> None:
     m = json.loads(Path(certified["result"]["json"]).read_text())
-    assert m["schema"] == "unprompt.cert/2" and m["scope"]["kind"] == "rule"
-    assert m["erasure"] == {**m["erasure"], "kind": "approximate",
+    assert m["schema"] == "unprompt.cert/3" and m["scope"]["kind"] == "rule"
+    assert m["erasure"] == {**m["erasure"], "kind": "suppressed",
                             "mechanism": "inference-guard", "weights_changed": False}
     assert "unchanged" in m["erasure"]["note"] and "purge" not in m
     guard = m["guard"]
@@ -160,6 +160,7 @@ def test_manifest_describes_the_rule_and_its_audit(certified: dict) -> None:
     audit = m["audit"]
     assert audit["kind"] == "guard" and audit["run_id"] == certified["evaluated"]["audit_run"]
     assert {"knowledge", "side_effects", "classifier"} <= set(audit["figures"])
+    assert audit["figures"]["erasure"] == "suppressed"
     names = {c["name"] for c in audit["checks"]}
     assert {"knowledge_gap_max", "identical_unflagged_min", "tpr_forget_min"} <= names
     assert (m["operator"], m["approver"]) == ("dave", "carol")
@@ -167,7 +168,8 @@ def test_manifest_describes_the_rule_and_its_audit(certified: dict) -> None:
 
 def test_pdf_says_the_weights_are_unchanged(certified: dict) -> None:
     flat = pdf_text(certified["pdf"])
-    assert "Erasure kind: approximate, suppression at inference" in flat
+    assert "Erasure kind: suppressed. The model's weights are unchanged; the knowledge is " \
+        "blocked at inference" in flat
     assert "The language model's weights are unchanged" in flat
     assert "a prompt the classifier misses is answered as before" in flat
     assert "the guard must stay enabled" in flat

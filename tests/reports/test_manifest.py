@@ -19,7 +19,7 @@ from tests.reports.sample import sample_facts
 
 
 def test_build_adds_schema_and_normalises_timestamps(manifest: dict) -> None:
-    assert manifest["schema"] == "unprompt.cert/2"
+    assert manifest["schema"] == "unprompt.cert/3"
     assert manifest["timeline"]["received_at"] == "2026-11-02T09:14:05Z"
     assert manifest["timeline"]["approved_at"] == "2026-11-20T16:02:11Z"
     assert manifest["software"]["unprompt"] == "0.1.0" and "pyhanko" in manifest["software"]

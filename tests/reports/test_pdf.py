@@ -30,7 +30,7 @@ def test_qr_payload_names_id_and_hash(manifest: dict) -> None:
 def test_text_states_the_verdict(unsigned_pdf: bytes) -> None:
     flat = pdf_text(unsigned_pdf)
     assert "Class 'Sandal' was erased from model 'fashion' on 2026-11-23." in flat
-    assert "Erasure kind: exact by construction." in flat
+    assert "Erasure kind: exact. Retrain-equivalent: the model is what training" in flat
     for heading in ("The request", "Purge and residual scan", "Audit against the retrain",
                     "Accountability", "How to verify"):
         assert heading in flat

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from engine.jobs import run_job
+from storage.erasure_kinds import describe
 from tests import approvals
 from tests.cli.helpers import assert_clean_error
 from tests.reports.chain import cli, cli_json
@@ -91,6 +92,7 @@ def test_report_text(busy_root: Path, tmp_path: Path) -> None:
                      "What was forgotten", "against the thresholds", "Certificates issued",
                      "Audit log", "intact"):
         assert fragment in text, fragment
+    assert f"approximate: {describe('approximate')}" in text  # docs/design.md section 4.3
 
 
 def test_signed_with_the_workspace_key(busy_root: Path, tmp_path: Path) -> None:
