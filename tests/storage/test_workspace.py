@@ -26,6 +26,7 @@ def test_new_folder_gets_the_whole_schema(workspace_dir: Path) -> None:
         ws.close()
 
 
+@pytest.mark.sqlite_only
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(workspace: Workspace) -> None:
     with workspace.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
@@ -102,6 +103,7 @@ def test_environment_variable_chooses_the_folder(tmp_path: Path,
     ws.close()
 
 
+@pytest.mark.sqlite_only
 def test_db_url_points_the_registry_elsewhere(tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("UNPROMPT_DB_URL", f"sqlite:///{tmp_path / 'team.db'}")
