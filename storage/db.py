@@ -23,7 +23,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.errors import WorkspaceError
@@ -79,6 +79,14 @@ def _postgresql_engine(url) -> Engine:  # noqa: ANN001 - sqlalchemy.URL
             connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
 
     return engine
+
+
+def hold_write_lock(session: Session) -> None:
+    """Take the registry's write lock in ``session``'s transaction, where it is not held yet
+    (a write unit already holds it; taking it again is harmless). On SQLite the first write
+    takes the file's lock, and a transaction whose reads went stale meanwhile fails there."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})"))
 
 
 def is_sqlite(engine: Engine) -> bool:

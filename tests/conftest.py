@@ -36,16 +36,21 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
 # --- The registry on SQLite and on PostgreSQL (docs/design.md section 12) ---------------
 # A test runs on both when it uses the ``registry_backend`` fixture (tests/storage does for
 # all of its tests, other modules through ``pytest.mark.usefixtures``); a test marked
-# ``sqlite_only`` (it opens the SQLite file itself) keeps only the SQLite variant.
+# ``sqlite_only`` (it opens the SQLite file itself) keeps only the SQLite variant, one marked
+# ``postgresql_only`` (it is about several processes or machines on a server) the other.
 
 BACKENDS = ("sqlite", "postgresql")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "registry_backend" in metafunc.fixturenames:
-        only = metafunc.definition.get_closest_marker("sqlite_only")
-        metafunc.parametrize("registry_backend", BACKENDS[:1] if only else BACKENDS,
-                             indirect=True)
+        marker = metafunc.definition.get_closest_marker
+        backends = [b for b in BACKENDS if not marker(f"{_other(b)}_only")]
+        metafunc.parametrize("registry_backend", backends, indirect=True)
+
+
+def _other(backend: str) -> str:
+    return BACKENDS[1 - BACKENDS.index(backend)]
 
 
 @pytest.fixture(scope="session")
