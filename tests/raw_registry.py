@@ -62,3 +62,30 @@ def empty_registry(root: Path) -> str:
         return url
     execute(root, "DROP SCHEMA public CASCADE", "CREATE SCHEMA public")
     return url
+
+
+def copy_rows(source_url: str, target_url: str) -> None:
+    """Every row of a registry into a migrated, empty one (another backend, say), then the
+    id sequences past the copied ids: a registry built once, reused on PostgreSQL."""
+    from storage.models import Base
+
+    source, target = make_engine(source_url), make_engine(target_url)
+    try:
+        with source.connect() as reading, target.begin() as writing:
+            for table in Base.metadata.sorted_tables:
+                rows = [dict(row._mapping) for row in reading.execute(
+                    table.select().order_by(*table.primary_key.columns))]
+                if rows:
+                    writing.execute(table.insert(), rows)
+                _restart_ids(writing, table)
+    finally:
+        source.dispose()
+        target.dispose()
+
+
+def _restart_ids(connection, table) -> None:  # noqa: ANN001
+    if connection.dialect.name != "postgresql" or "id" not in table.c \
+            or not table.c.id.autoincrement or table.c.id.type.python_type is not int:
+        return
+    connection.execute(text(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                            f"coalesce(max(id), 0) + 1, false) FROM {table.name}"))
