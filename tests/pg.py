@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 TEMPLATE = "unprompt_template"
-SERVER_OPTIONS = ("-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-                  "-c max_connections=300 -c listen_addresses=127.0.0.1")
+SERVER_OPTIONS = "-c max_connections=300 -c listen_addresses=127.0.0.1"
+THROWAWAY = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"  # tests only
 
 
 def find_binaries() -> Path | None:
@@ -67,14 +67,15 @@ class PostgresServer:
     bindir: Path
     folder: Path
     port: int = 0
+    durable: bool = False  # fsync on, as a real server (the benchmark); tests skip it
     _names: itertools.count = field(default_factory=itertools.count)
 
     @classmethod
-    def start(cls) -> PostgresServer:
+    def start(cls, durable: bool = False) -> PostgresServer:
         bindir = find_binaries()
         assert bindir is not None, missing_reason()
         folder = Path(tempfile.mkdtemp(prefix="unprompt-pg-"))
-        server = cls(bindir, folder, _free_port())
+        server = cls(bindir, folder, _free_port(), durable)
         try:
             server._init_and_start()
         except BaseException:
@@ -89,6 +90,8 @@ class PostgresServer:
         self._run("initdb", "-D", str(data), "-U", "postgres", "-A", "trust", "-N",
                   "-E", "UTF8", "--locale=C")
         options = f"{SERVER_OPTIONS} -p {self.port} -k {self.folder}"
+        if not self.durable:
+            options = f"{options} {THROWAWAY}"
         self._run("pg_ctl", "-D", str(data), "-l", str(self.folder / "server.log"),
                   "-o", options, "-w", "-t", "60", "start")
 
