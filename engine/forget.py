@@ -126,7 +126,7 @@ def _commit(session: Session, ws: Workspace, plan: dict[str, Any], operator: str
     """Step 2: one transaction for every model that holds the bytes, the references
     that learned the classes, the purge marks and what a resumed forget needs."""
     model = image_model(session, plan["model"])
-    request = reqs.get_request(session, plan["request"]) if plan["request"] else None
+    request = reqs.get_request(session, plan["request"], lock=True) if plan["request"] else None
     # checked again at commit: a forget interleaved with this one (a forget with a scrub
     # is a long job) may have forgotten them or the others meanwhile
     entries = classes_to_forget(model, plan["names"])

@@ -2,7 +2,9 @@
 
 hash = sha256(prev_hash + canonical JSON of the entry's seq, timestamp, actor, action
 and payload). ``append`` runs inside the caller's transaction, so a state change and
-its log entry commit together or not at all.
+its log entry commit together or not at all; it reads the head under the registry's write
+lock, so appends from several processes or machines queue and the chain never forks
+(docs/design.md section 12).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from storage.db import hold_write_lock
 from storage.models import AuditLogEntry, utcnow  # noqa: F401 - re-exported
 
 GENESIS = "0" * 64
@@ -43,6 +46,7 @@ def head_hash(session: Session) -> str:
 
 def append(session: Session, actor: str, action: str, payload: dict[str, Any]) -> AuditLogEntry:
     """Add one entry after the current head, in the caller's transaction."""
+    hold_write_lock(session)
     last = head(session)
     seq = last.seq + 1 if last else 1
     prev = last.hash if last else GENESIS

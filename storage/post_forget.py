@@ -13,6 +13,7 @@ engine measures it (``engine.forget.finish_evaluation``).
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,8 @@ def pending_record(fingerprints: list[dict[str, Any]], purge: list[str],
                    request: int | None, operator: str) -> dict[str, Any]:
     """What a resumed forget needs, kept in the new version's metrics at commit."""
     return {PENDING: {"fingerprints": fingerprints, "purge": purge, "request": request,
-                      "operator": operator, "pid": os.getpid()},
+                      "operator": operator, "pid": os.getpid(),
+                      "host": socket.gethostname()},
             "evaluation_pending": True}
 
 
@@ -63,7 +65,7 @@ def resume_checks(root: Path, sessions: sessionmaker[Session]) -> list[int]:
                    session.scalars(select(ModelVersion)) if PENDING in (v.metrics or {})]
     done = []
     for version_id, pending in waiting:
-        if _still_running(pending.get("pid")):
+        if _still_running(pending.get("pid"), pending.get("host")):
             continue  # that forget is finishing its own scan right now
         scan = {**scan_fingerprints(root, pending["fingerprints"]), "resumed": True}
         with sessions.begin() as session:
@@ -78,9 +80,13 @@ def resume_checks(root: Path, sessions: sessionmaker[Session]) -> list[int]:
     return done
 
 
-def _still_running(pid: int | None) -> bool:
-    """Whether the process that committed the forget is alive (and not this one); on
-    Windows, where signal 0 is not a probe, a resume may repeat a scan (harmless)."""
+def _still_running(pid: int | None, host: str | None = None) -> bool:
+    """Whether the process that committed the forget is alive (and not this one). A forget
+    committed on another machine (a shared registry, docs/design.md section 12) cannot be
+    probed from here: it is left to that machine. On Windows, where signal 0 is not a probe,
+    a resume may repeat a scan (harmless)."""
+    if host is not None and host != socket.gethostname():
+        return True
     if not pid or pid == os.getpid() or os.name == "nt":
         return False
     try:

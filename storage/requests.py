@@ -149,12 +149,15 @@ def resolve_class(model: Model, key: str):  # noqa: ANN201 - ClassEntry
     raise NotFoundError(f"model {model.name!r} has no class {key!r} (classes: {names})")
 
 
-def get_request(session: Session, request_id: int | str) -> ErasureRequest:
+def get_request(session: Session, request_id: int | str, *, lock: bool = False
+                ) -> ErasureRequest:
+    """The request; ``lock`` holds its row until the transaction ends (SELECT ... FOR
+    UPDATE on PostgreSQL), so that a decision on it cannot overwrite another's."""
     try:
         key = int(str(request_id).removeprefix("R").removeprefix("-"))
     except ValueError:
         raise NotFoundError(f"{request_id!r} is not a request id (a number)") from None
-    request = session.get(ErasureRequest, key)
+    request = session.get(ErasureRequest, key, with_for_update=lock or None)
     if request is None:
         raise NotFoundError(f"no erasure request {key} (see `request list`)")
     return request
@@ -163,17 +166,17 @@ def get_request(session: Session, request_id: int | str) -> ErasureRequest:
 def approve(session: Session, request_id: int | str, operator: str,
             passphrase: str | None) -> ErasureRequest:
     """Approve as ``operator``, who proves their passphrase and signs the decision."""
-    request = check_approvable(session, request_id, operator)
+    request = check_approvable(session, request_id, operator, lock=True)
     key = operators.authenticate(session, operator, passphrase)
     request.status, request.approved_by, request.approved_at = "approved", operator, utcnow()
     decisions.append_signed(session, key, request, operator, "request.approved", {})
     return request
 
 
-def check_approvable(session: Session, request_id: int | str, operator: str
-                     ) -> ErasureRequest:
+def check_approvable(session: Session, request_id: int | str, operator: str, *,
+                     lock: bool = False) -> ErasureRequest:
     """Refuse, before any passphrase is asked, an approval that cannot succeed."""
-    request = get_request(session, request_id)
+    request = get_request(session, request_id, lock=lock)
     _require(request, ("received",), "approved")
     if get_setting(session, "four_eyes"):
         if operator == request.requested_by:
@@ -200,7 +203,7 @@ def reject(session: Session, request_id: int | str, operator: str, reason: str,
     """Reject as ``operator``, who proves their passphrase and signs the decision."""
     if not reason.strip():
         raise UnpromptError("a rejection needs a reason")
-    request = get_request(session, request_id)
+    request = get_request(session, request_id, lock=True)
     _require(request, OPEN_STATES, "rejected")
     key = operators.authenticate(session, operator, passphrase)
     request.status, request.rejected_reason = "rejected", reason.strip()

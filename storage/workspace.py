@@ -15,10 +15,17 @@ from pathlib import Path
 
 from alembic.util.exc import CommandError
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from storage.artifacts import ArtifactStore
-from storage.db import Sessions, make_engine, make_sessionmaker, upgrade_to_head
+from storage.db import (
+    Sessions,
+    check_reachable,
+    make_engine,
+    make_sessionmaker,
+    registry_name,
+    upgrade_to_head,
+)
 from storage.errors import WorkspaceError
 from storage.post_forget import resume_checks
 
@@ -58,6 +65,50 @@ def _check_exists(root: Path) -> None:
                              "(nothing was created there)")
 
 
+def _open_registry(root: Path, url: str) -> Engine:
+    """The migrated registry; a server that cannot be reached is named before anything is
+    created in the folder (docs/design.md section 12)."""
+    try:
+        engine = make_engine(url)
+    except (ArgumentError, ImportError) as exc:
+        raise WorkspaceError(f"UNPROMPT_DB_URL is not a database URL this version can open "
+                             f"({_one_line(exc)}); use postgresql+psycopg://USER:PASSWORD@"
+                             "HOST:PORT/DATABASE") from None
+    try:
+        check_reachable(engine)
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        raise WorkspaceError(f"cannot connect to the registry database "
+                             f"{registry_name(engine)}: {_one_line(_cause(exc))}") from None
+    try:
+        root.mkdir(exist_ok=True)
+        for name in MARKER_DIRS:
+            (root / name).mkdir(exist_ok=True)
+        upgrade_to_head(engine)
+    except PermissionError as exc:
+        raise WorkspaceError(f"workspace {root} is not writable: {exc.strerror}") from exc
+    except OSError as exc:
+        raise WorkspaceError(f"cannot open workspace {root}: {exc.strerror} "
+                             f"({exc.filename})") from exc
+    except CommandError as exc:
+        raise WorkspaceError(f"the registry of {root} was written by a newer version of "
+                             f"Unprompt, or is damaged ({exc}); open it with that version"
+                             ) from exc
+    except SQLAlchemyError as exc:
+        cause = _cause(exc)
+        raise WorkspaceError(f"cannot open the registry {registry_name(engine)}: "
+                             f"{cause.__class__.__name__}: {_one_line(cause)}") from exc
+    return engine
+
+
+def _cause(exc: SQLAlchemyError) -> BaseException:
+    return getattr(exc, "orig", None) or exc
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or exc.__class__.__name__
+
+
 @dataclass
 class Workspace:
     root: Path
@@ -74,25 +125,7 @@ class Workspace:
         if not create:
             _check_exists(root)
         url = os.environ.get("UNPROMPT_DB_URL") or f"sqlite:///{root / REGISTRY}"
-        try:
-            root.mkdir(exist_ok=True)
-            for name in MARKER_DIRS:
-                (root / name).mkdir(exist_ok=True)
-            engine = make_engine(url)
-            upgrade_to_head(engine)
-        except PermissionError as exc:
-            raise WorkspaceError(f"workspace {root} is not writable: {exc.strerror}") from exc
-        except OSError as exc:
-            raise WorkspaceError(f"cannot open workspace {root}: {exc.strerror} "
-                                 f"({exc.filename})") from exc
-        except CommandError as exc:
-            raise WorkspaceError(f"the registry of {root} was written by a newer version of "
-                                 f"Unprompt, or is damaged ({exc}); open it with that version"
-                                 ) from exc
-        except SQLAlchemyError as exc:
-            cause = getattr(exc, "orig", None) or exc
-            raise WorkspaceError(f"cannot open the registry of {root}: "
-                                 f"{cause.__class__.__name__}: {cause}") from exc
+        engine = _open_registry(root, url)
         sessions = make_sessionmaker(engine)
         workspace = cls(root, engine, sessions, ArtifactStore(root / "artifacts", sessions))
         workspace.artifacts.resume_purges()

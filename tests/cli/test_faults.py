@@ -34,6 +34,19 @@ def test_registry_from_a_newer_version_is_one_sentence(tmp_path: Path) -> None:
     assert_clean_error(result, "newer version")
 
 
+def test_an_unreachable_registry_server_is_one_sentence(tmp_path: Path) -> None:
+    """A team registry that cannot be reached is named (its password hidden), and the
+    command writes nothing: not even the workspace folder."""
+    root = tmp_path / "ws"
+    url = "postgresql+psycopg://ann:secret@127.0.0.1:1/team"  # nothing listens on port 1
+    result = run_cli("settings", "--workspace", str(root), timeout=120,
+                     env={"UNPROMPT_DB_URL": url})
+    assert result.returncode == 1
+    assert_clean_error(result, "cannot connect to the registry database "
+                               "postgresql+psycopg://ann:***@127.0.0.1:1/team")
+    assert "secret" not in result.stderr and not root.exists()
+
+
 def test_file_error_in_keys_is_one_sentence(tmp_path: Path) -> None:
     """An OSError (here: keys/trusted is a file) exits 1 naming the path, not 3."""
     root = tmp_path / "ws"

@@ -178,6 +178,7 @@ def test_a_bad_request_shows_why_and_keeps_the_dialog_open(
     assert results == [0] and screen.model.rowCount() == 7
 
 
+@pytest.mark.usefixtures("registry_backend")  # the GUI on a team's PostgreSQL registry too
 def test_approve_and_reject_update_the_table(screen: RequestsWidget, seeded: dict[str, int],
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     screen.select(seeded["received"])

@@ -35,3 +35,24 @@ def ws_root(trained_workspace: Path, tmp_path: Path) -> Path:
     root = tmp_path / "ws-copy"
     shutil.copytree(trained_workspace, root)
     return root
+
+
+@pytest.fixture(scope="session")
+def trained_postgres(trained_workspace: Path, postgres_server) -> str:
+    """The trained workspace's registry copied into a PostgreSQL database, once (training
+    again costs seconds): the template of each test's database (tests using
+    ``registry_backend``, see tests/conftest.py)."""
+    from tests import raw_registry
+
+    name = postgres_server.new_database()
+    raw_registry.copy_rows(f"sqlite:///{trained_workspace / 'registry.db'}",
+                           postgres_server.url(name))
+    return name
+
+
+@pytest.fixture()
+def postgres_url(postgres_server, trained_postgres: str):
+    """A copy of the trained registry on PostgreSQL, for ``ws_root``'s copied folder."""
+    name = postgres_server.new_database(template=trained_postgres)
+    yield postgres_server.url(name)
+    postgres_server.drop_database(name)

@@ -15,6 +15,8 @@ from storage.models import Artifact, ModelVersion
 from storage.workspace import Workspace
 from tests import approvals
 
+pytestmark = pytest.mark.usefixtures("registry_backend")  # on SQLite and on PostgreSQL
+
 
 def _forget(root: Path, classes: list[str], request=None) -> dict:  # noqa: ANN001
     return run_job(forget_job(root, model_name="demo", classes=classes, operator="alice",

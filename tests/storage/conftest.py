@@ -1,4 +1,5 @@
-"""A workspace with one image model, 'shop' (classes shirt, shoe, bag), for request tests."""
+"""Every storage test runs on SQLite and on PostgreSQL (``registry_backend``, tests/conftest.py);
+a workspace with one image model, 'shop' (classes shirt, shoe, bag), for request tests."""
 
 from __future__ import annotations
 
@@ -6,6 +7,11 @@ import pytest
 
 from storage.models import ClassEntry, Model
 from storage.workspace import Workspace
+
+
+@pytest.fixture(autouse=True)
+def _both_backends(registry_backend: str) -> str:
+    return registry_backend
 
 
 @pytest.fixture()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 
 from storage import auditlog
 from storage.workspace import Workspace
+from tests import raw_registry
 
 
 def _write(workspace: Workspace, count: int) -> None:
@@ -21,10 +21,7 @@ def _verify(workspace: Workspace) -> auditlog.ChainReport:
 
 
 def _sql(workspace: Workspace, statement: str) -> None:
-    conn = sqlite3.connect(workspace.root / "registry.db")
-    conn.execute(statement)
-    conn.commit()
-    conn.close()
+    raw_registry.execute(workspace.root, statement)
 
 
 def test_intact_chain_verifies(workspace: Workspace) -> None:

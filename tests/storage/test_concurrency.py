@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from storage import auditlog
@@ -54,6 +55,7 @@ def test_another_process_writes_while_a_session_reads(workspace_dir: Path) -> No
         ws.close()
 
 
+@pytest.mark.sqlite_only  # on PostgreSQL: test_team_concurrency.py, with approvals and forgets
 def test_writers_in_several_processes_keep_one_chain(workspace_dir: Path) -> None:
     """Write units still take the write lock before reading the log head, so concurrent
     appends from several processes queue and the chain has no fork or gap."""

@@ -4,7 +4,6 @@ they were made from, so a truncated or recomputed log is named (issue 14, item 7
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from reports.log_check import verify_log
 from storage import auditlog
 from storage.errors import UnpromptError
 from storage.workspace import Workspace
+from tests import raw_registry
 
 
 @pytest.fixture()
@@ -34,27 +34,23 @@ def _checkpoint(ws: Workspace, identity: SigningIdentity) -> dict:
 
 
 def _sql(ws: Workspace, statement: str) -> None:
-    conn = sqlite3.connect(ws.root / "registry.db")
-    conn.execute(statement)
-    conn.commit()
-    conn.close()
+    raw_registry.execute(ws.root, statement)
 
 
 def _rechain(ws: Workspace) -> None:
     """What an attacker with write access does after deleting entries: renumber and
     recompute every hash from the genesis, so the chain is consistent again."""
-    conn = sqlite3.connect(ws.root / "registry.db")
-    rows = conn.execute("SELECT seq, timestamp, actor, action, payload FROM audit_log "
-                        "ORDER BY seq").fetchall()
-    conn.execute("DELETE FROM audit_log")
-    prev = auditlog.GENESIS
+    rows = raw_registry.rows(ws.root, "SELECT seq, timestamp, actor, action, payload "
+                                      "FROM audit_log ORDER BY seq")
+    inserts, prev = [], auditlog.GENESIS
     for seq, (_, stamp, actor, action, payload) in enumerate(rows, start=1):
         digest = auditlog.entry_hash(prev, seq, stamp, actor, action, payload)
-        conn.execute("INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?)",
-                     (seq, stamp, actor, action, payload, prev, digest))
+        inserts.append(("INSERT INTO audit_log VALUES (:seq, :stamp, :actor, :action, "
+                        ":payload, :prev, :digest)",
+                        {"seq": seq, "stamp": stamp, "actor": actor, "action": action,
+                         "payload": payload, "prev": prev, "digest": digest}))
         prev = digest
-    conn.commit()
-    conn.close()
+    raw_registry.execute(ws.root, "DELETE FROM audit_log", *inserts)
 
 
 def test_checkpoint_is_signed_logged_and_verifies(workspace: Workspace,

@@ -20,7 +20,7 @@ from storage.operators import AuthenticationError
 from storage.settings import get_setting
 from storage.subject_key import FILENAME, subject_key
 from storage.workspace import Workspace
-from tests import approvals
+from tests import approvals, raw_registry
 from tests.approvals import passphrase_of
 
 
@@ -69,7 +69,7 @@ def test_only_a_salted_scrypt_verifier_is_stored(workspace) -> None:
         ann, ben = session.get(Operator, "ann"), session.get(Operator, "ben")
         assert ann.kdf["scheme"] == "scrypt" and ann.kdf["n"] >= 2**14
         assert ann.kdf["salt"] != ben.kdf["salt"] and ann.verifier != ben.verifier
-    assert b"same passphrase" not in (workspace.root / "registry.db").read_bytes()
+    assert b"same passphrase" not in raw_registry.database_bytes(workspace.root)
 
 
 @pytest.mark.parametrize("name,passphrase,message", [
@@ -148,7 +148,7 @@ def test_approvals_and_rejections_are_signed_and_checkable(ws) -> None:
 
 def test_the_database_alone_does_not_confirm_a_guessed_reference(ws) -> None:
     rid, again = _new(ws), _new(ws)
-    database = (ws.root / "registry.db").read_bytes()
+    database = raw_registry.database_bytes(ws.root)
     key = approvals.key_of(ws)
     with ws.sessions() as session:
         a, b = session.get(ErasureRequest, rid), session.get(ErasureRequest, again)
@@ -173,8 +173,7 @@ def test_the_subject_key_is_private_and_stable(workspace) -> None:
 
 def test_upgrading_an_old_workspace_keeps_its_settings_and_salted_hashes(tmp_path) -> None:
     root = tmp_path / "old"
-    root.mkdir()
-    engine = make_engine(f"sqlite:///{root / 'registry.db'}")
+    engine = make_engine(raw_registry.empty_registry(root))
     config = alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 
 import pytest
+from sqlalchemy import text
 
 from storage import auditlog
 from storage import requests as reqs
@@ -67,6 +70,51 @@ def test_approve_then_reject_is_refused(ws: Workspace) -> None:
         approvals.reject(session, rid, "bob", "duplicate")  # approved: still rejectable
     with pytest.raises(RefusedError, match="is rejected"), ws.sessions.begin() as session:
         approvals.approve(session, rid, "bob")
+
+
+def test_an_approval_that_waited_for_another_is_refused(ws: Workspace) -> None:
+    """No lost update: while one approval is uncommitted, a second one (another thread, its
+    own connection) waits for it, then reads the request as approved and is refused."""
+    rid = _new(ws)
+    with ws.sessions.begin() as session:
+        approvals.ensure_operator(session, "bob")
+        approvals.ensure_operator(session, "carol")
+    outcome: list[BaseException | None] = []
+    second = threading.Thread(target=_approve_into, args=(ws, rid, "carol", outcome))
+    with ws.sessions.begin() as session:
+        approvals.approve(session, rid, "bob")
+        second.start()
+        _until_a_writer_waits(ws)
+    second.join(timeout=60)
+    assert isinstance(outcome[0], RefusedError) and "is approved" in str(outcome[0])
+    with ws.sessions() as session:
+        request = session.get(ErasureRequest, rid)
+        assert request.approved_by == "bob"
+        approved = auditlog.entries_of(session, ("request.approved",))
+        assert [payload["request"] for _entry, payload in approved] == [rid]
+
+
+def _approve_into(ws: Workspace, rid: int, operator: str, outcome: list) -> None:
+    try:
+        with ws.sessions.begin() as session:
+            approvals.approve(session, rid, operator)
+        outcome.append(None)
+    except BaseException as exc:  # noqa: BLE001 - the test reads it
+        outcome.append(exc)
+
+
+def _until_a_writer_waits(ws: Workspace) -> None:
+    """On PostgreSQL, until the other writer is seen queued for the lock (on SQLite it
+    queues on the file's lock, which cannot be observed: it may come after the commit)."""
+    if ws.engine.dialect.name != "postgresql":
+        return
+    waiting = text("SELECT count(*) FROM pg_locks WHERE NOT granted")
+    for _ in range(6000):
+        with ws.engine.connect() as connection:
+            if connection.execute(waiting).scalar():
+                return
+        time.sleep(0.01)
+    raise AssertionError("the second approval never queued for the write lock")
 
 
 def test_four_eyes_needs_a_second_operator(ws: Workspace) -> None:

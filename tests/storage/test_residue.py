@@ -12,6 +12,8 @@ from engine.residual_scan import scan_workspace
 from storage import residue
 from storage.residue import fingerprint, scan_fingerprints
 
+pytestmark = pytest.mark.sqlite_only  # files and hashes only: the registry plays no part
+
 
 def test_fingerprints_find_the_same_hits_as_the_bytes(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:

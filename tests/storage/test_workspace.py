@@ -13,9 +13,11 @@ from storage.db import alembic_config, table_names
 from storage.errors import WorkspaceError
 from storage.models import Base
 from storage.workspace import Workspace
+from tests import raw_registry
 
 
 def test_new_folder_gets_the_whole_schema(workspace_dir: Path) -> None:
+    raw_registry.empty_registry(workspace_dir)  # PostgreSQL: a database without any table
     ws = Workspace.open(workspace_dir)
     try:
         expected = set(Base.metadata.tables) | {"alembic_version"}
@@ -26,6 +28,7 @@ def test_new_folder_gets_the_whole_schema(workspace_dir: Path) -> None:
         ws.close()
 
 
+@pytest.mark.sqlite_only
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(workspace: Workspace) -> None:
     with workspace.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
@@ -102,6 +105,7 @@ def test_environment_variable_chooses_the_folder(tmp_path: Path,
     ws.close()
 
 
+@pytest.mark.sqlite_only
 def test_db_url_points_the_registry_elsewhere(tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("UNPROMPT_DB_URL", f"sqlite:///{tmp_path / 'team.db'}")
@@ -109,3 +113,54 @@ def test_db_url_points_the_registry_elsewhere(tmp_path: Path,
     ws.close()
     assert (tmp_path / "team.db").exists()
     assert not (tmp_path / "ws" / "registry.db").exists()
+
+
+def test_a_registry_at_a_newer_migration_is_refused_naming_both(workspace_dir: Path) -> None:
+    Workspace.open(workspace_dir).close()
+    raw_registry.execute(workspace_dir, "UPDATE alembic_version SET version_num = 'f00dfeed0001'")
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    with pytest.raises(WorkspaceError) as refused:
+        Workspace.open(workspace_dir)
+    message = str(refused.value)
+    assert "f00dfeed0001" in message and head in message and "newer version" in message
+    assert raw_registry.rows(workspace_dir, "SELECT version_num FROM alembic_version") == [
+        ("f00dfeed0001",)]  # nothing was migrated
+
+
+@pytest.mark.sqlite_only  # about the migration scripts: no second run needed
+def test_every_revision_id_fits_postgresqls_version_column() -> None:
+    """alembic_version.version_num is VARCHAR(32): SQLite does not enforce it, PostgreSQL
+    refuses the migration (a new migration's id must stay short)."""
+    script = ScriptDirectory.from_config(alembic_config())
+    assert all(len(revision.revision) <= 32 for revision in script.walk_revisions())
+
+
+@pytest.mark.sqlite_only  # a server that is not there: no PostgreSQL server needed
+def test_an_unreachable_database_is_named_and_nothing_is_created(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    port = _closed_port()
+    monkeypatch.setenv("UNPROMPT_DB_URL", f"postgresql://ann:secret@127.0.0.1:{port}/team")
+    with pytest.raises(WorkspaceError) as refused:
+        Workspace.open(tmp_path / "ws")
+    message = str(refused.value)
+    assert message.startswith("cannot connect to the registry database postgresql+psycopg://"
+                              f"ann:***@127.0.0.1:{port}/team: ")
+    assert "\n" not in message and "secret" not in message
+    assert not (tmp_path / "ws").exists()
+
+
+@pytest.mark.sqlite_only  # no PostgreSQL server needed
+def test_a_url_of_a_driver_that_is_not_shipped_is_one_sentence(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UNPROMPT_DB_URL", "oracle+cx_oracle://ann@db/team")
+    with pytest.raises(WorkspaceError, match="not a database URL this version can open"):
+        Workspace.open(tmp_path / "ws")
+    assert not (tmp_path / "ws").exists()
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # nothing listens there once the probe is closed
