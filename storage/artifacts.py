@@ -121,13 +121,16 @@ class ArtifactStore:
                     row.status, row.purged_at = "purged", utcnow()
 
     def _destroy(self, sha: str) -> None:
+        """Overwrite and remove one artifact file; one that another process (resuming the
+        same purge) removed first counts as destroyed."""
         target = self.path(sha)
-        if not target.exists():
+        try:
+            size = target.stat().st_size
+            with open(target, "r+b") as handle:
+                handle.write(os.urandom(size))
+                handle.flush()
+                os.fsync(handle.fileno())
+            target.unlink()
+        except FileNotFoundError:
             return
-        size = target.stat().st_size
-        with open(target, "r+b") as handle:
-            handle.write(os.urandom(size))
-            handle.flush()
-            os.fsync(handle.fileno())
-        target.unlink()
         _fsync_dir(self.root)

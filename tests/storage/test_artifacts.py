@@ -55,3 +55,27 @@ def test_marked_purge_resumes_when_the_workspace_reopens(workspace_dir) -> None:
     with again.sessions() as session:
         assert session.get(Artifact, sha).status == "purged"
     again.close()
+
+
+def test_a_purge_another_process_finished_first_is_not_an_error(
+        workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two processes resume the same purge (a colleague opens the shared workspace while a
+    forget purges): the file vanishes between the stat and the overwrite."""
+    import builtins
+
+    import storage.artifacts as artifacts
+
+    sha = workspace.artifacts.put(b"raced")
+    with workspace.sessions.begin() as session:
+        workspace.artifacts.mark_for_purge(session, [sha])
+    real_open = builtins.open
+
+    def open_after_the_other_process(path, *args, **kwargs):  # noqa: ANN001, ANN202
+        if str(path) == str(workspace.artifacts.path(sha)):
+            workspace.artifacts.path(sha).unlink(missing_ok=True)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(artifacts, "open", open_after_the_other_process, raising=False)
+    assert workspace.artifacts.purge_marked() == [sha]
+    with workspace.sessions() as session:
+        assert session.get(Artifact, sha).status == "purged"
