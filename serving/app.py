@@ -1,0 +1,155 @@
+"""The ASGI app: routes, bearer tokens, errors and metrics (docs/design.md section 12).
+
+``create_app`` wires a ``LiveRegistry`` (the live versions), a ``MicroBatcher`` (image
+requests) and ``Metrics`` into FastAPI. Every error is a 4xx/5xx with a JSON body: the
+KServe v2 shape ``{"error": "..."}`` on image routes and the OpenAI shape
+``{"error": {"message": ..., "type": ...}}`` on ``/v1/chat/completions`` and ``/v1/models``.
+Nothing the server does writes to the workspace.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from serving.batching import MicroBatcher
+from serving.inputs import MAX_BODY_BYTES, BadRequest
+from serving.live import LiveRegistry
+from serving.metrics import Metrics
+from storage.tokens import token_hash
+
+OPENAI_PATHS = ("/v1/chat", "/v1/models")
+OPEN_PATHS = ("/v2/health", "/metrics")
+
+
+@dataclass
+class ServerState:
+    """Everything the routes share; none of it outlives the process (caches only)."""
+
+    live: LiveRegistry
+    batcher: MicroBatcher
+    metrics: Metrics
+    device: str
+    started: float
+
+
+def create_app(live: LiveRegistry, *, device: str = "cpu", max_batch: int = 32,
+               max_wait_ms: float = 2.0) -> FastAPI:
+    """The app over a started ``live`` registry (the caller starts and stops it)."""
+    from serving.chat_api import router as chat_router
+    from serving.images_api import router as image_router
+
+    metrics = Metrics()
+    live.on_swap = lambda swap: metrics.swap(swap["model"])
+    batcher = MicroBatcher(max_batch, max_wait_ms / 1e3, metrics.batch_size)
+    state = ServerState(live, batcher, metrics, device, time.time())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        batcher.close()
+
+    app = FastAPI(title="Unprompt inference server", lifespan=lifespan, docs_url=None,
+                  redoc_url=None, openapi_url=None)
+    app.state.unprompt = state
+    app.include_router(image_router)
+    app.include_router(chat_router)
+    _install_errors(app)
+    app.middleware("http")(_measure)
+
+    @app.get("/metrics")
+    async def metrics_text() -> PlainTextResponse:
+        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    return app
+
+
+def state_of(request: Request) -> ServerState:
+    return request.app.state.unprompt
+
+
+def require(scope: str) -> Callable[[Request], tuple[str, str]]:
+    """A dependency: the bearer token must be active and have ``scope`` (401 / 403)."""
+
+    def check(request: Request) -> tuple[str, str]:
+        header = request.headers.get("authorization", "")
+        kind, _, token = header.partition(" ")
+        if kind.lower() != "bearer" or not token.strip():
+            raise BadRequest(401, "a bearer token is required (Authorization: Bearer ...; "
+                                  "create one with `token new`)")
+        found = state_of(request).live.tokens.get(token_hash(token.strip()))
+        if found is None:
+            raise BadRequest(401, "the bearer token is unknown or revoked")
+        if found[1] != scope:
+            raise BadRequest(403, f"this token's scope is {found[1]!r}; this route needs "
+                                  f"{scope!r}")
+        return found
+
+    return check
+
+
+async def read_body(request: Request) -> bytes:
+    """The body, refused with 413 past ``MAX_BODY_BYTES`` (read in chunks, never whole)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise BadRequest(413, f"the request body is larger than {MAX_BODY_BYTES // 2**20} MiB")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise BadRequest(413, f"the request body is larger than "
+                                  f"{MAX_BODY_BYTES // 2**20} MiB")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def error_response(request: Request, status: int, message: str) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if request.url.path.startswith(OPENAI_PATHS):
+        kind = {401: "authentication_error", 403: "permission_error",
+                404: "not_found_error"}.get(status, "invalid_request_error")
+        body: dict[str, Any] = {"error": {"message": message, "type": kind, "code": status}}
+    else:
+        body = {"error": message}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _install_errors(app: FastAPI) -> None:
+    @app.exception_handler(BadRequest)
+    async def bad_request(request: Request, exc: BadRequest) -> JSONResponse:
+        return error_response(request, exc.status, exc.message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = {404: "no such route", 405: "method not allowed"}.get(
+            exc.status_code, str(exc.detail))
+        return error_response(request, exc.status_code, message)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(request, 400, "the request is malformed")
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception) -> JSONResponse:
+        return error_response(request, 500, f"internal error ({type(exc).__name__})")
+
+
+async def _measure(request: Request, call_next: Any) -> Any:
+    started = time.perf_counter()
+    response = await call_next(request)
+    route = request.scope.get("route")
+    path = getattr(route, "path", "unmatched")
+    name = request.path_params.get("name", "") if route is not None else ""
+    live = state_of(request).live
+    known = name if name in live.images or name in live.lms else ""
+    state_of(request).metrics.request(path, known, response.status_code,
+                                      time.perf_counter() - started)
+    return response

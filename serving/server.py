@@ -1,0 +1,105 @@
+"""Running the app: uvicorn in the foreground (`serve`) or in a thread (tests, benchmarks).
+
+The server only reads the workspace: it opens it, starts the registry watch and answers
+until it is stopped. Binding defaults to 127.0.0.1 (docs/design.md section 12).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from serving.live import LiveRegistry
+from storage.workspace import Workspace
+
+
+@dataclass
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 8321
+    device: str = "auto"
+    poll_ms: float = 10.0
+    max_batch: int = 32
+    max_wait_ms: float = 2.0
+    access_log: bool = False
+    forwarded_allow_ips: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def build(workspace: str | Path | None, options: ServeOptions) -> tuple[Any, LiveRegistry,
+                                                                        Workspace]:
+    """Open the workspace, read the live versions once, and build the app over them."""
+    from engine.device import resolve_device
+    from serving.app import create_app
+
+    device = resolve_device(options.device)
+    ws = Workspace.open(workspace, create=False)
+    live = LiveRegistry(ws, device, options.poll_ms / 1e3)
+    try:
+        live.start()
+    except BaseException:
+        live.stop()
+        ws.close()
+        raise
+    app = create_app(live, device=str(device), max_batch=options.max_batch,
+                     max_wait_ms=options.max_wait_ms)
+    return app, live, ws
+
+
+def _config(app: Any, options: ServeOptions) -> Any:
+    import uvicorn
+
+    extra = {"forwarded_allow_ips": options.forwarded_allow_ips,
+             "proxy_headers": True} if options.forwarded_allow_ips else {}
+    return uvicorn.Config(app, host=options.host, port=options.port, log_level="warning",
+                          access_log=options.access_log, lifespan="on", **extra)
+
+
+def serve_forever(workspace: str | Path | None, options: ServeOptions) -> None:
+    """`serve`: answer until interrupted."""
+    import uvicorn
+
+    app, live, ws = build(workspace, options)
+    try:
+        uvicorn.Server(_config(app, options)).run()
+    finally:
+        live.stop()
+        ws.close()
+
+
+class BackgroundServer:
+    """The server on an ephemeral loopback port in a daemon thread; a context manager."""
+
+    def __init__(self, workspace: str | Path, **options: Any) -> None:
+        import uvicorn
+
+        self.options = ServeOptions(port=0, device=options.pop("device", "cpu"), **options)
+        self.app, self.live, self.ws = build(workspace, self.options)
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind((self.options.host, 0))
+        self.port = self._socket.getsockname()[1]
+        self.server = uvicorn.Server(_config(self.app, self.options))
+        self._thread = threading.Thread(target=self.server.run,
+                                        kwargs={"sockets": [self._socket]},
+                                        name="unprompt: test server", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.options.host}:{self.port}"
+
+    def __enter__(self) -> BackgroundServer:
+        self._thread.start()
+        while not self.server.started and self._thread.is_alive():
+            self._thread.join(0.005)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.should_exit = True
+        self._thread.join(timeout=10)
+        self._socket.close()
+        self.live.stop()
+        self.ws.close()
