@@ -65,8 +65,10 @@ def decode_image(data: bytes, img_size: int, channels: int) -> Any:
                 pixels = np.array(img.convert("L" if grey else "RGB"))
     except BadRequest:
         raise
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, EOFError,
-            Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise BadRequest(413, f"the image has more than {MAX_PIXELS // 10**6} megapixels"
+                         ) from None
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, EOFError):
         raise BadRequest(400, "the image cannot be decoded (not a readable PNG, JPEG, ...)"
                          ) from None
     return _to_model_input(pixels[None], img_size, channels)
