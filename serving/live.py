@@ -54,6 +54,7 @@ class LiveRegistry:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._raw: Any = None
+        self._refreshing = threading.Lock()  # one refresh at a time: never an older snapshot last
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -82,6 +83,10 @@ class LiveRegistry:
     # ------------------------------------------------------------------ refresh
     def refresh(self) -> bool:
         """Re-read the registry if its generation moved; True when it did."""
+        with self._refreshing:
+            return self._refresh()
+
+    def _refresh(self) -> bool:
         if self._read_generation() == self.generation and not self._retry:
             return False
         with self.ws.sessions() as session:

@@ -77,6 +77,17 @@ def shared(served_workspace: Path, tmp_path_factory: pytest.TempPathFactory
     yield from _serve(root)
 
 
+def wait_until(condition, what: str, limit_s: float = 60.0) -> None:  # noqa: ANN001
+    """Wait for the server's watch thread (bounded, so a broken swap fails instead of hanging;
+    no test asserts on how long it took)."""
+    import time
+
+    deadline = time.monotonic() + limit_s
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting: {what}"
+        time.sleep(0.002)
+
+
 def tensor_body(n: int = 1, value: float = 0.0) -> dict:
     return {"inputs": [{"name": "input", "shape": [n, 1, 8, 8], "datatype": "FP32",
                         "data": [value] * (n * 64)}]}

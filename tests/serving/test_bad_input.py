@@ -13,7 +13,7 @@ from storage import auditlog
 from storage.models import Model
 from storage.versions import NewModel, register_model
 from storage.workspace import Workspace
-from tests.serving.conftest import Served, png_bytes, tensor_body
+from tests.serving.conftest import Served, png_bytes, tensor_body, wait_until
 
 
 def _state(root: Path) -> tuple:
@@ -107,8 +107,7 @@ def test_a_model_with_every_class_forgotten_is_refused_with_409(served: Served) 
             class_names={}, metrics={}, erasure_kind="exact"), "alice")
     ws.close()
     live = served.server.live
-    while "empty" not in live.images:  # the next poll picks it up
-        live.refresh()
+    wait_until(lambda: "empty" in live.images, "the new model")
     reply = served.client.post("/v2/models/empty/infer", json=tensor_body())
     assert reply.status_code == 409 and "forgotten" in reply.json()["error"]
     assert served.client.get("/v2/models/empty").json()["outputs"][0]["shape"] == [-1, 0]

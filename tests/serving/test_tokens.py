@@ -11,7 +11,7 @@ from storage import auditlog, tokens
 from storage.errors import NotFoundError, RefusedError, UnpromptError
 from storage.models import ServingToken
 from storage.workspace import Workspace
-from tests.serving.conftest import Served, new_token, tensor_body
+from tests.serving.conftest import Served, new_token, tensor_body, wait_until
 
 
 def test_only_the_hash_is_stored_and_creation_and_revocation_are_logged(workspace) -> None:
@@ -57,8 +57,7 @@ def test_missing_unknown_wrong_scope_and_revoked_tokens_are_refused(served: Serv
     assert post({"Authorization": "Bearer upt_not-a-token"}).status_code == 401
     assert post({"Authorization": f"Basic {served.token}"}).status_code == 401
     live = served.server.live
-    while live.generation < 2:  # the chat token's log entry
-        live.refresh()
+    wait_until(lambda: live.generation >= 2, "the chat token")
     wrong = post({"Authorization": f"Bearer {chat}"})
     assert wrong.status_code == 403 and "scope" in wrong.json()["error"]
     assert post({"Authorization": f"Bearer {served.token}"}).status_code == 200
@@ -66,8 +65,7 @@ def test_missing_unknown_wrong_scope_and_revoked_tokens_are_refused(served: Serv
     with ws.sessions.begin() as session:
         tokens.revoke_token(session, "tests", "alice")
     ws.close()
-    while live.generation < 3:
-        live.refresh()
+    wait_until(lambda: live.generation >= 3, "the revocation")
     revoked = post({"Authorization": f"Bearer {served.token}"})
     assert revoked.status_code == 401 and "outputs" not in revoked.json()
     assert revoked.headers["www-authenticate"] == "Bearer"
