@@ -48,7 +48,9 @@ def create_app(live: LiveRegistry, *, device: str = "cpu", max_batch: int = 32,
     from serving.images_api import router as image_router
 
     metrics = Metrics()
-    live.on_swap = lambda swap: metrics.swap(swap["model"])
+    live.on_swap = lambda swap: metrics.swap(swap["model"], swap["at"])
+    for swap in live.swaps:  # the versions loaded at start-up
+        metrics.swap(swap["model"], swap["at"])
     batcher = MicroBatcher(max_batch, max_wait_ms / 1e3, metrics.batch_size)
     state = ServerState(live, batcher, metrics, device, time.time())
 

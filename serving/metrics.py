@@ -45,6 +45,7 @@ class Metrics:
         self.latency: dict[str, Histogram] = {}
         self.batch = Histogram(BATCH_BUCKETS)
         self.swaps: dict[str, int] = defaultdict(int)
+        self.last_swap: dict[str, float] = {}
         self.flagged = 0
         self.served_by_model: dict[str, int] = defaultdict(int)
 
@@ -59,9 +60,10 @@ class Metrics:
         with self._lock:
             self.batch.observe(n)
 
-    def swap(self, model: str) -> None:
+    def swap(self, model: str, at: float) -> None:
         with self._lock:
             self.swaps[model] += 1
+            self.last_swap[model] = at
 
     def flag(self) -> None:
         with self._lock:
@@ -86,6 +88,11 @@ class Metrics:
                 "# TYPE unprompt_swaps_total counter"]
         out += [f'unprompt_swaps_total{{model="{_esc(m)}"}} {n}'
                 for m, n in sorted(self.swaps.items())]
+        out += ["# HELP unprompt_last_swap_timestamp_seconds When each model's live version "
+                "was last swapped in (Unix time).",
+                "# TYPE unprompt_last_swap_timestamp_seconds gauge"]
+        out += [f'unprompt_last_swap_timestamp_seconds{{model="{_esc(m)}"}} {t:.3f}'
+                for m, t in sorted(self.last_swap.items())]
         out += ["# HELP unprompt_chat_flagged_total Prompts a forget rule flagged.",
                 "# TYPE unprompt_chat_flagged_total counter",
                 f"unprompt_chat_flagged_total {self.flagged}"]
