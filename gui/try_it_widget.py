@@ -152,7 +152,7 @@ def describe(result: dict[str, Any]) -> str:
     if true is None:
         return f"{said}."
     if result["true_class_forgotten"]:
-        return (f"{said}. This image is a {true}: that class was forgotten, so the model can "
+        return (f"{said}. This image shows class {true}, which was forgotten: the model can "
                 "no longer predict it (it has no bar).")
-    mark = "correct" if true == result["top_class"] else f"the image is a {true}"
+    mark = "correct" if true == result["top_class"] else f"the image shows class {true}"
     return f"{said} ({mark})."

@@ -76,4 +76,4 @@ def test_try_it_says_when_the_true_class_was_forgotten(qtbot, ctx, served: Serve
     assert target not in after["probabilities"] and len(after["probabilities"]) == 9
     labels = [panel.bars.itemAtPosition(r, 0).widget().text() for r in range(9)]
     assert target not in labels
-    assert f"This image is a {target}: that class was forgotten" in panel.note_label.text()
+    assert f"This image shows class {target}, which was forgotten" in panel.note_label.text()
