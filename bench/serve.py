@@ -112,11 +112,12 @@ async def drive(url: str, token: str, bodies: list[tuple[bytes, bool]], concurre
         return latencies, time.perf_counter() - started, errors
 
 
-def start_server(root: Path, port: int) -> subprocess.Popen:
+def start_server(root: Path, port: int, threads: int) -> subprocess.Popen:
     import httpx
 
     process = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "--workspace", str(root),
-                                "serve", "--port", str(port), "--device", "cpu"],
+                                "serve", "--port", str(port), "--device", "cpu",
+                                "--threads", str(threads)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
@@ -222,8 +223,12 @@ def main() -> None:
     parser.add_argument("--forgets", type=int, default=5)
     parser.add_argument("--per-class", type=int, default=100)
     parser.add_argument("--port", type=int, default=18321)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads, in-process and in the server alike")
     args = parser.parse_args()
     import torch
+
+    torch.set_num_threads(args.threads)
 
     from storage import tokens
     from storage.workspace import Workspace
@@ -241,7 +246,7 @@ def main() -> None:
                          "per_class": args.per_class, "models": MODELS, "arch": TINY}
         shapes = {"digits": (1, 8), "fashion": (1, 28)}
         results["in_process"] = {m: baseline(root, m, args.requests) for m in MODELS}
-        server = start_server(root, args.port)
+        server = start_server(root, args.port, args.threads)
         url = f"http://127.0.0.1:{args.port}"
         try:
             results["server"] = {m: throughput(url, token, m, shapes[m], args.requests)

@@ -25,6 +25,8 @@ def register(commands: argparse._SubParsersAction, parent: argparse.ArgumentPars
                        help="how often the registry is checked for a new live version")
     serve.add_argument("--max-batch", type=int, default=32, metavar="N")
     serve.add_argument("--max-wait-ms", type=float, default=2.0, metavar="MS")
+    serve.add_argument("--threads", type=int, metavar="N",
+                       help="CPU threads for inference (default: torch's choice)")
     serve.add_argument("--forwarded-allow-ips", metavar="IPS",
                        help="trust X-Forwarded-* headers from these proxy addresses")
     group = add_group(commands, parent, "token", "bearer tokens of the inference server")
@@ -44,7 +46,7 @@ def cmd_serve(ctx: Context) -> int:
     _check_serve_options(a)
     options = ServeOptions(host=a.host, port=a.port, device=a.device, poll_ms=a.poll_ms,
                            max_batch=a.max_batch, max_wait_ms=a.max_wait_ms, access_log=True,
-                           forwarded_allow_ips=a.forwarded_allow_ips)
+                           forwarded_allow_ips=a.forwarded_allow_ips, threads=a.threads)
     ctx.progress(f"serving {ctx.workspace.root} on http://{a.host}:{a.port} "
                  "(Ctrl+C to stop)")
     serve_forever(ctx.workspace.root, options)
@@ -54,9 +56,9 @@ def cmd_serve(ctx: Context) -> int:
 def _check_serve_options(a: argparse.Namespace) -> None:
     if not 0 <= a.port <= 65535:
         raise UnpromptError(f"--port {a.port} is not a TCP port (0-65535)")
-    if a.poll_ms <= 0 or a.max_wait_ms < 0 or a.max_batch < 1:
-        raise UnpromptError("--poll-ms must be positive, --max-wait-ms at least 0 and "
-                            "--max-batch at least 1")
+    if a.poll_ms <= 0 or a.max_wait_ms < 0 or a.max_batch < 1 or (a.threads or 1) < 1:
+        raise UnpromptError("--poll-ms must be positive, --max-wait-ms at least 0, "
+                            "--max-batch and --threads at least 1")
     if a.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: binding to {a.host}: other machines can reach the server; "
               "only bearer tokens protect it", file=sys.stderr)

@@ -26,6 +26,7 @@ class ServeOptions:
     max_wait_ms: float = 2.0
     access_log: bool = False
     forwarded_allow_ips: str | None = None
+    threads: int | None = None  # torch intra-op threads (None: torch's default)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -36,6 +37,10 @@ def build(workspace: str | Path | None, options: ServeOptions) -> tuple[Any, Liv
     from serving.app import create_app
 
     device = resolve_device(options.device)
+    if options.threads:
+        import torch
+
+        torch.set_num_threads(options.threads)
     ws = Workspace.open(workspace, create=False)
     live = LiveRegistry(ws, device, options.poll_ms / 1e3)
     try:
