@@ -65,7 +65,7 @@ def create_app(live: LiveRegistry, *, device: str = "cpu", max_batch: int = 32,
     app.include_router(image_router)
     app.include_router(chat_router)
     _install_errors(app)
-    app.middleware("http")(_measure)
+    app.add_middleware(Measured)
 
     @app.get("/metrics")
     async def metrics_text() -> PlainTextResponse:
@@ -78,10 +78,11 @@ def state_of(request: Request) -> ServerState:
     return request.app.state.unprompt
 
 
-def require(scope: str) -> Callable[[Request], tuple[str, str]]:
-    """A dependency: the bearer token must be active and have ``scope`` (401 / 403)."""
+def require(scope: str) -> Callable[[Request], Any]:
+    """A dependency: the bearer token must be active and have ``scope`` (401 / 403). Async,
+    so that FastAPI runs it on the event loop rather than handing it to a thread."""
 
-    def check(request: Request) -> tuple[str, str]:
+    async def check(request: Request) -> tuple[str, str]:
         header = request.headers.get("authorization", "")
         kind, _, token = header.partition(" ")
         if kind.lower() != "bearer" or not token.strip():
@@ -144,14 +145,35 @@ def _install_errors(app: FastAPI) -> None:
         return error_response(request, 500, f"internal error ({type(exc).__name__})")
 
 
-async def _measure(request: Request, call_next: Any) -> Any:
-    started = time.perf_counter()
-    response = await call_next(request)
-    route = request.scope.get("route")
+class Measured:
+    """Pure ASGI middleware: each request's route, model, status and time into the metrics
+    (Starlette's BaseHTTPMiddleware would add a task and two streams to every request)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), [500]
+
+        async def sending(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            _record(scope, status[0], time.perf_counter() - started)
+
+
+def _record(scope: dict, status: int, seconds: float) -> None:
+    route = scope.get("route")
     path = getattr(route, "path", "unmatched")
-    name = request.path_params.get("name", "") if route is not None else ""
-    live = state_of(request).live
+    name = (scope.get("path_params") or {}).get("name", "") if route is not None else ""
+    state: ServerState = scope["app"].state.unprompt
+    live = state.live
     known = name if name in live.images or name in live.lms else ""
-    state_of(request).metrics.request(path, known, response.status_code,
-                                      time.perf_counter() - started)
-    return response
+    state.metrics.request(path, known, status, seconds)

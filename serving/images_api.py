@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from serving.app import read_body, require, state_of
@@ -18,6 +19,12 @@ from serving.models import ServedImage
 
 router = APIRouter()
 PREDICT = Depends(require("predict"))
+INLINE_BYTES = 64 * 1024  # smaller inputs convert on the event loop (a thread hop costs more)
+
+
+async def _off_loop(large: bool, call: Any, *args: Any) -> Any:
+    """Large inputs convert in a worker thread so that they never stall the event loop."""
+    return await run_in_threadpool(call, *args) if large else call(*args)
 
 
 @router.get("/v2")
@@ -61,15 +68,17 @@ async def model_ready(request: Request, name: str) -> dict[str, Any]:
 
 
 @router.post("/v2/models/{name}/infer", dependencies=[PREDICT])
-async def infer(request: Request, name: str) -> dict[str, Any]:
+async def infer(request: Request, name: str) -> JSONResponse:
     batcher = state_of(request).batcher
     batcher.arriving += 1
     try:
         served = served_image(request, name)
-        body = parse_json(await read_body(request))
+        raw = await read_body(request)
+        body = parse_json(raw)
         if "id" in body and not isinstance(body["id"], str):
             raise BadRequest(400, "id must be a string")
-        x = await run_in_threadpool(v2_input, body, served.img_size, served.channels)
+        x = await _off_loop(len(raw) > INLINE_BYTES, v2_input, body, served.img_size,
+                            served.channels)
     finally:
         batcher.arriving -= 1
     probs = await batcher.submit(served, x)
@@ -83,24 +92,25 @@ async def infer(request: Request, name: str) -> dict[str, Any]:
            "parameters": {"version": served.version, "classes": names}}
     if "id" in body:
         out["id"] = body["id"]
-    return out
+    return JSONResponse(out)  # plain json.dumps: no per-float jsonable_encoder walk
 
 
 @router.post("/v1/models/{name}/predict", dependencies=[PREDICT])
-async def predict(request: Request, name: str) -> dict[str, Any]:
+async def predict(request: Request, name: str) -> JSONResponse:
     batcher = state_of(request).batcher
     batcher.arriving += 1
     try:
         served = served_image(request, name)
         data = await _uploaded_file(request)
-        x = await run_in_threadpool(decode_image, data, served.img_size, served.channels)
+        x = await _off_loop(len(data) > INLINE_BYTES, decode_image, data, served.img_size,
+                            served.channels)
     finally:
         batcher.arriving -= 1
     probs = (await batcher.submit(served, x))[0].tolist()
     names = served.class_names
     best = max(range(len(probs)), key=probs.__getitem__)
-    return {"model": name, "version": served.version, "top_class": names[best],
-            "probabilities": dict(zip(names, probs, strict=True))}
+    return JSONResponse({"model": name, "version": served.version, "top_class": names[best],
+                         "probabilities": dict(zip(names, probs, strict=True))})
 
 
 async def _uploaded_file(request: Request) -> bytes:
