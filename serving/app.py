@@ -26,7 +26,7 @@ from serving.live import LiveRegistry
 from serving.metrics import Metrics
 from storage.tokens import token_hash
 
-OPENAI_PATHS = ("/v1/chat", "/v1/models")
+OPENAI_PATHS = ("/v1/chat/", "/v1/models")  # exactly /v1/models; /v1/models/NAME/predict
 OPEN_PATHS = ("/v2/health", "/metrics")
 
 
@@ -116,7 +116,8 @@ async def read_body(request: Request) -> bytes:
 
 def error_response(request: Request, status: int, message: str) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    if request.url.path.startswith(OPENAI_PATHS):
+    path = request.url.path.rstrip("/")
+    if path.startswith(OPENAI_PATHS[0]) or path == OPENAI_PATHS[1]:
         kind = {401: "authentication_error", 403: "permission_error",
                 404: "not_found_error"}.get(status, "invalid_request_error")
         body: dict[str, Any] = {"error": {"message": message, "type": kind, "code": status}}
@@ -157,6 +158,9 @@ class Measured:
             await self.app(scope, receive, send)
             return
         started, status = time.perf_counter(), [500]
+        batcher = scope["app"].state.unprompt.batcher
+        image = scope["method"] == "POST" and scope["path"].endswith(("/infer", "/predict"))
+        batcher.inflight += image  # the batcher waits for requests still being read
 
         async def sending(message: dict) -> None:
             if message["type"] == "http.response.start":
@@ -166,6 +170,7 @@ class Measured:
         try:
             await self.app(scope, receive, sending)
         finally:
+            batcher.inflight -= image
             _record(scope, status[0], time.perf_counter() - started)
 
 

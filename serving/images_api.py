@@ -69,19 +69,14 @@ async def model_ready(request: Request, name: str) -> dict[str, Any]:
 
 @router.post("/v2/models/{name}/infer", dependencies=[PREDICT])
 async def infer(request: Request, name: str) -> JSONResponse:
-    batcher = state_of(request).batcher
-    batcher.arriving += 1
-    try:
-        served = served_image(request, name)
-        raw = await read_body(request)
-        body = parse_json(raw)
-        if "id" in body and not isinstance(body["id"], str):
-            raise BadRequest(400, "id must be a string")
-        x = await _off_loop(len(raw) > INLINE_BYTES, v2_input, body, served.img_size,
-                            served.channels)
-    finally:
-        batcher.arriving -= 1
-    probs = await batcher.submit(served, x)
+    served = served_image(request, name)
+    raw = await read_body(request)
+    body = parse_json(raw)
+    if "id" in body and not isinstance(body["id"], str):
+        raise BadRequest(400, "id must be a string")
+    x = await _off_loop(len(raw) > INLINE_BYTES, v2_input, body, served.img_size,
+                        served.channels)
+    probs = await state_of(request).batcher.submit(served, x)
     names = served.class_names
     top = [names[i] for i in probs.argmax(dim=-1).tolist()]
     out = {"model_name": name, "model_version": str(served.version),
@@ -97,16 +92,11 @@ async def infer(request: Request, name: str) -> JSONResponse:
 
 @router.post("/v1/models/{name}/predict", dependencies=[PREDICT])
 async def predict(request: Request, name: str) -> JSONResponse:
-    batcher = state_of(request).batcher
-    batcher.arriving += 1
-    try:
-        served = served_image(request, name)
-        data = await _uploaded_file(request)
-        x = await _off_loop(len(data) > INLINE_BYTES, decode_image, data, served.img_size,
-                            served.channels)
-    finally:
-        batcher.arriving -= 1
-    probs = (await batcher.submit(served, x))[0].tolist()
+    served = served_image(request, name)
+    data = await _uploaded_file(request)
+    x = await _off_loop(len(data) > INLINE_BYTES, decode_image, data, served.img_size,
+                        served.channels)
+    probs = (await state_of(request).batcher.submit(served, x))[0].tolist()
     names = served.class_names
     best = max(range(len(probs)), key=probs.__getitem__)
     return JSONResponse({"model": name, "version": served.version, "top_class": names[best],
