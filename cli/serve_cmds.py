@@ -47,9 +47,9 @@ def cmd_serve(ctx: Context) -> int:
     options = ServeOptions(host=a.host, port=a.port, device=a.device, poll_ms=a.poll_ms,
                            max_batch=a.max_batch, max_wait_ms=a.max_wait_ms, access_log=True,
                            forwarded_allow_ips=a.forwarded_allow_ips, threads=a.threads)
-    ctx.progress(f"serving {ctx.workspace.root} on http://{a.host}:{a.port} "
-                 "(Ctrl+C to stop)")
-    serve_forever(ctx.workspace.root, options)
+    root = ctx.workspace.root
+    serve_forever(root, options, lambda url: ctx.progress(f"serving {root} on {url} "
+                                                          "(Ctrl+C to stop)"))
     return 0
 
 

@@ -63,16 +63,33 @@ def _config(app: Any, options: ServeOptions) -> Any:
                           access_log=options.access_log, lifespan="on", **extra)
 
 
-def serve_forever(workspace: str | Path | None, options: ServeOptions) -> None:
-    """`serve`: answer until interrupted."""
+def serve_forever(workspace: str | Path | None, options: ServeOptions,
+                  announce: Any = None) -> None:
+    """`serve`: answer until interrupted (``announce(url)`` once it is about to listen)."""
     import uvicorn
 
+    check_port(options.host, options.port)
     app, live, ws = build(workspace, options)
+    if announce is not None:
+        announce(f"http://{options.host}:{options.port}")
     try:
         uvicorn.Server(_config(app, options)).run()
     finally:
         live.stop()
         ws.close()
+
+
+def check_port(host: str, port: int) -> None:
+    """Refuse, in one sentence, an address that cannot be bound (before loading anything)."""
+    from storage.errors import UnpromptError
+
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).split(" (")[0]
+        raise UnpromptError(f"cannot listen on {host}:{port}: {reason}; "
+                            "choose another --port or --host") from None
 
 
 class BackgroundServer:

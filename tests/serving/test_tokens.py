@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 
 import httpx
 import pytest
@@ -87,6 +88,12 @@ def test_token_commands(tmp_path, capsys) -> None:
     assert "no token named" in capsys.readouterr().err
     assert main(["--workspace", ws, "serve", "--port", "70000"]) == 1
     assert "--port" in capsys.readouterr().err
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = str(taken.getsockname()[1])
+        assert main(["--workspace", ws, "serve", "--port", port]) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"error: cannot listen on 127.0.0.1:{port}: Address already in use; choose another "
+        "--port or --host")
     opened = Workspace.open(ws)
     with opened.sessions() as session:
         assert auditlog.verify(session).entries == 2
