@@ -154,15 +154,27 @@ def start_server(root: Path, port: int, threads: int) -> subprocess.Popen:
     raise RuntimeError("the server did not start: " + process.stderr.read().decode()[-500:])
 
 
-def throughput(url: str, token: str, name: str, shape: tuple[int, int], n: int) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def throughput(url: str, token: str, name: str, shape: tuple[int, int], n: int,
+               pid: int) -> dict:
+    """Per concurrency level: client-side figures and the server's CPU time per request
+    (what the server would cost on a machine it had to itself)."""
     out = {}
     payload = body(*shape)
     for level in LEVELS:
         count = n if level > 1 else max(50, n // 2)
         asyncio.run(drive(f"{url}/v2/models/{name}/infer", token, [(payload, True)] * 20, level))
+        cpu = cpu_seconds(pid)
         lat, seconds, errors = asyncio.run(drive(f"{url}/v2/models/{name}/infer", token,
                                                  [(payload, True)] * count, level))
-        out[str(level)] = {**summary(lat, seconds), "errors": errors}
+        out[str(level)] = {**summary(lat, seconds), "errors": errors,
+                           "server_cpu_ms_per_request": round(
+                               (cpu_seconds(pid) - cpu) / count * 1e3, 2)}
     return out
 
 
@@ -273,8 +285,8 @@ def main() -> None:
         server = start_server(root, args.port, args.threads)
         url = f"http://127.0.0.1:{args.port}"
         try:
-            results["server"] = {m: throughput(url, token, m, shapes[m], args.requests)
-                                 for m in MODELS}
+            results["server"] = {m: throughput(url, token, m, shapes[m], args.requests,
+                                            server.pid) for m in MODELS}
             results["bad_requests"] = bad_mix(url, token, args.requests)
             results["forget_to_serve"] = forget_to_serve(root, url, token, args.forgets)
             import httpx
@@ -295,15 +307,15 @@ def main() -> None:
 
 
 def print_table(r: dict) -> None:
-    print("| model | path | concurrency | req/s | p50 ms | p95 ms | p99 ms |")
-    print("|---|---|---|---|---|---|---|")
+    print("| model | path | concurrency | req/s | p50 ms | p95 ms | p99 ms | server CPU ms/req |")
+    print("|---|---|---|---|---|---|---|---|")
     for model in MODELS:
         b = r["in_process"][model]
         print(f"| {model} | in-process, one at a time | 1 | {b['rps']} | {b['p50_ms']} | "
-              f"{b['p95_ms']} | {b['p99_ms']} |")
+              f"{b['p95_ms']} | {b['p99_ms']} | |")
         for level, s in r["server"][model].items():
             print(f"| {model} | server (HTTP, KServe v2) | {level} | {s['rps']} | {s['p50_ms']} |"
-                  f" {s['p95_ms']} | {s['p99_ms']} |")
+                  f" {s['p95_ms']} | {s['p99_ms']} | {s['server_cpu_ms_per_request']} |")
     f = r["forget_to_serve"]
     print(f"forget-to-serve over {f['forgets']} forgets: p50 {f['p50_ms']} ms, p95 "
           f"{f['p95_ms']} ms; violations after {f['bound_ms']:.0f} ms: {f['violations']} "
