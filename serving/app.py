@@ -83,6 +83,7 @@ def require(scope: str) -> Callable[[Request], Any]:
     so that FastAPI runs it on the event loop rather than handing it to a thread."""
 
     async def check(request: Request) -> tuple[str, str]:
+        await state_of(request).live.fresh()  # never the state before a commit (section 12.2)
         header = request.headers.get("authorization", "")
         kind, _, token = header.partition(" ")
         if kind.lower() != "bearer" or not token.strip():

@@ -52,6 +52,8 @@ class LiveRegistry:
         self._lm_cache: dict[str, Any] = {}
         self._lm_lock = threading.Lock()
         self._stop = threading.Event()
+        self._wake = threading.Event()  # a request saw a newer generation: refresh now
+        self._loop_raw: Any = None  # the event loop's own connection for that check
         self._thread: threading.Thread | None = None
         self._raw: Any = None
         self._refreshing = threading.Lock()  # one refresh at a time: never an older snapshot last
@@ -65,14 +67,42 @@ class LiveRegistry:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        if self._raw is not None:
-            self._raw.close()
-            self._raw = None
+        for raw in (self._raw, self._loop_raw):
+            if raw is not None:
+                raw.close()
+        self._raw = self._loop_raw = None
+
+    async def fresh(self, limit_s: float = 10.0) -> None:
+        """Wait until the snapshot is at least as new as the registry is now.
+
+        Called when a request starts: a request that starts after a commit (a forget, a rule,
+        a revocation) is never answered from the state before it, however late the poll;
+        the poll only bounds how long such a request waits. One indexed read."""
+        import asyncio
+
+        if self._loop_raw is None:
+            self._loop_raw = self.ws.engine.raw_connection()
+        seen = _head_seq(self._loop_raw)
+        if seen <= self.generation:
+            return
+        self._wake.set()
+        deadline = time.monotonic() + limit_s
+        while self.generation < seen and time.monotonic() < deadline:
+            await asyncio.sleep(0.0005)
+        if self.generation < seen:
+            from serving.inputs import BadRequest
+
+            raise BadRequest(503, "the server is catching up with the registry; retry shortly")
 
     def _poll(self) -> None:
-        while not self._stop.wait(self.poll_s):
+        while not self._stop.is_set():
+            self._wake.wait(self.poll_s)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
                 self.refresh()
             except Exception as exc:  # noqa: BLE001 - a busy or moved database: retry
@@ -106,14 +136,7 @@ class LiveRegistry:
         microseconds, so polling every few milliseconds costs nothing."""
         if self._raw is None:
             self._raw = self.ws.engine.raw_connection()
-        cursor = self._raw.cursor()
-        try:
-            cursor.execute("SELECT max(seq) FROM audit_log")
-            value = cursor.fetchone()[0]
-        finally:
-            cursor.close()
-        self._raw.rollback()  # a server database: end the snapshot, see the next commit
-        return int(value or 0)
+        return _head_seq(self._raw)
 
     def _swap_images(self, specs: dict[str, ImageSpec], generation: int) -> None:
         current, fresh, down = self.images, {}, {}
@@ -154,6 +177,18 @@ class LiveRegistry:
                 "at": time.time()}
         self.swaps.append(swap)
         self.on_swap(swap)
+
+
+def _head_seq(raw: Any) -> int:
+    """The audit log's head seq on a raw DB-API connection, outside any transaction."""
+    cursor = raw.cursor()
+    try:
+        cursor.execute("SELECT max(seq) FROM audit_log")
+        value = cursor.fetchone()[0]
+    finally:
+        cursor.close()
+    raw.rollback()  # a server database: end the snapshot, see the next commit
+    return int(value or 0)
 
 
 def _respec(old: ServedImage, spec: ImageSpec) -> ServedImage:

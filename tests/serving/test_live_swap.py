@@ -47,6 +47,7 @@ def test_no_response_started_after_the_swap_contains_the_forgotten_class(served:
     try:
         wait_until(lambda: responses, "a first response")
         run_job(forget_job(served.root, model_name="demo", classes=["3"], operator="alice"))
+        committed = time.time()  # the forget has returned: its transaction is committed
         wait_until(lambda: live.images["demo"].version == 2, "the swap to version 2")
         seen = len(responses)
         wait_until(lambda: len(responses) >= seen + 6, "responses after the swap")
@@ -60,6 +61,8 @@ def test_no_response_started_after_the_swap_contains_the_forgotten_class(served:
     assert after and all(v == 2 and "3" not in classes and shape[1] == 9
                          for _, _, v, classes, shape in after)
     assert all(started < swap["at"] for started, _, v, _, _ in responses if v == 1)
+    # a request that starts after the commit waits for the swap, however late the poll
+    assert all(v == 2 for started, _, v, _, _ in responses if started > committed)
     assert any(v == 1 for _, _, v, _, _ in responses)
     meta = served.client.get("/v2/models/demo").json()
     assert meta["parameters"]["forgotten"] == ["3"] and meta["versions"] == ["2"]
