@@ -90,3 +90,27 @@ def test_a_model_that_cannot_load_is_taken_out_of_service(served: Served) -> Non
     shutil.move(path.with_suffix(".away"), path)
     wait_until(lambda: "demo" in live.images, "the model back in service")
     assert served.client.post("/v2/models/demo/infer", json=tensor_body()).status_code == 200
+
+
+def test_a_request_after_a_commit_is_never_answered_from_before_it(ws_root) -> None:  # noqa: ANN001
+    """With a poll that never comes (60 s), the request itself brings the swap about: a
+    forgotten class and a revoked token are gone for every request that starts later."""
+    import httpx
+
+    from serving.server import BackgroundServer
+    from storage import tokens
+    from tests.serving.conftest import new_token
+
+    token = new_token(ws_root, "slow-poll")
+    with BackgroundServer(ws_root, poll_ms=60_000) as server:
+        headers = {"Authorization": f"Bearer {token}"}
+        url = f"{server.url}/v2/models/demo/infer"
+        assert httpx.post(url, json=tensor_body(), headers=headers).json()["model_version"] == "1"
+        run_job(forget_job(ws_root, model_name="demo", classes=["3"], operator="alice"))
+        after = httpx.post(url, json=tensor_body(), headers=headers).json()
+        assert after["model_version"] == "2" and "3" not in after["parameters"]["classes"]
+        ws = Workspace.open(ws_root)
+        with ws.sessions.begin() as session:
+            tokens.revoke_token(session, "slow-poll", "alice")
+        ws.close()
+        assert httpx.post(url, json=tensor_body(), headers=headers).status_code == 401
