@@ -37,6 +37,7 @@ def build(workspace: str | Path | None, options: ServeOptions) -> tuple[Any, Liv
     from serving.app import create_app
 
     device = resolve_device(options.device)
+    _warm_up()
     if options.threads:
         import torch
 
@@ -52,6 +53,14 @@ def build(workspace: str | Path | None, options: ServeOptions) -> tuple[Any, Liv
     app = create_app(live, device=str(device), max_batch=options.max_batch,
                      max_wait_ms=options.max_wait_ms)
     return app, live, ws
+
+
+def _warm_up() -> None:
+    """Import the image decoders now: the first upload would otherwise stall the event loop
+    for the import (hundreds of milliseconds on a busy machine)."""
+    from PIL import Image
+
+    Image.init()
 
 
 def _config(app: Any, options: ServeOptions) -> Any:
