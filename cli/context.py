@@ -19,7 +19,8 @@ READ_ONLY = frozenset({
     "cli.certificate_cmds.cmd_keys_show", "cli.registry_cmds.cmd_models",
     "cli.registry_cmds.cmd_classes", "cli.registry_cmds.cmd_log_verify",
     "cli.request_cmds.cmd_list", "cli.guard_cmds.cmd_rule_list", "cli.guard_cmds.cmd_ask",
-    "cli.image_cmds.cmd_evaluate",
+    "cli.image_cmds.cmd_evaluate", "cli.serve_cmds.cmd_serve",
+    "cli.serve_cmds.cmd_token_list",
 })
 
 

@@ -22,6 +22,7 @@ INTERACTIVE_TARGETS = frozenset({
     "engine.guard.registry_jobs:evaluate_rule_job",
     "engine.guard.registry_jobs:ask_job",
     "engine.guard.registry_jobs:list_rules_job",
+    "serving.try_it:try_image_job",
 })
 
 

@@ -26,6 +26,7 @@ from gui.models_widget import ModelsWidget
 from gui.reports_widget import ReportsWidget
 from gui.requests_widget import RequestsWidget
 from gui.screen import Screen
+from gui.serving_widget import ServingWidget
 from gui.status_bar import EngineStatusBar
 from gui.train_widget import TrainWidget
 
@@ -33,6 +34,7 @@ SCREENS: list[tuple[str, type[Screen]]] = [
     ("Models", ModelsWidget), ("Train", TrainWidget), ("Requests", RequestsWidget),
     ("Audits", AuditsWidget), ("Language-model guard", GuardWidget),
     ("Certificates", CertificatesWidget), ("Activity", ActivityWidget), ("Reports", ReportsWidget),
+    ("Serving", ServingWidget),
 ]
 FIRST_SCREEN = "Requests"
 

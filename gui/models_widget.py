@@ -43,6 +43,7 @@ from gui.model_tables import (
 from gui.result_panel_widget import ResultPanel
 from gui.screen import Screen
 from gui.table_model import Record, RecordTableModel, record_table, sorted_proxy
+from gui.try_it_widget import TryItPanel
 from storage.queries_gui import approved_class_requests, model_overview
 from storage.registry import get_model
 from storage.versions import classes_to_forget
@@ -103,6 +104,7 @@ class ModelsWidget(ModelJobs, Screen):
         self.summary = QLabel()
         self.background_label = QLabel()  # a long job's progress while the panel shows another
         self.result_panel = ResultPanel()
+        self.try_it = TryItPanel(ctx)
         self.copy_action = QAction("Copy artifact hashes", self.versions_table)
         self._build_layout()
         self._connect()
@@ -129,7 +131,10 @@ class ModelsWidget(ModelJobs, Screen):
         column = QVBoxLayout(panel)
         column.setContentsMargins(0, 0, 0, 0)
         column.addWidget(self.background_label)
-        column.addWidget(self.result_panel, 1)
+        results = QHBoxLayout()
+        results.addWidget(self.result_panel, 3)
+        results.addWidget(self.try_it, 2)
+        column.addLayout(results, 1)
         self.background_label.setVisible(False)
         outer.addWidget(panel)
         outer.setSizes([430, 230])
@@ -201,6 +206,8 @@ class ModelsWidget(ModelJobs, Screen):
             self._accuracy.update({c["name"]: 0.0 for c in model["classes"]
                                    if c["status"] == "forgotten"})
         self.classes.set_records(model["classes"] if model else [])
+        usable = bool(model and model["kind"] == "image" and model["live_version"])
+        self.try_it.set_model(model["name"] if usable else None)
         self._update_actions()
 
     def _update_actions(self) -> None:

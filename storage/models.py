@@ -222,6 +222,21 @@ class Operator(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class ServingToken(Base):
+    """A bearer token of the inference server; only its sha256 is stored (docs/design.md section 13)."""
+
+    __tablename__ = "serving_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    scope: Mapped[str] = mapped_column(String(20))  # predict / chat
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # shown in lists, never enough to use
+    status: Mapped[str] = mapped_column(String(20), default="active")  # active / revoked
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column()
+
+
 class AuditLogEntry(Base):
     __tablename__ = "audit_log"
     seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)

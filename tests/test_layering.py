@@ -1,4 +1,4 @@
-"""The core (engine, storage, reports, cli) never imports Qt (docs/design.md section 1)."""
+"""The core (engine, storage, reports, cli, serving) never imports Qt (docs/design.md 1)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CORE = ["engine", "storage", "reports", "cli"]
+CORE = ["engine", "storage", "reports", "cli", "serving"]
 FORBIDDEN = ("PySide6", "pyqtgraph", "superqt", "gui")
 
 
@@ -40,7 +40,7 @@ def _is_gui_launcher(path: Path, name: str) -> bool:
 
 def test_importing_the_core_loads_no_qt_module() -> None:
     code = ("import sys, importlib, pkgutil\n"
-            "for pkg in ['engine', 'storage', 'reports', 'cli']:\n"
+            "for pkg in ['engine', 'storage', 'reports', 'cli', 'serving']:\n"
             "    mod = importlib.import_module(pkg)\n"
             "    for info in pkgutil.walk_packages(mod.__path__, pkg + '.'):\n"
             "        if 'migrations' in info.name: continue\n"

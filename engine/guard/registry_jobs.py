@@ -217,13 +217,13 @@ RULE_FIELDS = ("name", "threshold", "corruption", "corruption_params", "sigma",
                "classifier_artifact")
 
 
-def _rule_fields(row: Any) -> dict[str, Any]:
+def rule_fields(row: Any) -> dict[str, Any]:
     """What a guard rule needs from its row, as plain data: the session can close before the
     encoder and the classifier load (a session is never held across slow work)."""
     return {c: getattr(row, c) for c in RULE_FIELDS}
 
 
-def _guard_rules(ws: Workspace, fields: list[dict[str, Any]], encoder: Any) -> list[Any]:
+def guard_rules(ws: Workspace, fields: list[dict[str, Any]], encoder: Any) -> list[Any]:
     from engine.guard.guard import GuardRule
 
     rules = []
@@ -254,9 +254,9 @@ def evaluate_rule_job(workspace: str | Path, *, rule: str, operator: str,
             spec = RuleSpec.from_dict(row.examples, row.name)
             if request is not None:
                 _check_verifiable(session, row, request)
-            fields = _rule_fields(row)
+            fields = rule_fields(row)
         encoder = yield from encoder_loading(choice)
-        guard_rule = _guard_rules(ws, [fields], encoder)[0]
+        guard_rule = guard_rules(ws, [fields], encoder)[0]
         yield Progress(0.0, f"loading {choice.name}")
         lm = yield from loading_model(choice, cache, device)
         figures = yield from scaled(evaluate_rule(
@@ -306,11 +306,11 @@ def ask_job(workspace: str | Path, *, prompts: list[str], model: str | None = No
         guard = Guard()
         if choice.registered:
             with ws.sessions() as session:
-                fields = [_rule_fields(r) for r in store.rules_of(
+                fields = [rule_fields(r) for r in store.rules_of(
                     session, store.language_model(session, choice.name), True)]
             if fields:
                 guard.encoder = yield from encoder_loading(choice)
-                guard.rules = _guard_rules(ws, fields, guard.encoder)
+                guard.rules = guard_rules(ws, fields, guard.encoder)
         yield Progress(0.0, f"loading {choice.name}")
         lm = yield from loading_model(choice, cache, device)
         answers = []
