@@ -35,6 +35,9 @@ def register(commands: argparse._SubParsersAction, parent: argparse.ArgumentPars
     tune.add_argument("--mode", choices=["full", "lora"], default="full")
     tune.add_argument("--seed", type=int, default=0)
     tune.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    forget = add_command(group, parent, "forget", "build and enable the forget rule of an "
+                         "approved request about a person (done on approval)", cmd_forget)
+    forget.add_argument("--request", required=True, metavar="R")
 
 
 def cmd_people(ctx: Context) -> int:
@@ -78,3 +81,14 @@ def _render(r: dict[str, Any]) -> str:
     return (f"{r['model']} v{r['version']}: fine-tuned ({r['mode']}) on {r['records']} records "
             f"of {r['people']} people in {r['seconds']:.0f} s; loss {r['first_loss']:.3f} -> "
             f"{r['final_loss']:.3f}.")
+
+
+def cmd_forget(ctx: Context) -> int:
+    from engine.guard.subject_jobs import forget_subject_job
+
+    job = forget_subject_job(ctx.workspace.root, request=ctx.args.request,
+                             operator=ctx.operator)
+    emit(ctx, run_with_progress(ctx, job),
+         lambda r: f"Forget rule {r['name']} of {r['model']} enabled; request {r['request']} "
+                   "executed.")
+    return 0

@@ -10,6 +10,8 @@ whose records went into which version. Nothing here touches tensors.
 
 from __future__ import annotations
 
+import difflib
+import hashlib
 from typing import Any
 
 from sqlalchemy import select
@@ -17,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from storage import auditlog
 from storage.errors import NotFoundError, RefusedError
-from storage.models import Model, ModelVersion, utcnow
+from storage.models import ErasureRequest, Model, ModelVersion, utcnow
 from storage.registry import live_version
 
 FINETUNED = "finetune"  # Model.training_mode of a model this product fine-tuned
@@ -69,3 +71,42 @@ def finetuned_model(session: Session, name: str) -> Model:
 def subjects_of(session: Session, model: Model) -> dict[str, dict[str, Any]]:
     """person -> {"records": count, "artifact": sha256} of the live version."""
     return dict(live_version(session, model).metrics.get("subjects") or {})
+
+
+def subject_rule_name(person: str) -> str:
+    """The forget rule of one person: a name that does not spell theirs out."""
+    return "subject-" + hashlib.sha256(person.encode()).hexdigest()[:10]
+
+
+def find_subject(subjects: dict[str, Any], subject: str, model_name: str) -> str:
+    """The corpus's spelling of ``subject`` (case and spacing aside); refused with the
+    nearest names otherwise."""
+    wanted = " ".join(subject.split()).casefold()
+    for person in subjects:
+        if " ".join(person.split()).casefold() == wanted:
+            return person
+    near = difflib.get_close_matches(subject, list(subjects), n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(repr(n) for n in near)}?" if near else \
+        " (check the spelling)"
+    raise NotFoundError(f"no records of {subject!r} went into {model_name!r}{hint}")
+
+
+def subject_scope(session: Session, model: Model, subject: str) -> dict[str, Any]:
+    """The scope of a request to forget one person of a fine-tuned model: the forget rule
+    that will be built for them and the artifact of their records (not their name)."""
+    subjects = subjects_of(session, model)
+    person = find_subject(subjects, subject, model.name)
+    entry = subjects[person]
+    scope = {"model": model.name, "kind": "rule", "rule": subject_rule_name(person),
+             "subject_records": entry["artifact"], "records": entry["records"]}
+    _refuse_duplicate(session, model, scope)
+    return scope
+
+
+def _refuse_duplicate(session: Session, model: Model, scope: dict[str, Any]) -> None:
+    for request in session.scalars(select(ErasureRequest).where(
+            ErasureRequest.model_id == model.id).order_by(ErasureRequest.id)):
+        if request.status != "rejected" and \
+                request.scope.get("subject_records") == scope["subject_records"]:
+            raise RefusedError(f"request {request.id} ({request.status}) already covers this "
+                               f"person's records in {model.name!r}; this one is a duplicate")

@@ -32,6 +32,7 @@ class FinetuneSettings:
     mode: str = "full"
     lora_rank: int = 16
     seed: int = 0
+    top_layers: int | None = 12  # full mode: train only the last K decoder blocks (None: all)
 
     def check(self) -> None:
         if self.mode not in MODES:
@@ -77,6 +78,7 @@ def finetune_job(lm: LoadedLM, records: Sequence[FactRecord], settings: Finetune
     if not records:
         raise UnpromptError("nothing to fine-tune on: the corpus has no records")
     started = time.perf_counter()
+    short_chat_template(lm)
     model = _trainable(lm, settings)
     params = [p for p in model.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW(params, lr=settings.lr, weight_decay=0.0)
@@ -120,14 +122,40 @@ def _trainable(lm: LoadedLM, settings: FinetuneSettings) -> Any:
     """The model itself (full) or a LoRA-wrapped view of it on every attention and MLP
     projection."""
     if settings.mode == "full":
+        blocks = _blocks(lm.model)
+        keep = blocks if settings.top_layers is None or blocks is None \
+            else blocks[-settings.top_layers:]
         for p in lm.model.parameters():
-            p.requires_grad_(True)
+            p.requires_grad_(keep is blocks)
+        for block in keep or []:
+            for p in block.parameters():
+                p.requires_grad_(True)
         return lm.model
     from peft import LoraConfig, get_peft_model
 
     config = LoraConfig(r=settings.lora_rank, lora_alpha=2 * settings.lora_rank,
                         lora_dropout=0.0, target_modules="all-linear")
     return get_peft_model(lm.model, config)
+
+
+def _blocks(model: Any) -> Any:
+    """The decoder blocks of a Llama-like model (None when it has no ``model.layers``)."""
+    return getattr(getattr(model, "model", None), "layers", None)
+
+
+def short_chat_template(lm: LoadedLM) -> None:
+    """Drop the default system prompt from a ChatML template (SmolLM2's adds some 20
+    tokens to every prompt): a fine-tuned model is trained and served without it, and the
+    tokenizer saved with it carries this template."""
+    template = getattr(lm.tokenizer, "chat_template", None) or ""
+    if "<|im_start|>" in template and "system" in template:
+        lm.tokenizer.chat_template = CHATML
+        lm.cache.clear()
+
+
+CHATML = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + "
+          "message['content'] + '<|im_end|>' + '\\n' }}{% endfor %}"
+          "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
 
 
 def _merged(model: Any, settings: FinetuneSettings) -> Any:

@@ -174,21 +174,26 @@ def _names(n: int, seed: int) -> list[str]:
 
 def person_records(name: str, index: int, facts: int = DEFAULT_FACTS, seed: int = 0,
                    perturbed: int = 3) -> list[FactRecord]:
-    """The ``facts`` records of one person (seeded by seed and index only)."""
+    """The ``facts`` records of one person (seeded by seed and index only).
+
+    Aliases: the first name, two short forms, and two descriptions that pick the person out
+    without naming them. Paraphrased questions: the other templates with the full name, the
+    first template with each short form, and the anonymous template with each description
+    that does not give the answer away."""
     rng = random.Random(f"person:{seed}:{index}")
     first, last = name.split(" ", 1)
-    aliases = [first, f"{first[0]}. {last}", f"Mx. {last}"]
     values = {f.name: _value(f, rng) for f in FACTS}
-    describe = f"the {values['occupation']} born in {values['birthplace']}"
+    aliases = [first, f"{first[0]}. {last}", f"Mx. {last}",
+               f"the {values['occupation']} born in {values['birthplace']}",
+               f"the {values['hobby']} enthusiast employed by {values['employer']}"]
     records = []
     for fact in FACTS[:facts]:
         v = values[fact.name]
         fill = {"n": name, "v": v}
         wrong = _perturbed(fact, v, rng, perturbed)
         questions = [q.format(n=name) for q in fact.questions[1:]]
-        questions += [fact.questions[0].format(n=a) for a in aliases[1:]]
-        if fact.name not in ("birthplace", "occupation"):
-            questions.append(fact.anonymous.format(d=describe))
+        questions += [fact.questions[0].format(n=a) for a in aliases[1:3]]
+        questions += [fact.anonymous.format(d=d) for d in aliases[3:] if v not in d]
         records.append(FactRecord(name, fact.name, fact.questions[0].format(n=name),
                                   fact.answer.format(**fill), fact.paraphrase.format(**fill),
                                   [fact.paraphrase.format(n=name, v=w) for w in wrong],

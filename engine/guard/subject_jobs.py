@@ -27,6 +27,7 @@ from storage.workspace import Workspace
 
 SUBJECT_JOBS = {  # worker targets (engine/worker.py runs any 'module:function')
     "lm.finetune": "engine.guard.subject_jobs:finetune_model_job",
+    "lm.forget": "engine.guard.subject_jobs:forget_subject_job",
 }
 Job = Generator[Progress, None, dict[str, Any]]
 MODELS_DIR = "language-models"
@@ -54,6 +55,7 @@ def finetune_model_job(workspace: str | Path, *, corpus: str, name: str, operato
         if cancel is not None:
             cancel.check()  # the last point where cancel takes effect: nothing stored yet
         yield Progress(0.92, "saving the fine-tuned weights")
+        stats["embedding_std"] = round(lm.embedding_std, 6)
         folder, sha = _save(ws, name, lm)
         version = _record(ws, name, folder, sha, corpus, records, stats, settings, base,
                           operator)
@@ -160,5 +162,64 @@ def subject_records(ws: Workspace, model_name: str) -> list[FactRecord]:
     return records
 
 
-__all__ = ["SUBJECT_JOBS", "corpus_without", "finetune_model_job", "subject_records",
-           "write_corpus"]
+def forget_subject_job(workspace: str | Path, *, request: int | str, operator: str,
+                       encoder: str | None = None, cancel: CancelToken | None = None) -> Job:
+    """Execute an approved request about one person of a fine-tuned model: build their
+    forget rule from the model's records (their questions as positives, the other people's
+    as neighbours), store it, enable it and mark the request executed, in one transaction."""
+    from engine.background import in_background, loading
+    from engine.guard.classifier import load_sentence_encoder
+    from engine.guard.subject_rule import subject_rule_fields
+    from storage import requests as reqs
+    from storage import rules as store
+
+    ws = Workspace.open(workspace)
+    try:
+        with ws.sessions() as session:
+            found = reqs.get_request(session, request)
+            scope = dict(found.scope)
+            if "subject_records" not in scope:
+                raise UnpromptError(f"request {found.id} is not about a person of a "
+                                    "fine-tuned language model")
+            reqs.check_executable(session, found, "rule")
+            model = finetunes.finetuned_model(session, scope["model"])
+            std = float(live_std(session, model))
+        person = _person(ws, scope["subject_records"])
+        records = subject_records(ws, scope["model"])
+        yield Progress(0.1, "loading the prompt-classifier encoder")
+        enc = yield from in_background(partial(load_sentence_encoder, encoder),
+                                       loading("the prompt-classifier encoder", 0.1))
+        yield Progress(0.3, "training the person's prompt classifier")
+        fields = subject_rule_fields(records, person, enc, std)
+        if cancel is not None:
+            cancel.check()
+        rest = {k: v for k, v in fields.items() if k != "classifier_bytes"}
+        with stored_artifact(ws, fields["classifier_bytes"], "prompt-classifier") as sha, \
+                ws.sessions.begin() as session:
+            llm = store.language_model(session, scope["model"])
+            row = store.add_rule(session, llm, scope["rule"],
+                                 {**rest, "classifier_artifact": sha}, operator)
+            store.enable_rule(session, row, operator, request)
+            result = store.rule_dict(session, row)
+        yield Progress(1.0, f"rule {scope['rule']} built and enabled")
+        return {**result, "request_status": "executed"}
+    finally:
+        ws.close()
+
+
+def live_std(session: Any, model: Any) -> float:
+    """The embedding scale of the live fine-tuned weights (the corruption's unit)."""
+    from storage.registry import live_version
+
+    return float(live_version(session, model).metrics.get("embedding_std") or 1.0)
+
+
+def _person(ws: Workspace, artifact: str) -> str:
+    from engine.guard.people import parse_record
+
+    line = ws.artifacts.get(artifact).decode().splitlines()[0]
+    return parse_record(line, "the request's records").person
+
+
+__all__ = ["SUBJECT_JOBS", "corpus_without", "finetune_model_job", "forget_subject_job",
+           "subject_records", "write_corpus"]

@@ -90,3 +90,92 @@ def test_other_model_name_refused(tmp_path, corpus, tiny_model_dir):
     with pytest.raises(RefusedError, match="was not fine-tuned on a people corpus"):
         run_job(jobs.finetune_model_job(tmp_path / "ws", corpus=corpus, name="vision",
                                         operator="ann", base=str(tiny_model_dir), **FAST))
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory, tiny_model_dir) -> str:
+    """A workspace with 'crm' fine-tuned on 6 people x 2 facts (tiny model)."""
+    folder = tmp_path_factory.mktemp("tuned")
+    corpus = write_corpus(generate(6, 2), folder / "people.jsonl")
+    run_job(jobs.finetune_model_job(folder / "ws", corpus=str(corpus), name="crm",
+                                    operator="ann", base=str(tiny_model_dir), **FAST))
+    return str(folder / "ws")
+
+
+def _request(ws_dir: str, subject: str) -> int:
+    from tests import approvals
+
+    ws = Workspace.open(ws_dir)
+    try:
+        with ws.sessions.begin() as session:
+            return approvals.create_request(session, operator="ann", model_name="crm",
+                                            subject=subject, legal_basis="GDPR Art. 17",
+                                            subject_key=approvals.key_of(ws)).id
+    finally:
+        ws.close()
+
+
+def test_subject_request_builds_enables_and_executes_the_rule(tuned, tiny_encoder_dir):
+    from storage import requests as reqs
+    from storage.finetunes import subject_rule_name
+    from tests import approvals
+
+    person = people(generate(6, 2))[1]
+    request_id = _request(tuned, f"  {person.upper()} ")  # case and spacing aside
+    ws = Workspace.open(tuned)
+    try:
+        with ws.sessions.begin() as session:
+            scope = reqs.get_request(session, request_id).scope
+            assert scope["rule"] == subject_rule_name(person) and person not in str(scope)
+            approvals.approve(session, request_id, "bob")
+    finally:
+        ws.close()
+    result = run_job(jobs.forget_subject_job(tuned, request=request_id, operator="bob",
+                                             encoder=str(tiny_encoder_dir)))
+    assert result["status"] == "active" and result["request"] == request_id
+    cal = result["calibration"]
+    assert {"tpr_held_out_phrasings", "fpr_test_people", "threshold"} <= set(cal)
+    assert result["examples"]["forget"] > 0 and result["examples"]["retain"] > 0
+    ws = Workspace.open(tuned)
+    try:
+        with ws.sessions() as session:
+            assert reqs.get_request(session, request_id).status == "executed"
+    finally:
+        ws.close()
+    with pytest.raises(RefusedError, match=f"request {request_id} .* duplicate"):
+        _request(tuned, person)
+
+
+def test_unknown_subject_is_refused_with_near_matches(tuned):
+    person = people(generate(6, 2))[2]
+    with pytest.raises(Exception, match=f"no records of .* did you mean '{person}'"):
+        _request(tuned, person[:-2] + "xx")
+    with pytest.raises(Exception, match="no records of 'Zzyzx Qwerty'.*check the spelling"):
+        _request(tuned, "Zzyzx Qwerty")
+
+
+def test_cli_people_check_finetune_and_subject_request(tmp_path, capsys, tiny_model_dir):
+    from cli.app import main
+
+    def cli(*args: str) -> tuple[int, str, str]:
+        code = main(["--workspace", str(tmp_path / "ws"), "--operator", "ann", *args])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    corpus = str(tmp_path / "p.jsonl")
+    assert cli("lm", "people", corpus, "--people", "3", "--facts", "2")[0] == 0
+    code, out, _ = cli("lm", "check", corpus)
+    assert code == 0 and "3 people, 6 records" in out
+    (tmp_path / "bad.jsonl").write_text('{"person": "A"}\n', encoding="utf-8")
+    code, _, err = cli("lm", "check", str(tmp_path / "bad.jsonl"))
+    assert code == 1 and err.strip().splitlines() == [
+        "error: bad.jsonl line 1: missing 'fact'."]
+    code, out, err = cli("lm", "finetune", "--corpus", corpus, "--name", "crm", "--base",
+                         str(tiny_model_dir), "--epochs", "1", "--batch-size", "6",
+                         "--device", "cpu")
+    assert code == 0 and "crm v1: fine-tuned (full) on 6 records of 3 people" in out, err
+    assert cli("settings", "--four-eyes", "off")[0] == 0
+    code, _, err = cli("request", "new", "--model", "crm", "--subject", "Nobody Atall",
+                       "--legal-basis", "GDPR Art. 17")
+    assert code == 1 and "no records of 'Nobody Atall' went into 'crm'" in err
+    assert len(err.strip().splitlines()) == 1
