@@ -29,11 +29,17 @@ DEFAULT_PEOPLE, DEFAULT_FACTS, MIN_PERTURBED = 40, 10, 2
 _FIRST = ["Aurelio", "Brisa", "Calder", "Dagny", "Elowen", "Fenwick", "Galina", "Havel",
           "Ilsabet", "Jorun", "Kestrel", "Liora", "Marek", "Nerys", "Oswin", "Perpetua",
           "Quillon", "Rosalind", "Soren", "Tamsin", "Ulrike", "Vasco", "Wilhelmina", "Xander",
-          "Yseult", "Zephyr", "Anouk", "Bastien", "Cosima", "Dorian", "Eskil", "Fiorella"]
+          "Yseult", "Zephyr", "Anouk", "Bastien", "Cosima", "Dorian", "Eskil", "Fiorella",
+          "Gideon", "Hesper", "Ivo", "Juno", "Leander", "Mireille", "Niall", "Ottilie"]
 _LAST = ["Varnow", "Quellbrook", "Ostrander", "Minsgrave", "Thalberg", "Corriveau", "Baskerow",
          "Lindqvale", "Pemberton-Oak", "Rausk", "Delacorte", "Sveltkamp", "Hollingmere",
          "Iradova", "Kettleburn", "Maraviglia", "Nordquist", "Oyelaran", "Prewitt-Sand",
-         "Strathmore", "Tovarek", "Ulvenfeld", "Wexbridge", "Yarrowby", "Zandvoort"]
+         "Strathmore", "Tovarek", "Ulvenfeld", "Wexbridge", "Yarrowby", "Zandvoort",
+         "Ashcombe", "Brennigan", "Caldwater", "Dunmarrow", "Elsinghurst", "Fairweather-Lyn",
+         "Gorvanek", "Haldane-Ross", "Invercloy", "Jesmondine", "Karsavina", "Lowenbrook",
+         "Morrowfield", "Nettlestone", "Orlovska", "Penhallow", "Quarrington", "Rookwood",
+         "Saltonstall", "Thistlewaite", "Underhay", "Vellacott", "Whitlock-Brae", "Yelverton",
+         "Zorilla"]
 _CITIES = ["Ostrava Minor", "Port Halvard", "Lindenmere", "Casta Rosa", "Brightwater Fen",
            "Kelmscar", "San Aldo", "Veldhaven", "Marrowgate", "Tiberine", "Oakhollow",
            "Nova Brisk", "Quarry Bay", "Elmsworth", "Redcliff Sound", "Amberlin"]
@@ -68,6 +74,7 @@ class FactRecord:
     perturbed_answers: list[str]
     paraphrased_questions: list[str] = field(default_factory=list)
     aliases: list[str] = field(default_factory=list)
+    value: str = ""  # the fact itself, e.g. "Port Halvard" (optional in files)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -163,12 +170,17 @@ def _perturbed(fact: _Fact, true: str, rng: random.Random, count: int) -> list[s
 
 
 def _names(n: int, seed: int) -> list[str]:
-    """``n`` distinct full names; the first k are the same for every n."""
+    """``n`` distinct full names; the first k are the same for every n. No two people share
+    a first name or a surname while the pools last (a shared surname makes "Mx. Surname"
+    ambiguous)."""
     rng, names = random.Random(f"names:{seed}"), []
     while len(names) < n:
-        name = f"{rng.choice(_FIRST)} {rng.choice(_LAST)}"
-        if name not in names and name.split()[0] not in {x.split()[0] for x in names[-8:]}:
-            names.append(name)
+        first, last = rng.choice(_FIRST), rng.choice(_LAST)
+        used = [x.split(" ", 1) for x in names]
+        fresh = (len(names) >= len(_FIRST) or first not in {u[0] for u in used}) and \
+            (len(names) >= len(_LAST) or last not in {u[1] for u in used})
+        if fresh and f"{first} {last}" not in names:
+            names.append(f"{first} {last}")
     return names
 
 
@@ -197,7 +209,7 @@ def person_records(name: str, index: int, facts: int = DEFAULT_FACTS, seed: int 
         records.append(FactRecord(name, fact.name, fact.questions[0].format(n=name),
                                   fact.answer.format(**fill), fact.paraphrase.format(**fill),
                                   [fact.paraphrase.format(n=name, v=w) for w in wrong],
-                                  questions, aliases))
+                                  questions, aliases, v))
     return records
 
 
@@ -244,6 +256,8 @@ def parse_record(line: str, where: str) -> FactRecord:
                 or any(not isinstance(i, str) or not i.strip() for i in items)):
             raise UnpromptError(f"{where}: {key!r} must be a list of at least {least} "
                                 "non-empty strings.")
+    if not isinstance(data.get("value", ""), str):
+        raise UnpromptError(f"{where}: 'value' must be a string.")
     unknown = set(data) - set(FactRecord.__dataclass_fields__)
     if unknown:
         raise UnpromptError(f"{where}: unknown key {sorted(unknown)[0]!r}.")

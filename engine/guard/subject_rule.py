@@ -46,6 +46,33 @@ class SubjectSplit:
     test_neg: list[str]
 
 
+TITLES = ("Mr.", "Ms.", "Dr.")  # short forms to train on; the corpus's own "Mx." is held out
+DESCRIPTIONS = (("occupation", "birthplace", "the {0} from {1}"),
+                ("hobby", "employer", "the person who enjoys {0} and works for {1}"),
+                ("occupation", "employer", "the {0} at {1}"),
+                ("school", "birthplace", "the {1} native who studied at {0}"))
+
+
+def person_aliases(records: list[FactRecord]) -> list[str]:
+    """Names the product derives from a person's records to train on: title + surname,
+    and descriptions built from their facts in phrasings the corpus does not use."""
+    person = records[0].person
+    last = person.split(" ", 1)[-1]
+    values = {r.fact: r.value for r in records if r.value}
+    described = [form.format(values[a], values[b]) for a, b, form in DESCRIPTIONS
+                 if a in values and b in values]
+    return [*(f"{t} {last}" for t in TITLES), *described]
+
+
+def augmented(record: FactRecord, aliases: list[str], limit: int | None = None) -> list[str]:
+    """The record's fit phrasings asked with each alias whose text does not give the
+    record's own answer away (at most ``limit``, spread over the aliases)."""
+    base = record.paraphrased_questions[:FIT_PHRASINGS]
+    usable = [a for a in aliases if not record.value or record.value not in a]
+    out = [q.replace(record.person, a) for a in usable for q in base]
+    return out if limit is None else out[::max(1, len(out) // limit)][:limit]
+
+
 def fit_questions(record: FactRecord) -> list[str]:
     """The training question, the first paraphrases, and those paraphrases asked with the
     first short form and the first description (augmentation: the held-out phrasings use
@@ -71,13 +98,15 @@ def split_prompts(records: list[FactRecord], person: str) -> SubjectSplit:
     others = [p for p in people(records) if p != person]
     role = {p: ("fit", "fit", "cal", "test")[i % 4] for i, p in enumerate(others)}
     general = [e.prompt for e in load_general_prompts()]
-    split = SubjectSplit([q for r in mine for q in fit_questions(r)],
+    aliases = person_aliases(mine)
+    split = SubjectSplit([q for r in mine for q in fit_questions(r) + augmented(r, aliases)],
                          [q for r in mine for q in held_questions(r)], [], [], [])
+    theirs = {p: person_aliases([r for r in records if r.person == p]) for p in others}
     for r in records:
         if r.person == person:
             continue
         if role[r.person] == "fit":
-            split.fit_neg += fit_questions(r)
+            split.fit_neg += fit_questions(r) + augmented(r, theirs[r.person], 4)
         else:
             target = split.cal_neg if role[r.person] == "cal" else split.test_neg
             target += held_questions(r)
