@@ -4,6 +4,7 @@ cancel, bad input (docs/design.md section 12)."""
 from __future__ import annotations
 
 import pytest
+import torch
 from sqlalchemy import select
 
 from engine.guard import subject_jobs as jobs
@@ -179,3 +180,32 @@ def test_cli_people_check_finetune_and_subject_request(tmp_path, capsys, tiny_mo
                        "--legal-basis", "GDPR Art. 17")
     assert code == 1 and "no records of 'Nobody Atall' went into 'crm'" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_lora_fine_tune_merges_into_a_plain_model():
+    from engine.guard.finetune import FinetuneSettings, finetune_job
+    from tests.guard.conftest import tiny_lm
+
+    model = tiny_lm()
+    before = model.model.model.layers[0].mlp.up_proj.weight.detach().clone()
+    stats = run_job(finetune_job(model, generate(2, 2), FinetuneSettings(
+        epochs=1, batch_size=4, mode="lora", lora_rank=2, lr=0.05)))
+    assert stats["mode"] == "lora" and stats["steps"] == 1
+    assert not hasattr(model.model, "peft_config")  # merged back: a plain model again
+    assert not torch.equal(before, model.model.model.layers[0].mlp.up_proj.weight)
+    assert stats["trainable_parameters"] < sum(p.numel() for p in model.model.parameters())
+
+
+def test_full_fine_tune_trains_only_the_top_blocks():
+    from engine.guard.finetune import FinetuneSettings, finetune_job
+    from tests.guard.conftest import tiny_lm
+
+    model = tiny_lm()
+    layers = model.model.model.layers
+    low, top = (layers[i].mlp.up_proj.weight.detach().clone() for i in (0, 1))
+    embed = model.model.get_input_embeddings().weight.detach().clone()
+    run_job(finetune_job(model, generate(2, 2), FinetuneSettings(
+        epochs=1, batch_size=4, top_layers=1, lr=0.05)))
+    assert torch.equal(low, layers[0].mlp.up_proj.weight)
+    assert torch.equal(embed, model.model.get_input_embeddings().weight)
+    assert not torch.equal(top, layers[1].mlp.up_proj.weight)
