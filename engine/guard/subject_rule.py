@@ -29,7 +29,7 @@ from engine.guard.rules import Example, RuleSpec, load_general_prompts
 from storage.finetunes import subject_rule_name
 
 FIT_PHRASINGS = 2  # paraphrased questions per fact the head trains on
-SUBJECT_CORRUPTION = "gaussian_first_n"  # bench/subjects.py chooses it (section 12)
+SUBJECT_CORRUPTION = "gaussian_first_n"  # placeholder until bench/subjects.py sweeps
 SUBJECT_SIGMA_STD = 1.0  # strength, in units of the embedding matrix's standard deviation
 TARGET_FPR = 0.01
 METHOD = "held-out phrasings, people split fit / calibration / test"
