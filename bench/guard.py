@@ -105,8 +105,32 @@ def run_classifier(args: argparse.Namespace) -> dict[str, Any]:
                                      classifier_negatives(rule), target)
         guard = Guard([GuardRule(rule.name, head, cal.threshold, "reverse", {}, 0.0)], encoder)
         figures = classifier_figures(guard, rule, general)
-        out[f"at_{round(target * 100)}pct_fpr"] = {"calibration": cal.to_dict(), **figures}
+        out[f"at_{round(target * 100)}pct_fpr"] = {"calibration": cal.to_dict(), **figures,
+                                                   "independent": independent(guard)}
     return rounded(out)
+
+
+INDEPENDENT = ROOT / "engine" / "guard" / "data" / "harry_potter_independent.json"
+
+
+def independent(guard: Any) -> dict[str, Any]:
+    """The rule on 32 + 32 prompts written apart from its examples (issue 18): TPR / FPR at
+    its calibrated threshold, and the TPR at the strictest threshold with <= 2% neighbour
+    FPR on this split (an upper bound: that threshold is chosen on the split itself)."""
+    data = json.loads(INDEPENDENT.read_text(encoding="utf-8"))
+    rule = guard.rules[0]
+    on = rule.classifier.scores(guard.encoder(data["on_topic"]))
+    off = rule.classifier.scores(guard.encoder(data["neighbours"]))
+    ranked = off.sort(descending=True).values
+    at_2pct = float(ranked[int(0.02 * len(ranked))])
+    return {"n_on_topic": len(on), "n_neighbours": len(off),
+            "tpr": float((on > rule.threshold).float().mean()),
+            "fpr": float((off > rule.threshold).float().mean()),
+            "tpr_at_2pct_neighbour_fpr_on_split": float((on > at_2pct).float().mean()),
+            "missed": [p for p, s in zip(data["on_topic"], on.tolist(), strict=True)
+                       if s <= rule.threshold],
+            "flagged_neighbours": [p for p, s in zip(data["neighbours"], off.tolist(),
+                                                     strict=True) if s > rule.threshold]}
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -220,6 +244,9 @@ def classifier_table(result: dict[str, Any]) -> str:
                      f"{_pct(r['tpr_forget']):6} ({n['forget']}){'':5} "
                      f"{_pct(r['fpr_neighbour'])} / {_pct(r['fpr_general'])} "
                      f"({n['neighbour']} / {n['general']})")
+        ind = r["independent"]
+        lines.append(f"{'':11} independent split: TPR {_pct(ind['tpr'])} ({ind['n_on_topic']})"
+                     f", neighbour FPR {_pct(ind['fpr'])} ({ind['n_neighbours']})")
     return "\n".join(lines)
 
 

@@ -23,7 +23,9 @@ def register(commands: argparse._SubParsersAction, parent: argparse.ArgumentPars
     new.add_argument("--class", dest="classes", action="append", default=[], metavar="C")
     new.add_argument("--rule", metavar="R")
     new.add_argument("--subject", required=True, metavar="REF",
-                     help="data-subject reference (stored only as a keyed hash)")
+                     help="data-subject reference (stored only as a keyed hash); for a model "
+                     "fine-tuned on a people corpus, the person's name: the request then "
+                     "covers their records")
     new.add_argument("--legal-basis", required=True, metavar="TEXT")
     approve = add_command(group, parent, "approve",
                           f"approve a request as --operator, who proves their passphrase "
@@ -71,7 +73,27 @@ def cmd_approve(ctx: Context) -> int:
     with ctx.workspace.sessions.begin() as session:
         result = reqs.request_dict(reqs.approve(session, ctx.args.id, ctx.operator,
                                                 passphrase))
+    if "subject_records" in result["scope"]:
+        return _forget_subject(ctx, result)
     emit(ctx, result, lambda r: f"Request {r['id']} approved by {r['approved_by']}.")
+    return 0
+
+
+def _forget_subject(ctx: Context, approved: dict[str, Any]) -> int:
+    """A request about a person of a fine-tuned model: on approval, build and enable their
+    forget rule (docs/design.md section 14); `lm forget --request R` retries it."""
+    from cli.context import run_with_progress
+    from engine.guard.subject_jobs import forget_subject_job
+
+    ctx.progress(f"Request {approved['id']} approved by {approved['approved_by']}; building "
+                 "the person's forget rule.")
+    job = forget_subject_job(ctx.workspace.root, request=approved["id"], operator=ctx.operator)
+    rule = run_with_progress(ctx, job)
+    emit(ctx, {**approved, "status": "executed", "rule": rule},
+         lambda r: f"Request {r['id']} executed: forget rule {r['rule']['name']} of "
+                   f"{r['rule']['model']} is enabled (held-out TPR "
+                   f"{r['rule']['calibration']['tpr_held_out_phrasings']:.1%}, FPR on unseen "
+                   f"people {r['rule']['calibration']['fpr_test_people']:.1%}).")
     return 0
 
 

@@ -70,7 +70,7 @@ def create_request(session: Session, *, model_name: str, subject: str, legal_bas
     if not legal_basis.strip():
         raise UnpromptError("the legal basis is empty (e.g. 'GDPR Art. 17(1)(b)')")
     model = get_model(session, model_name)
-    scope = _scope(session, model, classes or [], rule)
+    scope = _scope(session, model, classes or [], rule, subject)
     key = _requester_key(session, operator, passphrase)
     received = received_at or utcnow()
     request = ErasureRequest(received_at=received, due_at=received + DUE_AFTER,
@@ -119,8 +119,12 @@ def _as_requester() -> Iterator[None]:
         ) from None
 
 
-def _scope(session: Session, model: Model, classes: list[str], rule: str | None
-           ) -> dict[str, Any]:
+def _scope(session: Session, model: Model, classes: list[str], rule: str | None,
+           subject: str = "") -> dict[str, Any]:
+    from storage import finetunes
+
+    if not classes and not rule and model.training_mode == finetunes.FINETUNED:
+        return finetunes.subject_scope(session, model, subject)  # the person's own rule
     if bool(classes) == bool(rule):
         raise UnpromptError("a request names either classes (--class) or one forget rule "
                             "(--rule)")

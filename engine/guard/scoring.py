@@ -1,0 +1,129 @@
+"""Teacher-forced scores of answers given questions, with or without the guard
+(docs/design.md section 14).
+
+``answer_scores`` runs each (question, answer) pair through the model once and returns, per
+pair, the log-probability of every answer token and the mean and standard deviation of the
+log-probability under the model's own next-token distribution there (what Min-K%++ needs).
+Where the guard flags the question, the flagging rule's corruption is applied to the
+question's input embeddings exactly as ``engine.guard.hook`` does on the prompt pass of a
+guarded generation (the operator's text only, one row at a time), so a guarded score is the
+score of the guarded model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from engine.guard.finetune import qa_tensors
+from engine.guard.lm import LoadedLM, encode_prompt
+
+Corruption = Callable[[torch.Tensor], torch.Tensor]
+CorruptionFor = Callable[[str], Corruption | None]  # question -> corruption, None: unflagged
+
+
+@dataclass
+class TokenScores:
+    """Per answer token: log p(token), and the mean / std of log p over the vocabulary."""
+
+    logp: torch.Tensor
+    mu: torch.Tensor
+    sigma: torch.Tensor
+
+    @property
+    def mean_logp(self) -> float:
+        return float(self.logp.mean())
+
+
+def answer_scores(lm: LoadedLM, pairs: Sequence[tuple[str, str]],
+                  corruption_for: CorruptionFor | None = None,
+                  batch_size: int = 16) -> list[TokenScores]:
+    """Token scores of every pair's answer (the end-of-turn token included)."""
+    out: list[TokenScores] = []
+    for start in range(0, len(pairs), batch_size):
+        out += _batch_scores(lm, pairs[start:start + batch_size], corruption_for)
+    return out
+
+
+@torch.inference_mode()
+def _batch_scores(lm: LoadedLM, pairs: Sequence[tuple[str, str]],
+                  corruption_for: CorruptionFor | None) -> list[TokenScores]:
+    encoded = [qa_tensors(lm, q, a) for q, a in pairs]
+    width = max(len(ids) for ids, _ in encoded)
+    ids = torch.full((len(encoded), width), lm.tokenizer.pad_token_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for row, (seq, _) in enumerate(encoded):
+        ids[row, :len(seq)], mask[row, :len(seq)] = torch.tensor(seq), 1
+    device = lm.device
+    embeds = lm.model.get_input_embeddings()(ids.to(device))
+    if corruption_for is not None:
+        embeds = _corrupted(lm, embeds, [q for q, _ in pairs], corruption_for)
+    logits = lm.model(inputs_embeds=embeds, attention_mask=mask.to(device)).logits.float()
+    scores = []
+    for row, (seq, start) in enumerate(encoded):
+        logprobs = logits[row, start - 1:len(seq) - 1].log_softmax(-1)
+        target = torch.tensor(seq[start:], device=device)
+        probs = logprobs.exp()
+        mu = (probs * logprobs).sum(-1)
+        var = (probs * logprobs.square()).sum(-1) - mu.square()
+        scores.append(TokenScores(logprobs.gather(-1, target[:, None])[:, 0].cpu(), mu.cpu(),
+                                  var.clamp(min=1e-12).sqrt().cpu()))
+    return scores
+
+
+def _corrupted(lm: LoadedLM, embeds: torch.Tensor, questions: list[str],
+               corruption_for: CorruptionFor) -> torch.Tensor:
+    """Each flagged row's question embeddings corrupted as the guard's hook would."""
+    embeds = embeds.clone()
+    for row, question in enumerate(questions):
+        corruption = corruption_for(question)
+        if corruption is None:
+            continue
+        content = encode_prompt(lm, question).content_mask
+        positions = content.nonzero()[:, 0].to(embeds.device)
+        embeds[row, positions] = corruption(embeds[row:row + 1, positions])[0]
+    return embeds
+
+
+def normalised_probability(scores: TokenScores) -> float:
+    """P(answer | question) ** (1 / tokens): TOFU's length-normalised probability."""
+    return float(torch.exp(scores.logp.mean()))
+
+
+def batch_answers(lm: LoadedLM, questions: Sequence[str], max_new_tokens: int = 32,
+                  batch_size: int = 16) -> list[str]:
+    """Greedy answers of the unguarded model, left-padded batches (the same text as
+    ``lm.answer`` up to padding numerics)."""
+    answers: list[str] = []
+    for start in range(0, len(questions), batch_size):
+        answers += _batch_generate(lm, questions[start:start + batch_size], max_new_tokens)
+    return answers
+
+
+@torch.inference_mode()
+def _batch_generate(lm: LoadedLM, questions: Sequence[str], max_new_tokens: int) -> list[str]:
+    from transformers import GenerationConfig
+
+    rows = [encode_prompt(lm, q).input_ids[0].tolist() for q in questions]
+    width = max(len(r) for r in rows)
+    tok = lm.tokenizer
+    ids = torch.full((len(rows), width), tok.pad_token_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for i, r in enumerate(rows):
+        ids[i, width - len(r):], mask[i, width - len(r):] = torch.tensor(r), 1
+    config = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
+                              pad_token_id=tok.pad_token_id,
+                              eos_token_id=lm.model.generation_config.eos_token_id
+                              or tok.eos_token_id)
+    out = lm.model.generate(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device),
+                            generation_config=config)
+    return [tok.decode(o[width:], skip_special_tokens=True).strip() for o in out]
+
+
+def describe(scores: Sequence[TokenScores]) -> dict[str, Any]:
+    """Mean normalised probability of a list of scores (for quick looks)."""
+    values = [normalised_probability(s) for s in scores]
+    return {"n": len(values), "mean_probability": sum(values) / max(1, len(values))}

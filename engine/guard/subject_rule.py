@@ -1,0 +1,164 @@
+"""The forget rule of one person of a people corpus (docs/design.md section 14).
+
+Positives are the person's questions; negatives are the other people's questions (the
+closest neighbours there are: same templates, other names) and the bundled everyday
+prompts. Every split is by *phrasing*, not by sentence: the classifier fits on the training
+question and the first ``FIT_PHRASINGS`` paraphrases of each fact; the other paraphrases
+(other templates, aliases, questions that never name the person) are held out. The other
+people are split by person: the head fits on some, its threshold is calibrated on others'
+held-out phrasings, and its FPR is measured on people it never saw in any role.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from engine.guard.classifier import (
+    Calibration,
+    Encoder,
+    PromptClassifier,
+    calibrate_threshold,
+    fit_head,
+    flags,
+)
+from engine.guard.people import FactRecord, people
+from engine.guard.rules import Example, RuleSpec, load_general_prompts
+from storage.finetunes import subject_rule_name
+
+FIT_PHRASINGS = 2  # paraphrased questions per fact the head trains on
+SUBJECT_CORRUPTION = "gaussian_first_n"  # placeholder until bench/subjects.py sweeps
+SUBJECT_SIGMA_STD = 1.0  # strength, in units of the embedding matrix's standard deviation
+TARGET_FPR = 0.01
+METHOD = "held-out phrasings, people split fit / calibration / test"
+
+
+@dataclass
+class SubjectSplit:
+    """The prompts of each role."""
+
+    fit_pos: list[str]
+    held_pos: list[str]
+    fit_neg: list[str]
+    cal_neg: list[str]
+    test_neg: list[str]
+
+
+TITLES = ("Mr.", "Ms.", "Dr.")  # short forms to train on; the corpus's own "Mx." is held out
+DESCRIPTIONS = (("occupation", "birthplace", "the {0} from {1}"),
+                ("hobby", "employer", "the person who enjoys {0} and works for {1}"),
+                ("occupation", "employer", "the {0} at {1}"),
+                ("school", "birthplace", "the {1} native who studied at {0}"))
+
+
+def person_aliases(records: list[FactRecord]) -> list[str]:
+    """Names the product derives from a person's records to train on: title + surname,
+    and descriptions built from their facts in phrasings the corpus does not use."""
+    person = records[0].person
+    last = person.split(" ", 1)[-1]
+    values = {r.fact: r.value for r in records if r.value}
+    described = [form.format(values[a], values[b]) for a, b, form in DESCRIPTIONS
+                 if a in values and b in values]
+    return [*(f"{t} {last}" for t in TITLES), *described]
+
+
+def augmented(record: FactRecord, aliases: list[str], limit: int | None = None) -> list[str]:
+    """The record's fit phrasings asked with each alias whose text does not give the
+    record's own answer away (at most ``limit``, spread over the aliases)."""
+    base = record.paraphrased_questions[:FIT_PHRASINGS]
+    usable = [a for a in aliases if not record.value or record.value not in a]
+    out = [q.replace(record.person, a) for a in usable for q in base]
+    return out if limit is None else out[::max(1, len(out) // limit)][:limit]
+
+
+def fit_questions(record: FactRecord) -> list[str]:
+    """The training question, the first paraphrases, and those paraphrases asked with the
+    first short form and the first description (augmentation: the held-out phrasings use
+    other templates, another short form and another description)."""
+    base = record.paraphrased_questions[:FIT_PHRASINGS]
+    asked = record.paraphrased_questions  # a description that gives the answer is never in it
+    aliases = [a for a in record.aliases[1:2] + record.aliases[3:4]
+               if any(a in q for q in asked)]
+    return [record.question, *base,
+            *[q.replace(record.person, a) for q in base for a in aliases]]
+
+
+def held_questions(record: FactRecord) -> list[str]:
+    """The paraphrases the head never trains on."""
+    fit = set(fit_questions(record))
+    return [q for q in record.paraphrased_questions[FIT_PHRASINGS:] if q not in fit]
+
+
+def split_prompts(records: list[FactRecord], person: str) -> SubjectSplit:
+    """The roles of every prompt for ``person``'s rule (others split 2:1:1 by person; the
+    everyday prompts are fit negatives)."""
+    mine = [r for r in records if r.person == person]
+    others = [p for p in people(records) if p != person]
+    role = {p: ("fit", "fit", "cal", "test")[i % 4] for i, p in enumerate(others)}
+    general = [e.prompt for e in load_general_prompts()]
+    aliases = person_aliases(mine)
+    split = SubjectSplit([q for r in mine for q in fit_questions(r) + augmented(r, aliases)],
+                         [q for r in mine for q in held_questions(r)], [], [], [])
+    theirs = {p: person_aliases([r for r in records if r.person == p]) for p in others}
+    for r in records:
+        if r.person == person:
+            continue
+        if role[r.person] == "fit":
+            split.fit_neg += fit_questions(r) + augmented(r, theirs[r.person], 4)
+        else:
+            target = split.cal_neg if role[r.person] == "cal" else split.test_neg
+            target += held_questions(r)
+    split.fit_neg += general  # the threshold is set on people's questions only
+    return split
+
+
+def train_subject_classifier(encoder: Encoder, split: SubjectSplit,
+                             target_fpr: float = TARGET_FPR
+                             ) -> tuple[PromptClassifier, Calibration, dict[str, Any]]:
+    """Fit, calibrate on the calibration people, measure on held-out phrasings."""
+    emb = {k: encoder(v) for k, v in vars(split).items()}
+    head = fit_head(emb["fit_pos"], emb["fit_neg"],
+                    encoder_name=getattr(encoder, "name", "encoder"))
+    threshold = calibrate_threshold(head.scores(emb["cal_neg"]), target_fpr)
+    rate = {k: float(flags(head.scores(emb[k]), threshold).float().mean())
+            for k in ("held_pos", "cal_neg", "test_neg")}
+    calibration = Calibration(threshold, target_fpr, rate["held_pos"], rate["cal_neg"],
+                              len(split.held_pos), len(split.cal_neg), len(split.fit_pos),
+                              len(split.fit_neg), METHOD)
+    held = {"tpr_held_out_phrasings": rate["held_pos"], "fpr_test_people": rate["test_neg"],
+            "n_test_negative": len(split.test_neg)}
+    return head, calibration, held
+
+
+def subject_spec(records: list[FactRecord], person: str) -> RuleSpec:
+    """The rule's examples as stored in its row (answers and keys for `guard eval`)."""
+    mine = [r for r in records if r.person == person]
+    forget = [Example(q, r.answer, (r.answer.rstrip(".").split()[-1],), split, person)
+              for r in mine for split, qs in (("train", fit_questions(r)),
+                                              ("test", held_questions(r))) for q in qs]
+    retain = [Example(q, r.answer, (), "train" if i % 2 else "test", r.person)
+              for i, r in enumerate(x for x in records if x.person != person)
+              for q in [r.question]]
+    return RuleSpec(subject_rule_name(person), f"forget rule of one data subject ({len(mine)} "
+                    "records)", forget, retain, [])
+
+
+def subject_rule_fields(records: list[FactRecord], person: str, encoder: Encoder,
+                        embedding_std: float, corruption: str = SUBJECT_CORRUPTION,
+                        sigma_std: float = SUBJECT_SIGMA_STD) -> dict[str, Any]:
+    """Everything a ForgetRule row needs (the classifier as bytes)."""
+    head, calibration, held = train_subject_classifier(encoder, split_prompts(records, person))
+    params: dict[str, Any] = {"seed": 0, "n": None} if corruption.startswith("gaussian") else {}
+    return {"description": subject_spec(records, person).description,
+            "examples": subject_spec(records, person).to_dict(),
+            "classifier_bytes": head.to_bytes(), "threshold": calibration.threshold,
+            "corruption": corruption, "corruption_params": params,
+            "sigma": sigma_std * embedding_std,
+            "calibration": {**calibration.to_dict(), **held, "sigma_in_std": sigma_std},
+            "trace": []}
+
+
+def scores_of(head: PromptClassifier, encoder: Encoder, prompts: list[str]) -> torch.Tensor:
+    return head.scores(encoder(prompts))
