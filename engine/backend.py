@@ -31,7 +31,7 @@ def make_client(engine: str | None = None) -> Any:
     before any window opens or anything is written."""
     choice = engine_choice(engine)
     if choice == LOCAL:
-        from engine.worker_client import EngineClient
+        from engine.worker import EngineClient  # (as gui/app.py always did)
 
         return EngineClient()
     from engine.ray_client import RayEngineClient

@@ -21,11 +21,15 @@ def run_gui() -> int:
 
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("Unprompt")
+    client = _engine_client()  # first: an unreachable Ray cluster leaves nothing written
+    if client is None:
+        return EXIT_WORKSPACE
     workspace = _open_workspace()
     if workspace is None:
+        client.close()
         return EXIT_WORKSPACE
     try:
-        return _run_window(app, workspace)
+        return _run_window(app, workspace, client)
     finally:
         workspace.close()
 
@@ -66,15 +70,12 @@ def _engine_client() -> Any:
         return None
 
 
-def _run_window(app: Any, workspace: Any) -> int:
+def _run_window(app: Any, workspace: Any, client: Any) -> int:
     from gui.bridge import EngineBridge
     from gui.context import AppContext
     from gui.errors import install_excepthook
     from gui.main_window import MainWindow
 
-    client = _engine_client()
-    if client is None:
-        return EXIT_WORKSPACE
     previous_hook = install_excepthook()
     bridge = EngineBridge(client)
     bridge.start()
