@@ -130,3 +130,17 @@ def test_the_gui_bridge_runs_jobs_on_ray(cluster: None, qtbot) -> None:  # noqa:
         assert results[0]["total"] == 2 and bridge.device.startswith("Ray cluster at auto")
     finally:
         bridge.close()
+
+
+@pytest.mark.slow
+def test_lira_shadows_fan_out_as_ray_tasks_with_the_local_figures(
+        client: RayEngineClient) -> None:
+    from engine.jobs import run_job
+    from tests.gui.jobs_for_tests import tiny_lira
+
+    job = client.submit(f"{JOBS}:tiny_lira", {"k": 2})
+    events = collect(client, finished(job), timeout=240)
+    parallel = [e.data["message"] for e in of(events, job, "progress")
+                if e.data["data"].get("parallel")]
+    assert parallel == ["shadow models 1/2 done", "shadow models 2/2 done"]
+    assert of(events, job, "result")[0].data["value"] == run_job(tiny_lira(2))
