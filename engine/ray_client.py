@@ -18,7 +18,7 @@ import os
 import socket
 import threading
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from engine.job_classes import check_class, job_class
@@ -88,7 +88,6 @@ class _Flight:
     run: Any
     started: bool = False
     row: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def connect(address: str) -> dict[str, float]:
