@@ -161,7 +161,7 @@ def lira(shadows: int, workers: int = 2) -> dict:
     finally:
         local_client.close()
     os.nice(5)  # Ray's workers inherit it: the same priority as the local worker (it nices 5)
-    ray.init(num_cpus=workers, include_dashboard=False, logging_level="ERROR",
+    ray.init(address="local", num_cpus=workers, include_dashboard=False, logging_level="ERROR",
              log_to_driver=False)
     ray_client = RayEngineClient("auto")
     try:  # cold: Ray's worker processes import torch first; warm: a cluster already in use

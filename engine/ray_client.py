@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import itertools
 import os
+import re
 import socket
 import threading
 import warnings
@@ -257,8 +258,7 @@ class RayEngineClient:
     def _on_actor_died(self, flight: _Flight, exc: BaseException) -> None:
         """The Ray worker running the job is gone: report it failed, mark its Job row."""
         spec = flight.spec
-        message = (f"the Ray worker running {spec.kind} died "
-                   f"({exc.__class__.__name__}); the job was marked failed")
+        message = f"{death_reason(exc, spec.kind)}; the job was marked failed"
         self._flights.pop(spec.job_id, None)
         workspace = spec.kwargs.get("workspace")
         if workspace and flight.row is not None:
@@ -283,6 +283,16 @@ class RayEngineClient:
         if state != self.state:
             self.state = state
             self._emit("state", state=state)
+
+
+def death_reason(exc: BaseException, kind: str) -> str:
+    """Why an actor is gone, in a line: a cluster without this Unprompt (its workers cannot
+    import the engine) is named as such, anything else is a dead worker."""
+    missing = re.search(r"No module named '([\w.]+)'", str(exc))
+    if missing:
+        return (f"the Ray cluster's workers cannot import {missing.group(1)}: install this "
+                "version of Unprompt on every node")
+    return f"the Ray worker running {kind} died ({exc.__class__.__name__})"
 
 
 def _mark_failed_here(message: MarkFailed) -> None:

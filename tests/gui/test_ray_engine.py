@@ -54,6 +54,18 @@ def test_the_gui_explains_an_unreachable_ray_address(
     assert not (tmp_path / "ws").exists()
 
 
+def test_a_cluster_without_unprompt_is_named_as_such() -> None:
+    from engine.ray_client import death_reason
+
+    exc = RuntimeError("The actor with name JobActor failed to import on the worker.\n"
+                       "ModuleNotFoundError: No module named 'engine.ray_client'")
+    assert death_reason(exc, "train") == ("the Ray cluster's workers cannot import "
+                                          "engine.ray_client: install this version of "
+                                          "Unprompt on every node")
+    assert death_reason(RuntimeError("killed"), "train") == \
+        "the Ray worker running train died (RuntimeError)"
+
+
 def test_an_unknown_engine_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("UNPROMPT_ENGINE", "spark://x")
     with pytest.raises(UnpromptError, match="unknown engine 'spark://x'"):
@@ -63,7 +75,8 @@ def test_an_unknown_engine_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[None]:
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR",
+             log_to_driver=False)  # "local": a new cluster even where one runs already
     yield
     ray.shutdown()
 
