@@ -1,6 +1,6 @@
-"""Beyond one machine (issue 21): registry operation latency on SQLite vs PostgreSQL.
+"""Beyond one machine (issue 21): registry latency (SQLite vs PostgreSQL), LiRA on Ray.
 
-    nice -n 5 python bench/parallel.py [--ops 40] [--url postgresql+psycopg://...]
+    nice -n 5 python bench/parallel.py [--part registry|lira|all] [--ops 40] [--url ...]
 
 Each backend gets a fresh registry with one image model of ``ops + 1`` classes, an approver
 and ``ops`` open requests, then times, one operation per write unit as the product runs them:
@@ -12,7 +12,13 @@ workspace's own file (WAL, synchronous=FULL); PostgreSQL is ``--url`` or a throw
 server started from the system's binaries with fsync on (tests/pg.py). One client; the
 figures are per operation. Writes bench/results/parallel.json. Not a test.
 
-The LiRA part (8 shadow models, local worker vs a Ray cluster) is not written yet.
+The LiRA part: LiRA with ``--shadows`` (8) shadow models on a small digits ViT, class 2
+forgotten (the job ``tests.gui.jobs_for_tests:tiny_lira``), once on the local engine worker
+(the shadows one after another) and once on a local Ray cluster of 2 CPUs through the Ray
+backend (the shadows as parallel Ray tasks, docs/design.md section 12). Wall time of the
+LiRA part (the target's training excluded), speed-up and speed-up per worker, on Ray both
+cold (its worker processes import torch first) and warm (a second run); the figures must be
+the same. Run from the repository root (Ray's workers import the job from there).
 """
 
 from __future__ import annotations
@@ -122,24 +128,85 @@ def on_postgresql(url: str | None, root: Path, ops: int) -> tuple[dict, str]:
             server.stop()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ops", type=int, default=40)
-    parser.add_argument("--url", help="a PostgreSQL database to use (its tables are created)")
-    args = parser.parse_args()
-    os.environ.pop("UNPROMPT_DB_URL", None)
+LIRA_JOB = "tests.gui.jobs_for_tests:tiny_lira"
+LIRA_CONFIG = {"classes": list(range(10)), "max_per_class": 100, "epochs": 8,
+               "overrides": {"embed_dim": 32, "depth": 2, "num_heads": 2, "mlp_ratio": 2.0}}
+
+
+def drive(client, kwargs: dict) -> dict:  # noqa: ANN001
+    """Run one job on an engine client to its end; its result."""
+    job, value = client.submit(LIRA_JOB, kwargs), None
+    while True:
+        for event in client.poll():
+            if event.job_id == job and event.kind == "error":
+                raise RuntimeError(event.data["message"])
+            if event.job_id == job and event.kind == "result":
+                value = event.data["value"]
+            if event.job_id == job and event.kind == "finished":
+                return value
+        time.sleep(0.05)
+
+
+def lira(shadows: int, workers: int = 2) -> dict:
+    """LiRA's wall time on the local worker and on a local Ray cluster of ``workers`` CPUs."""
+    import ray
+
+    from engine.ray_client import RayEngineClient
+    from engine.worker import EngineClient
+
+    kwargs = {"k": shadows, "timed": True, **LIRA_CONFIG}
+    local_client = EngineClient()
+    try:
+        local = drive(local_client, kwargs)
+    finally:
+        local_client.close()
+    os.nice(5)  # Ray's workers inherit it: the same priority as the local worker (it nices 5)
+    ray.init(address="local", num_cpus=workers, include_dashboard=False, logging_level="ERROR",
+             log_to_driver=False)
+    ray_client = RayEngineClient("auto")
+    try:  # cold: Ray's worker processes import torch first; warm: a cluster already in use
+        cold, on_ray = drive(ray_client, kwargs), drive(ray_client, kwargs)
+    finally:
+        ray_client.close()
+        ray.shutdown()
+    speedup = local["lira_s"] / on_ray["lira_s"]
+    return {"shadows": shadows, "ray_workers": workers, "config": LIRA_CONFIG,
+            "local_s": round(local["lira_s"], 2), "ray_cold_s": round(cold["lira_s"], 2),
+            "ray_s": round(on_ray["lira_s"], 2), "speedup": round(speedup, 2),
+            "speedup_cold": round(local["lira_s"] / cold["lira_s"], 2),
+            "speedup_per_worker": round(speedup / workers, 2),
+            "same_figures": local["metrics"] == on_ray["metrics"] == cold["metrics"]}
+
+
+def registry(ops: int, url: str | None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        sqlite = measure(Path(tmp) / "sqlite-ws", args.ops)
-        postgresql, where = on_postgresql(args.url, Path(tmp) / "pg-ws", args.ops)
-    result = {"registry": {"sqlite": sqlite, "postgresql": postgresql},
-              "postgresql_server": where, "ops": args.ops,
-              "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                          "load_average": os.getloadavg()}}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+        sqlite = measure(Path(tmp) / "sqlite-ws", ops)
+        postgresql, where = on_postgresql(url, Path(tmp) / "pg-ws", ops)
     for name, figures in (("SQLite", sqlite), ("PostgreSQL", postgresql)):
         for op, f in figures.items():
             print(f"{name:<11} {op:<14} p50 {f['p50_ms']:8.2f} ms   p95 {f['p95_ms']:8.2f} ms")
+    return {"registry": {"sqlite": sqlite, "postgresql": postgresql},
+            "postgresql_server": where, "ops": ops}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=("registry", "lira", "all"), default="all")
+    parser.add_argument("--ops", type=int, default=40)
+    parser.add_argument("--url", help="a PostgreSQL database to use (its tables are created)")
+    parser.add_argument("--shadows", type=int, default=8)
+    args = parser.parse_args()
+    os.environ.pop("UNPROMPT_DB_URL", None)
+    result = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    machine = {"platform": platform.platform(), "cpus": os.cpu_count(),
+               "load_average_before": os.getloadavg()}
+    if args.part in ("registry", "all"):
+        result.update(registry(args.ops, args.url), machine=machine)
+    if args.part in ("lira", "all"):
+        result["lira"] = {**lira(args.shadows), "machine": machine}
+        print(json.dumps(result["lira"]))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {RESULTS}")
 
 

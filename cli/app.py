@@ -48,9 +48,28 @@ def _import_optional(name: str, required: bool):  # noqa: ANN202
 def open_gui(args: argparse.Namespace) -> int:
     if getattr(args, "workspace", None):
         os.environ["UNPROMPT_WORKSPACE"] = str(args.workspace)
+    if getattr(args, "engine", None):
+        os.environ["UNPROMPT_ENGINE"] = str(args.engine)
+    try:
+        _check_engine()
+    except UnpromptError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
     from gui.app import run_gui
 
     return run_gui()
+
+
+def _check_engine() -> None:
+    """A Ray engine is joined before any window opens: an unreachable address is one line
+    (docs/design.md section 12); the GUI then reuses the connection."""
+    from engine.backend import LOCAL, engine_choice
+
+    choice = engine_choice()
+    if choice != LOCAL:
+        from engine.ray_client import connect
+
+        connect(choice)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,6 +24,10 @@ def common_options() -> argparse.ArgumentParser:
                         help="print exactly one JSON value on stdout")
     parent.add_argument("--operator", default=argparse.SUPPRESS, metavar="NAME",
                         help="who is acting (default: the OS user)")
+    parent.add_argument("--engine", default=argparse.SUPPRESS, metavar="ENGINE",
+                        help="where the desktop's jobs run: local (default), auto (a Ray "
+                             "instance on this machine) or ray://HOST:PORT "
+                             "(default: $UNPROMPT_ENGINE)")
     return parent
 
 

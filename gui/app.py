@@ -21,11 +21,15 @@ def run_gui() -> int:
 
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("Unprompt")
+    client = _engine_client()  # first: an unreachable Ray cluster leaves nothing written
+    if client is None:
+        return EXIT_WORKSPACE
     workspace = _open_workspace()
     if workspace is None:
+        client.close()
         return EXIT_WORKSPACE
     try:
-        return _run_window(app, workspace)
+        return _run_window(app, workspace, client)
     finally:
         workspace.close()
 
@@ -48,15 +52,32 @@ def _open_workspace() -> Any:
         return None
 
 
-def _run_window(app: Any, workspace: Any) -> int:
-    from engine.worker import EngineClient
+def _engine_client() -> Any:
+    """The engine client ($UNPROMPT_ENGINE: local worker or a Ray cluster, docs/design.md
+    section 12), or None after saying why it cannot be reached."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from engine.backend import make_client
+    from gui.errors import sentence
+    from storage.errors import UnpromptError
+
+    try:
+        return make_client()
+    except UnpromptError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        QMessageBox.critical(None, "Unprompt cannot start",
+                             f"The engine cannot be reached. {sentence(str(exc))}")
+        return None
+
+
+def _run_window(app: Any, workspace: Any, client: Any) -> int:
     from gui.bridge import EngineBridge
     from gui.context import AppContext
     from gui.errors import install_excepthook
     from gui.main_window import MainWindow
 
     previous_hook = install_excepthook()
-    bridge = EngineBridge(EngineClient())
+    bridge = EngineBridge(client)
     bridge.start()
     window = MainWindow(AppContext(workspace, bridge))
     window.show()

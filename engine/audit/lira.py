@@ -22,6 +22,7 @@ from engine.audit.outputs import features_and_logits, sample_indices
 from engine.audit.scores import logit_confidence
 from engine.audit.stages import scaled
 from engine.jobs import CancelToken, Progress
+from engine.ray_fanout import fan_out, in_ray
 
 PER_CLASS = 100
 
@@ -38,14 +39,37 @@ def lira_job(targets: Mapping[str, Any], dataset: Any, config: dict[str, Any],
     x = _cat(dataset.train_x[members], dataset.test_x[nonmembers])
     y = np.concatenate([train_y[members], test_y[nonmembers]])
     is_member = np.r_[np.ones(len(members), bool), np.zeros(len(nonmembers), bool)]
-    shadows = []
-    for i in range(k):
-        shadow = yield from scaled(_shadow(dataset, pool, config, backbone_state, seed, i,
-                                           cancel), i / k, (i + 1) / k, f"shadow {i + 1}/{k}")
-        shadows.append(logit_confidence(features_and_logits(shadow, x)[1], shadow.class_ids, y))
+    shared = {"dataset": dataset, "pool": pool, "config": config,
+              "backbone_state": backbone_state, "x": x, "y": y}
+    if in_ray():  # the shadows are independent: parallel Ray tasks (docs/design.md section 12)
+        shadows = yield from fan_out(shadow_confidence, shared,
+                                     [{"seed": seed, "index": i} for i in range(k)],
+                                     "shadow models", cancel)
+    else:
+        shadows = []
+        for i in range(k):
+            shadows.append((yield from scaled(_shadow_phi(**shared, seed=seed, index=i,
+                                                          cancel=cancel),
+                                              i / k, (i + 1) / k, f"shadow {i + 1}/{k}")))
     forget = np.isin(y, forgotten)
     return {name: _score(model, x, y, np.stack(shadows), is_member, forget, k)
             for name, model in targets.items()}
+
+
+def shadow_confidence(dataset: Any, pool: np.ndarray, config: dict[str, Any],
+                      backbone_state: Any, x: Any, y: np.ndarray, seed: int,
+                      index: int) -> np.ndarray:
+    """One shadow's logit-scaled confidences on the targets ``x`` (a Ray task's body)."""
+    from engine.jobs import run_job
+
+    return run_job(_shadow_phi(dataset, pool, config, backbone_state, x, y, seed, index, None))
+
+
+def _shadow_phi(dataset: Any, pool: np.ndarray, config: dict[str, Any], backbone_state: Any,
+                x: Any, y: np.ndarray, seed: int, index: int, cancel: CancelToken | None
+                ) -> Generator[Progress, None, np.ndarray]:
+    shadow = yield from _shadow(dataset, pool, config, backbone_state, seed, index, cancel)
+    return logit_confidence(features_and_logits(shadow, x)[1], shadow.class_ids, y)
 
 
 def _shadow(dataset: Any, pool: np.ndarray, config: dict[str, Any], backbone_state: Any,

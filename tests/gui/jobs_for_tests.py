@@ -169,3 +169,32 @@ def crash_marked(marker: str, workspace: str) -> None:
     """Die at once, and make the next worker slow to start (see ``slow_if_marked``)."""
     Path(marker).touch()
     os._exit(1)
+
+
+TINY_LIRA = {"dataset": "digits", "classes": [0, 1, 2], "img_size": 8, "patch_size": 4,
+             "epochs": 1, "augment": 0, "seed": 0, "max_per_class": 60,
+             "overrides": {"embed_dim": 16, "depth": 1, "num_heads": 2, "mlp_ratio": 2.0}}
+
+
+def tiny_lira(k: int = 2, cancel: CancelToken | None = None, timed: bool = False,
+              **changes: Any):  # noqa: ANN201
+    """LiRA (k shadows) on a one-epoch tiny-digits target, class 2 forgotten: its metrics
+    (and, when ``timed``, the LiRA part's seconds: bench/parallel.py). ``changes`` alter
+    the training config. On the Ray backend the shadows fan out as Ray tasks."""
+    import torch
+
+    from engine.audit.lira import lira_job
+    from engine.datasets import load_dataset
+    from engine.training import TrainConfig, train_job
+
+    torch.set_num_threads(1)
+    config = {**TINY_LIRA, **changes}
+    data = load_dataset("digits", classes=config["classes"], img_size=8,
+                        max_per_class=config["max_per_class"])
+    target = yield from train_job(TrainConfig.from_dict(config), cancel, dataset=data)
+    start = time.monotonic()
+    results = yield from lira_job({"target": target.model}, data, config, None, k=k,
+                                  forgotten=[2], per_class=15, cancel=cancel)
+    if timed:
+        return {"metrics": results["target"][0], "lira_s": time.monotonic() - start}
+    return results["target"][0]
