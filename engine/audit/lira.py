@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from engine.audit import roc
+from engine.audit import rmia, roc
 from engine.audit.attacks import lira_offline
 from engine.audit.outputs import features_and_logits, sample_indices
+from engine.audit.rmia_audit import summary
 from engine.audit.scores import logit_confidence
 from engine.audit.stages import scaled
 from engine.jobs import CancelToken, Progress
@@ -28,9 +29,13 @@ PER_CLASS = 100
 
 def lira_job(targets: Mapping[str, Any], dataset: Any, config: dict[str, Any],
              backbone_state: Any, *, k: int, forgotten: list[int], seed: int = 0,
-             per_class: int = PER_CLASS, cancel: CancelToken | None = None
+             per_class: int = PER_CLASS, cancel: CancelToken | None = None,
+             rmia_a: float | None = None
              ) -> Generator[Progress, None, dict[str, tuple[dict, dict]]]:
-    """``{name: (metrics, roc chart points)}`` for each target model in ``targets``."""
+    """``{name: (metrics, roc chart points)}`` for each target model in ``targets``.
+
+    With ``rmia_a``, ``metrics["rmia"]`` is RMIA on the same targets with the same shadow
+    models as its reference models (section 12): the two attacks compared like for like."""
     train_y, test_y = dataset.train_y.numpy(), dataset.test_y.numpy()
     members = sample_indices(train_y, per_class, seed + 7)
     nonmembers = sample_indices(test_y, per_class, seed + 8)
@@ -38,14 +43,32 @@ def lira_job(targets: Mapping[str, Any], dataset: Any, config: dict[str, Any],
     x = _cat(dataset.train_x[members], dataset.test_x[nonmembers])
     y = np.concatenate([train_y[members], test_y[nonmembers]])
     is_member = np.r_[np.ones(len(members), bool), np.zeros(len(nonmembers), bool)]
-    shadows = []
+    shadows, probs = [], []
     for i in range(k):
         shadow = yield from scaled(_shadow(dataset, pool, config, backbone_state, seed, i,
                                            cancel), i / k, (i + 1) / k, f"shadow {i + 1}/{k}")
-        shadows.append(logit_confidence(features_and_logits(shadow, x)[1], shadow.class_ids, y))
+        logits = features_and_logits(shadow, x)[1]
+        shadows.append(logit_confidence(logits, shadow.class_ids, y))
+        probs.append(rmia.probabilities(logits, shadow.class_ids, y))
     forget = np.isin(y, forgotten)
-    return {name: _score(model, x, y, np.stack(shadows), is_member, forget, k)
-            for name, model in targets.items()}
+    out = {}
+    for name, model in targets.items():
+        logits = features_and_logits(model, x)[1]
+        metrics, points = _score(logits, model.class_ids, y, np.stack(shadows), is_member,
+                                 forget, k)
+        if rmia_a is not None:
+            metrics["rmia"] = _rmia(rmia.probabilities(logits, model.class_ids, y),
+                                    np.stack(probs), is_member, rmia_a, seed)
+        out[name] = metrics, points
+    return out
+
+
+def _rmia(p: np.ndarray, refs: np.ndarray, is_member: np.ndarray, a: float, seed: int
+          ) -> dict[str, Any]:
+    fold = rmia.halves(int((~is_member).sum()), seed)
+    scores = rmia.attack(p[is_member], refs[:, is_member], p[~is_member], refs[:, ~is_member],
+                         a, fold)
+    return {"a": a, **summary(*scores)}
 
 
 def _shadow(dataset: Any, pool: np.ndarray, config: dict[str, Any], backbone_state: Any,
@@ -66,9 +89,9 @@ def _shadow(dataset: Any, pool: np.ndarray, config: dict[str, Any], backbone_sta
     return result.model
 
 
-def _score(model: Any, x: Any, y: np.ndarray, shadows: np.ndarray, is_member: np.ndarray,
-           forget: np.ndarray, k: int) -> tuple[dict, dict]:
-    phi = logit_confidence(features_and_logits(model, x)[1], model.class_ids, y)
+def _score(logits: np.ndarray, class_ids: list[int], y: np.ndarray, shadows: np.ndarray,
+           is_member: np.ndarray, forget: np.ndarray, k: int) -> tuple[dict, dict]:
+    phi = logit_confidence(logits, class_ids, y)
     score = lira_offline(phi, shadows)
     metrics = {"k": k, **roc.summarize(score[is_member], score[~is_member]),
                "forget_auc": _auc(score, is_member, forget),
