@@ -65,6 +65,18 @@ def _relearn(m: Metrics, shots: str) -> Any:
     return (m.get("relearn") or {}).get(shots)
 
 
+# row title -> the figure's key in the audit's statistics (intervals and verdicts)
+STAT_KEYS = {"Forget accuracy (train)": "scorecard.forget_accuracy",
+             "Retain accuracy (train)": "scorecard.retain_accuracy",
+             "Test accuracy (retained)": "scorecard.test_accuracy",
+             "MIA-efficacy (top-1, label-free)": "mia_efficacy_top1",
+             "Forget distinguishability AUC": "forget_distinguishability_auc",
+             "Linear probe on the forgotten class": "linear_probe.forget_accuracy",
+             "Relearn after 5 images": "relearn.5", "RMIA AUC": "rmia.auc",
+             "RMIA TPR at 1% FPR": "rmia.tpr_at_1pct_fpr"}
+VERDICT_WORDS = {"pass": "pass", "fail": "FAIL", "inconclusive": "inconclusive",
+                 None: "not judged"}  # against the spread of two retrainings
+
 # (row title, figure of one metrics object, format, what the row means)
 ROWS: list[tuple[str, Callable[[Metrics], Any], Callable[[Any], str], str]] = [
     ("Forget accuracy (train)", lambda m: m["scorecard"].get("forget_accuracy"), _rate,
@@ -95,6 +107,12 @@ ROWS: list[tuple[str, Callable[[Metrics], Any], Callable[[Any], str], str]] = [
      "The forgotten class's test accuracy after an attacker trains it again on 5 images."),
     ("LiRA AUC", lambda m: (m.get("lira") or {}).get("auc"), _auc,
      "Offline likelihood-ratio attack with shadow models (when run)."),
+    ("RMIA AUC", lambda m: (m.get("rmia") or {}).get("auc"), _auc,
+     "Relative membership-inference attack (Zarifzadeh et al. 2024), offline, with the "
+     "second retrain reference as its reference model."),
+    ("RMIA TPR at 1% FPR", lambda m: (m.get("rmia") or {}).get("tpr_at_1pct_fpr"), _rate,
+     "Members RMIA finds while it wrongly accuses 1% of non-members (omitted when the audit "
+     "has fewer than 100 non-members)."),
     ("Run time", lambda m: m["scorecard"].get("run_time_s"), _seconds,
      "This model: the forget. Reference: retraining without the class."),
 ]
@@ -145,9 +163,12 @@ class AuditSummary(QWidget):
         rows = [r for r in ROWS if r[1](metrics) is not None
                 or (reference and r[1](reference) is not None)]
         self.table.setRowCount(len(rows))
+        stats = (metrics.get("statistics") or {}).get("figures") or {}
         for i, (title, figure, fmt, meaning) in enumerate(rows):
-            cells = [title, fmt(figure(metrics)), fmt(figure(reference)) if reference
-                     else "not run"]
+            entry = stats.get(STAT_KEYS.get(title, ""), {})
+            cells = [title + _verdict_suffix(entry),
+                     fmt(figure(metrics)) + _interval(entry.get("model_ci")),
+                     fmt(figure(reference)) if reference else "not run"]
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setToolTip(meaning)
@@ -170,6 +191,32 @@ class AuditSummary(QWidget):
             "padding: 6px 8px; border-radius: 3px;")
 
 
+def _interval(ci: list[float] | None) -> str:
+    return f" [{ci[0]:.1%} – {ci[1]:.1%}]" if ci else ""
+
+
+def _verdict_suffix(entry: dict[str, Any]) -> str:
+    if not entry or entry.get("verdict") is None:
+        return ""
+    return f" — {VERDICT_WORDS[entry['verdict']]}"
+
+
+def verdict_text(metrics: Metrics | None) -> str:
+    """The audit's verdict against the noise of retraining, in one sentence ('' without)."""
+    verdict = ((metrics or {}).get("statistics") or {}).get("verdict")
+    if not verdict:
+        return ""
+    counts, classes = verdict.get("counts") or {}, verdict.get("classes") or {}
+
+    def words(c: dict[str, int]) -> str:
+        return ", ".join(f"{c.get(k, 0)} {k.replace('_', ' ')}" for k in
+                         ("pass", "fail", "inconclusive", "not_judged"))
+    word = {"pass": "passes", "fail": "FAILS", "inconclusive": "is inconclusive",
+            None: "is not judged (no second retrain reference)"}[verdict.get("verdict")]
+    return (f" Against the spread of two retrainings the audit {word}: figures "
+            f"{words(counts)}; classes {words(classes)}.")
+
+
 def _details(audit: dict[str, Any]) -> str:
     """'Audit #2 of digits-demo v2: 1438 training and 359 test images, 22 s; ...'."""
     config = audit.get("config") or {}
@@ -183,4 +230,4 @@ def _details(audit: dict[str, Any]) -> str:
                  " The retrain reference was trained for this audit.")
     if audit.get("request"):
         text += f" Verifies request #{audit['request']}."
-    return text
+    return text + verdict_text(audit.get("metrics"))

@@ -42,18 +42,18 @@ def _figure_table(figures: list[dict[str, Any]]) -> Any:
     rows = [[f["label"], _value(f, "model"), _value(f, "reference"),
              _value(f, "gap", signed=True), _pct(f.get("floor")), str(f.get("samples", "")),
              _verdict(f)] for f in figures]
-    widths = [40 * mm, 24 * mm, 16 * mm, 26 * mm, 13 * mm, 13 * mm]
+    widths = [38 * mm, 27 * mm, 17 * mm, 27 * mm, 14 * mm, 12 * mm]
     widths.append(FRAME_WIDTH - sum(widths))
-    return grid_table(["Figure", "This model (95% CI)", "Reference", "Gap (95% CI)", "Floor",
-                       "Samples", "Verdict"], rows, widths)
+    return grid_table(["Figure", "This model (95% CI)", "Ref.", "Gap (95% CI)", "Floor",
+                       "n", "Verdict"], rows, widths)
 
 
 def _class_table(classes: list[dict[str, Any]]) -> Any:
     rows = [[c["class"], str(c.get("samples", "")), verdict_cell(c.get("verdict")),
              p(_decided(c), "cell")] for c in classes]
-    widths = [30 * mm, 16 * mm, 24 * mm]
+    widths = [24 * mm, 14 * mm, 27 * mm]
     widths.append(FRAME_WIDTH - sum(widths))
-    return grid_table(["Class", "Samples", "Verdict", "Decided by"], rows, widths)
+    return grid_table(["Class", "n", "Verdict", "Decided by"], rows, widths)
 
 
 def _decided(c: dict[str, Any]) -> str:
@@ -64,10 +64,14 @@ def _decided(c: dict[str, Any]) -> str:
 
 
 def _verdict(f: dict[str, Any]) -> Any:
-    colour, word = COLOURS[f.get("verdict")]
-    detail = verdict_phrase(f) if f.get("verdict") != "pass" else "within the spread of " \
-        "two retrainings"
-    return markup(f"<font color='{colour}'><b>{word}</b></font>: {detail}", "cell")
+    """The word, and what decides it where the other columns do not say it already."""
+    verdict = f.get("verdict")
+    colour, word = COLOURS[verdict]
+    detail = {"fail": lambda: f"beyond the floor by {_pct(f['beyond'])} (95% CI "
+                              f"{f['beyond_ci'][0] * 100:.1f} to {f['beyond_ci'][1] * 100:.1f})",
+              None: lambda: f.get("reason") or "not measured"}.get(verdict)
+    tail = f": {detail()}" if detail else ""
+    return markup(f"<font color='{colour}'><b>{word}</b></font>{tail}", "cell")
 
 
 def verdict_cell(verdict: str | None) -> Any:

@@ -194,7 +194,6 @@ def _relearn(run: _Run, operator: str, cancel: CancelToken) -> Generator[Progres
 
 def _lira(run: _Run, operator: str, cancel: CancelToken) -> Generator[Progress, None, None]:
     from engine.audit.lira import lira_job
-
     from engine.audit.rmia_audit import offline_a
 
     targets = {n: run.models[n] for n in ("model", "reference", "twin") if n in run.models}

@@ -37,6 +37,8 @@ def judge(model: Figure, reference: Figure, twin: Figure | None) -> dict[str, An
     if reference.point is not None:
         entry["reference"] = round(reference.point, 4)
     if reason:
+        if model.point is not None and reference.point is not None:
+            entry["gap"] = round(model.point - reference.point, 4)
         return {**entry, "reason": reason}
     gap = model.draws - reference.draws
     entry.update(model_ci=interval(model.draws), reference_ci=interval(reference.draws),
