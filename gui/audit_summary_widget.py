@@ -126,14 +126,15 @@ class AuditSummary(QWidget):
         self.erasure_label = QLabel()
         self.erasure_label.setWordWrap(True)
         self.erasure_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.table = QTableWidget(0, 3)
-        self.table.setHorizontalHeaderLabels(["Figure", "This model", "Retrain reference"])
+        self.table = QTableWidget(0, 4)
+        self.table.setHorizontalHeaderLabels(["Figure", "This model", "Retrain reference",
+                                              "Against two retrainings"])
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column in (1, 2):
+        for column in (1, 2, 3):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -166,9 +167,8 @@ class AuditSummary(QWidget):
         stats = (metrics.get("statistics") or {}).get("figures") or {}
         for i, (title, figure, fmt, meaning) in enumerate(rows):
             entry = stats.get(STAT_KEYS.get(title, ""), {})
-            cells = [title + _verdict_suffix(entry),
-                     fmt(figure(metrics)) + _interval(entry.get("model_ci")),
-                     fmt(figure(reference)) if reference else "not run"]
+            cells = [title, fmt(figure(metrics)),
+                     fmt(figure(reference)) if reference else "not run", noise_cell(entry)]
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setToolTip(meaning)
@@ -176,6 +176,11 @@ class AuditSummary(QWidget):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight
                                           | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(i, column, item)
+
+    def verdicts(self) -> dict[str, str]:
+        """Row title -> the 'against two retrainings' cell; for tests."""
+        return {self.table.item(r, 0).text(): self.table.item(r, 3).text()
+                for r in range(self.table.rowCount())}
 
     def figures(self) -> dict[str, tuple[str, str]]:
         """What the table shows: row title -> (this model, reference); for tests."""
@@ -191,14 +196,17 @@ class AuditSummary(QWidget):
             "padding: 6px 8px; border-radius: 3px;")
 
 
-def _interval(ci: list[float] | None) -> str:
-    return f" [{ci[0]:.1%} – {ci[1]:.1%}]" if ci else ""
-
-
-def _verdict_suffix(entry: dict[str, Any]) -> str:
-    if not entry or entry.get("verdict") is None:
+def noise_cell(entry: dict[str, Any]) -> str:
+    """'pass: gap -1.0 pp [-3.0, +1.0], floor 4.0 pp' ('' for an audit without statistics);
+    an omitted figure or one without a floor says 'not judged'."""
+    if not entry:
         return ""
-    return f" — {VERDICT_WORDS[entry['verdict']]}"
+    word = VERDICT_WORDS[entry.get("verdict")]
+    ci = entry.get("gap_ci")
+    if "gap" not in entry or not ci:
+        return word
+    text = f"{word}: gap {entry['gap'] * 100:+.1f} pp [{ci[0] * 100:+.1f}, {ci[1] * 100:+.1f}]"
+    return text + (f", floor {entry['floor'] * 100:.1f} pp" if "floor" in entry else "")
 
 
 def verdict_text(metrics: Metrics | None) -> str:

@@ -203,8 +203,9 @@ def _lira(run: _Run, operator: str, cancel: CancelToken) -> Generator[Progress, 
                                   seed=run.opts.seed, cancel=cancel,
                                   rmia_a=offline_a(run.extra.get("outputs", {}), run.data,
                                                    run.opts.seed))
-    for name, (metrics, points) in results.items():
+    for name, (metrics, points, scores) in results.items():
         run.metrics[name]["lira"], run.curves[name]["lira"] = metrics, points
+        run.extra.setdefault("lira_scores", {})[name] = scores
 
 
 def _device(run: _Run) -> Any:

@@ -32,7 +32,8 @@ def lira_job(targets: Mapping[str, Any], dataset: Any, config: dict[str, Any],
              per_class: int = PER_CLASS, cancel: CancelToken | None = None,
              rmia_a: float | None = None
              ) -> Generator[Progress, None, dict[str, tuple[dict, dict]]]:
-    """``{name: (metrics, roc chart points)}`` for each target model in ``targets``.
+    """``{name: (metrics, roc chart points, scores)}`` for each model in ``targets``;
+    ``scores`` maps "lira" (and "rmia") to (member scores, non-member scores).
 
     With ``rmia_a``, ``metrics["rmia"]`` is RMIA on the same targets with the same shadow
     models as its reference models (section 12): the two attacks compared like for like."""
@@ -54,21 +55,23 @@ def lira_job(targets: Mapping[str, Any], dataset: Any, config: dict[str, Any],
     out = {}
     for name, model in targets.items():
         logits = features_and_logits(model, x)[1]
-        metrics, points = _score(logits, model.class_ids, y, np.stack(shadows), is_member,
-                                 forget, k)
+        metrics, points, score = _score(logits, model.class_ids, y, np.stack(shadows),
+                                        is_member, forget, k)
+        scores = {"lira": (score[is_member], score[~is_member])}
         if rmia_a is not None:
-            metrics["rmia"] = _rmia(rmia.probabilities(logits, model.class_ids, y),
-                                    np.stack(probs), is_member, rmia_a, seed)
-        out[name] = metrics, points
+            metrics["rmia"], scores["rmia"] = _rmia(
+                rmia.probabilities(logits, model.class_ids, y), np.stack(probs), is_member,
+                rmia_a, seed)
+        out[name] = metrics, points, scores
     return out
 
 
 def _rmia(p: np.ndarray, refs: np.ndarray, is_member: np.ndarray, a: float, seed: int
-          ) -> dict[str, Any]:
+          ) -> tuple[dict[str, Any], tuple[np.ndarray, np.ndarray]]:
     fold = rmia.halves(int((~is_member).sum()), seed)
     scores = rmia.attack(p[is_member], refs[:, is_member], p[~is_member], refs[:, ~is_member],
                          a, fold)
-    return {"a": a, **summary(*scores)}
+    return {"a": a, **summary(*scores)}, scores
 
 
 def _shadow(dataset: Any, pool: np.ndarray, config: dict[str, Any], backbone_state: Any,
@@ -90,13 +93,14 @@ def _shadow(dataset: Any, pool: np.ndarray, config: dict[str, Any], backbone_sta
 
 
 def _score(logits: np.ndarray, class_ids: list[int], y: np.ndarray, shadows: np.ndarray,
-           is_member: np.ndarray, forget: np.ndarray, k: int) -> tuple[dict, dict]:
+           is_member: np.ndarray, forget: np.ndarray, k: int
+           ) -> tuple[dict, dict, np.ndarray]:
     phi = logit_confidence(logits, class_ids, y)
     score = lira_offline(phi, shadows)
     metrics = {"k": k, **roc.summarize(score[is_member], score[~is_member]),
                "forget_auc": _auc(score, is_member, forget),
                "retain_auc": _auc(score, is_member, ~forget)}
-    return metrics, roc.chart_points(*roc.roc_curve(score[is_member], score[~is_member]))
+    return metrics, roc.chart_points(*roc.roc_curve(score[is_member], score[~is_member])), score
 
 
 def _auc(score: np.ndarray, is_member: np.ndarray, mask: np.ndarray) -> float:

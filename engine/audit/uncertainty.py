@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.audit import rmia_audit
-from engine.audit.evidence import model_evidence, seed_figures
+from engine.audit.evidence import attack, model_evidence, seed_figures
 from engine.audit.intervals import BOOTSTRAP, LEVEL, Draws
 from engine.audit.verdicts import floor_of, statistics
 
@@ -33,10 +33,26 @@ def judge_run(run: Any) -> None:
     evidence = {n: model_evidence(outputs[n], data, run.extra["samples"][n], draws,
                                   attacked.get(n, (None, None))[1]) for n in outputs}
     _add_relearn(run, evidence)
+    _add_lira(run, evidence)
     stats = statistics(evidence["model"], evidence["reference"], evidence.get("twin"),
                        resamples=BOOTSTRAP, level=LEVEL)
     run.metrics["model"]["statistics"] = stats
     run.metrics["reference"]["floor"] = floor_of(stats)
+
+
+def _add_lira(run: Any, evidence: dict[str, dict]) -> None:
+    """LiRA (and RMIA with the LiRA shadows) on the LiRA targets, resampled on their own
+    draws (the same for every model: paired gaps)."""
+    scores = run.extra.get("lira_scores") or {}
+    if not scores:
+        return
+    member, nonmember = next(iter(scores.values()))["lira"]
+    draws = Draws.make(len(member), len(nonmember), run.opts.seed + 5)
+    for name, parts in scores.items():
+        for attack_name, (m, n) in parts.items():
+            prefix = "lira" if attack_name == "lira" else "lira.rmia"
+            for key, fig in attack(m, n, draws.train, draws.test).items():
+                evidence.get(name, {})[f"{prefix}.{key}"] = fig
 
 
 def _add_relearn(run: Any, evidence: dict[str, dict]) -> None:

@@ -37,6 +37,9 @@ def test_every_figure_has_an_interval_a_floor_and_a_verdict_or_a_reason(audited:
     assert omitted["verdict"] is None and "1000 non-members" in omitted["reason"]
     relearn = stats["figures"]["relearn.5"]  # one relearn seed: a point, no interval
     assert "model" in relearn and "model_ci" not in relearn and "3 seeds" in relearn["reason"]
+    lira = stats["figures"]["lira.auc"]  # on the LiRA targets, the twin a LiRA target too
+    assert lira["model_ci"][0] <= lira["model"] <= lira["model_ci"][1] and "floor" in lira
+    assert "lira.rmia.auc" in stats["figures"]
     three = stats["per_class"]["3"]
     assert three["verdict"] in ("pass", "fail", "inconclusive") and three["samples"] > 0
     assert set(three["figures"]) >= {"test_accuracy", "rmia.auc", "loss.auc", "relearn.5"}

@@ -22,9 +22,11 @@ def test_rmia_intervals_verdicts_and_the_noise_band_are_shown(qtbot, ctx: AppCon
     qtbot.addWidget(screen)
     figures = screen.summary.figures()
     assert figures["RMIA AUC"] == ("0.580", "0.510")
-    assert figures["Test accuracy (retained) — pass"] == (
-        "90.0% [86.0% – 93.0%]", "90.0%")
-    assert "Relearn after 5 images — FAIL" in figures
+    assert figures["Test accuracy (retained)"] == ("90.0%", "90.0%")
+    verdicts = screen.summary.verdicts()
+    assert verdicts["Test accuracy (retained)"] == "pass: gap -1.0 pp [-3.0, +1.0], floor 4.0 pp"
+    assert verdicts["Relearn after 5 images"].startswith("FAIL: gap +20.0 pp")
+    assert verdicts["Forget accuracy (train)"] == ""  # not in this audit's statistics
     details = screen.summary.details_label.text()
     assert "the audit FAILS: figures 1 pass, 1 fail" in details and "classes 0 pass" in details
     assert BAND in screen.relearn_chart.series
@@ -48,3 +50,19 @@ def test_an_audit_stored_before_the_statistics_shows_no_rmia_or_band(
     screen.membership.attack_box.setCurrentText("rmia")
     assert screen.membership.roc_chart.note.toPlainText().startswith("No RMIA")
     assert BAND not in screen.relearn_chart.series
+
+
+def test_the_screen_defaults_to_the_engine_relearn_seeds() -> None:
+    """Read from the engine's source: importing it would load torch into the GUI test."""
+    import ast
+    from pathlib import Path
+
+    import engine
+    import gui.audits_widget
+
+    tree = ast.parse((Path(engine.__file__).parent / "audit" / "job.py").read_text())
+    values = {t.id: node.value.value for node in tree.body if isinstance(node, ast.Assign)
+              for t in node.targets if isinstance(t, ast.Name)
+              and isinstance(node.value, ast.Constant)}
+    assert gui.audits_widget.RELEARN_SEEDS == values["RELEARN_SEEDS"]
+    assert gui.audits_widget.PER_CLASS == values["PER_CLASS"]
