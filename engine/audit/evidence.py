@@ -48,8 +48,10 @@ def attack(members: np.ndarray, nonmembers: np.ndarray, wm: np.ndarray, wn: np.n
            ) -> dict[str, Figure]:
     """AUC and TPR at 1% / 0.1% FPR of one attack, each omitted on too few samples."""
     n1, n0 = len(members), len(nonmembers)
+    if too_few("auc", n1, n0):
+        return {key: Figure(None, None, n1 + n0, too_few(key, n1, n0)) for key in SUMMARY}
     point = roc_draws(members, nonmembers, np.ones((1, n1)), np.ones((1, n0)))
-    draws = None if too_few("auc", n1, n0) else roc_draws(members, nonmembers, wm, wn)
+    draws = roc_draws(members, nonmembers, wm, wn)
     out = {}
     for key in SUMMARY:
         reason = too_few(key, n1, n0)

@@ -10,7 +10,8 @@ from pathlib import Path
 from reports.noise_facts import noise_facts, verdict_phrase
 from storage.models import AuditRun
 from storage.workspace import Workspace
-from tests.reports.chain import cli, cli_json
+from reports.certify_service import certify, verify_file
+from tests.reports.chain import PASS
 from tests.reports.pdftext import pdf_text
 
 NEW_KEYS = ("rmia", "statistics", "floor")
@@ -51,12 +52,14 @@ def test_an_audit_stored_before_the_statistics_certifies_and_verifies(
             old["reference"] = {k: v for k, v in old["reference"].items() if k not in NEW_KEYS}
             run.metrics = old
             run.curves = {k: v for k, v in run.curves.items() if k != "rmia"}
-    ws.close()
-    out = tmp_path / "old.pdf"
-    result = cli_json(root, "certify", "--request", "1", "--out", str(out), "--operator",
-                      "alice")
+    out = tmp_path / "old.pdf"  # in-process: the CLI's own service, without two subprocesses
+    try:
+        result = certify(ws, 1, out, operator="alice",
+                         passphrase=PASS["UNPROMPT_KEY_PASSPHRASE"].encode())
+        verified = verify_file(ws, out)
+    finally:
+        ws.close()
     manifest = json.loads(Path(result["json"]).read_text())
     assert manifest["audit"]["noise"] is None and "rmia" not in manifest["audit"]["figures"]
     assert "recorded before confidence intervals were measured" in pdf_text(out)
-    verified = cli(root, "verify", str(out), "--json")
-    assert verified.returncode == 0 and json.loads(verified.stdout)["valid"]
+    assert verified["valid"] and verified["reasons"] == []
