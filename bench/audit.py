@@ -62,6 +62,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--dataset", choices=sorted(ARCHS), default="fashion-mnist")
     p.add_argument("--default-digits", action="store_true",
                    help="time a default audit of the default digits model instead")
+    p.add_argument("--digits-epochs", type=int, default=None,
+                   help="with --default-digits: train for this many epochs, not the default")
     return p.parse_args(argv)
 
 
@@ -208,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.default_digits:
         from bench.audit_stats import default_digits
 
-        return default_digits(args.threads, args.seed)
+        return default_digits(args.threads, args.seed, args.digits_epochs)
     start = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
         root = args.workspace or Path(tmp) / "ws"
