@@ -7,10 +7,10 @@ import json
 import shutil
 from pathlib import Path
 
+from reports.certify_service import certify, verify_file
 from reports.noise_facts import noise_facts, verdict_phrase
 from storage.models import AuditRun
 from storage.workspace import Workspace
-from reports.certify_service import certify, verify_file
 from tests.reports.chain import PASS
 from tests.reports.pdftext import pdf_text
 
