@@ -2,6 +2,7 @@
 
     python bench/audit.py [--per-class N] [--epochs E] [--modes frozen lora full]
                           [--forget 7 9 5] [--lira K] [--relearn-seeds S] [--threads T]
+                          [--dataset fashion-mnist|digits] [--default-digits]
 
 Isolation protocol (docs/design.md section 5): a backbone is pretrained on classes 0-4
 (declared non-erasable, ``pretrain``), then one pre-forgettable model per training mode
@@ -14,6 +15,13 @@ bench/results/audit.json. Targets: MIA-efficacy within 5 points of the reference
 label-free top-1 figure where SalUn's is degenerate);
 distinguishability AUC within 0.05 of 0.5; relearn at every n within 5 points of the
 reference. Not part of the test run.
+
+Statistics (docs/design.md section 15): per mode, the share of per-class verdicts that
+pass / fail / are inconclusive against the spread of two retrainings, that spread
+(reference vs second reference) for every figure, and RMIA against LiRA with the same
+shadow models on the same targets. ``--default-digits`` instead times a default audit of
+the default digits model (reference, second reference, relearn with the default seeds),
+cold (references trained) and warm (cached); writes bench/results/audit-digits.json.
 """
 
 from __future__ import annotations
@@ -32,6 +40,9 @@ sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "bench" / "results" / "audit.json"
 ARCH = {"patch_size": 7, "overrides": {"embed_dim": 64, "depth": 3, "num_heads": 4,
                                        "mlp_ratio": 2.0}}
+ARCHS = {"fashion-mnist": ARCH,
+         "digits": {"patch_size": 4, "overrides": {"embed_dim": 32, "depth": 2, "num_heads": 2,
+                                                   "mlp_ratio": 2.0}}}
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -48,12 +59,18 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workspace", type=Path, help="keep the workspace here (default: temp)")
+    p.add_argument("--dataset", choices=sorted(ARCHS), default="fashion-mnist")
+    p.add_argument("--default-digits", action="store_true",
+                   help="time a default audit of the default digits model instead")
+    p.add_argument("--digits-epochs", type=int, default=None,
+                   help="with --default-digits: train for this many epochs, not the default")
     return p.parse_args(argv)
 
 
 def data_options(args: argparse.Namespace, classes: str) -> dict[str, Any]:
-    return {"dataset": "fashion-mnist", "classes": [classes], "epochs": args.epochs,
-            "max_per_class": args.per_class, "seed": args.seed, "device": "cpu", **ARCH}
+    return {"dataset": args.dataset, "classes": [classes], "epochs": args.epochs,
+            "max_per_class": args.per_class, "seed": args.seed, "device": "cpu",
+            **ARCHS[args.dataset]}
 
 
 def pretrain(root: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -74,7 +91,7 @@ def run_mode(root: Path, mode: str, cid: int, args: argparse.Namespace) -> dict[
 
     name = f"fm-{mode}-{cid}"
     trained = run_job(train_model_job(root, name=name, operator="bench", mode=mode,
-                                      backbone_from="fm-0-4", **_no_arch(data_options(
+                                      backbone_from="fm-0-4", **_no_arch(args, data_options(
                                           args, "5-9"))), _progress(f"train {mode}"))
     original, seconds = timed(measure_original, root, name, cid, args)
     forgot = run_job(forget_job(root, model_name=name, classes=[str(cid)],
@@ -190,6 +207,10 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parse(argv)
     torch.set_num_threads(args.threads)
+    if args.default_digits:
+        from bench.audit_stats import default_digits
+
+        return default_digits(args.threads, args.seed, args.digits_epochs)
     start = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
         root = args.workspace or Path(tmp) / "ws"
@@ -204,12 +225,18 @@ def main(argv: list[str] | None = None) -> int:
                 result["targets"] = targets(result)
                 report["modes"].append(result)
                 print_mode(result)
+    from bench.audit_stats import noise_summary, print_noise
+
     report["summary"] = summarise(report["modes"], args.modes)
     print_summary(report["summary"])
+    report["noise"] = noise_summary(report["modes"], args.modes)
+    print_noise(report["noise"])
     report["seconds"] = time.monotonic() - start
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=1, sort_keys=True))
-    print(f"\nwrote {RESULTS.relative_to(ROOT)} in {report['seconds']:.0f} s")
+    out = RESULTS if args.dataset == "fashion-mnist" else RESULTS.with_name(
+        f"audit-{args.dataset}.json")
+    out.write_text(json.dumps(report, indent=1, sort_keys=True))
+    print(f"\nwrote {out.relative_to(ROOT)} in {report['seconds']:.0f} s")
     return 0
 
 
@@ -245,9 +272,9 @@ def timed(fn, *args: Any) -> tuple[Any, float]:  # noqa: ANN001
     return fn(*args), time.monotonic() - start
 
 
-def _no_arch(options: dict[str, Any]) -> dict[str, Any]:
+def _no_arch(args: argparse.Namespace, options: dict[str, Any]) -> dict[str, Any]:
     """A model built from a registered backbone takes its architecture from it."""
-    return {k: v for k, v in options.items() if k not in ARCH}
+    return {k: v for k, v in options.items() if k not in ARCHS[args.dataset]}
 
 
 def _strip(audit: dict[str, Any]) -> dict[str, Any]:

@@ -20,6 +20,12 @@ def register(commands: argparse._SubParsersAction, parent: argparse.ArgumentPars
                        help="offline LiRA with K >= 2 shadow models (each is a training run)")
     audit.add_argument("--relearn", action="store_true",
                        help="relearn attack: a fresh prompt on 1, 5 and 20 samples per class")
+    audit.add_argument("--seeds", type=_seed_count, default=None, metavar="S",
+                       help="relearn seeds (default 5: the fewest for a useful interval; "
+                            "an interval needs at least 3)")
+    audit.add_argument("--no-twin", dest="twin", action="store_false",
+                       help="skip the second retrain reference (then no verdict: the noise "
+                            "floor is unknown)")
     audit.add_argument("--seed", type=int, default=0)
     audit.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
 
@@ -34,12 +40,24 @@ def _shadow_count(text: str) -> int:
     return value
 
 
+def _seed_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("the relearn attack needs at least 1 seed")
+    return value
+
+
 def cmd_audit(ctx: Context) -> int:
     from engine.audit.job import audit_job
 
     a = ctx.args
+    extra = {} if a.seeds is None else {"relearn_seeds": a.seeds}
     job = audit_job(ctx.workspace.root, a.model, reference=a.reference, lira=a.lira,
-                    relearn=a.relearn, seed=a.seed, operator=ctx.operator, device=a.device)
+                    relearn=a.relearn, seed=a.seed, operator=ctx.operator, device=a.device,
+                    twin=a.twin and a.reference, **extra)
     emit(ctx, run_with_progress(ctx, job), render)
     return 0
 
@@ -81,6 +99,10 @@ _ROWS = [
     *[(f"relearn, {n} shot(s)", _get("relearn", n)) for n in ("1", "5", "20")],
     ("LiRA AUC", _get("lira", "auc")),
     ("LiRA TPR @ 0.1% FPR", _get("lira", "tpr_at_0_1pct_fpr")),
+    ("RMIA AUC", _get("rmia", "auc")),
+    ("RMIA TPR @ 1% FPR", _get("rmia", "tpr_at_1pct_fpr")),
+    ("RMIA TPR @ 0.1% FPR", _get("rmia", "tpr_at_0_1pct_fpr")),
+    ("verdict (against two retrainings)", _get("statistics", "verdict", "verdict")),
 ]
 
 

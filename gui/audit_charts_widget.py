@@ -28,6 +28,7 @@ from gui.chart_style import (
 
 SERIES = {"model": ("this model", MODEL), "reference": ("retrain reference", REFERENCE)}
 BAR = 0.27
+BAND = "spread of two retrainings"  # reference to twin: the noise floor (design section 15)
 
 
 class AuditPlot(pg.PlotWidget):
@@ -52,6 +53,23 @@ class AuditPlot(pg.PlotWidget):
         self.plot.addItem(item)
         self.legend.addItem(item, name)
         self.series[name] = item
+
+    def add_band(self, xs: list[float], low: list[float | None],
+                 high: list[float | None]) -> None:
+        """A light fill in the reference colour between two series on the same x values;
+        its edges are plot items too, so a log-log chart transforms them like the rest."""
+        colour = pg.mkColor(REFERENCE)
+        brush = pg.mkBrush(colour.red(), colour.green(), colour.blue(), 60)
+        pen = pg.mkPen(colour.red(), colour.green(), colour.blue(), 90, width=1)
+        edges = [pg.PlotDataItem(xs, [v or 0.0 for v in ys], pen=pen) for ys in (low, high)]
+        for edge in edges:
+            self.plot.addItem(edge)
+        fill = pg.FillBetweenItem(*edges, brush=brush)
+        self.plot.addItem(fill)
+        # the legend draws a sample of a plot-data item, not of a fill
+        self.legend.addItem(pg.PlotDataItem([0.0], [0.0], pen=pen, fillLevel=0.0,
+                                            brush=brush), BAND)
+        self.series[BAND] = fill
 
     def show_note(self, text: str) -> None:
         """An empty chart that says why it is empty."""
@@ -122,14 +140,23 @@ class RocChart(AuditPlot):
 
     def show_curves(self, curves: dict[str, Any], attack: str, forget_only: bool,
                     aucs: dict[str, float]) -> None:
-        """``aucs``: the attack's AUC per series ('model' / 'reference'), for the legend."""
-        rocs = curves.get("forget_roc" if forget_only else "roc") or {}
-        found = {w: rocs[w][attack]["log" if self.log else "linear"] for w in SERIES
-                 if attack in rocs.get(w, {})}
+        """``aucs``: the attack's AUC per series ('model' / 'reference'), for the legend.
+        RMIA is measured over all classes only; with a second reference (the twin) the
+        band between the two references shows the spread of two retrainings."""
+        scale = "log" if self.log else "linear"
+        if attack == "rmia":
+            rocs = {w: {"rmia": c} for w, c in (curves.get("rmia") or {}).items()}
+        else:
+            rocs = curves.get("forget_roc" if forget_only else "roc") or {}
+        found = {w: rocs[w][attack][scale] for w in SERIES if attack in rocs.get(w, {})}
         if not found:
-            self.show_note("No ROC data in this audit.")
+            self.show_note("No RMIA in this audit (it needs the retrain reference)."
+                           if attack == "rmia" else "No ROC data in this audit.")
             return
         self.begin(self.log)
+        twin = (rocs.get("twin") or {}).get(attack)
+        if twin and "reference" in found:
+            self._band(found["reference"], twin[scale])
         for which, points in found.items():
             label, colour = SERIES[which]
             auc = aucs.get(which)
@@ -145,6 +172,11 @@ class RocChart(AuditPlot):
         else:
             self.plot.enableAutoRange()
 
+    def _band(self, reference: dict[str, list], twin: dict[str, list]) -> None:
+        """Fill between the two retrain references' curves (on the same FPR grid)."""
+        self.add_band(reference["fpr"], reference["tpr"], twin["tpr"])
+
+
 
 class HistogramChart(AuditPlot):
     """Member vs non-member attack scores of one model (this one or the reference)."""
@@ -158,6 +190,9 @@ class HistogramChart(AuditPlot):
         part = ((curves.get("histograms") or {}).get(self.which) or {}).get(
             "forget" if forget_only else "all") or {}
         hist = part.get(attack)
+        if attack == "rmia":
+            self.show_note("RMIA scores are not kept:\nits ROC is drawn above.")
+            return
         if not hist:
             self.show_note(f"No scores of the {SERIES[self.which][0]} in this audit.")
             return
@@ -193,6 +228,10 @@ class RelearnChart(AuditPlot):
             return
         self.begin()
         xs = list(range(len(shots)))
+        twin = (relearn.get("twin") or {}).get("mean")
+        if twin and "reference" in found:
+            self.add_band(xs, [found["reference"].get(str(n)) for n in shots],
+                          [twin.get(str(n)) for n in shots])
         for which, mean in found.items():
             label, colour = SERIES[which]
             self.add(label, pg.PlotDataItem(xs, [mean.get(str(n)) for n in shots],

@@ -58,6 +58,18 @@ def _relearn(m: Metrics, shots: str) -> Any:
     return (m.get("relearn") or {}).get(shots)
 
 
+# row title -> the figure's key in the audit's statistics (intervals and verdicts)
+STAT_KEYS = {"Forget accuracy (train)": "scorecard.forget_accuracy",
+             "Retain accuracy (train)": "scorecard.retain_accuracy",
+             "Test accuracy (retained)": "scorecard.test_accuracy",
+             "MIA-efficacy (top-1, label-free)": "mia_efficacy_top1",
+             "Forget distinguishability AUC": "forget_distinguishability_auc",
+             "Linear probe on the forgotten class": "linear_probe.forget_accuracy",
+             "Relearn after 5 images": "relearn.5", "RMIA AUC": "rmia.auc",
+             "RMIA TPR at 1% FPR": "rmia.tpr_at_1pct_fpr"}
+VERDICT_WORDS = {"pass": "pass", "fail": "FAIL", "inconclusive": "inconclusive",
+                 None: "not judged"}  # against the spread of two retrainings
+
 # (row title, figure of one metrics object, format, what the row means)
 ROWS: list[tuple[str, Callable[[Metrics], Any], Callable[[Any], str], str]] = [
     ("Forget accuracy (train)", lambda m: m["scorecard"].get("forget_accuracy"), _rate,
@@ -88,6 +100,12 @@ ROWS: list[tuple[str, Callable[[Metrics], Any], Callable[[Any], str], str]] = [
      "The forgotten class's test accuracy after an attacker trains it again on 5 images."),
     ("LiRA AUC", lambda m: (m.get("lira") or {}).get("auc"), _auc,
      "Offline likelihood-ratio attack with shadow models (when run)."),
+    ("RMIA AUC", lambda m: (m.get("rmia") or {}).get("auc"), _auc,
+     "Relative membership-inference attack (Zarifzadeh et al. 2024), offline, with the "
+     "second retrain reference as its reference model."),
+    ("RMIA TPR at 1% FPR", lambda m: (m.get("rmia") or {}).get("tpr_at_1pct_fpr"), _rate,
+     "Members RMIA finds while it wrongly accuses 1% of non-members (omitted when the audit "
+     "has fewer than 100 non-members)."),
     ("Run time", lambda m: m["scorecard"].get("run_time_s"), _seconds,
      "This model: the forget. Reference: retraining without the class."),
 ]
@@ -101,14 +119,15 @@ class AuditSummary(QWidget):
         self.erasure_label = QLabel()
         self.erasure_label.setWordWrap(True)
         self.erasure_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.table = QTableWidget(0, 3)
-        self.table.setHorizontalHeaderLabels(["Figure", "This model", "Retrain reference"])
+        self.table = QTableWidget(0, 4)
+        self.table.setHorizontalHeaderLabels(["Figure", "This model", "Retrain reference",
+                                              "Against two retrainings"])
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column in (1, 2):
+        for column in (1, 2, 3):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -139,9 +158,11 @@ class AuditSummary(QWidget):
         rows = [r for r in ROWS if r[1](metrics) is not None
                 or (reference and r[1](reference) is not None)]
         self.table.setRowCount(len(rows))
+        stats = (metrics.get("statistics") or {}).get("figures") or {}
         for i, (title, figure, fmt, meaning) in enumerate(rows):
-            cells = [title, fmt(figure(metrics)), fmt(figure(reference)) if reference
-                     else "not run"]
+            entry = stats.get(STAT_KEYS.get(title, ""), {})
+            cells = [title, fmt(figure(metrics)),
+                     fmt(figure(reference)) if reference else "not run", noise_cell(entry)]
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setToolTip(meaning)
@@ -149,6 +170,11 @@ class AuditSummary(QWidget):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight
                                           | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(i, column, item)
+
+    def verdicts(self) -> dict[str, str]:
+        """Row title -> the 'against two retrainings' cell; for tests."""
+        return {self.table.item(r, 0).text(): self.table.item(r, 3).text()
+                for r in range(self.table.rowCount())}
 
     def figures(self) -> dict[str, tuple[str, str]]:
         """What the table shows: row title -> (this model, reference); for tests."""
@@ -164,6 +190,35 @@ class AuditSummary(QWidget):
             "padding: 6px 8px; border-radius: 3px;")
 
 
+def noise_cell(entry: dict[str, Any]) -> str:
+    """'pass: gap -1.0 pp [-3.0, +1.0], floor 4.0 pp' ('' for an audit without statistics);
+    an omitted figure or one without a floor says 'not judged'."""
+    if not entry:
+        return ""
+    word = VERDICT_WORDS[entry.get("verdict")]
+    ci = entry.get("gap_ci")
+    if "gap" not in entry or not ci:
+        return word
+    text = f"{word}: gap {entry['gap'] * 100:+.1f} pp [{ci[0] * 100:+.1f}, {ci[1] * 100:+.1f}]"
+    return text + (f", floor {entry['floor'] * 100:.1f} pp" if "floor" in entry else "")
+
+
+def verdict_text(metrics: Metrics | None) -> str:
+    """The audit's verdict against the noise of retraining, in one sentence ('' without)."""
+    verdict = ((metrics or {}).get("statistics") or {}).get("verdict")
+    if not verdict:
+        return ""
+    counts, classes = verdict.get("counts") or {}, verdict.get("classes") or {}
+
+    def words(c: dict[str, int]) -> str:
+        return ", ".join(f"{c.get(k, 0)} {k.replace('_', ' ')}" for k in
+                         ("pass", "fail", "inconclusive", "not_judged"))
+    word = {"pass": "passes", "fail": "FAILS", "inconclusive": "is inconclusive",
+            None: "is not judged (no second retrain reference)"}[verdict.get("verdict")]
+    return (f" Against the spread of two retrainings the audit {word}: figures "
+            f"{words(counts)}; classes {words(classes)}.")
+
+
 def _details(audit: dict[str, Any]) -> str:
     """'Audit #2 of digits-demo v2: 1438 training and 359 test images, 22 s; ...'."""
     config = audit.get("config") or {}
@@ -177,4 +232,4 @@ def _details(audit: dict[str, Any]) -> str:
                  " The retrain reference was trained for this audit.")
     if audit.get("request"):
         text += f" Verifies request #{audit['request']}."
-    return text
+    return text + verdict_text(audit.get("metrics"))

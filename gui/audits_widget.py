@@ -33,6 +33,7 @@ from storage.queries_gui import audit_targets
 
 AUDIT_JOB = "engine.audit.job:audit_job"
 PER_CLASS = 1000  # engine.audit.job.PER_CLASS (not imported here: the engine loads torch)
+RELEARN_SEEDS = 5  # engine.audit.job.RELEARN_SEEDS
 
 
 class AuditsWidget(Screen):
@@ -77,6 +78,9 @@ class AuditsWidget(Screen):
                                   "Audit samples per class and split.", suffix=" per class")
         self.epochs_spin = _spin(1, 200, 10, "", "Epochs of each relearn attack.",
                                  suffix=" epochs")
+        self.seeds_spin = _spin(1, 50, RELEARN_SEEDS, "", "Relearn seeds: the interval of a "
+                                "relearn figure needs at least 3 (docs/design.md section 15).",
+                                suffix=" seeds")
         self.run_button, self.cancel_button = QPushButton("Run audit"), QPushButton("Cancel")
         self.progress, self.status_label = QProgressBar(), QLabel()
         self.progress.setMaximumWidth(200)
@@ -88,7 +92,7 @@ class AuditsWidget(Screen):
         pick.addStretch(1)
         run = QHBoxLayout()
         for widget in (self.reference_check, self.relearn_check, self.epochs_spin,
-                       self.lira_spin, self.samples_spin, self.run_button,
+                       self.seeds_spin, self.lira_spin, self.samples_spin, self.run_button,
                        self.cancel_button, self.progress):
             run.addWidget(widget)
         run.addWidget(self.status_label, 1)
@@ -122,6 +126,7 @@ class AuditsWidget(Screen):
             self._on_request_box_currentIndexChanged)
         self.audit_box.currentIndexChanged.connect(self._on_audit_box_currentIndexChanged)
         self.relearn_check.toggled.connect(self.epochs_spin.setEnabled)
+        self.relearn_check.toggled.connect(self.seeds_spin.setEnabled)
         self.lira_spin.valueChanged.connect(self._update_actions)
         self.run_button.clicked.connect(self._on_run_button_clicked)
         self.cancel_button.clicked.connect(self._on_cancel_button_clicked)
@@ -203,7 +208,8 @@ class AuditsWidget(Screen):
                 "reference": self.reference_check.isChecked(),
                 "relearn": self.relearn_check.isChecked(), "lira": self.lira_spin.value(),
                 "per_class": self.samples_spin.value(),
-                "relearn_epochs": self.epochs_spin.value()}
+                "relearn_epochs": self.epochs_spin.value(),
+                "relearn_seeds": self.seeds_spin.value()}
 
     def _on_run_button_clicked(self) -> None:
         options = self.audit_options()

@@ -22,8 +22,10 @@ class MembershipPanel(QWidget):
         self.model_histogram = HistogramChart("model")
         self.reference_histogram = HistogramChart("reference")
         self.attack_box, self.samples_box = QComboBox(), QComboBox()
-        self.attack_box.addItems(["loss", "confidence", "entropy"])
-        self.attack_box.setToolTip("The threshold attack: a higher score means 'member'.")
+        self.attack_box.addItems(["loss", "confidence", "entropy", "rmia"])
+        self.attack_box.setToolTip("The threshold attacks (a higher score means 'member') and "
+                                   "RMIA (Zarifzadeh et al. 2024; all classes, the second "
+                                   "retrain reference as its reference model).")
         for key, text in SAMPLES.items():
             self.samples_box.addItem(text, key)
         choose = QHBoxLayout()
@@ -72,8 +74,10 @@ def strongest_attack(curves: dict[str, Any]) -> str:
 
 def _aucs(curves: dict[str, Any], metrics: dict[str, Any], attack: str,
           forget_only: bool) -> dict[str, float]:
+    parts = {"model": metrics, "reference": metrics.get("reference") or {}}
+    if attack == "rmia":
+        return {w: (m.get("rmia") or {}).get("auc") for w, m in parts.items()}
     if forget_only:
         return {w: d.get(attack) for w, d in (curves.get("distinguishability") or {}).items()}
-    parts = {"model": metrics, "reference": metrics.get("reference") or {}}
     return {w: ((m.get("threshold_attacks") or {}).get(attack) or {}).get("auc")
             for w, m in parts.items()}

@@ -18,6 +18,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from reports import rule_facts
+from reports.noise_facts import noise_facts
 from storage import auditlog
 from storage.audit_checks import check_audit, relearn_gap
 from storage.certificates import CERTIFIABLE, certificates_of
@@ -224,7 +225,8 @@ def _audit(session: Session, audit: AuditRun | None, kind: str) -> dict[str, Any
             "reference_id": _reference_label(audit, ref_run),
             "passed": checks["passed"],
             "checks": [{k: (_round(v) if isinstance(v, float) else v) for k, v in c.items()}
-                       for c in checks["checks"]]}
+                       for c in checks["checks"]],
+            "noise": noise_facts(metrics)}
 
 
 def _reference_label(audit: AuditRun, ref_run: Any) -> str | None:
@@ -255,6 +257,9 @@ def figures(metrics: dict[str, Any]) -> dict[str, Any]:
     lira = metrics.get("lira") or {}
     if lira:
         out["lira"] = {k: _round(lira[k]) for k in ATTACK_KEYS if k in lira}
+    rmia = metrics.get("rmia") or {}  # section 15: a figure on too few samples is absent
+    if rmia:
+        out["rmia"] = {k: _round(rmia[k]) for k in ATTACK_KEYS if k in rmia}
     return out
 
 

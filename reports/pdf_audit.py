@@ -9,6 +9,7 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Flowable, KeepTogether, Spacer, Table
 
 from reports.charts import chart_drawings
+from reports.pdf_noise import noise_section
 from reports.pdf_style import FRAME_WIDTH, fonts, grid_table, markup, p
 
 FIGURES = [  # label, path in the figures object, what a good erasure looks like
@@ -27,6 +28,9 @@ FIGURES = [  # label, path in the figures object, what a good erasure looks like
     ("Relearn accuracy, n = 5", ("relearn", "5"), "near reference"),
     ("Relearn accuracy, n = 20", ("relearn", "20"), "near reference"),
     ("LiRA AUC", ("lira", "auc"), "about 50%"),
+    ("RMIA AUC", ("rmia", "auc"), "near reference"),
+    ("RMIA TPR at 1% FPR", ("rmia", "tpr_at_1pct_fpr"), "near reference"),
+    ("RMIA TPR at 0.1% FPR", ("rmia", "tpr_at_0_1pct_fpr"), "near reference"),
 ]
 RESIDUAL_LABELS = {  # in the order of the table
     "relearn_accuracy_1_shots": "Relearn accuracy after 1 image",
@@ -71,6 +75,7 @@ def audit_section(m: dict[str, Any], charts_data: dict[str, Any] | None) -> list
     if audit.get("checks"):
         out += [p("Pass / fail against the workspace thresholds", "h2"),
                 _checks_table(audit["checks"]), Spacer(1, 3), p(_checks_note(audit), "small")]
+    out += noise_section(audit.get("noise"))
     drawings = chart_drawings(charts_data, font=fonts()[0])
     return out + _chart_flowables(drawings)
 

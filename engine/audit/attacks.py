@@ -73,6 +73,13 @@ def is_degenerate(targets: np.ndarray) -> bool:
 
 def _svc_efficacy(members: np.ndarray, nonmembers: np.ndarray, targets: np.ndarray,
                   seed: int, cap: int, scale: bool) -> float:
+    return float(svc_calls(members, nonmembers, targets, seed, cap, scale).mean())
+
+
+def svc_calls(members: np.ndarray, nonmembers: np.ndarray, targets: np.ndarray,
+              seed: int = 0, cap: int = SVC_CAP, scale: bool = False) -> np.ndarray:
+    """Per target, 1.0 where the efficacy SVC calls it a non-member (their mean is the
+    MIA-efficacy; the intervals of ``engine.audit.evidence`` resample them)."""
     from sklearn.svm import SVC
     from threadpoolctl import threadpool_limits
 
@@ -93,7 +100,7 @@ def _svc_efficacy(members: np.ndarray, nonmembers: np.ndarray, targets: np.ndarr
     with threadpool_limits(1):
         clf = SVC(C=3, gamma="auto", kernel="rbf").fit(features, labels)
         predicted = clf.predict(targets)
-    return float(1.0 - predicted.mean())
+    return 1.0 - np.asarray(predicted, float)
 
 
 def distinguishability(members: Mapping[str, np.ndarray], nonmembers: Mapping[str, np.ndarray]

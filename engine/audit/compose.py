@@ -61,8 +61,9 @@ def _metrics(part: dict[str, Any], erasure: str, relearn: bool) -> dict[str, Any
                                 "mia_efficacy_top1", "threshold_attacks",
                                 "forget_distinguishability_auc", "linear_probe")}
     out["relearn"] = part.get("relearn") if relearn else None
-    if "lira" in part:
-        out["lira"] = part["lira"]
+    for key in ("lira", "rmia", "statistics", "floor"):  # section 15: when measured
+        if key in part:
+            out[key] = part[key]
     out["erasure"] = erasure
     return out
 
@@ -70,6 +71,7 @@ def _metrics(part: dict[str, Any], erasure: str, relearn: bool) -> dict[str, Any
 def _curves(run: Any) -> dict[str, Any]:
     names = run.data.names
     parts = {n: run.curves[n] for n in ("model", "reference") if n in run.curves}
+    twin = run.curves.get("twin")  # the second reference: the noise band on the charts
     curves: dict[str, Any] = {
         "classes": {name: cid for cid, name in names.items()},
         "forgotten": [names[c] for c in run.facts["forgotten"]],
@@ -78,9 +80,14 @@ def _curves(run: Any) -> dict[str, Any]:
                                **{_AFTER.get(n, n): p["per_class_accuracy"]
                                   for n, p in parts.items()}},
     }
-    for key in ("roc", "forget_roc", "histograms", "distinguishability", "lira"):
-        if all(key in p for p in parts.values()):
+    for key in ("roc", "forget_roc", "histograms", "distinguishability", "lira", "rmia"):
+        if parts and all(key in p for p in parts.values()):
             curves[key] = {n: p[key] for n, p in parts.items()}
+            if twin and key in twin and key in ("roc", "forget_roc", "rmia"):
+                curves[key]["twin"] = twin[key]
     if run.opts.relearn:
-        curves["relearn"] = {"shots": list(SHOTS), **{n: p["relearn"] for n, p in parts.items()}}
+        both = {**parts, **({"twin": twin} if twin and "relearn" in twin else {})}
+        curves["relearn"] = {"shots": list(SHOTS), **{n: p["relearn"] for n, p in both.items()}}
+    if twin:
+        curves["per_class_accuracy"]["twin"] = twin["per_class_accuracy"]
     return curves

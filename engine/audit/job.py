@@ -26,8 +26,9 @@ from storage import audits
 from storage.errors import RefusedError, UnpromptError
 from storage.workspace import Workspace
 
+TWIN = 1  # the second reference trains with the model's seed + TWIN
 PER_CLASS = 1000  # audit samples per class and split
-RELEARN_SEEDS = 2
+RELEARN_SEEDS = 5  # the fewest for an interval over seeds that is worth quoting (section 15)
 RELEARN_EPOCHS = 10
 
 
@@ -41,6 +42,7 @@ class AuditOptions:
     relearn_seeds: int = RELEARN_SEEDS
     relearn_epochs: int = RELEARN_EPOCHS
     device: str = "auto"
+    twin: bool = True  # a second retrain reference (another seed): the noise floor
 
     def check(self) -> None:
         if self.lira and self.lira < 2:
@@ -82,7 +84,8 @@ def audit_job(workspace: str | Path, model_name: str, *, reference: bool = True,
         run = _prepare(ws, model_name, opts, operator)
         stages = _stages(opts)
         for name, step in (("model", _audit_model), ("reference", _audit_reference),
-                           ("relearn", _relearn), ("lira", _lira)):
+                           ("twin", _audit_twin), ("relearn", _relearn), ("lira", _lira),
+                           ("statistics", _statistics)):
             if name in stages:
                 cancel.check()
                 yield from scaled(step(run, operator, cancel), *stages[name], name)
@@ -95,8 +98,11 @@ def audit_job(workspace: str | Path, model_name: str, *, reference: bool = True,
 
 
 def _stages(opts: AuditOptions) -> dict[str, tuple[float, float]]:
+    twin = opts.reference and opts.twin
     weights = {"model": 1.0, "reference": 6.0 if opts.reference else 0.0,
-               "relearn": 4.0 if opts.relearn else 0.0, "lira": 5.0 * opts.lira}
+               "twin": 6.0 if twin else 0.0,
+               "relearn": (6.0 if twin else 4.0) if opts.relearn else 0.0,
+               "lira": 5.0 * opts.lira, "statistics": 0.5}
     total, lo, out = sum(weights.values()), 0.0, {}
     for name, weight in weights.items():
         if weight:
@@ -125,10 +131,18 @@ def _prepare(ws: Workspace, model_name: str, opts: AuditOptions, operator: str) 
 def _audit_model(run: _Run, operator: str, cancel: CancelToken
                  ) -> Generator[Progress, None, None]:
     yield Progress(0.0, "scoring the forgotten model")
-    out = model_outputs(run.models["model"], run.data, _device(run))
-    run.metrics["model"], run.curves["model"] = measure(out, run.data, run.opts.seed)
+    _score(run, "model")
     run.metrics["model"]["scorecard"]["run_time_s"] = run.facts["forget_seconds"]
     yield Progress(1.0, "forgotten model scored")
+
+
+def _score(run: _Run, name: str) -> None:
+    """Outputs, figures and per-sample outcomes of one model on the audit samples."""
+    out = model_outputs(run.models[name], run.data, _device(run))
+    samples: dict[str, Any] = {}
+    run.metrics[name], run.curves[name] = measure(out, run.data, run.opts.seed, samples)
+    run.extra.setdefault("outputs", {})[name] = out
+    run.extra.setdefault("samples", {})[name] = samples
 
 
 def _audit_reference(run: _Run, operator: str, cancel: CancelToken
@@ -136,36 +150,62 @@ def _audit_reference(run: _Run, operator: str, cancel: CancelToken
     job = reference_job(run.ws, run.facts, run.dataset, operator, cancel)
     model, info = yield from scaled(job, 0.0, 0.9, "retrain reference")
     run.models["reference"], run.extra["reference"] = model, info
-    out = model_outputs(model, run.data, _device(run))
-    run.metrics["reference"], run.curves["reference"] = measure(out, run.data, run.opts.seed)
+    _score(run, "reference")
     run.metrics["reference"]["scorecard"]["run_time_s"] = info["seconds"]
     yield Progress(1.0, "retrain reference scored")
+
+
+def _audit_twin(run: _Run, operator: str, cancel: CancelToken
+                ) -> Generator[Progress, None, None]:
+    """The second retrain reference: the same configuration with another training seed,
+    cached like the first; its gap to the first is the noise floor (section 15)."""
+    config = {**run.facts["config"], "seed": int(run.facts["config"].get("seed", 0)) + TWIN}
+    job = reference_job(run.ws, {**run.facts, "config": config}, run.dataset, operator, cancel)
+    model, info = yield from scaled(job, 0.0, 0.9, "second retrain reference")
+    run.models["twin"], run.extra["twin"] = model, info
+    _score(run, "twin")
+    run.metrics["twin"]["scorecard"]["run_time_s"] = info["seconds"]
+    yield Progress(1.0, "second retrain reference scored")
+
+
+def _statistics(run: _Run, operator: str, cancel: CancelToken
+                ) -> Generator[Progress, None, None]:
+    from engine.audit.uncertainty import judge_run
+
+    yield Progress(0.0, "intervals, RMIA and verdicts")
+    judge_run(run)
+    yield Progress(1.0, "verdicts ready")
 
 
 def _relearn(run: _Run, operator: str, cancel: CancelToken) -> Generator[Progress, None, None]:
     from engine.audit.relearn import relearn_job
 
     seeds = [run.opts.seed + i for i in range(run.opts.relearn_seeds)]
-    names = [n for n in ("model", "reference") if n in run.models]
+    names = [n for n in ("model", "reference", "twin") if n in run.models]
     for i, name in enumerate(names):
         job = relearn_job(run.models[name], run.dataset, run.facts["forgotten"], seeds=seeds,
                           epochs=run.opts.relearn_epochs, device=_device(run),
                           cancel=cancel)
         result = yield from scaled(job, i / len(names), (i + 1) / len(names), name)
         run.metrics[name]["relearn"] = result["mean"]
+        run.extra.setdefault("relearn_runs", {})[name] = result["runs"]
         run.curves[name]["relearn"] = result
 
 
 def _lira(run: _Run, operator: str, cancel: CancelToken) -> Generator[Progress, None, None]:
     from engine.audit.lira import lira_job
+    from engine.audit.rmia_audit import offline_a
 
-    targets = {n: run.models[n] for n in ("model", "reference") if n in run.models}
+    targets = {n: run.models[n] for n in ("model", "reference", "twin") if n in run.models}
     state = backbone_state(run.ws, run.facts["backbone_source"])
     results = yield from lira_job(targets, run.dataset, run.facts["config"], state,
                                   k=run.opts.lira, forgotten=run.facts["forgotten"],
-                                  seed=run.opts.seed, cancel=cancel)
-    for name, (metrics, points) in results.items():
+                                  seed=run.opts.seed, cancel=cancel,
+                                  rmia_a=offline_a(run.extra.get("outputs", {}), run.data,
+                                                   run.opts.seed))
+    for name, (metrics, points, scores) in results.items():
         run.metrics[name]["lira"], run.curves[name]["lira"] = metrics, points
+        run.extra.setdefault("lira_scores", {})[name] = scores
 
 
 def _device(run: _Run) -> Any:
@@ -204,6 +244,7 @@ def _record(run: _Run, operator: str, seconds: float) -> dict[str, Any]:
     config = {**vars(run.opts), "seconds": seconds, "forgotten": run.facts["forgotten"],
               "reference_run": run.extra.get("reference", {}).get("audit_run"),
               "reference_cached": run.extra.get("reference", {}).get("cached"),
+              "twin_run": run.extra.get("twin", {}).get("audit_run"),
               "samples": {"train": len(run.data.train_y), "test": len(run.data.test_y)}}
     with run.ws.sessions.begin() as session:
         requests = audits.forget_requests(session, registry.model_row(session, run.facts))

@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from engine.audit import roc
+from engine.audit import rmia, roc
 from engine.audit.attacks import lira_offline
 from engine.audit.outputs import features_and_logits, sample_indices
+from engine.audit.rmia_audit import summary
 from engine.audit.scores import logit_confidence
 from engine.audit.stages import scaled
 from engine.jobs import CancelToken, Progress
@@ -29,9 +30,14 @@ PER_CLASS = 100
 
 def lira_job(targets: Mapping[str, Any], dataset: Any, config: dict[str, Any],
              backbone_state: Any, *, k: int, forgotten: list[int], seed: int = 0,
-             per_class: int = PER_CLASS, cancel: CancelToken | None = None
+             per_class: int = PER_CLASS, cancel: CancelToken | None = None,
+             rmia_a: float | None = None
              ) -> Generator[Progress, None, dict[str, tuple[dict, dict]]]:
-    """``{name: (metrics, roc chart points)}`` for each target model in ``targets``."""
+    """``{name: (metrics, roc chart points, scores)}`` for each model in ``targets``;
+    ``scores`` maps "lira" (and "rmia") to (member scores, non-member scores).
+
+    With ``rmia_a``, ``metrics["rmia"]`` is RMIA on the same targets with the same shadow
+    models as its reference models (section 15): the two attacks compared like for like."""
     train_y, test_y = dataset.train_y.numpy(), dataset.test_y.numpy()
     members = sample_indices(train_y, per_class, seed + 7)
     nonmembers = sample_indices(test_y, per_class, seed + 8)
@@ -42,24 +48,44 @@ def lira_job(targets: Mapping[str, Any], dataset: Any, config: dict[str, Any],
     shared = {"dataset": dataset, "pool": pool, "config": config,
               "backbone_state": backbone_state, "x": x, "y": y}
     if in_ray():  # the shadows are independent: parallel Ray tasks (docs/design.md section 12)
-        shadows = yield from fan_out(shadow_confidence, shared,
+        outputs = yield from fan_out(shadow_confidence, shared,
                                      [{"seed": seed, "index": i} for i in range(k)],
                                      "shadow models", cancel)
     else:
-        shadows = []
+        outputs = []
         for i in range(k):
-            shadows.append((yield from scaled(_shadow_phi(**shared, seed=seed, index=i,
+            outputs.append((yield from scaled(_shadow_phi(**shared, seed=seed, index=i,
                                                           cancel=cancel),
                                               i / k, (i + 1) / k, f"shadow {i + 1}/{k}")))
+    shadows, probs = [conf for conf, _ in outputs], [prob for _, prob in outputs]
     forget = np.isin(y, forgotten)
-    return {name: _score(model, x, y, np.stack(shadows), is_member, forget, k)
-            for name, model in targets.items()}
+    out = {}
+    for name, model in targets.items():
+        logits = features_and_logits(model, x)[1]
+        metrics, points, score = _score(logits, model.class_ids, y, np.stack(shadows),
+                                        is_member, forget, k)
+        scores = {"lira": (score[is_member], score[~is_member])}
+        if rmia_a is not None:
+            metrics["rmia"], scores["rmia"] = _rmia(
+                rmia.probabilities(logits, model.class_ids, y), np.stack(probs), is_member,
+                rmia_a, seed)
+        out[name] = metrics, points, scores
+    return out
+
+
+def _rmia(p: np.ndarray, refs: np.ndarray, is_member: np.ndarray, a: float, seed: int
+          ) -> tuple[dict[str, Any], tuple[np.ndarray, np.ndarray]]:
+    fold = rmia.halves(int((~is_member).sum()), seed)
+    scores = rmia.attack(p[is_member], refs[:, is_member], p[~is_member], refs[:, ~is_member],
+                         a, fold)
+    return {"a": a, **summary(*scores)}, scores
 
 
 def shadow_confidence(dataset: Any, pool: np.ndarray, config: dict[str, Any],
                       backbone_state: Any, x: Any, y: np.ndarray, seed: int,
-                      index: int) -> np.ndarray:
-    """One shadow's logit-scaled confidences on the targets ``x`` (a Ray task's body)."""
+                      index: int) -> tuple[np.ndarray, np.ndarray]:
+    """One shadow's logit-scaled confidences and RMIA probabilities on the targets ``x``
+    (a Ray task's body)."""
     from engine.jobs import run_job
 
     return run_job(_shadow_phi(dataset, pool, config, backbone_state, x, y, seed, index, None))
@@ -67,9 +93,11 @@ def shadow_confidence(dataset: Any, pool: np.ndarray, config: dict[str, Any],
 
 def _shadow_phi(dataset: Any, pool: np.ndarray, config: dict[str, Any], backbone_state: Any,
                 x: Any, y: np.ndarray, seed: int, index: int, cancel: CancelToken | None
-                ) -> Generator[Progress, None, np.ndarray]:
+                ) -> Generator[Progress, None, tuple[np.ndarray, np.ndarray]]:
     shadow = yield from _shadow(dataset, pool, config, backbone_state, seed, index, cancel)
-    return logit_confidence(features_and_logits(shadow, x)[1], shadow.class_ids, y)
+    logits = features_and_logits(shadow, x)[1]
+    return (logit_confidence(logits, shadow.class_ids, y),
+            rmia.probabilities(logits, shadow.class_ids, y))
 
 
 def _shadow(dataset: Any, pool: np.ndarray, config: dict[str, Any], backbone_state: Any,
@@ -90,14 +118,15 @@ def _shadow(dataset: Any, pool: np.ndarray, config: dict[str, Any], backbone_sta
     return result.model
 
 
-def _score(model: Any, x: Any, y: np.ndarray, shadows: np.ndarray, is_member: np.ndarray,
-           forget: np.ndarray, k: int) -> tuple[dict, dict]:
-    phi = logit_confidence(features_and_logits(model, x)[1], model.class_ids, y)
+def _score(logits: np.ndarray, class_ids: list[int], y: np.ndarray, shadows: np.ndarray,
+           is_member: np.ndarray, forget: np.ndarray, k: int
+           ) -> tuple[dict, dict, np.ndarray]:
+    phi = logit_confidence(logits, class_ids, y)
     score = lira_offline(phi, shadows)
     metrics = {"k": k, **roc.summarize(score[is_member], score[~is_member]),
                "forget_auc": _auc(score, is_member, forget),
                "retain_auc": _auc(score, is_member, ~forget)}
-    return metrics, roc.chart_points(*roc.roc_curve(score[is_member], score[~is_member]))
+    return metrics, roc.chart_points(*roc.roc_curve(score[is_member], score[~is_member])), score
 
 
 def _auc(score: np.ndarray, is_member: np.ndarray, mask: np.ndarray) -> float:

@@ -18,8 +18,7 @@ from engine.audit import roc
 from engine.audit.attacks import (
     distinguishability,
     is_degenerate,
-    mia_efficacy,
-    mia_efficacy_top1,
+    svc_calls,
     threshold_attacks,
 )
 from engine.audit.outputs import AuditData, Outputs
@@ -32,9 +31,13 @@ from engine.audit.scores import (
 )
 
 
-def measure(out: Outputs, data: AuditData, seed: int = 0) -> tuple[dict[str, Any],
-                                                                   dict[str, Any]]:
-    """``(metrics, curves)`` of one model; ``data.forgotten`` must not be empty."""
+def measure(out: Outputs, data: AuditData, seed: int = 0,
+            samples: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(metrics, curves)`` of one model; ``data.forgotten`` must not be empty.
+
+    ``samples``, when given, receives the per-sample outcomes behind the figures (the
+    efficacy SVC's calls, the probe's hits) for the intervals (``engine.audit.evidence``)."""
+    samples = {} if samples is None else samples
     if not data.forgotten:
         raise ValueError("an erasure audit needs at least one forgotten class")
     train = sample_stats(out.train_logits, out.class_ids, data.train_y)
@@ -44,12 +47,14 @@ def measure(out: Outputs, data: AuditData, seed: int = 0) -> tuple[dict[str, Any
     worst, per_attack = distinguishability(_subset(members, f_tr), _subset(nonmembers, f_te))
     metrics = {
         "scorecard": scorecard(out, data),
-        **mia_figures(out, train["confidence"], test["confidence"], f_tr, f_te, seed),
+        **mia_figures(out, train["confidence"], test["confidence"], f_tr, f_te, seed,
+                      samples),
         "threshold_attacks": threshold_attacks(members, nonmembers, data.train_y,
                                                data.test_y, data.names),
         "forget_distinguishability_auc": worst,
         "linear_probe": linear_probe(out.train_features, data.train_y, out.test_features,
-                                     data.test_y, data.forgotten, data.names, seed),
+                                     data.test_y, data.forgotten, data.names, seed,
+                                     samples),
     }
     curves = {"roc": _roc_points(members, nonmembers),
               "forget_roc": _roc_points(_subset(members, f_tr), _subset(nonmembers, f_te)),
@@ -63,17 +68,21 @@ def measure(out: Outputs, data: AuditData, seed: int = 0) -> tuple[dict[str, Any
 
 
 def mia_figures(out: Outputs, train_conf: np.ndarray, test_conf: np.ndarray,
-                f_tr: np.ndarray, f_te: np.ndarray, seed: int) -> dict[str, Any]:
+                f_tr: np.ndarray, f_te: np.ndarray, seed: int,
+                samples: dict[str, Any] | None = None) -> dict[str, Any]:
     """SalUn's MIA-efficacy (true-label confidence), whether it is degenerate (every
     forget sample has the same confidence, e.g. 0 for a class with no column), and the
     label-free figure on (top-1 confidence, entropy)."""
     train_x, test_x = label_free_features(out.train_logits), label_free_features(
         out.test_logits)
-    return {"mia_efficacy": mia_efficacy(train_conf[~f_tr], test_conf[~f_te],
-                                         train_conf[f_tr], seed=seed),
+    salun = svc_calls(train_conf[~f_tr, None], test_conf[~f_te, None], train_conf[f_tr, None],
+                      seed)
+    top1 = svc_calls(train_x[~f_tr], test_x[~f_te], train_x[f_tr], seed, scale=True)
+    if samples is not None:
+        samples.update(mia_efficacy=salun, mia_efficacy_top1=top1)
+    return {"mia_efficacy": float(salun.mean()),
             "mia_efficacy_degenerate": is_degenerate(train_conf[f_tr]),
-            "mia_efficacy_top1": mia_efficacy_top1(train_x[~f_tr], test_x[~f_te],
-                                                   train_x[f_tr], seed=seed)}
+            "mia_efficacy_top1": float(top1.mean())}
 
 
 def predictions(logits: np.ndarray, class_ids: list[int]) -> np.ndarray:

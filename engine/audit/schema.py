@@ -21,7 +21,10 @@ SUMMARY = ("auc", "tpr_at_1pct_fpr", "tpr_at_0_1pct_fpr")
 TOP = ("scorecard", "mia_efficacy", "mia_efficacy_degenerate", "mia_efficacy_top1",
        "threshold_attacks", "forget_distinguishability_auc", "linear_probe", "relearn",
        "erasure")
-FLAGS = ("mia_efficacy_degenerate",)  # the only boolean leaves
+FLAGS = ("mia_efficacy_degenerate", "a_chosen")  # the only boolean leaves
+COUNTS = ("samples", "members", "non_members", "resamples", "pass", "fail", "inconclusive",
+          "not_judged")  # non-negative whole numbers (section 15)
+SIGNED = ("gap_to_reference", "gap", "gap_ci", "beyond", "beyond_ci")  # differences: [-1, 1]
 
 
 def check_metrics(metrics: dict[str, Any], *, reference: bool, lira: bool,
@@ -75,8 +78,8 @@ def _out_of_range(value: Any, path: str) -> list[tuple[str, Any]]:
     if name.split(".")[-1] in FLAGS:
         return [] if isinstance(value, bool) else [(name, value)]
     if value is None or isinstance(value, str):
-        ok = value is None and (name.endswith("run_time_s") or name.endswith("relearn")) \
-            or isinstance(value, str)
+        ok = value is None and (name.endswith("run_time_s") or name.endswith("relearn")
+                                or name.endswith("verdict")) or isinstance(value, str)
         return [] if ok else [(name, value)]
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return [(name, value)]
@@ -84,5 +87,8 @@ def _out_of_range(value: Any, path: str) -> list[tuple[str, Any]]:
         return [] if isinstance(value, int) and value >= 2 else [(name, value)]
     if name.endswith("run_time_s"):
         return [] if value >= 0 else [(name, value)]
-    low = -1.0 if ".gap_to_reference." in f".{name}" else 0.0
+    parts = name.split(".")
+    if parts[-1] in COUNTS:
+        return [] if isinstance(value, int) and value >= 0 else [(name, value)]
+    low = -1.0 if set(parts) & set(SIGNED) else 0.0
     return [] if low <= value <= 1.0 else [(name, value)]

@@ -13,8 +13,9 @@ from tests import approvals
 # A tiny ViT on 8x8 digits (four 4x4 patches): trains in a few seconds on one thread.
 TINY = {"dataset": "digits", "epochs": 5, "patch_size": 4, "augment": 0, "seed": 0,
         "overrides": {"embed_dim": 32, "depth": 1, "num_heads": 2, "mlp_ratio": 2.0}}
-# Small audits: few samples per class, one relearn seed, two relearn epochs.
-QUICK = {"per_class": 60, "relearn_seeds": 1, "relearn_epochs": 2}
+# Small audits: few samples per class, one relearn seed, two relearn epochs, and no second
+# retrain reference (the session's `audited` run trains one: it is the noise floor)
+QUICK = {"per_class": 60, "relearn_seeds": 1, "relearn_epochs": 2, "twin": False}
 
 
 @pytest.fixture(autouse=True)
@@ -66,7 +67,7 @@ def audited(tmp_path_factory: pytest.TempPathFactory, trained_root: Path) -> dic
                        request=request_id))
     progress: list = []
     result = run_job(audit_job(root, "demo", reference=True, lira=2, relearn=True,
-                               operator="carol", **QUICK), progress.append)
+                               operator="carol", **{**QUICK, "twin": True}), progress.append)
     return {"root": root, "result": result, "request": request_id, "progress": progress}
 
 

@@ -32,8 +32,10 @@ def test_audit_json_is_the_metrics_plus_the_run_id(audited_root: Path,
     result = json.loads(out)
     assert {"scorecard", "mia_efficacy", "mia_efficacy_degenerate", "mia_efficacy_top1",
             "threshold_attacks", "forget_distinguishability_auc", "linear_probe", "relearn",
-            "erasure", "erasure_statement", "reference", "audit_run"} == set(result)
+            "erasure", "erasure_statement", "reference", "audit_run", "rmia",
+            "statistics"} == set(result)
     assert isinstance(result["audit_run"], int) and "lira" not in result
+    assert result["statistics"]["verdict"]["verdict"] in ("pass", "fail", "inconclusive")
     assert result["erasure_statement"].startswith(("Exact", "Approximate"))
     assert "Measured against the retrain reference" in result["erasure_statement"]
     assert "retrain reference" in err and "%" in err  # progress goes to stderr
@@ -43,6 +45,8 @@ def test_audit_json_is_the_metrics_plus_the_run_id(audited_root: Path,
     (["audit", "ghost"], "no model"),
     (["audit", "demo", "--lira", "1"], "at least 2"),
     (["audit", "demo", "--lira", "x"], "whole number"),
+    (["audit", "demo", "--seeds", "0"], "at least 1 seed"),
+    (["audit", "demo", "--seeds", "x"], "whole number"),
 ])
 def test_audit_errors_are_one_line(audited_root: Path, capsys: pytest.CaptureFixture,
                                    args: list[str], fragment: str) -> None:

@@ -18,7 +18,8 @@ from tests.audit.conftest import QUICK
 
 TOP_KEYS = {"scorecard", "mia_efficacy", "mia_efficacy_degenerate", "mia_efficacy_top1",
             "threshold_attacks", "forget_distinguishability_auc", "linear_probe", "relearn",
-            "lira", "erasure", "erasure_statement", "reference", "audit_run"}
+            "lira", "erasure", "erasure_statement", "reference", "audit_run", "rmia",
+            "statistics"}
 
 
 def _rows(root: Path, kind: str) -> list[AuditRun]:
@@ -33,7 +34,8 @@ def test_every_figure_is_present_and_in_range(audited: dict) -> None:
     result = audited["result"]
     assert set(result) == TOP_KEYS
     assert set(result["reference"]) == TOP_KEYS - {"reference", "audit_run",
-                                                   "erasure_statement"}
+                                                   "erasure_statement", "statistics"} | {
+        "floor"}
     metrics = {k: v for k, v in result.items() if k != "audit_run"}
     assert check_metrics(metrics, reference=True, lira=True, relearn=True) == []
     assert result["erasure"] == "approximate" and result["reference"]["erasure"] == "exact"
@@ -107,26 +109,31 @@ def test_curves_hold_what_the_charts_need(audited: dict) -> None:
 
 def test_the_reference_never_learned_the_forgotten_class_and_is_reused(audited_root: Path
                                                                         ) -> None:
-    [reference] = _rows(audited_root, "reference")
-    assert "3" not in reference.metrics["class_artifacts"] and 3 not in reference.config["retained"]
-    assert reference.config["forgotten"] == [3]
+    [reference, twin] = _rows(audited_root, "reference")  # the twin: another seed
+    for ref in (reference, twin):
+        assert "3" not in ref.metrics["class_artifacts"] and 3 not in ref.config["retained"]
+        assert ref.config["forgotten"] == [3]
+    assert twin.config["train"]["seed"] == reference.config["train"]["seed"] + 1
     result = run_job(audit_job(audited_root, "demo", operator="carol", **QUICK))
     assert result["relearn"] is None and "lira" not in result
-    [again] = _rows(audited_root, "reference")  # no second reference
+    [again, _twin] = _rows(audited_root, "reference")  # no third reference
     latest = _rows(audited_root, "image")[-1]
     assert latest.config["reference_cached"] is True and latest.config["reference_run"] == again.id
+    assert latest.config["twin_run"] is None  # asked for no twin: no verdict either
+    assert "statistics" in result and result["statistics"]["verdict"]["verdict"] is None
 
 
 def test_forgetting_another_class_retires_the_reference_that_learned_it(audited_root: Path
                                                                          ) -> None:
     from engine.forget import forget_job
 
-    [old] = _rows(audited_root, "reference")
-    own = set(old.metrics["class_artifacts"].values())
+    old = _rows(audited_root, "reference")
+    own = {s for ref in old for s in ref.metrics["class_artifacts"].values()}
     run_job(forget_job(audited_root, model_name="demo", classes=["5"], operator="alice"))
     run_job(audit_job(audited_root, "demo", operator="carol", **QUICK))
-    old_now, new = _rows(audited_root, "reference")
-    assert old_now.metrics["status"] == "retired" and new.config["forgotten"] == [3, 5]
+    *old_now, new = _rows(audited_root, "reference")
+    assert all(r.metrics["status"] == "retired" for r in old_now) and len(old_now) == 2
+    assert new.config["forgotten"] == [3, 5]
     assert not any((audited_root / "artifacts" / sha).exists() for sha in own)
     ws = Workspace.open(audited_root)
     with ws.sessions() as session:
@@ -175,21 +182,24 @@ def test_a_forget_purges_what_its_cached_reference_learned_of_the_class(audited_
     from engine.residual_scan import scan_workspace
     from engine.serialize import class_tensor_fingerprints
 
-    [old] = _rows(audited_root, "reference")
+    old, twin = _rows(audited_root, "reference")
     shas = [old.metrics["class_artifacts"]["5"], old.metrics["shared_artifact"]]
     learned = class_tensor_fingerprints((audited_root / "artifacts" / shas[0]).read_bytes())
+    shas += [twin.metrics["class_artifacts"]["5"], twin.metrics["shared_artifact"]]
     request = _approved_request(audited_root, ["5"])
     result = run_job(forget_job(audited_root, model_name="demo", classes=["5"],
                                 operator="alice", request=request))
     assert scan_workspace(audited_root / "artifacts", learned)["clean"]
     assert not any((audited_root / "artifacts" / sha).exists() for sha in shas)
-    assert result["references_retired"] == [old.id] and set(shas) <= set(result["purged"])
-    [old_now] = _rows(audited_root, "reference")
-    assert old_now.metrics["status"] == "retired"  # at the forget, not at the next audit
+    assert sorted(result["references_retired"]) == [old.id, twin.id]
+    assert set(shas) <= set(result["purged"])
+    old_now = _rows(audited_root, "reference")
+    assert all(r.metrics["status"] == "retired" for r in old_now)  # at the forget
     ws = Workspace.open(audited_root)
     with ws.sessions() as session:
         checks = session.get(ErasureRequest, request).result
-        assert set(shas) <= set(checks["purged"]) and checks["references_retired"] == [old.id]
+        assert set(shas) <= set(checks["purged"])
+        assert sorted(checks["references_retired"]) == [old.id, twin.id]
         assert checks["residual_scan"]["clean"]
         assert checks["residual_scan"]["patterns"] > len(learned)  # the model's and the ref's
     ws.close()
@@ -202,8 +212,8 @@ def test_an_audit_with_a_forget_interleaved_records_nothing(audited_root: Path) 
     from engine.forget import forget_job
     from storage.errors import RefusedError
 
-    [reference] = _rows(audited_root, "reference")
-    own = set(reference.metrics["class_artifacts"].values())
+    own = {s for ref in _rows(audited_root, "reference")
+           for s in ref.metrics["class_artifacts"].values()}
     job = audit_job(audited_root, "demo", operator="carol", **QUICK)
     next(job), next(job)  # the model is loaded: the audit measures v2
     run_job(forget_job(audited_root, model_name="demo", classes=["5"], operator="alice"))

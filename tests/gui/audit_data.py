@@ -56,8 +56,39 @@ def curves() -> dict[str, Any]:
     }
 
 
-def add_audit(ws: Workspace, model: str = "fashion-vit", operator: str = "carol") -> int:
-    """Version 2 of ``model`` with 't-shirt' forgotten, audited; returns the AuditRun id."""
+def with_statistics(metrics: dict[str, Any], curves: dict[str, Any]) -> None:
+    """Add what an audit with a second reference stores (docs/design.md section 15)."""
+    rmia = {"a": 0.4, "a_chosen": True, "gamma": 1.0, "reference_models": ["twin"],
+            "auc": 0.58, "tpr_at_1pct_fpr": 0.03, "members": 500, "non_members": 100,
+            "omitted": {"tpr_at_0_1pct_fpr": "a TPR at 0.1% FPR needs at least 1000 "
+                                             "non-members, this rests on 100"},
+            "per_class": {}}
+    metrics["rmia"] = rmia
+    metrics["reference"]["rmia"] = {**rmia, "auc": 0.51}
+    test = {"model": 0.9, "model_ci": [0.86, 0.93], "reference": 0.91, "gap": -0.01,
+            "gap_ci": [-0.03, 0.01], "floor": 0.04, "verdict": "pass", "samples": 90}
+    relearn = {"model": 0.8, "model_ci": [0.7, 0.9], "reference": 0.6, "gap": 0.2,
+               "gap_ci": [0.12, 0.28], "floor": 0.05, "verdict": "fail", "beyond": 0.15,
+               "beyond_ci": [0.07, 0.23], "samples": 5}
+    metrics["statistics"] = {
+        "method": {"resamples": 200, "level": 0.95, "floor": "two retrain references"},
+        "figures": {"scorecard.test_accuracy": test, "relearn.5": relearn},
+        "per_class": {"t-shirt": {"figures": {"relearn.5": relearn}, "verdict": "fail",
+                                  "counts": {"pass": 0, "fail": 1, "inconclusive": 0,
+                                             "not_judged": 0}, "samples": 5}},
+        "verdict": {"verdict": "fail", "counts": {"pass": 1, "fail": 1, "inconclusive": 0,
+                                                  "not_judged": 0}, "samples": 90,
+                    "classes": {"pass": 0, "fail": 1, "inconclusive": 0, "not_judged": 0}}}
+    metrics["reference"]["floor"] = {"scorecard.test_accuracy": 0.04, "relearn.5": 0.05}
+    curves["rmia"] = {"model": _roc(0.7), "reference": _roc(0.95), "twin": _roc(1.0)}
+    curves["roc"]["twin"] = {a: _roc(0.9) for a in ATTACKS}
+    curves["relearn"]["twin"] = {"mean": {"1": 0.35, "5": 0.55, "20": 0.85}, "runs": {}}
+
+
+def add_audit(ws: Workspace, model: str = "fashion-vit", operator: str = "carol",
+              statistics: bool = False) -> int:
+    """Version 2 of ``model`` with 't-shirt' forgotten, audited; returns the AuditRun id.
+    ``statistics``: as stored with a second retrain reference (RMIA, verdicts, bands)."""
     with ws.sessions.begin() as session:
         row = session.query(Model).filter_by(name=model).one()
         version = ModelVersion(model_id=row.id, number=2, erasure_kind="approximate")
@@ -71,8 +102,11 @@ def add_audit(ws: Workspace, model: str = "fashion-vit", operator: str = "carol"
         metrics["reference"] = _metrics(0.0, {"1": 0.3, "5": 0.6, "20": 0.8}, "exact")
         config = {"reference": True, "relearn": True, "seconds": 12.5,
                   "samples": {"train": 500, "test": 100}, "reference_cached": False}
+        charts = curves()
+        if statistics:
+            with_statistics(metrics, charts)
         run = audits.record_audit(session, version_id=version.id, config=config,
-                                  metrics=metrics, curves=curves(), operator=operator)
+                                  metrics=metrics, curves=charts, operator=operator)
         return run.id
 
 

@@ -75,7 +75,7 @@ def test_running_an_audit_shows_the_new_run(qtbot, engine_ctx: AppContext, audit
     screen.relearn_check.setChecked(False)
     assert screen.audit_options() == {"model_name": "fashion-vit", "reference": True,
                                       "relearn": False, "lira": 0, "per_class": 1000,
-                                      "relearn_epochs": 10}
+                                      "relearn_epochs": 10, "relearn_seeds": 5}
     screen.run_button.click()
     assert not screen.run_button.isEnabled() and screen.cancel_button.isEnabled()
     qtbot.waitUntil(lambda: screen.audit and screen.audit["id"] != audited, timeout=20_000)

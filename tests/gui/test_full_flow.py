@@ -21,7 +21,7 @@ from tests import approvals
 # A tiny ViT on 8x8 digits (tests/image/conftest.py TINY, fewer epochs): seconds to train.
 TINY = {"patch_size": 4, "augment": 0,
         "overrides": {"embed_dim": 48, "depth": 2, "num_heads": 2, "mlp_ratio": 2.0}}
-QUICK_AUDIT = {"samples": 60, "relearn_epochs": 2}
+QUICK_AUDIT = {"samples": 60, "relearn_epochs": 2, "relearn_seeds": 1}
 
 
 # The real device probe: it also sets the worker's torch threads for a small machine.
@@ -96,6 +96,7 @@ def test_train_forget_audit_and_certify_through_the_widgets(
     assert audits.model_box.currentText() == "tiny" and audits.audit is None
     audits.samples_spin.setValue(QUICK_AUDIT["samples"])
     audits.epochs_spin.setValue(QUICK_AUDIT["relearn_epochs"])
+    audits.seeds_spin.setValue(QUICK_AUDIT["relearn_seeds"])
     audits.run_button.click()
     qtbot.waitUntil(lambda: audits._job is None, timeout=WAIT_MS)
     assert audits.status_label.text() == "The audit is stored and shown below."

@@ -50,7 +50,8 @@ def build_executed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     forget = cli_json(root, "forget", "demo", "--request", str(first["id"]),
                       "--operator", "alice")
     assert forget["residual_scan"]["clean"]
-    run_job(audit_job(root, "demo", reference=True, relearn=True, operator="carol", **QUICK))
+    run_job(audit_job(root, "demo", reference=True, relearn=True, operator="carol",
+                      **{**QUICK, "twin": True}))  # the twin: verdicts against noise
     cli_json(root, *new, "--class", "5", "--subject", "subject-18", "--operator", "alice",
              env=alice)
     return root
