@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from engine.device import to_device
+from engine.prompt_seq import grouped, key_mask, prompt_plan, slot_tokens
 from storage.errors import NotFoundError, RefusedError, UnpromptError
 
 MODES = ("isolated", "frozen", "lora", "full")
@@ -140,7 +141,7 @@ class PreForgettableViT(nn.Module):
         sequence is padded only to its own longest (same logits, fewer tokens)."""
         tables = self.class_tables()
         if groups > 1 and prompt_mask is not None and len(x) > 1:
-            return _grouped(lambda rows, mask: self._logits(
+            return grouped(lambda rows, mask: self._logits(
                 x[to_device(rows, x.device)], tables, mask), prompt_mask, groups)
         return self._logits(x, tables, prompt_mask)
 
@@ -174,9 +175,9 @@ class PreForgettableViT(nn.Module):
         index, keep = prompt_plan(prompt_mask, len(self.class_ids), batch, tokens.device)
         n_slots = 0 if tables["prompts"] is None else (
             index.shape[1] if index is not None else len(self.class_ids))
-        attn_mask = _key_mask(keep, tokens.shape[1] + n_slots, n_pre)
+        attn_mask = key_mask(keep, tokens.shape[1] + n_slots, n_pre)
         for depth, block in enumerate(bb.blocks):
-            slots = _slots(tables, depth, index, batch) if n_slots else None
+            slots = slot_tokens(tables, depth, index, batch) if n_slots else None
             if slots is not None:
                 kept = tokens[:, n_pre + n_slots:] if depth else tokens[:, n_pre:]
                 tokens = torch.cat([tokens[:, :n_pre], slots.to(tokens.dtype), kept], 1)
@@ -184,62 +185,6 @@ class PreForgettableViT(nn.Module):
         tokens = bb.norm(tokens)
         tokens = torch.cat([tokens[:, :n_pre], tokens[:, n_pre + n_slots:]], 1)
         return bb.forward_head(tokens, pre_logits=True)
-
-
-def _slots(tables: dict[str, Any], depth: int, index: torch.Tensor | None,
-           batch: int) -> torch.Tensor | None:
-    """Prompt tokens entering block ``depth``: the prompts, then each class's deep tokens."""
-    if depth == 0:
-        table = tables["prompts"]
-    elif tables["deep"] is not None:
-        table = tables["deep"][:, depth - 1]
-    else:
-        return None
-    if index is None:
-        return table.unsqueeze(0).expand(batch, -1, -1)
-    return table[index]
-
-
-def prompt_plan(prompt_mask: torch.Tensor | None, n_classes: int, batch: int,
-                device: torch.device) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """Which prompt rows each sample's sequence holds: ``index`` ``(B, K)`` (K the most
-    any row has; None = every prompt) and ``keep`` ``(B, K)`` (None when no row is padded).
-
-    Built where the mask lives (the host, in training) and moved once, so the forward
-    never waits on the device to learn K."""
-    if prompt_mask is None or n_classes == 0:
-        return None, None
-    if prompt_mask.shape != (batch, n_classes):
-        raise ValueError(f"prompt_mask must be (batch, {n_classes}), "
-                         f"got {tuple(prompt_mask.shape)}")
-    present = prompt_mask.to(torch.bool)
-    counts = present.sum(dim=1)
-    width = int(counts.max()) if batch else 0
-    if width == n_classes and bool(present.all()):
-        return None, None
-    order = present.to(torch.uint8).argsort(dim=1, descending=True, stable=True)[:, :width]
-    keep = torch.arange(width, device=present.device) < counts[:, None]
-    full = bool(keep.all())
-    return to_device(order, device), None if full else to_device(keep, device)
-
-
-def _key_mask(keep: torch.Tensor | None, length: int, n_pre: int) -> torch.Tensor | None:
-    """Key-padding mask hiding the padded prompt slots from every query (None: none padded,
-    so attention runs on the fused kernels without a mask)."""
-    if keep is None:
-        return None
-    mask = torch.ones(keep.shape[0], length, dtype=torch.bool, device=keep.device)
-    mask[:, n_pre:n_pre + keep.shape[1]] = keep
-    return mask[:, None, None, :]
-
-
-def _grouped(run: Any, prompt_mask: torch.Tensor, groups: int) -> torch.Tensor:
-    """``run(rows, mask)`` on groups of rows sorted by prompt count; logits in row order."""
-    order = prompt_mask.to(torch.bool).sum(dim=1).argsort(stable=True)
-    outs = [run(rows, prompt_mask[rows])
-            for rows in order.tensor_split(min(groups, len(order)))]
-    logits = torch.cat(outs)
-    return logits[to_device(order.argsort(), logits.device)]
 
 
 def _trunc_normal(shape: tuple[int, ...], like: torch.Tensor, std: float = 0.02) -> torch.Tensor:

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from engine.pfm import prompt_plan
+from engine.prompt_seq import prompt_plan
 
 X = torch.randn(9, 1, 8, 8, generator=torch.Generator().manual_seed(3))
 
