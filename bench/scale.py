@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import statistics
@@ -56,21 +57,26 @@ def _batch(args: argparse.Namespace, gen: torch.Generator) -> tuple[torch.Tensor
     return x, torch.randint(0, args.classes, (args.batch,), generator=gen)
 
 
-def _timed(step, args: argparse.Namespace, dev: torch.device) -> dict:
-    """Images/s over ``args.steps`` optimiser steps after ``args.warmup`` untimed ones."""
+def interleaved_rates(steps: dict, args: argparse.Namespace, dev: torch.device) -> dict:
+    """Images/s of each step function: warm-up, then ``args.steps`` rounds that time one
+    step of each in turn, so a shared machine's changing load falls on all alike."""
     gen = torch.Generator().manual_seed(0)
-    batches = [_batch(args, gen) for _ in range(args.warmup + args.steps)]
-    _reset_peak(dev)
-    for x, y in batches[:args.warmup]:
-        step(x.to(dev), y)
-    _sync(dev)
-    start = time.perf_counter()
-    for x, y in batches[args.warmup:]:
-        step(x.to(dev), y)
-    _sync(dev)
-    seconds = time.perf_counter() - start
-    return {"images_per_s": args.batch * args.steps / seconds,
-            "step_s": seconds / args.steps, "peak_mb": _peak_mb(dev)}
+    spent, peak = dict.fromkeys(steps, 0.0), dict.fromkeys(steps, 0.0)
+    for round_ in range(args.warmup + args.steps):
+        for name, step in steps.items():
+            x, y = _batch(args, gen)
+            x = x.to(dev)
+            _reset_peak(dev)
+            _sync(dev)
+            start = time.perf_counter()
+            step(x, y)
+            _sync(dev)
+            if round_ >= args.warmup:
+                spent[name] += time.perf_counter() - start
+            peak[name] = max(peak[name], _peak_mb(dev))
+    return {name: {"images_per_s": args.batch * args.steps / spent[name],
+                   "step_s": spent[name] / args.steps, "peak_mb": peak[name]}
+            for name in steps}
 
 
 def _train_step(loss_fn, params, dev: torch.device):
@@ -85,30 +91,52 @@ def _train_step(loss_fn, params, dev: torch.device):
     return step
 
 
-def plain_rate(name: str, args: argparse.Namespace, dev: torch.device) -> dict:
+def plain_step(name: str, args: argparse.Namespace, dev: torch.device):
     import timm
 
     torch.manual_seed(0)
-    net = timm.create_model(name, num_classes=args.classes, img_size=args.img_size)
+    net = timm.create_model(name, num_classes=args.classes, img_size=args.img_size,
+                            **_overrides(args))
     net = net.to(dev).train()
     params = [(f"backbone.{n}", p) for n, p in net.named_parameters()]
-    step = _train_step(lambda x, y: F.cross_entropy(net(x).float(), y.to(dev)), params, dev)
-    return _timed(step, args, dev)
+    return _train_step(lambda x, y: F.cross_entropy(net(x).float(), y.to(dev)), params, dev)
 
 
-def pfm_model(name: str, mode: str, args: argparse.Namespace) -> PreForgettableViT:
+def _overrides(args: argparse.Namespace) -> dict:
+    return {"depth": args.depth} if args.depth else {}
+
+
+def pfm_model(name: str, mode: str, args: argparse.Namespace, cls=None) -> PreForgettableViT:
     torch.manual_seed(0)
-    return PreForgettableViT(range(args.classes), backbone=name, img_size=args.img_size,
-                             mode=mode)
+    return (cls or PreForgettableViT)(range(args.classes), backbone=name,
+                                      img_size=args.img_size, mode=mode,
+                                      overrides=_overrides(args))
 
 
-def pfm_rate(name: str, mode: str, args: argparse.Namespace, dev: torch.device) -> dict:
-    model = pfm_model(name, mode, args).to(dev).train()
+def pfm_step(name: str, mode: str, args: argparse.Namespace, dev: torch.device,
+             code: tuple | None = None):
+    """A training step of the two-pass objective; ``code`` = (model class, loss) of
+    another checkout (``--compare-old``), else this one's."""
+    cls, loss = code or (PreForgettableViT, two_pass_loss)
+    model = pfm_model(name, mode, args, cls).to(dev).train()
     gen = torch.Generator().manual_seed(0)
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    step = _train_step(lambda x, y: two_pass_loss(model, x, model.columns(y), gen)[0],
+    on = dev if code else torch.device("cpu")  # the former objective wants device labels
+    return _train_step(lambda x, y: loss(model, x, model.columns(y.to(on)), gen)[0],
                        params, dev)
-    return _timed(step, args, dev)
+
+
+def old_code(root: str) -> tuple:
+    """PreForgettableViT and two_pass_loss of another checkout, imported under new names."""
+    import importlib.util
+
+    def load(name: str, path: str):
+        spec = importlib.util.spec_from_file_location(name, Path(root) / path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    return (load("old_pfm", "engine/pfm.py").PreForgettableViT,
+            load("old_objective", "engine/objective.py").two_pass_loss)
 
 
 def learn_seconds(name: str, args: argparse.Namespace, dev: torch.device) -> dict:
@@ -165,21 +193,32 @@ def forget_latency(name: str, args: argparse.Namespace) -> dict:
                                for p in model.backbone.parameters()) / 2**20}
 
 
+def training(name: str, args: argparse.Namespace, dev: torch.device) -> dict:
+    modes = args.modes.split(",")
+    steps = {"plain": plain_step(name, args, dev)}
+    steps.update({mode: pfm_step(name, mode, args, dev) for mode in modes})
+    if args.compare_old:
+        code = old_code(args.compare_old)
+        steps.update({f"old-{mode}": pfm_step(name, mode, args, dev, code) for mode in modes})
+    rates = interleaved_rates(steps, args, dev)
+    plain = rates["plain"]["images_per_s"]
+    for rate in rates.values():
+        rate["cost_vs_plain"] = plain / rate["images_per_s"]
+    return rates
+
+
 def run(args: argparse.Namespace) -> dict:
     torch.set_num_threads(args.threads)
     dev = resolve_device(args.device)
     report = {"machine": {"name": platform.node(), "device": device_description(dev),
                           "cpu": platform.processor() or platform.machine(),
-                          "threads": torch.get_num_threads(), "torch": torch.__version__},
+                          "threads": torch.get_num_threads(), "torch": torch.__version__,
+                          "load_average_at_start": os.getloadavg()},
               "config": vars(args), "models": {}}
     for name in args.models.split(","):
         entry: dict = {}
         if name in args.train_models.split(","):
-            entry["plain"] = plain_rate(name, args, dev)
-            for mode in args.modes.split(","):
-                entry[mode] = pfm_rate(name, mode, args, dev)
-                entry[mode]["cost_vs_plain"] = (entry["plain"]["images_per_s"]
-                                                / entry[mode]["images_per_s"])
+            entry.update(training(name, args, dev))
             if args.learn_images:
                 entry["learn"] = learn_seconds(name, args, dev)
         if args.forgets:
@@ -203,6 +242,10 @@ def main() -> None:
     parser.add_argument("--forgets", type=int, default=20)
     parser.add_argument("--learn-images", type=int, default=16)
     parser.add_argument("--learn-retain", type=int, default=2, help="retained images per class")
+    parser.add_argument("--depth", type=int, default=None,
+                        help="fewer blocks for a quick CPU run (ratios barely change)")
+    parser.add_argument("--compare-old", default=None,
+                        help="root of another checkout whose model and objective to time too")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--out", default=None)

@@ -36,9 +36,16 @@ def subset_mask(cols: torch.Tensor, n_classes: int, gen: torch.Generator,
     return mask
 
 
-# Rows of a two-pass batch run in this many groups of similar prompt counts, so each
-# group's sequence is padded only to its own longest (docs/design.md section 12).
+# Rows of a two-pass batch run in up to this many groups of similar prompt counts, so each
+# group's sequence is padded only to its own longest (docs/design.md section 12); a group
+# keeps at least MIN_GROUP_ROWS rows, or the extra ops cost more than the tokens saved.
 PROMPT_GROUPS = 4
+MIN_GROUP_ROWS = 32
+
+
+def prompt_groups(rows: int) -> int:
+    """How many prompt-count groups a forward of ``rows`` rows runs in."""
+    return max(1, min(PROMPT_GROUPS, rows // MIN_GROUP_ROWS))
 
 
 def two_pass_masks(cols: torch.Tensor, n_classes: int, gen: torch.Generator,
@@ -56,7 +63,7 @@ def two_pass_loss(model: Any, x: torch.Tensor, cols: torch.Tensor,
     """Mixed-subset cross-entropy + wrong-subset KL to uniform; returns (loss, correct)."""
     n, n_classes = len(x), len(model.class_ids)
     masks = two_pass_masks(cols, n_classes, gen)
-    logits = model(torch.cat([x, x]), masks, groups=PROMPT_GROUPS)
+    logits = model(torch.cat([x, x]), masks, groups=prompt_groups(2 * n))
     return two_pass_terms(logits, to_device(cols, x.device), n)
 
 

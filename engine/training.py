@@ -25,9 +25,9 @@ from engine.device import (
 )
 from engine.jobs import CancelToken, Progress
 from engine.objective import (
-    PROMPT_GROUPS,
     fit,
     keep_old_loss,
+    prompt_groups,
     two_pass_loss,
     two_pass_masks,
     two_pass_terms,
@@ -258,7 +258,7 @@ def _learn_loss(model: PreForgettableViT, xb: torch.Tensor, cols: torch.Tensor,
     (mixed, wrong and all-prompt rows together); ``cols`` and ``idx`` on the host."""
     n = len(xb)
     masks = two_pass_masks(cols, len(model.class_ids), gen, with_all=True)
-    logits = model(torch.cat([xb, xb, xb]), masks, groups=PROMPT_GROUPS)
+    logits = model(torch.cat([xb, xb, xb]), masks, groups=prompt_groups(3 * n))
     cols_dev = to_device(cols, xb.device)
     loss, correct = two_pass_terms(logits, cols_dev, n)
     old = old_logits[to_device(idx, xb.device)]
