@@ -114,14 +114,14 @@ def pfm_model(name: str, mode: str, args: argparse.Namespace, cls=None) -> PreFo
 
 
 def pfm_step(name: str, mode: str, args: argparse.Namespace, dev: torch.device,
-             code: tuple | None = None):
+             code: tuple | None = None, device_labels: bool = False):
     """A training step of the two-pass objective; ``code`` = (model class, loss) of
     another checkout (``--compare-old``), else this one's."""
     cls, loss = code or (PreForgettableViT, two_pass_loss)
     model = pfm_model(name, mode, args, cls).to(dev).train()
     gen = torch.Generator().manual_seed(0)
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    on = dev if code else torch.device("cpu")  # the former objective wants device labels
+    on = dev if device_labels else torch.device("cpu")  # the former objective wants them
     return _train_step(lambda x, y: loss(model, x, model.columns(y.to(on)), gen)[0],
                        params, dev)
 
@@ -193,13 +193,45 @@ def forget_latency(name: str, args: argparse.Namespace) -> dict:
                                for p in model.backbone.parameters()) / 2**20}
 
 
+def all_prompts_loss(model, x: torch.Tensor, cols: torch.Tensor, gen: torch.Generator):
+    """The former cost model: both passes carry every prompt (absent ones were masked)."""
+    from engine.objective import two_pass_terms
+
+    n = len(x)
+    return two_pass_terms(model(torch.cat([x, x])), cols.to(x.device), n)
+
+
+def flop_counts(name: str, args: argparse.Namespace) -> dict:
+    """GFLOPs per image of one training step (forward + backward), counted on the meta
+    device: the work itself, whatever the machine's load."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    meta = torch.device("meta")
+    modes = args.modes.split(",")
+    steps = {"plain": plain_step(name, args, meta)}
+    steps.update({mode: pfm_step(name, mode, args, meta) for mode in modes})
+    steps.update({f"all-prompts-{mode}": pfm_step(name, mode, args, meta,
+                                                  (PreForgettableViT, all_prompts_loss))
+                  for mode in modes})
+    x, y = _batch(args, torch.Generator().manual_seed(0))
+    counts = {}
+    for key, step in steps.items():
+        with FlopCounterMode(display=False) as counter:
+            step(x.to(meta), y)
+        counts[key] = {"gflops_per_image": counter.get_total_flops() / 1e9 / args.batch}
+    for count in counts.values():
+        count["cost_vs_plain"] = count["gflops_per_image"] / counts["plain"]["gflops_per_image"]
+    return counts
+
+
 def training(name: str, args: argparse.Namespace, dev: torch.device) -> dict:
     modes = args.modes.split(",")
     steps = {"plain": plain_step(name, args, dev)}
     steps.update({mode: pfm_step(name, mode, args, dev) for mode in modes})
     if args.compare_old:
         code = old_code(args.compare_old)
-        steps.update({f"old-{mode}": pfm_step(name, mode, args, dev, code) for mode in modes})
+        steps.update({f"old-{mode}": pfm_step(name, mode, args, dev, code, True)
+                      for mode in modes})
     rates = interleaved_rates(steps, args, dev)
     plain = rates["plain"]["images_per_s"]
     for rate in rates.values():
@@ -221,6 +253,8 @@ def run(args: argparse.Namespace) -> dict:
             entry.update(training(name, args, dev))
             if args.learn_images:
                 entry["learn"] = learn_seconds(name, args, dev)
+        if args.flops:
+            entry["flops"] = flop_counts(name, args)
         if args.forgets:
             entry["forget"] = forget_latency(name, args)
         report["models"][name] = entry
@@ -246,6 +280,8 @@ def main() -> None:
                         help="fewer blocks for a quick CPU run (ratios barely change)")
     parser.add_argument("--compare-old", default=None,
                         help="root of another checkout whose model and objective to time too")
+    parser.add_argument("--flops", action="store_true",
+                        help="also count each step's FLOPs (on the meta device, any machine)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--out", default=None)

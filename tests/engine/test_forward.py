@@ -76,3 +76,9 @@ def test_a_sequence_holds_as_many_prompt_slots_as_its_fullest_row():
     assert keep is None and index.tolist() == [[0, 1], [1, 2]]
     with pytest.raises(ValueError, match="prompt_mask"):
         prompt_plan(mask, 3, 2, torch.device("cpu"))
+
+
+def test_rows_run_in_groups_only_when_each_group_stays_large():
+    from engine.objective import prompt_groups
+
+    assert [prompt_groups(rows) for rows in (4, 63, 64, 128, 1024)] == [1, 1, 2, 4, 4]
