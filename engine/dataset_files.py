@@ -186,7 +186,7 @@ def read_image_folder(folder: Path, img_size: int | None) -> RawData:
         paths = sorted(p for p in class_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not paths:
             raise UnpromptError(f"The class folder {class_dir} has no images.")
-        images += [_read_image(p) for p in paths]
+        images += [_read_image(p, img_size) for p in paths]
         labels += [label] * len(paths)
     stacked = _stack_images(images, folder, img_size)
     return RawData(stacked, np.asarray(labels, dtype=np.int64), None,
@@ -200,19 +200,26 @@ def read_images(folder: Path, img_size: int | None) -> np.ndarray:
     paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
         raise UnpromptError(f"The folder {folder} has no images.")
-    return _stack_images([_read_image(p) for p in paths], folder, img_size)
+    return _stack_images([_read_image(p, img_size) for p in paths], folder, img_size)
 
 
-def _read_image(path: Path):
+def _read_image(path: Path, img_size: int | None = None):
+    """Decode once, already at ``img_size`` (a JPEG decodes at a reduced scale first), so
+    a folder of large photos never sits in memory at full resolution."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as img:
+            if img_size is not None and img.format == "JPEG":
+                img.draft(img.mode, (img_size, img_size))
             img.load()
             grey = img.mode in ("1", "L", "I", "I;16", "F")
-            return img.convert("L" if grey else "RGB"), path
+            out = img.convert("L" if grey else "RGB")
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
         raise UnpromptError(f"{path} is not a readable image ({exc}).") from None
+    if img_size is not None and out.size != (img_size, img_size):
+        out = out.resize((img_size, img_size), Image.BILINEAR)
+    return out, path
 
 
 def _stack_images(items: list, folder: Path, img_size: int | None) -> np.ndarray:
@@ -225,7 +232,5 @@ def _stack_images(items: list, folder: Path, img_size: int | None) -> np.ndarray
     arrays = []
     for img, _ in items:
         img = img.convert("RGB") if rgb else img
-        if len(sizes) > 1:
-            img = img.resize((img_size, img_size))
         arrays.append(np.asarray(img, dtype=np.uint8))
     return np.stack(arrays)

@@ -59,8 +59,12 @@ class ImageDataset:
 
 def load_dataset(name: str, data_dir: str | Path | None = None,
                  classes: Sequence[int | str] | None = None, img_size: int | None = None,
-                 seed: int = 0, max_per_class: int | None = None) -> ImageDataset:
-    """Load dataset ``name``, keep ``classes`` (indices or names), resize to ``img_size``."""
+                 seed: int = 0, max_per_class: int | None = None,
+                 memory_limit: int | None = None) -> ImageDataset:
+    """Load dataset ``name``, keep ``classes`` (indices or names), resize to ``img_size``.
+
+    Refused before any tensor is made when they would not fit in ``memory_limit`` bytes
+    (default: most of the memory available now)."""
     raw = _read_raw(name, data_dir, img_size)
     ids = resolve_classes(classes, raw.names)
     if raw.test is None:
@@ -74,6 +78,8 @@ def load_dataset(name: str, data_dir: str | Path | None = None,
         test_images, test_labels = raw.test
     if max_per_class is not None:
         train_idx = _cap_per_class(train_idx, raw.train_labels, max_per_class, seed)
+    check_memory(name, raw.train_images, len(train_idx) + len(test_idx), img_size,
+                 memory_limit)
     split.update(train_count=len(train_idx), test_count=len(test_idx),
                  digest=_split_digest(train_idx, test_idx))
     params = {"dataset": name, "data_dir": str(raw.folder) if raw.folder else None,
@@ -97,6 +103,43 @@ def load_reference(reference: dict[str, Any]) -> ImageDataset:
             f"The {reference['dataset']} data at {reference.get('data_dir')} has changed since "
             "the model was trained, so its recorded train / test split no longer matches.")
     return data
+
+
+# Share of the memory available at load time the float tensors may take.
+MEMORY_SHARE = 0.7
+
+
+def check_memory(name: str, images: np.ndarray, count: int, img_size: int | None,
+                 limit: int | None = None) -> None:
+    """Refuse a dataset whose float32 tensors would not fit (docs/design.md section 16)."""
+    side = img_size or int(images.shape[1])
+    channels = int(images.shape[3]) if images.ndim == 4 else 1
+    need = count * channels * side * side * 4
+    if limit is None:
+        available = available_memory()
+        limit = None if available is None else int(available * MEMORY_SHARE)
+    if limit is not None and need > limit:
+        raise UnpromptError(
+            f"The {name} images at {side}x{side} need about {need / 2**30:.1f} GiB in memory "
+            f"but only {limit / 2**30:.1f} GiB can be spared; choose a smaller image size "
+            "or fewer images per class (--img-size, --max-per-class).")
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available now (None where the platform does not say)."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        pass
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
 
 
 def resolve_classes(classes: Sequence[int | str] | None, names: Sequence[str]) -> list[int]:

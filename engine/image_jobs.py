@@ -180,13 +180,18 @@ def _describe(info: dict[str, Any]) -> dict[str, Any]:
             "erasure_kind": info["erasure_kind"]}
 
 
-def accuracy_report(model: Any, info: dict[str, Any], forgotten: list[int] | None = None
-                    ) -> dict[str, Any]:
-    """Accuracy on the recorded test split: retained overall, per class, and forgotten."""
+def accuracy_report(model: Any, info: dict[str, Any], forgotten: list[int] | None = None,
+                    device: Any = "auto") -> dict[str, Any]:
+    """Accuracy on the recorded test split: retained overall, per class, and forgotten.
+
+    Measured in batches on the job's device; the model goes back where it was."""
+    from engine.device import on_device, resolve_device
     from engine.training import evaluate
 
     data = cached_reference(info["dataset"])
-    per_class, _ = evaluate(model, data.test_x, data.test_y)
+    dev = resolve_device(device)
+    with on_device(model, dev):
+        per_class, _ = evaluate(model, data.test_x, data.test_y, dev)
     names = info["class_names"]
     retained = [c for c in model.class_ids]
     keep = sum(int((data.test_y == c).sum()) for c in retained)

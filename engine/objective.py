@@ -17,6 +17,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from engine.device import autocast, to_device, to_host
 from engine.jobs import CancelToken, Progress
 
 StepFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -35,17 +36,44 @@ def subset_mask(cols: torch.Tensor, n_classes: int, gen: torch.Generator,
     return mask
 
 
+# Rows of a two-pass batch run in up to this many groups of similar prompt counts, so each
+# group's sequence is padded only to its own longest (docs/design.md section 16); a group
+# keeps at least MIN_GROUP_ROWS rows, or the extra ops cost more than the tokens saved.
+PROMPT_GROUPS = 4
+MIN_GROUP_ROWS = 32
+
+
+def prompt_groups(rows: int) -> int:
+    """How many prompt-count groups a forward of ``rows`` rows runs in."""
+    return max(1, min(PROMPT_GROUPS, rows // MIN_GROUP_ROWS))
+
+
+def two_pass_masks(cols: torch.Tensor, n_classes: int, gen: torch.Generator,
+                   with_all: bool = False) -> torch.Tensor:
+    """Host masks for the mixed rows, the wrong rows (and rows with every prompt)."""
+    host = to_host(cols) if cols.device.type != "cpu" else cols
+    parts = [subset_mask(host, n_classes, gen, True), subset_mask(host, n_classes, gen, False)]
+    if with_all:
+        parts.append(torch.ones(len(host), n_classes, dtype=torch.bool))
+    return torch.cat(parts)
+
+
 def two_pass_loss(model: Any, x: torch.Tensor, cols: torch.Tensor,
                   gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Mixed-subset cross-entropy + wrong-subset KL to uniform; returns (loss, correct)."""
     n, n_classes = len(x), len(model.class_ids)
-    cpu_cols = cols.cpu()
-    masks = torch.cat([subset_mask(cpu_cols, n_classes, gen, True),
-                       subset_mask(cpu_cols, n_classes, gen, False)]).to(x.device)
-    logits = model(torch.cat([x, x]), masks)
+    masks = two_pass_masks(cols, n_classes, gen)
+    logits = model(torch.cat([x, x]), masks, groups=prompt_groups(2 * n))
+    return two_pass_terms(logits, to_device(cols, x.device), n)
+
+
+def two_pass_terms(logits: torch.Tensor, cols: torch.Tensor,
+                   n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The objective on logits whose first ``n`` rows are mixed and next ``n`` wrong."""
+    logits = logits.float()
     ce = F.cross_entropy(logits[:n], cols)
-    log_p = F.log_softmax(logits[n:], dim=-1)
-    kl = (-math.log(n_classes) - log_p.mean(dim=-1)).mean()
+    log_p = F.log_softmax(logits[n:2 * n], dim=-1)
+    kl = (-math.log(logits.shape[1]) - log_p.mean(dim=-1)).mean()
     return ce + kl, logits[:n].argmax(dim=-1) == cols
 
 
@@ -54,20 +82,20 @@ def two_pass_loss(model: Any, x: torch.Tensor, cols: torch.Tensor,
 KEEP_OLD_WEIGHT = 5.0
 
 
-def keep_old_loss(model: Any, x: torch.Tensor, cols: torch.Tensor, old_logits: torch.Tensor,
+def keep_old_loss(logits: torch.Tensor, cols: torch.Tensor, old_logits: torch.Tensor,
                   new_col: int) -> torch.Tensor:
-    """With every prompt present (as at inference): cross-entropy on the label, and for
-    samples of known classes the old-class logits distilled from the model as it was."""
-    logits = model(x)
+    """On logits with every prompt present (as at inference): cross-entropy on the label,
+    and for samples of known classes the old-class logits distilled from the model as it
+    was. Weighted per sample rather than selected, so no step waits on the device."""
+    logits = logits.float()
     loss = F.cross_entropy(logits, cols)
-    old = cols != new_col
-    if old.any():
-        keep = [c for c in range(logits.shape[1]) if c != new_col]
-        student = F.log_softmax(logits[old][:, keep], dim=-1)
-        teacher = F.log_softmax(old_logits[old], dim=-1)
-        kl = F.kl_div(student, teacher, log_target=True, reduction="batchmean")
-        loss = loss + KEEP_OLD_WEIGHT * kl
-    return loss
+    old = (cols != new_col).float()
+    keep = [c for c in range(logits.shape[1]) if c != new_col]
+    student = F.log_softmax(logits[:, keep], dim=-1)
+    teacher = F.log_softmax(old_logits.float(), dim=-1)
+    per_sample = F.kl_div(student, teacher, log_target=True, reduction="none").sum(dim=-1)
+    kl = (per_sample * old).sum() / old.sum().clamp(min=1)
+    return loss + KEEP_OLD_WEIGHT * kl
 
 
 def random_shift(x: torch.Tensor, pixels: int, gen: torch.Generator) -> torch.Tensor:
@@ -107,8 +135,13 @@ def warmup_cosine(optimizer: torch.optim.Optimizer, total: int, warmup: int):
 def fit(step: StepFn, params: list[tuple[str, torch.nn.Parameter]], x: torch.Tensor,
         y: torch.Tensor, opts: dict[str, Any], gen: torch.Generator,
         cancel: CancelToken | None, label: str) -> Generator[Progress, None, list[dict]]:
-    """Epochs of shuffled mini-batches; yields Progress, returns the per-epoch history."""
+    """Epochs of shuffled mini-batches; yields Progress, returns the per-epoch history.
+
+    ``x`` may stay on the host: each batch moves to the parameters' device (``y`` is
+    indexed where it lives). Loss sums stay on the device; the host reads them only
+    when it reports progress, so no step waits for the device."""
     cancel = cancel or CancelToken()
+    device = params[0][1].device if params else torch.device("cpu")
     epochs, batch = int(opts["epochs"]), int(opts["batch_size"])
     per_epoch = max(1, math.ceil(len(x) / batch))
     total = epochs * per_epoch
@@ -116,23 +149,27 @@ def fit(step: StepFn, params: list[tuple[str, torch.nn.Parameter]], x: torch.Ten
     schedule = warmup_cosine(optimizer, total, int(total * opts.get("warmup", 0.1)))
     start, last, history, done = time.monotonic(), 0.0, [], 0
     for epoch in range(1, epochs + 1):
-        sums = torch.zeros(3)
+        sums = torch.zeros(3, device=device)
         for idx in torch.randperm(len(x), generator=gen).split(batch):
             cancel.check()
-            loss, correct = step(random_shift(x[idx], opts.get("augment", 0), gen), y[idx])
+            xb = random_shift(to_device(x[idx], device).float(), opts.get("augment", 0), gen)
+            with autocast(device):
+                loss, correct = step(xb, y[idx.to(y.device)])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             schedule.step()
             done += 1
-            sums += torch.tensor([loss.item() * len(idx), correct.sum().item(), len(idx)])
+            sums[:2] += torch.stack([loss.detach().float() * len(idx), correct.sum().float()])
+            sums[2] += len(idx)
             now = time.monotonic() - start
             if now - last >= 0.5 or done % per_epoch == 0:
                 last = now
-                yield _progress(label, epoch, epochs, done, total, sums, now)
+                yield _progress(label, epoch, epochs, done, total, to_host(sums), now)
                 cancel.check()
-        history.append({"epoch": epoch, "loss": (sums[0] / sums[2]).item(),
-                        "accuracy": (sums[1] / sums[2]).item()})
+        read = to_host(sums)
+        history.append({"epoch": epoch, "loss": (read[0] / read[2]).item(),
+                        "accuracy": (read[1] / read[2]).item()})
     return history
 
 

@@ -16,6 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from engine.device import to_device
+from engine.prompt_seq import grouped, key_mask, prompt_plan, slot_tokens
 from storage.errors import NotFoundError, RefusedError, UnpromptError
 
 MODES = ("isolated", "frozen", "lora", "full")
@@ -131,54 +133,58 @@ class PreForgettableViT(nn.Module):
         return self
 
     # ---------------------------------------------------------------- forward
-    def forward(self, x: torch.Tensor, prompt_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits ``(B, C)`` over ``class_ids``; ``prompt_mask`` ``(B, C)`` picks prompts."""
-        feats = self.features(x, prompt_mask)
-        if not self.heads:
-            return feats.new_zeros((feats.shape[0], 0))
-        rows = torch.stack([self.heads[str(c)] for c in self.class_ids])
-        return feats @ rows[:, :-1].T + rows[:, -1]
+    def forward(self, x: torch.Tensor, prompt_mask: torch.Tensor | None = None,
+                groups: int = 1) -> torch.Tensor:
+        """Logits ``(B, C)`` over ``class_ids``; ``prompt_mask`` ``(B, C)`` picks prompts.
+
+        ``groups`` > 1 runs rows with similar prompt counts together, so each group's
+        sequence is padded only to its own longest (same logits, fewer tokens)."""
+        tables = self.class_tables()
+        if groups > 1 and prompt_mask is not None and len(x) > 1:
+            return grouped(lambda rows, mask: self._logits(
+                x[to_device(rows, x.device)], tables, mask), prompt_mask, groups)
+        return self._logits(x, tables, prompt_mask)
 
     def features(self, x: torch.Tensor, prompt_mask: torch.Tensor | None = None) -> torch.Tensor:
         """CLS features with the chosen prompts present (all remaining ones by default)."""
+        return self._features(x, self.class_tables(), prompt_mask)
+
+    def class_tables(self) -> dict[str, torch.Tensor | None]:
+        """Every class's tensors stacked once per forward, rows in ``class_ids`` order."""
+        keys = [str(c) for c in self.class_ids]
+        if not keys:
+            return {"prompts": None, "heads": None, "deep": None}
+        deep = torch.stack([self.deep[k] for k in keys]) if self.deep else None
+        return {"prompts": torch.stack([self.prompts[k] for k in keys]),
+                "heads": torch.stack([self.heads[k] for k in keys]), "deep": deep}
+
+    def _logits(self, x: torch.Tensor, tables: dict[str, Any],
+                prompt_mask: torch.Tensor | None) -> torch.Tensor:
+        feats = self._features(x, tables, prompt_mask)
+        rows = tables["heads"]
+        if rows is None:
+            return feats.new_zeros((feats.shape[0], 0))
+        return feats @ rows[:, :-1].T + rows[:, -1]
+
+    def _features(self, x: torch.Tensor, tables: dict[str, Any],
+                  prompt_mask: torch.Tensor | None) -> torch.Tensor:
+        """Only the prompts a row has enter its sequence (docs/design.md section 16)."""
         bb = self.backbone
         tokens = bb.norm_pre(bb.patch_drop(bb._pos_embed(bb.patch_embed(x))))
-        keys = [str(c) for c in self.class_ids]
         n_pre, batch = bb.num_prefix_tokens, tokens.shape[0]
-        attn_mask = _key_mask(prompt_mask, tokens, n_pre, len(keys))
+        index, keep = prompt_plan(prompt_mask, len(self.class_ids), batch, tokens.device)
+        n_slots = 0 if tables["prompts"] is None else (
+            index.shape[1] if index is not None else len(self.class_ids))
+        attn_mask = key_mask(keep, tokens.shape[1] + n_slots, n_pre)
         for depth, block in enumerate(bb.blocks):
-            slots = self._slot_tokens(keys, depth)
+            slots = slot_tokens(tables, depth, index, batch) if n_slots else None
             if slots is not None:
-                kept = tokens[:, n_pre + len(keys):] if depth else tokens[:, n_pre:]
-                tokens = torch.cat([tokens[:, :n_pre], slots.expand(batch, -1, -1), kept], 1)
+                kept = tokens[:, n_pre + n_slots:] if depth else tokens[:, n_pre:]
+                tokens = torch.cat([tokens[:, :n_pre], slots.to(tokens.dtype), kept], 1)
             tokens = block(tokens, attn_mask=attn_mask)
         tokens = bb.norm(tokens)
-        tokens = torch.cat([tokens[:, :n_pre], tokens[:, n_pre + len(keys):]], 1)
+        tokens = torch.cat([tokens[:, :n_pre], tokens[:, n_pre + n_slots:]], 1)
         return bb.forward_head(tokens, pre_logits=True)
-
-    def _slot_tokens(self, keys: list[str], depth: int) -> torch.Tensor | None:
-        """Prompt tokens entering block ``depth``: the prompts, then each class's deep tokens."""
-        if not keys:
-            return None
-        if depth == 0:
-            return torch.stack([self.prompts[k] for k in keys]).unsqueeze(0)
-        if not self.deep:
-            return None
-        return torch.stack([self.deep[k][depth - 1] for k in keys]).unsqueeze(0)
-
-
-def _key_mask(prompt_mask: torch.Tensor | None, tokens: torch.Tensor, n_pre: int,
-              n_prompts: int) -> torch.Tensor | None:
-    """Key-padding mask hiding absent prompts from every query (None when all present)."""
-    if prompt_mask is None or n_prompts == 0 or bool(prompt_mask.all()):
-        return None
-    if prompt_mask.shape != (tokens.shape[0], n_prompts):
-        raise ValueError(f"prompt_mask must be (batch, {n_prompts}), "
-                         f"got {tuple(prompt_mask.shape)}")
-    keep = torch.ones(tokens.shape[0], tokens.shape[1] + n_prompts, dtype=torch.bool,
-                      device=tokens.device)
-    keep[:, n_pre:n_pre + n_prompts] = prompt_mask.to(device=tokens.device, dtype=torch.bool)
-    return keep[:, None, None, :]
 
 
 def _trunc_normal(shape: tuple[int, ...], like: torch.Tensor, std: float = 0.02) -> torch.Tensor:

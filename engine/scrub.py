@@ -131,8 +131,7 @@ def _fine_tune(model: Any, info: dict[str, Any], steps: int, seed: int, device: 
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model.to(dev).train()
-    params = _shared_parameters(model)
-    x, y = x.to(dev), y.to(dev)
+    params = _shared_parameters(model)  # batches move to the device in fit
 
     def step(xb: torch.Tensor, yb: torch.Tensor):
         return two_pass_loss(model, xb, model.columns(yb), gen)

@@ -15,9 +15,23 @@ from typing import Any
 import torch
 
 from engine.datasets import ImageDataset, load_dataset
-from engine.device import device_description, resolve_device
+from engine.device import (
+    device_description,
+    model_device,
+    module_to_host,
+    resolve_device,
+    to_device,
+    to_host,
+)
 from engine.jobs import CancelToken, Progress
-from engine.objective import fit, keep_old_loss, two_pass_loss
+from engine.objective import (
+    fit,
+    keep_old_loss,
+    prompt_groups,
+    two_pass_loss,
+    two_pass_masks,
+    two_pass_terms,
+)
 from engine.pfm import PreForgettableViT, build_backbone
 from storage.errors import RefusedError, UnpromptError
 
@@ -132,15 +146,15 @@ def train_job(config: TrainConfig | Mapping[str, Any], cancel: CancelToken | Non
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, data, backbone_state).to(device)
     gen = torch.Generator().manual_seed(cfg.seed)
-    x, y = data.train_x.to(device), data.train_y.to(device)
     model.train()
 
     def step(xb: torch.Tensor, yb: torch.Tensor):
         return two_pass_loss(model, xb, model.columns(yb), gen)
 
-    history = yield from fit(step, _trainable(model), x, y, asdict(cfg), gen, cancel, "train")
+    history = yield from fit(step, _trainable(model), data.train_x, data.train_y, asdict(cfg),
+                             gen, cancel, "train")
     per_class, accuracy = evaluate(model, data.test_x, data.test_y, device)
-    return TrainResult(model.cpu(), per_class, accuracy, time.monotonic() - start,
+    return TrainResult(module_to_host(model), per_class, accuracy, time.monotonic() - start,
                        cfg.to_dict(), data.reference(), dict(data.class_names),
                        device_description(device), history)
 
@@ -174,18 +188,18 @@ def pretrain_job(config: TrainConfig | Mapping[str, Any], cancel: CancelToken | 
     gen = torch.Generator().manual_seed(cfg.seed)
 
     def step(xb: torch.Tensor, yb: torch.Tensor):
-        logits = net(xb)
-        cols = lookup[yb]
+        logits = net(xb).float()
+        cols = lookup[to_device(yb, device)]
         return torch.nn.functional.cross_entropy(logits, cols), logits.argmax(-1) == cols
 
     params = [(f"backbone.{n}", p) for n, p in backbone.named_parameters()]
     params += [(f"head.{n}", p) for n, p in head.named_parameters()]
-    x, y = data.train_x.to(device), data.train_y.to(device)
-    yield from fit(step, params, x, y, asdict(cfg), gen, cancel, "pretrain")
-    accuracy = _plain_accuracy(net, data.test_x, lookup[data.test_y.to(device)], device)
+    yield from fit(step, params, data.train_x, data.train_y, asdict(cfg), gen, cancel,
+                   "pretrain")
+    accuracy = _plain_accuracy(net, data.test_x, lookup[to_device(data.test_y, device)], device)
     arch = {"backbone": cfg.backbone, "overrides": dict(cfg.overrides),
             "img_size": data.img_size, "patch_size": cfg.patch_size, "in_chans": data.channels}
-    state = {k: v.detach().cpu().clone() for k, v in backbone.state_dict().items()}
+    state = {k: to_host(v).clone() for k, v in backbone.state_dict().items()}
     return PretrainResult(state, arch, accuracy, time.monotonic() - start, cfg.to_dict(),
                           data.reference())
 
@@ -211,8 +225,7 @@ def learn_class_job(model: PreForgettableViT, new_class_id: int, images: torch.T
     gen = torch.Generator().manual_seed(seed)
     x, y = _learn_data(model, new_class_id, images, retain, retain_per_class, gen)
     model.to(dev)
-    old_logits = predict_logits(model, x, dev).to(dev)
-    x, y = x.to(dev), y.to(dev)
+    old_logits = predict_logits(model, x, dev)
     try:
         model.add_class(new_class_id)
         model.set_trainable(only_classes=[new_class_id])
@@ -220,13 +233,11 @@ def learn_class_job(model: PreForgettableViT, new_class_id: int, images: torch.T
         new_col = model.class_ids.index(new_class_id)
 
         def step(xb: torch.Tensor, idx: torch.Tensor):
-            cols = model.columns(y[idx])
-            loss, correct = two_pass_loss(model, xb, cols, gen)
-            return loss + keep_old_loss(model, xb, cols, old_logits[idx], new_col), correct
+            return _learn_loss(model, xb, model.columns(y[idx]), old_logits, idx, new_col, gen)
 
         opts = {"epochs": epochs, "batch_size": batch_size, "lr": lr}
-        yield from fit(step, _trainable(model), x, torch.arange(len(x), device=dev), opts,
-                       gen, cancel, f"learn class {new_class_id}")
+        yield from fit(step, _trainable(model), x, torch.arange(len(x)), opts, gen, cancel,
+                       f"learn class {new_class_id}")
     except BaseException:
         if new_class_id in model.class_ids:
             model.remove_classes([new_class_id])  # cancelled or failed: model as it was
@@ -236,33 +247,59 @@ def learn_class_job(model: PreForgettableViT, new_class_id: int, images: torch.T
     _cap_new_bias(model, new_class_id, x, y, dev)
     own = y == new_class_id
     per_class, _ = evaluate(model, x[own], y[own], dev)
-    return LearnResult(model.cpu(), new_class_id, per_class.get(new_class_id, 0.0),
+    return LearnResult(module_to_host(model), new_class_id, per_class.get(new_class_id, 0.0),
                        time.monotonic() - start)
 
 
+def _learn_loss(model: PreForgettableViT, xb: torch.Tensor, cols: torch.Tensor,
+                old_logits: torch.Tensor, idx: torch.Tensor, new_col: int,
+                gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two-pass objective plus the keep-old distillation, from one forward call
+    (mixed, wrong and all-prompt rows together); ``cols`` and ``idx`` on the host."""
+    n = len(xb)
+    masks = two_pass_masks(cols, len(model.class_ids), gen, with_all=True)
+    logits = model(torch.cat([xb, xb, xb]), masks, groups=prompt_groups(3 * n))
+    cols_dev = to_device(cols, xb.device)
+    loss, correct = two_pass_terms(logits, cols_dev, n)
+    old = old_logits[to_device(idx, xb.device)]
+    return loss + keep_old_loss(logits[2 * n:], cols_dev, old, new_col), correct
+
+
 @torch.no_grad()
-def predict_logits(model: PreForgettableViT, x: torch.Tensor, device: Any = "cpu",
+def predict_logits(model: PreForgettableViT, x: torch.Tensor, device: Any = None,
                    batch_size: int = 512) -> torch.Tensor:
-    """Logits over ``model.class_ids`` with every remaining prompt present, on the CPU."""
+    """Logits over ``model.class_ids`` with every remaining prompt present, left on
+    ``device`` (the model's own by default), batch by batch from wherever ``x`` lives."""
+    device = model_device(model) if device is None else torch.device(device)
     was_training = model.training
     model.eval()
-    outs = [model(part.to(device)).cpu() for part in x.split(batch_size)]
+    outs = [model(to_device(part, device).float()) for part in x.split(batch_size)]
     model.train(was_training)
-    return torch.cat(outs) if outs else torch.zeros(0, len(model.class_ids))
+    return torch.cat(outs) if outs else torch.zeros(0, len(model.class_ids), device=device)
 
 
 def evaluate(model: PreForgettableViT, x: torch.Tensor, y: torch.Tensor,
-             device: Any = "cpu") -> tuple[dict[int, float], float]:
-    """Per-class accuracy (by class id; a removed class scores 0) and overall fraction."""
-    ids = torch.tensor(model.class_ids, dtype=torch.long)
+             device: Any = None) -> tuple[dict[int, float], float]:
+    """Per-class accuracy (by class id; a removed class scores 0) and overall fraction.
+
+    Counted on the device; the host reads one small table at the end."""
+    device = model_device(model) if device is None else torch.device(device)
+    labels = to_host(y).long() if y.device.type != "cpu" else y.long()
+    present = sorted(set(labels.tolist()))
     logits = predict_logits(model, x, device)
-    if len(ids) == 0:
-        pred = torch.full_like(y, -1)
-    else:
-        pred = ids[logits.argmax(dim=-1)]
-    hit = (pred == y.cpu()).float()
-    per_class = {int(c): hit[y == c].mean().item() for c in torch.unique(y).tolist()}
-    return per_class, (hit.mean().item() if len(hit) else 0.0)
+    ids = torch.tensor(model.class_ids, dtype=torch.long, device=device)
+    pred = ids[logits.argmax(dim=-1)] if len(ids) else torch.full(
+        (len(x),), -1, dtype=torch.long, device=device)
+    lookup = torch.zeros(max(present, default=0) + 1, dtype=torch.long)
+    lookup[present] = torch.arange(len(present))
+    slot = to_device(lookup[labels], device)
+    hit = (pred == to_device(labels, device)).float()
+    table = torch.zeros(2, len(present), device=device)
+    table[0].index_add_(0, slot, hit)
+    table[1].index_add_(0, slot, torch.ones_like(hit))
+    hits, counts = to_host(table).tolist()
+    per_class = {c: hits[i] / max(counts[i], 1.0) for i, c in enumerate(present)}
+    return per_class, (sum(hits) / len(labels) if len(labels) else 0.0)
 
 
 def _load(cfg: TrainConfig) -> ImageDataset:
@@ -304,10 +341,10 @@ def _cap_new_bias(model: PreForgettableViT, class_id: int, x: torch.Tensor, y: t
     """Lower the new head row's bias just enough that at most ``FLIP_BUDGET`` of the
     retained samples are predicted as the new class (a constant shift of one logit; the
     other classes' parameters stay untouched)."""
-    old = (y != class_id).cpu()
+    old = y != class_id
     if not old.any():
         return
-    logits = predict_logits(model, x, device)
+    logits = to_host(predict_logits(model, x, device))
     col = model.class_ids.index(class_id)
     others = torch.cat([logits[:, :col], logits[:, col + 1:]], dim=1).max(dim=1).values
     margin = (others - logits[:, col])[old].sort().values  # new class wins where negative
@@ -321,5 +358,5 @@ def _cap_new_bias(model: PreForgettableViT, class_id: int, x: torch.Tensor, y: t
 def _plain_accuracy(net: torch.nn.Module, x: torch.Tensor, cols: torch.Tensor,
                     device: Any) -> float:
     net.eval()
-    pred = torch.cat([net(part.to(device)).argmax(-1) for part in x.split(512)])
-    return (pred == cols).float().mean().item() if len(cols) else 0.0
+    pred = torch.cat([net(to_device(part, device)).argmax(-1) for part in x.split(512)])
+    return to_host((pred == cols).float().mean()).item() if len(cols) else 0.0

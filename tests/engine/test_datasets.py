@@ -194,3 +194,29 @@ def test_match_channels_between_grey_and_rgb():
     grey = torch.zeros(2, 1, 4, 4)
     assert match_channels(grey, 3).shape == (2, 3, 4, 4)
     assert match_channels(torch.zeros(2, 3, 4, 4), 1).shape == (2, 1, 4, 4)
+
+
+# ---------------------------------------------------------------- real sizes
+
+def test_a_dataset_that_cannot_fit_in_memory_is_refused_before_the_job_starts():
+    from engine.jobs import run_job
+    from engine.training import TrainConfig, train_job
+
+    with pytest.raises(UnpromptError, match="smaller image size"):
+        load_dataset("digits", img_size=64, memory_limit=10**6)
+    cfg = TrainConfig.for_dataset("digits", img_size=100_000, device="cpu")  # petabytes
+    with pytest.raises(UnpromptError, match="GiB in memory"):
+        run_job(train_job(cfg))
+
+
+def test_large_photos_decode_straight_to_the_chosen_size(tmp_path):
+    from PIL import Image
+
+    from engine.dataset_files import read_images
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(2):
+        pixels = RNG.integers(0, 256, (300, 400, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"{i}.jpg")
+    assert read_images(folder, 16).shape == (2, 16, 16, 3)
