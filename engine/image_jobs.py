@@ -27,7 +27,7 @@ from storage.registry import get_model, live_version
 from storage.versions import NewModel, commit_learn, register_model
 from storage.workspace import Workspace
 
-EXACT_MODES = ("isolated", "frozen")
+EXACT_MODES = ("isolated", "frozen", "independent")
 
 
 def pretrain_backbone_job(workspace: str | Path, *, name: str, operator: str,
@@ -69,6 +69,9 @@ def train_model_job(workspace: str | Path, *, name: str, operator: str,
         refuse_taken_name(ws, name)
         dataset = options.pop("dataset", None) or "digits"
         state, source, arch = _backbone_source(ws, backbone_from, options.get("pretrained"))
+        pool = source.pop("pool_data", None)  # the backbone's declared non-erasable data
+        if options.get("mode") == "independent":  # docs/design.md section 12
+            options["pool_data"] = pool
         cfg = TrainConfig.for_dataset(dataset, **{**options, **arch})
         _check_mode(cfg.mode, source)
         result = yield from train_job(cfg, cancel, backbone_state=state)
@@ -78,6 +81,10 @@ def train_model_job(workspace: str | Path, *, name: str, operator: str,
         metrics = {"test_accuracy": result.test_accuracy, "seconds": result.seconds,
                    "per_class": {str(k): v for k, v in result.per_class_accuracy.items()},
                    "device": result.device, "backbone_source": source}
+        if cfg.mode == "independent":
+            from engine.independent_jobs import derivation_record
+
+            metrics["derivation"] = derivation_record(result.model, cfg.seed)
         blobs = model_blobs(result.model)
         shared, classes = blob_hashes(blobs)
         parts = [(blobs[0], "shared"), *((data, "class") for data in blobs[1].values())]
@@ -118,14 +125,14 @@ def _backbone_source(ws: Workspace, backbone_from: str | None, pretrained: str |
         arch, declared = dict(model.config["arch"]), dict(model.dataset_ref)
     state, _arch = load_backbone(ws.artifacts.get(version.shared_artifact))
     source = {"kind": "registered", "name": backbone_from, "dataset": declared.get("dataset"),
-              "classes": declared.get("classes"), "non_erasable": True}
+              "classes": declared.get("classes"), "non_erasable": True, "pool_data": declared}
     keep = {k: arch[k] for k in ("backbone", "overrides", "img_size", "patch_size") if k in arch}
     return state, source, keep
 
 
 def _check_mode(mode: str, source: dict[str, Any]) -> None:
-    if mode == "isolated" and source["kind"] == "none":
-        raise UnpromptError("isolated mode needs a backbone pretrained on non-erasable data: "
+    if mode in ("isolated", "independent") and source["kind"] == "none":
+        raise UnpromptError(f"{mode} mode needs a backbone pretrained on non-erasable data: "
                             "--backbone-from NAME (see `pretrain`) or --pretrained hub/FILE")
 
 

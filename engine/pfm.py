@@ -18,7 +18,7 @@ from torch import nn
 
 from storage.errors import NotFoundError, RefusedError, UnpromptError
 
-MODES = ("isolated", "frozen", "lora", "full")
+MODES = ("isolated", "frozen", "lora", "full", "independent")
 ADAPTERS = ("none", "deep")
 LORA_TARGETS = r".*attn\.(qkv|proj)"
 PROMPT_STD = 0.02
