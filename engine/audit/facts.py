@@ -11,7 +11,7 @@ from storage.models import Model, ModelVersion
 from storage.registry import live_version
 from storage.workspace import Workspace
 
-EXACT_MODES = ("isolated", "frozen")
+EXACT_MODES = ("isolated", "frozen", "independent")
 
 
 def registry_facts(ws: Workspace, model_name: str) -> dict[str, Any]:
