@@ -240,8 +240,16 @@ def learn_job(workspace: str | Path, *, model_name: str, class_name: str, data_d
         old_shas = _class_shas(ws, model_name)
         new_id = max(info["class_names"]) + 1  # ids of forgotten classes are never reused
         known = list(model.class_ids)
-        result = yield from learn_class_job(model, new_id, images, epochs=epochs, seed=seed,
-                                            retain=(data.train_x, data.train_y), cancel=cancel)
+        extra: dict[str, Any] = {}
+        if info["mode"] == "independent":  # its own images only: docs/design.md section 12
+            from engine.independent_jobs import learn_independent, learned_from
+
+            result = yield from learn_independent(model, new_id, images, cancel)
+            extra["learned_from"] = learned_from(new_id, data_dir, images)
+        else:
+            result = yield from learn_class_job(model, new_id, images, epochs=epochs, seed=seed,
+                                                retain=(data.train_x, data.train_y),
+                                                cancel=cancel)
         refuse_forgotten_since(ws, model_name, known, f"learning {class_name!r}")
         blobs = model_blobs(result.model)
         shared, classes = blob_hashes(blobs)
@@ -252,7 +260,8 @@ def learn_job(workspace: str | Path, *, model_name: str, class_name: str, data_d
         with ws.sessions.begin() as session:
             version = commit_learn(session, image_model(session, model_name), new_id,
                                    class_name, classes[new_id], operator,
-                                   {"accuracy_before": before, "accuracy_after": after})
+                                   {"accuracy_before": before, "accuracy_after": after,
+                                    **extra})
             number = version.number
         return {"model": model_name, "version": number, "class": class_name, "index": new_id,
                 "train_accuracy": result.train_accuracy, "seconds": result.seconds,

@@ -88,6 +88,16 @@ def _pool_source(reference: Mapping[str, Any]) -> dict[str, Any]:
             "digest": (reference.get("split") or {}).get("digest")}
 
 
+def learned_from(class_id: int, data_dir: str, images: torch.Tensor) -> dict[str, Any]:
+    """Where a learned class's images are and their digest, so an auditor can re-derive it."""
+    import hashlib
+    from pathlib import Path
+
+    digest = hashlib.sha256(images.float().contiguous().numpy().tobytes()).hexdigest()
+    return {"class": int(class_id), "data_dir": str(Path(data_dir).expanduser().resolve()),
+            "images_sha256": digest, "count": len(images)}
+
+
 def learn_independent(model: IndependentViT, class_id: int, images: torch.Tensor,
                       cancel: CancelToken | None = None) -> Generator[Progress, None, Any]:
     """Add ``class_id`` from its own images; no other byte of the model changes."""

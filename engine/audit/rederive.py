@@ -10,6 +10,7 @@ the last bits, so there a class passes within ``TOLERANCE`` and the result says 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -49,7 +50,9 @@ def rederive(ws: Workspace, facts: dict[str, Any], dataset: Any, count: int | No
     chosen = pick_classes(sorted(served), count, seed)
     here = environment(fresh.settings["threads"])
     same_env = _comparable(here) == _comparable(recorded)
-    rows = {str(cid): _one(fresh, cid, served[cid], dataset) for cid in chosen}
+    learned = _learned(ws, facts)
+    rows = {str(cid): _one(fresh, cid, served[cid], _images(dataset, learned, cid))
+            for cid in chosen}
     # identical is the bar on the machine that trained the model; elsewhere, the tolerance
     accepted = ("identical",) if same_env else ("identical", "within tolerance")
     missing = [int(c) for c, r in rows.items() if r["status"] == "not re-derivable"]
@@ -63,18 +66,37 @@ def rederive(ws: Workspace, facts: dict[str, Any], dataset: Any, count: int | No
             "passed": not differing and not missing and bool(rows)}
 
 
-def _one(fresh: Any, cid: int, stored: bytes, dataset: Any) -> dict[str, Any]:
+def _images(dataset: Any, learned: dict[int, dict[str, Any]], cid: int) -> Any:
+    """The class's own images: from the recorded split, or the folder it was learned from
+    (checked against the recorded digest); a reason string when they are gone."""
+    from engine.independent_jobs import learned_from, own_images
+
+    if cid in dataset.class_ids:
+        return own_images(dataset, cid)
+    record = learned.get(cid)
+    if record is None:
+        return "no record of the images this class was learned from"
+    from engine.image_jobs import _class_images
+
+    try:
+        images = _class_images(Path(record["data_dir"]), dataset)
+    except UnpromptError as exc:
+        return f"its images cannot be read any more ({exc})"
+    if learned_from(cid, record["data_dir"], images)["images_sha256"] != record["images_sha256"]:
+        return f"the images in {record['data_dir']} changed since the class was learned"
+    return images
+
+
+def _one(fresh: Any, cid: int, stored: bytes, images: Any) -> dict[str, Any]:
     """Derive one class and compare: identical, within tolerance, differs."""
     import torch
 
     from engine.independent import derive_class, set_class
-    from engine.independent_jobs import own_images
     from engine.serialize import class_bytes, load_class
 
-    if cid not in dataset.class_ids:
-        return {"status": "not re-derivable", "reason": "learned from images the recorded "
-                "dataset does not hold"}
-    set_class(fresh, cid, derive_class(fresh, own_images(dataset, cid)))
+    if isinstance(images, str):
+        return {"status": "not re-derivable", "reason": images}
+    set_class(fresh, cid, derive_class(fresh, images))
     if class_bytes(fresh, cid) == stored:
         return {"status": "identical", "max_abs_diff": 0.0}
     probe = type(fresh)([], **{k: v for k, v in fresh.config.items()})
@@ -98,6 +120,16 @@ def _served(ws: Workspace, facts: dict[str, Any]) -> tuple[bytes, dict[int, byte
         shared_sha, classes = live.shared_artifact, dict(live.class_artifacts)
     return (ws.artifacts.get(shared_sha),
             {int(c): ws.artifacts.get(sha) for c, sha in classes.items()}, recorded)
+
+
+def _learned(ws: Workspace, facts: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    """What each learned class was learned from (the learn versions' records)."""
+    from storage.models import ModelVersion
+
+    with ws.sessions() as session:
+        live = session.get(ModelVersion, facts["version_id"])
+        records = [v.metrics.get("learned_from") for v in live.model.versions]
+    return {int(r["class"]): dict(r) for r in records if r}
 
 
 def _comparable(env: dict[str, Any]) -> tuple:
