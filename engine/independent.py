@@ -35,8 +35,10 @@ POOL_KEY = "independent.pool_cov"  # the pool covariance's name in the shared ar
 class IndependentViT(PreForgettableViT):
     """A frozen ViT plus one Gaussian per class (``center`` = mean and bias, ``whiten``)."""
 
-    def __init__(self, class_ids: Iterable[int] = (), independent: Mapping[str, Any] | None
-                 = None, **kwargs: Any) -> None:
+    def __init__(self, class_ids: Iterable[int] = (),
+                 independent: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        """``independent``: the mode's settings (recorded in the shared artifact's config);
+        ``kwargs``: the backbone options of ``PreForgettableViT``."""
         kwargs.update(mode=MODE, adapter="none")
         super().__init__([], **kwargs)
         self.config["independent"] = {"shrink": SHRINK, "ridge": RIDGE, "threads": THREADS,
