@@ -1,8 +1,9 @@
 """Erasure by construction vs approximate erasure on Fashion-MNIST (issue 9).
 
     nice -n 5 python bench/isolation.py [--per-class N] [--epochs E] [--forget 5 6 7 8 9]
-                                        [--modes isolated lora full full+scrub]
+                                        [--modes isolated lora full full+scrub independent]
                                         [--scrub-steps K] [--relearn-seeds S]
+                                        [--pretrain-per-class N (0: all)] [--backbone-cache DIR]
 
 Isolation protocol (docs/design.md section 5): a backbone is pretrained on classes 0-4
 (declared non-erasable, ``pretrain``); one pre-forgettable model per training mode is
@@ -13,7 +14,9 @@ followed by ``scrub`` (same copy, so the audit reuses the cached reference). Rep
 accuracy before / after, relearn at n = 1, 5, 20, MIA-efficacy (SalUn's, flagged when
 degenerate, and the label-free top-1 figure) and forget distinguishability, each against
 the reference, and the forget latency (plus the scrub
-cost). Targets for ``isolated``: relearn within 2 points of the reference at every n,
+cost). ``independent`` (docs/design.md section 17) is also trained again from scratch
+without the forgotten class, and the artifacts are compared: byte-identical is the
+target, 5 of 5. Targets for ``isolated``: relearn within 2 points of the reference at every n,
 MIA-efficacy within 5 points, distinguishability AUC within 0.05 of 0.5, forget latency
 unchanged. Prints a table and writes bench/results/isolation.json. Not a test.
 """
@@ -43,6 +46,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--per-class", type=int, default=300, help="train images per class")
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--pretrain-epochs", type=int, default=6)
+    p.add_argument("--pretrain-per-class", type=int, default=None,
+                   help="backbone images per class of 0-4 (default: --per-class; 0: all)")
+    p.add_argument("--backbone-cache", type=Path, default=None,
+                   help="read a backbone pretrained before with the same configuration")
     p.add_argument("--modes", nargs="+", default=["isolated", "lora", "full", "full+scrub"])
     p.add_argument("--forget", nargs="+", type=int, default=[5, 6, 7, 8, 9])
     p.add_argument("--scrub-steps", type=int, default=200)
@@ -57,9 +64,17 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def options(args: argparse.Namespace, classes: str, epochs: int) -> dict[str, Any]:
+def options(args: argparse.Namespace, classes: str, epochs: int,
+            per_class: int | None = None) -> dict[str, Any]:
     return {"dataset": "fashion-mnist", "classes": [classes], "epochs": epochs,
-            "max_per_class": args.per_class, "seed": args.seed, "device": "cpu", **ARCH}
+            "max_per_class": per_class or args.per_class, "seed": args.seed, "device": "cpu",
+            **ARCH}
+
+
+def pretrain_per_class(args: argparse.Namespace) -> int:
+    """0 means every image: a cap above the largest class (None would mean the default)."""
+    wanted = args.pretrain_per_class
+    return args.per_class if wanted is None else (wanted or 10**6)
 
 
 def prepare(base: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -67,8 +82,13 @@ def prepare(base: Path, args: argparse.Namespace) -> dict[str, Any]:
     from engine.image_jobs import evaluate_model, pretrain_backbone_job, train_model_job
     from engine.jobs import run_job
 
+    if args.backbone_cache is not None:
+        from bench.pretrain_cache import install
+
+        install(args.backbone_cache)
     out = {"backbone": run_job(pretrain_backbone_job(
-        base, name="fm-0-4", operator="bench", **options(args, "0-4", args.pretrain_epochs)),
+        base, name="fm-0-4", operator="bench",
+        **options(args, "0-4", args.pretrain_epochs, pretrain_per_class(args))),
         _progress("pretrain")), "models": {}}
     for mode in sorted({m.split("+")[0] for m in args.modes}):
         trained = run_job(train_model_job(
@@ -91,6 +111,8 @@ def trial(base: Path, tmp: Path, mode: str, cid: int, args: argparse.Namespace
     name = f"fm-{mode}"
     forgot = run_job(forget_job(root, model_name=name, classes=[str(cid)], operator="bench"))
     rows = [row(mode, cid, forgot, audit(root, name, args, f"audit {mode} {cid}"))]
+    if mode == "independent":
+        rows[0]["byte_identical"] = same_as_scratch(root, name, cid, args)
     if f"{mode}+scrub" in args.modes:
         scrubbed = run_job(scrub_job(root, model_name=name, operator="bench",
                                      steps=args.scrub_steps, device="cpu"),
@@ -101,6 +123,32 @@ def trial(base: Path, tmp: Path, mode: str, cid: int, args: argparse.Namespace
                         audit(root, name, args, f"audit {mode}+scrub {cid}")))
     shutil.rmtree(root, ignore_errors=True)
     return rows
+
+
+def same_as_scratch(root: Path, name: str, cid: int, args: argparse.Namespace) -> bool:
+    """Train the model again from scratch without ``cid`` and compare every artifact hash
+    (shared and per class) with the forgotten model's live version."""
+    from engine.image_jobs import train_model_job
+    from engine.jobs import run_job
+
+    kept = [str(c) for c in range(5, 10) if c != cid]
+    run_job(train_model_job(root, name="scratch", operator="bench", mode="independent",
+                            backbone_from="fm-0-4",
+                            **{**_no_arch(options(args, "5-9", args.epochs)), "classes": kept}))
+    return live_artifacts(root, name) == live_artifacts(root, "scratch")
+
+
+def live_artifacts(root: Path, name: str) -> tuple[str, dict[str, str]]:
+    from storage.registry import get_model, live_version
+    from storage.workspace import Workspace
+
+    ws = Workspace.open(root)
+    try:
+        with ws.sessions() as session:
+            version = live_version(session, get_model(session, name))
+            return version.shared_artifact, dict(version.class_artifacts)
+    finally:
+        ws.close()
 
 
 def audit(root: Path, name: str, args: argparse.Namespace, label: str) -> dict[str, Any]:
@@ -133,6 +181,7 @@ def row(mode: str, cid: int, forgot: dict[str, Any], a: dict[str, Any]) -> dict[
         "reference_distinguishability_auc": ref["forget_distinguishability_auc"],
         "latency_ms": forgot["latency_ms"], "scrub": forgot.get("scrub"),
         "residual_scan_clean": forgot["residual_scan"]["clean"],
+        "byte_identical": None,
     }
 
 
@@ -174,6 +223,8 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "latency_ms": _mean(r["latency_ms"] for r in mine),
             "scrub_seconds": _mean((r["scrub"] or {}).get("seconds", 0.0) for r in mine),
             "residual_scans_clean": all(r["residual_scan_clean"] for r in mine),
+            "latency_ms_max": max(r["latency_ms"] for r in mine),
+            "byte_identical": _identical(mine),
             "targets": {"relearn_within_2_points": all(v <= 0.02 for v in worst.values()),
                         "mia_within_5_points": mia_gap <= 0.05,
                         "mia_top1_within_5_points": top1_gap is not None and top1_gap <= 0.05,
@@ -186,7 +237,7 @@ def print_table(summary: dict[str, dict[str, Any]], models: dict[str, Any]) -> N
     head = (f"{'mode':11} {'test acc':>8} {'ret.after':>9} {'forg.':>5} "
             + " ".join(f"{'rl n=' + n:>14}" for n in SHOTS)
             + f" {'MIA (ref)':>13} {'MIA top-1 (ref)':>15} {'dist AUC':>8}"
-            f" {'forget ms':>9} {'scrub s':>7}")
+            f" {'forget ms':>9} {'scrub s':>7} {'bytes=retrain':>13}")
     print("\n" + head)
     for mode, s in summary.items():
         acc = models[mode.split("+")[0]]["test_accuracy"]
@@ -196,7 +247,7 @@ def print_table(summary: dict[str, dict[str, Any]], models: dict[str, Any]) -> N
               f"{rl} {s['mia_efficacy']:6.1%}/{s['reference_mia_efficacy']:6.1%} "
               f"{_top1(s):>15} "
               f"{s['distinguishability_auc']:8.3f} {s['latency_ms']:9.0f} "
-              f"{s['scrub_seconds']:7.1f}")
+              f"{s['scrub_seconds']:7.1f} {s.get('byte_identical') or '-':>13}")
     print("(relearn and MIA: model / retrain reference, means over the forgotten classes)")
     for mode, s in summary.items():
         t = s["targets"]
@@ -217,7 +268,8 @@ def markdown(summary: dict[str, dict[str, Any]], models: dict[str, Any]) -> str:
     """The summary as a markdown table (docs/isolation.md)."""
     lines = ["| mode | test acc. (5-9) | retained after | forgotten after | relearn n=1 / 5 / 20 "
              "(reference) | MIA-efficacy, SalUn (reference) | MIA-efficacy, top-1 (reference) | "
-             "distinguishability AUC (reference) | forget latency | scrub |", "|" + "---|" * 10]
+             "distinguishability AUC (reference) | forget latency | scrub | byte-identical to "
+             "retrain |", "|" + "---|" * 11]
     for mode, s in summary.items():
         rl = " / ".join(f"{s['relearn'][n]:.1%}" for n in SHOTS)
         ref = " / ".join(f"{s['reference_relearn'][n]:.1%}" for n in SHOTS)
@@ -228,7 +280,7 @@ def markdown(summary: dict[str, dict[str, Any]], models: dict[str, Any]) -> str:
             f"{s['mia_efficacy']:.1%} ({s['reference_mia_efficacy']:.1%})"
             f"{' degenerate' if s.get('mia_degenerate') else ''} | {_top1(s, '{} ({})')} | "
             f"{s['distinguishability_auc']:.3f} ({s['reference_distinguishability_auc']:.3f})"
-            f" | {s['latency_ms']:.0f} ms | {scrub} |")
+            f" | {s['latency_ms']:.0f} ms | {scrub} | {s.get('byte_identical') or '-'} |")
     return "\n".join(lines)
 
 
@@ -269,6 +321,12 @@ def _save(report: dict[str, Any], out: Path, start: float) -> None:
         report["summary"] = summarise(report["trials"])
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1, sort_keys=True, default=str))
+
+
+def _identical(rows: list[dict[str, Any]]) -> str | None:
+    """'k of n' forgets byte-identical to training without the class (None: not checked)."""
+    checked = [r["byte_identical"] for r in rows if r.get("byte_identical") is not None]
+    return f"{sum(checked)} of {len(checked)}" if checked else None
 
 
 def _top1(s: dict[str, Any], template: str = "{}/{}") -> str:

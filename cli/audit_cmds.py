@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from cli.context import Context, emit, run_with_progress, table
@@ -26,6 +27,9 @@ def register(commands: argparse._SubParsersAction, parent: argparse.ArgumentPars
     audit.add_argument("--no-twin", dest="twin", action="store_false",
                        help="skip the second retrain reference (then no verdict: the noise "
                             "floor is unknown)")
+    audit.add_argument("--rederive", type=_class_count, nargs="?", const=0, default=None,
+                       metavar="K", help="independent models: re-derive K (default: all) "
+                       "remaining classes from their recorded seeds and data and compare bytes")
     audit.add_argument("--seed", type=int, default=0)
     audit.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
 
@@ -50,6 +54,16 @@ def _seed_count(text: str) -> int:
     return value
 
 
+def _class_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("re-derive at least 1 class (or omit K for all)")
+    return value
+
+
 def cmd_audit(ctx: Context) -> int:
     from engine.audit.job import audit_job
 
@@ -57,9 +71,23 @@ def cmd_audit(ctx: Context) -> int:
     extra = {} if a.seeds is None else {"relearn_seeds": a.seeds}
     job = audit_job(ctx.workspace.root, a.model, reference=a.reference, lira=a.lira,
                     relearn=a.relearn, seed=a.seed, operator=ctx.operator, device=a.device,
-                    twin=a.twin and a.reference, **extra)
-    emit(ctx, run_with_progress(ctx, job), render)
-    return 0
+                    twin=a.twin and a.reference, rederive=a.rederive, **extra)
+    result = run_with_progress(ctx, job)
+    emit(ctx, result, render)
+    return _rederive_verdict(result, a.model)
+
+
+def _rederive_verdict(r: dict[str, Any], model: str) -> int:
+    """A re-derivation that does not reproduce the served bytes fails the command loudly
+    (the audit is recorded, so the certificate cannot claim exact: design section 17)."""
+    found = r.get("rederive")
+    if not found or found["passed"]:
+        return 0
+    differing = found["differing"] + found["not_rederivable"]
+    print(f"error: re-derivation FAILED for class(es) {', '.join(map(str, differing))} of "
+          f"{model!r}: the served bytes are not what the recorded "
+          f"recipe and data give (audit {r['audit_run']})", file=sys.stderr)
+    return 1
 
 
 def render(r: dict[str, Any]) -> str:
@@ -69,7 +97,19 @@ def render(r: dict[str, Any]) -> str:
             for label, value in _ROWS if value(r) is not None or value(ref) is not None]
     head = (f"Audit {r['audit_run']}: {r['erasure']} erasure; "
             "rates are fractions of 1 (0.5 AUC = chance).")
-    return head + "\n" + table(rows, ["figure", "model", "retrain reference"])
+    return head + "\n" + table(rows, ["figure", "model", "retrain reference"]) + _rederived(r)
+
+
+def _rederived(r: dict[str, Any]) -> str:
+    found = r.get("rederive")
+    if not found:
+        return ""
+    env = found["environment"]
+    return (f"\nRe-derived {len(found['classes'])} class(es): {len(found['identical'])} "
+            f"byte-identical, differing: {found['differing'] or 'none'}, not re-derivable: "
+            f"{found['not_rederivable'] or 'none'} (torch {env['torch']}, {env['threads']} "
+            f"thread(s), {env['device']}; same environment as training: "
+            f"{'yes' if found['same_environment'] else 'no'}).")
 
 
 def _get(*path: str):  # noqa: ANN202 - a small accessor factory

@@ -60,15 +60,20 @@ class ImageDataset:
 def load_dataset(name: str, data_dir: str | Path | None = None,
                  classes: Sequence[int | str] | None = None, img_size: int | None = None,
                  seed: int = 0, max_per_class: int | None = None,
+                 class_seeded: bool | None = False,
                  memory_limit: int | None = None) -> ImageDataset:
     """Load dataset ``name``, keep ``classes`` (indices or names), resize to ``img_size``.
 
+    ``class_seeded``: every class's split and cap draw from its own seed (``class_seed``),
+    so a class gets the same images whichever other classes are loaded with it (the
+    independent mode, docs/design.md section 17); off, one generator runs over all classes.
     Refused before any tensor is made when they would not fit in ``memory_limit`` bytes
     (default: most of the memory available now)."""
     raw = _read_raw(name, data_dir, img_size)
     ids = resolve_classes(classes, raw.names)
     if raw.test is None:
-        train_idx, test_idx = stratified_split(raw.train_labels, ids, TEST_FRACTION, seed)
+        train_idx, test_idx = stratified_split(raw.train_labels, ids, TEST_FRACTION, seed,
+                                               bool(class_seeded))
         split = {"kind": "seeded-stratified", "test_fraction": TEST_FRACTION, "seed": seed}
         test_images, test_labels = raw.train_images, raw.train_labels
     else:
@@ -77,7 +82,8 @@ def load_dataset(name: str, data_dir: str | Path | None = None,
         split = {"kind": "official"}
         test_images, test_labels = raw.test
     if max_per_class is not None:
-        train_idx = _cap_per_class(train_idx, raw.train_labels, max_per_class, seed)
+        train_idx = _cap_per_class(train_idx, raw.train_labels, max_per_class, seed,
+                                   bool(class_seeded))
     check_memory(name, raw.train_images, len(train_idx) + len(test_idx), img_size,
                  memory_limit)
     split.update(train_count=len(train_idx), test_count=len(test_idx),
@@ -85,6 +91,8 @@ def load_dataset(name: str, data_dir: str | Path | None = None,
     params = {"dataset": name, "data_dir": str(raw.folder) if raw.folder else None,
               "classes": ids, "img_size": img_size, "seed": seed,
               "max_per_class": max_per_class, "normalise": "x / max * 2 - 1"}
+    if class_seeded:  # only then: older references keep their exact params
+        params["class_seeded"] = True
     return ImageDataset(
         name=name, class_ids=ids, class_names={i: raw.names[i] for i in ids},
         train_x=to_tensor(raw.train_images[train_idx], raw.max_value, img_size),
@@ -95,7 +103,7 @@ def load_dataset(name: str, data_dir: str | Path | None = None,
 
 def load_reference(reference: dict[str, Any]) -> ImageDataset:
     """Reload the dataset a model was trained on and check the split is the same."""
-    keys = ("data_dir", "classes", "img_size", "seed", "max_per_class")
+    keys = ("data_dir", "classes", "img_size", "seed", "max_per_class", "class_seeded")
     data = load_dataset(reference["dataset"], **{k: reference.get(k) for k in keys})
     expected = reference.get("split", {}).get("digest")
     if expected and expected != data.split["digest"]:
@@ -167,12 +175,24 @@ def _resolve_one(item: int | str, names: Sequence[str]) -> list[int]:
     return ids
 
 
+def class_seed(seed: int, label: int) -> int:
+    """The seed of one class: from the recipe seed and the class's label, never from its
+    position among the classes loaded (docs/design.md section 17)."""
+    digest = hashlib.sha256(f"unprompt.class-seed/{int(seed)}/{int(label)}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def _class_rng(seed: int, cid: int, shared: np.random.Generator | None) -> np.random.Generator:
+    return shared if shared is not None else np.random.default_rng(class_seed(seed, cid))
+
+
 def stratified_split(labels: np.ndarray, ids: Sequence[int], test_fraction: float,
-                     seed: int) -> tuple[np.ndarray, np.ndarray]:
+                     seed: int, class_seeded: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Seeded per-class split: each class with 2+ samples puts >= 1 in test."""
-    rng = np.random.default_rng(seed)
+    shared = None if class_seeded else np.random.default_rng(seed)
     train, test = [], []
     for cid in ids:
+        rng = _class_rng(seed, int(cid), shared)
         idx = np.flatnonzero(labels == cid)
         idx = idx[rng.permutation(len(idx))]
         n_test = max(1, round(len(idx) * test_fraction)) if len(idx) >= 2 else 0
@@ -237,10 +257,12 @@ def _select(labels: np.ndarray, ids: Sequence[int]) -> np.ndarray:
     return np.flatnonzero(np.isin(labels, np.asarray(ids)))
 
 
-def _cap_per_class(idx: np.ndarray, labels: np.ndarray, cap: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed + 1)
+def _cap_per_class(idx: np.ndarray, labels: np.ndarray, cap: int, seed: int,
+                   class_seeded: bool = False) -> np.ndarray:
+    shared = None if class_seeded else np.random.default_rng(seed + 1)
     kept = []
     for cid in np.unique(labels[idx]):
+        rng = _class_rng(seed + 1, int(cid), shared)
         own = idx[labels[idx] == cid]
         kept.append(own if len(own) <= cap else rng.choice(own, cap, replace=False))
     return np.sort(np.concatenate(kept)) if kept else idx

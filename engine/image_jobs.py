@@ -68,6 +68,9 @@ def train_model_job(workspace: str | Path, *, name: str, operator: str,
         refuse_taken_name(ws, name)
         dataset = options.pop("dataset", None) or "digits"
         state, source, arch = _backbone_source(ws, backbone_from, options.get("pretrained"))
+        pool = source.pop("pool_data", None)  # the backbone's declared non-erasable data
+        if options.get("mode") == "independent":  # docs/design.md section 17
+            options["pool_data"] = pool
         cfg = TrainConfig.for_dataset(dataset, **{**options, **arch})
         _check_mode(cfg.mode, source)
         result = yield from train_job(cfg, cancel, backbone_state=state)
@@ -77,6 +80,10 @@ def train_model_job(workspace: str | Path, *, name: str, operator: str,
         metrics = {"test_accuracy": result.test_accuracy, "seconds": result.seconds,
                    "per_class": {str(k): v for k, v in result.per_class_accuracy.items()},
                    "device": result.device, "backbone_source": source}
+        if cfg.mode == "independent":
+            from engine.independent_jobs import derivation_record
+
+            metrics["derivation"] = derivation_record(result.model, cfg.seed)
         blobs = model_blobs(result.model)
         shared, classes = blob_hashes(blobs)
         parts = [(blobs[0], "shared"), *((data, "class") for data in blobs[1].values())]
@@ -117,14 +124,14 @@ def _backbone_source(ws: Workspace, backbone_from: str | None, pretrained: str |
         arch, declared = dict(model.config["arch"]), dict(model.dataset_ref)
     state, _arch = load_backbone(ws.artifacts.get(version.shared_artifact))
     source = {"kind": "registered", "name": backbone_from, "dataset": declared.get("dataset"),
-              "classes": declared.get("classes"), "non_erasable": True}
+              "classes": declared.get("classes"), "non_erasable": True, "pool_data": declared}
     keep = {k: arch[k] for k in ("backbone", "overrides", "img_size", "patch_size") if k in arch}
     return state, source, keep
 
 
 def _check_mode(mode: str, source: dict[str, Any]) -> None:
-    if mode == "isolated" and source["kind"] == "none":
-        raise UnpromptError("isolated mode needs a backbone pretrained on non-erasable data: "
+    if mode in ("isolated", "independent") and source["kind"] == "none":
+        raise UnpromptError(f"{mode} mode needs a backbone pretrained on non-erasable data: "
                             "--backbone-from NAME (see `pretrain`) or --pretrained hub/FILE")
 
 
@@ -237,8 +244,16 @@ def learn_job(workspace: str | Path, *, model_name: str, class_name: str, data_d
         old_shas = _class_shas(ws, model_name)
         new_id = max(info["class_names"]) + 1  # ids of forgotten classes are never reused
         known = list(model.class_ids)
-        result = yield from learn_class_job(model, new_id, images, epochs=epochs, seed=seed,
-                                            retain=(data.train_x, data.train_y), cancel=cancel)
+        extra: dict[str, Any] = {}
+        if info["mode"] == "independent":  # its own images only: docs/design.md section 17
+            from engine.independent_jobs import learn_independent, learned_from
+
+            result = yield from learn_independent(model, new_id, images, cancel)
+            extra["learned_from"] = learned_from(new_id, data_dir, images)
+        else:
+            result = yield from learn_class_job(model, new_id, images, epochs=epochs, seed=seed,
+                                                retain=(data.train_x, data.train_y),
+                                                cancel=cancel)
         refuse_forgotten_since(ws, model_name, known, f"learning {class_name!r}")
         blobs = model_blobs(result.model)
         shared, classes = blob_hashes(blobs)
@@ -249,7 +264,8 @@ def learn_job(workspace: str | Path, *, model_name: str, class_name: str, data_d
         with ws.sessions.begin() as session:
             version = commit_learn(session, image_model(session, model_name), new_id,
                                    class_name, classes[new_id], operator,
-                                   {"accuracy_before": before, "accuracy_after": after})
+                                   {"accuracy_before": before, "accuracy_after": after,
+                                    **extra})
             number = version.number
         return {"model": model_name, "version": number, "class": class_name, "index": new_id,
                 "train_accuracy": result.train_accuracy, "seconds": result.seconds,

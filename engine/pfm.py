@@ -20,7 +20,7 @@ from engine.device import to_device
 from engine.prompt_seq import grouped, key_mask, prompt_plan, slot_tokens
 from storage.errors import NotFoundError, RefusedError, UnpromptError
 
-MODES = ("isolated", "frozen", "lora", "full")
+MODES = ("isolated", "frozen", "lora", "full", "independent")
 ADAPTERS = ("none", "deep")
 LORA_TARGETS = r".*attn\.(qkv|proj)"
 PROMPT_STD = 0.02

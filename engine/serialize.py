@@ -28,6 +28,8 @@ def shared_bytes(model: Any) -> bytes:
     from safetensors.torch import save
 
     state = {k: v.detach().cpu().contiguous() for k, v in model.backbone.state_dict().items()}
+    if hasattr(model, "shared_tensors"):  # the independent mode's pool (design section 17)
+        state.update(model.shared_tensors())
     return save(state, metadata=_meta(SHARED_FORMAT, config=model.config))
 
 
@@ -47,11 +49,16 @@ def split(model: Any) -> tuple[bytes, dict[int, bytes]]:
 
 def assemble(shared: bytes, classes: Mapping[int, bytes]) -> Any:
     """Rebuild a model from the shared artifact and any subset of class artifacts."""
-    from engine.pfm import PreForgettableViT
+    from engine.independent import model_type
 
     meta, state = _load(shared, SHARED_FORMAT, "shared model artifact")
     config = meta["config"]
-    model = PreForgettableViT([], **config)
+    model = model_type(config.get("mode"))([], **config)
+    extra = {k: state.pop(k) for k in list(state) if k.startswith("independent.")}
+    if hasattr(model, "load_shared_tensors"):
+        model.load_shared_tensors(extra)
+    elif extra:
+        raise IntegrityError("The shared model artifact holds tensors its mode does not use.")
     try:
         model.backbone.load_state_dict(state, strict=True)
     except RuntimeError:

@@ -76,6 +76,8 @@ class TrainConfig:
     max_per_class: int | None = None
     seed: int = 0
     device: str = "auto"
+    pool_data: dict[str, Any] | None = None  # independent mode: non-erasable pool data
+
 
     @classmethod
     def for_dataset(cls, dataset: str = "digits", **changes: Any) -> TrainConfig:
@@ -139,6 +141,10 @@ def train_job(config: TrainConfig | Mapping[str, Any], cancel: CancelToken | Non
               ) -> Generator[Progress, None, TrainResult]:
     """Train a pre-forgettable ViT with the two-pass objective and evaluate it."""
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config)
+    if cfg.mode == "independent":  # docs/design.md section 17
+        from engine.independent_jobs import train_independent
+
+        return (yield from train_independent(cfg, cancel, dataset, backbone_state))
     start = time.monotonic()
     device = resolve_device(cfg.device)
     yield Progress(0.0, f"loading {cfg.dataset}")
@@ -162,7 +168,9 @@ def train_job(config: TrainConfig | Mapping[str, Any], cancel: CancelToken | Non
 def build_model(cfg: TrainConfig, data: ImageDataset,
                 backbone_state: Mapping[str, torch.Tensor] | None = None) -> PreForgettableViT:
     """A fresh model for ``data``'s classes, shaped by ``cfg``."""
-    return PreForgettableViT(
+    from engine.independent import model_type
+
+    return model_type(cfg.mode)(
         data.class_ids, backbone=cfg.backbone, img_size=data.img_size,
         patch_size=cfg.patch_size, in_chans=data.channels, mode=cfg.mode,
         pretrained=cfg.pretrained, adapter=cfg.adapter, overrides=cfg.overrides,
@@ -304,7 +312,7 @@ def evaluate(model: PreForgettableViT, x: torch.Tensor, y: torch.Tensor,
 
 def _load(cfg: TrainConfig) -> ImageDataset:
     return load_dataset(cfg.dataset, cfg.data_dir, cfg.classes, cfg.img_size, cfg.seed,
-                        cfg.max_per_class)
+                        cfg.max_per_class, class_seeded=cfg.mode == "independent")
 
 
 def _trainable(model: torch.nn.Module) -> list[tuple[str, torch.nn.Parameter]]:

@@ -34,6 +34,10 @@ MODES = {
             "class: erasure is approximate, and results say so.",
     "full": "Every weight trains (the tuned default for digits). Shared weights learn from "
             "every class: erasure is approximate, and results say so.",
+    "independent": "Each class is one Gaussian over a frozen backbone's features, derived "
+                   "from its own images only: forgetting a class leaves the very model a "
+                   "training without it gives. Needs a registered backbone (Pretrain "
+                   "backbone); no epochs.",
 }
 NO_BACKBONE = "none (random initial weights)"
 
@@ -185,10 +189,11 @@ class TrainForm(QWidget):
             self.advanced()
         except ValueError as exc:
             return f"The advanced options are not a JSON object ({exc})."
-        if not pretrain and self.mode_box.currentText() == "isolated" \
+        mode = self.mode_box.currentText()
+        if not pretrain and mode in ("isolated", "independent") \
                 and not self.backbone_from_box.currentData():
-            return ("Isolated mode needs a registered backbone: choose one under 'Backbone "
-                    "from' or pretrain one (Pretrain backbone).")
+            return (f"{mode.capitalize()} mode needs a registered backbone: choose one under "
+                    "'Backbone from' or pretrain one (Pretrain backbone).")
         return ""
 
     def _needs_folder(self) -> bool:

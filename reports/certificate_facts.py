@@ -62,6 +62,9 @@ def gather(session: Session, request_id: int | str, certificate_id: str
     before = session.get(ModelVersion, after.parent_id) if after.parent_id else None
     audit = latest_audit(session, request)
     kind = request_kind(request, model)
+    failed = failed_rederivation(audit)
+    if kind == EXACT and failed:  # docs/design.md section 17: not shown, not claimed
+        kind = "approximate"
     if needs_residual(kind) and audit is None:
         raise RefusedError(
             f"request {request.id} was an {kind} erasure (training mode "
@@ -71,7 +74,7 @@ def gather(session: Session, request_id: int | str, certificate_id: str
     facts = {
         **_common(session, request, certificate_id),
         "method": _method(model, request),
-        "erasure": _erasure(kind, model, audit),
+        "erasure": _erasure(kind, model, audit, failed),
         "model": {"name": model.name, "kind": model.kind, "backbone": model.backbone,
                   "version_before": before.number if before else None,
                   "version_after": after.number},
@@ -168,12 +171,24 @@ def _method(model: Model, request: ErasureRequest) -> dict[str, Any]:
                            "written without them and every stored copy was purged."}
 
 
-def _erasure(kind: str, model: Model, audit: AuditRun | None) -> dict[str, Any]:
+def failed_rederivation(audit: AuditRun | None) -> list[int]:
+    """Classes whose re-derivation (``audit --rederive``) did not give the served bytes."""
+    found = (audit.metrics.get("rederive") if audit is not None else None) or {}
+    if not found or found.get("passed"):
+        return []
+    return sorted(found.get("differing", []) + found.get("not_rederivable", []))
+
+
+def _erasure(kind: str, model: Model, audit: AuditRun | None,
+             failed: list[int] | None = None) -> dict[str, Any]:
     if kind == EXACT:
         return {"kind": EXACT, "residual": None}
     residual = measured_residual(audit.metrics if audit is not None else {})
     out = {"kind": kind, "residual": residual or {"measured": "no figures recorded"}}
     note = MODE_NOTES.get(model.training_mode)
+    if failed:
+        note = (f"Re-derivation of class(es) {', '.join(map(str, failed))} did not reproduce "
+                "the served parameters, so the erasure is not shown to be exact.")
     return {**out, "note": note} if note else out
 
 
@@ -219,14 +234,27 @@ def _audit(session: Session, audit: AuditRun | None, kind: str) -> dict[str, Any
     ref_run = audit.config.get("reference_run")
     quoted = figures(metrics)  # an audit stored before the kinds said "exact" for isolated
     quoted["erasure"] = weakest(quoted["erasure"], kind) if quoted["erasure"] in KINDS else kind
+    rows = [{k: (_round(v) if isinstance(v, float) else v) for k, v in c.items()}
+            for c in checks["checks"]]
+    passed = checks["passed"]
+    if metrics.get("rederive"):  # docs/design.md section 17
+        rows.append(_rederive_check(metrics["rederive"]))
+        passed = False if not rows[-1]["passed"] else passed
     return {"run_id": audit.id, "created_at": audit.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "figures": quoted,
             "reference": figures(metrics["reference"]) if metrics.get("reference") else None,
             "reference_id": _reference_label(audit, ref_run),
-            "passed": checks["passed"],
-            "checks": [{k: (_round(v) if isinstance(v, float) else v) for k, v in c.items()}
-                       for c in checks["checks"]],
-            "noise": noise_facts(metrics)}
+            "passed": passed, "checks": rows, "noise": noise_facts(metrics)}
+
+
+def _rederive_check(found: dict[str, Any]) -> dict[str, Any]:
+    """The re-derivation as one audit check: classes, identical or not, environment."""
+    return {"name": "rederive", "label": "Re-derivation of the remaining classes (bytes)",
+            "passed": bool(found.get("passed")), "classes": found.get("classes", []),
+            "identical": found.get("identical", []), "differing": found.get("differing", []),
+            "not_rederivable": found.get("not_rederivable", []),
+            "same_environment": found.get("same_environment"),
+            "environment": found.get("environment", {})}
 
 
 def _reference_label(audit: AuditRun, ref_run: Any) -> str | None:

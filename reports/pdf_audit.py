@@ -103,6 +103,11 @@ def _figures_table(model: dict[str, Any], ref: dict[str, Any]) -> Table:
 def _checks_table(checks: list[dict[str, Any]]) -> Table:
     rows = []
     for check in checks:
+        if check.get("name") == "rederive":  # bytes, not rates (docs/design.md section 17)
+            rows.append([check["label"], f"{len(check['identical'])} of "
+                         f"{len(check['classes'])} identical", "every class identical",
+                         verdict_cell(check.get("passed"))])
+            continue
         limit = f"at most {_pct(check['limit'])}" if check.get("kind") == "max" \
             else f"gap at most {check['limit'] * 100:.1f} pp"
         measured = "" if check.get("measured") is None else (

@@ -43,10 +43,13 @@ class AuditOptions:
     relearn_epochs: int = RELEARN_EPOCHS
     device: str = "auto"
     twin: bool = True  # a second retrain reference (another seed): the noise floor
+    rederive: int | None = None  # re-derive K classes (0: all; None: not at all)
 
     def check(self) -> None:
         if self.lira and self.lira < 2:
             raise UnpromptError("offline LiRA needs at least 2 shadow models (--lira K, K >= 2)")
+        if self.rederive is not None and self.rederive < 0:
+            raise UnpromptError("--rederive K needs K >= 1 (or no K for every class)")
         if min(self.relearn_seeds, self.relearn_epochs) < 1 or (
                 self.per_class is not None and self.per_class < 2):
             raise UnpromptError("relearn seeds / epochs and audit samples per class must be "
@@ -83,9 +86,9 @@ def audit_job(workspace: str | Path, model_name: str, *, reference: bool = True,
         yield Progress(0.0, "loading the model and its recorded data")
         run = _prepare(ws, model_name, opts, operator)
         stages = _stages(opts)
-        for name, step in (("model", _audit_model), ("reference", _audit_reference),
-                           ("twin", _audit_twin), ("relearn", _relearn), ("lira", _lira),
-                           ("statistics", _statistics)):
+        for name, step in (("model", _audit_model), ("rederive", _rederive),
+                           ("reference", _audit_reference), ("twin", _audit_twin),
+                           ("relearn", _relearn), ("lira", _lira), ("statistics", _statistics)):
             if name in stages:
                 cancel.check()
                 yield from scaled(step(run, operator, cancel), *stages[name], name)
@@ -99,7 +102,8 @@ def audit_job(workspace: str | Path, model_name: str, *, reference: bool = True,
 
 def _stages(opts: AuditOptions) -> dict[str, tuple[float, float]]:
     twin = opts.reference and opts.twin
-    weights = {"model": 1.0, "reference": 6.0 if opts.reference else 0.0,
+    weights = {"model": 1.0, "rederive": 1.0 if opts.rederive is not None else 0.0,
+               "reference": 6.0 if opts.reference else 0.0,
                "twin": 6.0 if twin else 0.0,
                "relearn": (6.0 if twin else 4.0) if opts.relearn else 0.0,
                "lira": 5.0 * opts.lira, "statistics": 0.5}
@@ -115,8 +119,12 @@ def _prepare(ws: Workspace, model_name: str, opts: AuditOptions, operator: str) 
     from engine.datasets import load_reference
     from engine.model_store import load_live
 
-    retire_stale(ws, model_name, operator)
     facts = registry.registry_facts(ws, model_name)
+    if opts.rederive is not None:  # before anything changes
+        from engine.audit.rederive import refuse_other_mode
+
+        refuse_other_mode(facts["config"].get("mode"), model_name)
+    retire_stale(ws, model_name, operator)
     model, info = load_live(ws, model_name)
     dataset = load_reference(info["dataset"])
     forgotten = [c for c in facts["forgotten"] if c in dataset.class_ids]
@@ -143,6 +151,17 @@ def _score(run: _Run, name: str) -> None:
     run.metrics[name], run.curves[name] = measure(out, run.data, run.opts.seed, samples)
     run.extra.setdefault("outputs", {})[name] = out
     run.extra.setdefault("samples", {})[name] = samples
+
+
+def _rederive(run: _Run, operator: str, cancel: CancelToken
+              ) -> Generator[Progress, None, None]:
+    """Re-derive the remaining classes and compare bytes (docs/design.md section 17)."""
+    from engine.audit.rederive import rederive
+
+    yield Progress(0.0, "re-deriving the remaining classes")
+    count = run.opts.rederive or None
+    run.extra["rederive"] = rederive(run.ws, run.facts, run.dataset, count, run.opts.seed)
+    yield Progress(1.0, "classes re-derived")
 
 
 def _audit_reference(run: _Run, operator: str, cancel: CancelToken
@@ -237,6 +256,8 @@ def _refuse_if_changed(run: _Run, operator: str) -> None:
 
 def _record(run: _Run, operator: str, seconds: float) -> dict[str, Any]:
     metrics, curves = assemble(run)
+    if "rederive" in run.extra:
+        metrics["rederive"] = run.extra["rederive"]
     problems = check_metrics(metrics, reference=run.opts.reference, lira=bool(run.opts.lira),
                              relearn=run.opts.relearn)
     if problems:

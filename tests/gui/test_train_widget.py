@@ -58,6 +58,8 @@ def test_the_form_says_what_blocks_a_job(screen: TrainWidget) -> None:
     form.mode_box.setCurrentText("isolated")
     assert "Isolated mode needs a registered backbone" in screen.problem_label.text()
     assert screen.pretrain_button.isEnabled()  # pretraining needs no backbone
+    form.mode_box.setCurrentText("independent")
+    assert "Independent mode needs a registered backbone" in screen.problem_label.text()
     form.mode_box.setCurrentText("full")
     form.name_edit.setText("")
     assert screen.problem_label.text() == "Name the model."
