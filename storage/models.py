@@ -223,7 +223,8 @@ class Operator(Base):
 
 
 class ServingToken(Base):
-    """A bearer token of the inference server; only its sha256 is stored (docs/design.md section 13)."""
+    """A bearer token of the inference server; only its sha256 is stored
+    (docs/design.md section 13)."""
 
     __tablename__ = "serving_tokens"
     id: Mapped[int] = mapped_column(primary_key=True)
