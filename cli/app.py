@@ -16,7 +16,7 @@ from storage.errors import UnpromptError
 COMMAND_MODULES = ["cli.registry_cmds"]
 OPTIONAL_COMMAND_MODULES = [
     "cli.request_cmds", "cli.operator_cmds", "cli.image_cmds", "cli.audit_cmds", "cli.guard_cmds",
-    "cli.certificate_cmds", "cli.report_cmds",
+    "cli.certificate_cmds", "cli.report_cmds", "cli.retrain_cmds",
 ]
 EXIT_ERROR, EXIT_INTERNAL = 1, 3
 
