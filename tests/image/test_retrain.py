@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from engine.forget import forget_job
 from engine.jobs import CancelToken, run_job
 from engine.retrain import decide_retrain, retrain_job
 from storage import auditlog
@@ -20,41 +19,7 @@ from storage.registry import get_model, live_version
 from storage.settings import set_setting
 from storage.workspace import Workspace
 from tests import approvals
-from tests.image.conftest import train_tiny
-
-
-def approved_request(root: Path, cls: str, subject: str) -> int:
-    ws = Workspace.open(root)
-    with ws.sessions.begin() as session:
-        rid = approvals.create_request(session, model_name="demo", classes=[cls],
-                                       subject=subject, legal_basis="GDPR Art. 17",
-                                       operator="alice", subject_key=approvals.key_of(ws)).id
-        approvals.approve(session, rid, "bob")
-    ws.close()
-    return rid
-
-
-def forget_under_request(root: Path, cls: str) -> int:
-    rid = approved_request(root, cls, f"subject-{cls}")
-    run_job(forget_job(root, model_name="demo", classes=[cls], operator="bob", request=rid))
-    return rid
-
-
-@pytest.fixture(scope="session")
-def forgotten_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A one-epoch `full` digits model that forgot 7 and then 3 under two requests."""
-    root = tmp_path_factory.mktemp("retrain") / "ws"
-    train_tiny(root, epochs=1)
-    forget_under_request(root, "7")
-    forget_under_request(root, "3")
-    return root
-
-
-@pytest.fixture()
-def forgotten(forgotten_workspace: Path, tmp_path: Path) -> Path:
-    root = tmp_path / "ws"
-    shutil.copytree(forgotten_workspace, root)
-    return root
+from tests.image.conftest import approved_request
 
 
 def earlier_tensors(root: Path) -> list[bytes]:
