@@ -37,9 +37,13 @@ def deadline_text(r: Record) -> str:
     """Where a request stands against its due date, in words."""
     if r["status"] == "rejected":
         return "Closed (rejected)"
+    days = days_until(r["due_at"])
+    if r["status"] in CLOSED_DONE and r.get("suppressed_at") and not r.get("exact_at"):
+        if days < 0:
+            return f"Suppressed; exact overdue by {_days(-days)}"
+        return f"Suppressed; exact due in {_days(max(days, 0))}"
     if r["status"] in CLOSED_DONE:
         return f"Met ({r['status']})"
-    days = days_until(r["due_at"])
     if r["overdue"]:
         return f"Overdue by {_days(max(1, -days))}"
     left = "due today" if days <= 0 else f"{_days(days)} left"

@@ -49,6 +49,7 @@ def test_both_clocks_and_the_estimate_are_shown(qtbot, ctx: AppContext,  # noqa:
     rid = executed_full(workspace, days_ago=3, training_s=600.0)
     screen = screen_of(qtbot, ctx)
     assert cell(screen, rid, "Suppressed") and cell(screen, rid, "Exact") == "waiting (retrain)"
+    assert cell(screen, rid, "Deadline") == "Suppressed; exact due in 27 days"
     text = screen.plan_label.text()
     assert "fashion-vit: 1 request waiting for a retrain" in text
     assert "estimated retrain 8 min" in text and "WARNING" not in text  # 600 s * 4/5 classes
