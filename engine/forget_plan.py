@@ -25,7 +25,7 @@ from storage.errors import RefusedError, UnpromptError
 from storage.models import Model, ModelVersion
 from storage.registry import live_version
 from storage.residue import MIN_PATTERN, fingerprint
-from storage.versions import classes_to_forget
+from storage.versions import classes_to_forget, forget_kind
 from storage.workspace import Workspace
 
 
@@ -44,7 +44,7 @@ def make_plan(ws: Workspace, model_name: str, keys: list[str], request_id: Any,
         refs = _stale_reference_artifacts(session, model, set(labels), version.shared_artifact)
         plan = {"model": model_name, "labels": labels, "names": [e.display_name for e in entries],
                 "request": request_id, "from_version": version.number,
-                "erasure_kind": version.erasure_kind, "also": others}
+                "erasure_kind": forget_kind(model, version), "also": others}
     patterns = _patterns(ws, shas, refs)
     return {**plan, "patterns": patterns, "fingerprints": [fingerprint(p) for p in patterns]}
 

@@ -82,7 +82,7 @@ def commit_forget(session: Session, model: Model, entries: list[ClassEntry],
                        shared_artifact=old.shared_artifact,
                        class_artifacts={k: v for k, v in old.class_artifacts.items()
                                         if k not in labels},
-                       erasure_kind=old.erasure_kind, metrics=metrics)
+                       erasure_kind=forget_kind(model, old), metrics=metrics)
     session.add(new)
     for version in model.versions:  # every earlier version that held them can no longer load
         if version is not new and set(version.class_artifacts.values()) & set(removed):
@@ -96,6 +96,15 @@ def commit_forget(session: Session, model: Model, entries: list[ClassEntry],
         "classes": sorted(int(k) for k in labels), "purged_artifacts": removed,
         "request": request.id if request else None, "erasure_kind": new.erasure_kind})
     return new, removed
+
+
+def forget_kind(model: Model, old: ModelVersion) -> str:
+    """The kind a forget from ``old`` gives. A retrained version is exact for the classes
+    it was retrained without, but its shared weights learned every class it kept, so its
+    next forget is what the training mode gives (docs/design.md section 12)."""
+    if "retrain" in (old.metrics or {}):
+        return model.versions[0].erasure_kind or "approximate"
+    return old.erasure_kind
 
 
 def mark_unloadable(session: Session, removed: list[str]) -> None:

@@ -84,6 +84,23 @@ def test_a_second_retrain_is_refused_with_the_reason(retrained) -> None:
         run_job(retrain_job(forgotten, model_name="demo", operator="carol", requests=[1]))
 
 
+def test_a_forget_after_the_retrain_is_suppressed_again_and_waits(retrained,
+                                                                  tmp_path: Path) -> None:
+    """The retrained model's shared weights learned every class it kept: forgetting one of
+    them is prompt deletion again (approximate), and its request waits for a retrain."""
+    from tests.image.conftest import forget_under_request
+
+    root = tmp_path / "ws"
+    shutil.copytree(retrained[0], root)
+    rid = forget_under_request(root, "5")
+    ws = Workspace.open(root)
+    with ws.sessions() as session:
+        request = reqs.get_request(session, rid)
+        assert request.erasure_kind == "approximate" and request.exact_at is None
+        assert live_version(session, get_model(session, "demo")).erasure_kind == "approximate"
+    ws.close()
+
+
 def test_a_model_that_forgot_nothing_under_a_request_is_refused(ws_root: Path) -> None:
     with pytest.raises(RefusedError, match="no request waiting for a retrain"):
         run_job(retrain_job(ws_root, model_name="demo", operator="carol"))
