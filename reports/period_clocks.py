@@ -68,5 +68,5 @@ def _parse(ts: str) -> dt.datetime:
 
 
 def _widths() -> list[float]:
-    widths = [12 * mm, 26 * mm, 22 * mm, 22 * mm, 22 * mm, 20 * mm]
+    widths = [12 * mm, 24 * mm, 22 * mm, 22 * mm, 25 * mm, 22 * mm]
     return [*widths, FRAME_WIDTH - sum(widths)]
