@@ -38,7 +38,7 @@ def deadline_text(r: Record) -> str:
     if r["status"] == "rejected":
         return "Closed (rejected)"
     days = days_until(r["due_at"])
-    if r["status"] in CLOSED_DONE and r.get("suppressed_at") and not r.get("exact_at"):
+    if exact_text(r) == "waiting (retrain)":
         if days < 0:
             return f"Suppressed; exact overdue by {_days(-days)}"
         return f"Suppressed; exact due in {_days(max(days, 0))}"
@@ -54,6 +54,8 @@ def exact_text(r: Record) -> str:
     """When the request became exact, or that it waits for a retrain."""
     if r.get("exact_at"):
         return local_date(r["exact_at"])
+    if r.get("suppressed_at") and r["scope"].get("kind") == "rule":
+        return "no (guard rule)"  # weights unchanged; no retrain follow-up for rules yet
     return "waiting (retrain)" if r.get("suppressed_at") else ""
 
 

@@ -115,7 +115,8 @@ def _two_clocks(r: ErasureRequest, as_of: dt.datetime) -> dict[str, Any]:
     """Time to suppression and to exact erasure, against the due date (docs/design.md
     section 12): an executed request not yet exact at ``as_of`` is waiting for a retrain."""
     exact = r.exact_at if r.exact_at is not None and r.exact_at < as_of else None
-    waiting = r.suppressed_at is not None and exact is None and r.status != "rejected"
+    waiting = (r.suppressed_at is not None and exact is None and r.status != "rejected"
+               and r.scope.get("kind") == "classes")  # rules: no retrain follow-up yet
     return {"suppressed_at": _iso(r.suppressed_at), "exact_at": _iso(exact),
             "days_to_suppression": _days(r.received_at, r.suppressed_at),
             "days_to_exact": _days(r.received_at, exact),
