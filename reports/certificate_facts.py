@@ -89,7 +89,7 @@ def _gather_retrained(session: Session, request: ErasureRequest, model: Model,
     names = {str(c.label_index): c.display_name for c in model.classes}
     facts = {
         **_common(session, request, certificate_id),
-        "method": {**_method(model, request),
+        "method": {**_method(model, request), "name": retrain_facts.METHOD_NAME,
                    "description": retrain_facts.method_text(request)},
         "erasure": {"kind": "exact", "residual": None, "mechanism": "retrain"},
         "model": {"name": model.name, "kind": model.kind, "backbone": model.backbone,

@@ -17,6 +17,7 @@ from storage.certificates import certificates_of
 from storage.errors import RefusedError
 from storage.models import AuditRun, ErasureRequest, Model, ModelVersion
 
+METHOD_NAME = "Retrain without the erased classes (after class prompt deletion)"
 RETRAIN_METHOD = ("The model was retrained from its non-erasable starting point without the "
                   "erased {what}; the retrained version replaced the live one, and every "
                   "earlier version, whose weights learned from the erased data, was purged.")
