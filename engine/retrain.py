@@ -70,8 +70,8 @@ def _retrain_image(ws: Workspace, model_name: str, operator: str, asked: list[in
     from engine.image_jobs import cached_reference, finish_evaluation
 
     finish_evaluation(ws, model_name)
-    yield Progress(0.0, "checking the requests that wait for a retrain")
-    plan = _plan(ws, model_name, asked)
+    plan = _plan(ws, model_name, asked)  # refused before any progress is shown
+    yield Progress(0.0, f"retraining for requests {', '.join(map(str, plan['requests']))}")
     facts = registry_facts(ws, model_name)
     dataset = cached_reference(facts_dataset(ws, model_name))
     _refuse_learned_later(facts, dataset)
