@@ -65,12 +65,13 @@ def _model_kind(ws: Workspace, model_name: str) -> str:
 def _retrain_image(ws: Workspace, model_name: str, operator: str, asked: list[int],
                    cancel: CancelToken | None) -> Generator[Progress, None, dict[str, Any]]:
     from engine.audit.facts import registry_facts
-    from engine.audit.reference import reference_job
+    from engine.audit.reference import reference_job, retire_stale
     from engine.audit.stages import scaled
     from engine.image_jobs import cached_reference, finish_evaluation
 
     finish_evaluation(ws, model_name)
     plan = _plan(ws, model_name, asked)  # refused before any progress is shown
+    retire_stale(ws, model_name, operator)  # references that learned a class since forgotten
     yield Progress(0.0, f"retraining for requests {', '.join(map(str, plan['requests']))}")
     facts = registry_facts(ws, model_name)
     dataset = cached_reference(facts_dataset(ws, model_name))

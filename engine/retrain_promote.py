@@ -25,6 +25,7 @@ from storage.workspace import Workspace
 def promote(ws: Workspace, model_name: str, reference_run: int, requests: list[int],
             operator: str, figures: dict[str, Any]) -> dict[str, Any]:
     """Commit, purge and scan; returns the version, purge and scan figures."""
+    _refuse_if_stale(ws, model_name, reference_run, operator)
     patterns = _patterns(ws, model_name, reference_run)
     start = time.perf_counter()
     crash_point("retrain-before-commit")
@@ -49,6 +50,24 @@ def promote(ws: Workspace, model_name: str, reference_run: int, requests: list[i
     return {"version": number, "purged": purged, "residual_scan": scan,
             "references_retired": retired, "covered": ids, "promote_ms": seconds,
             "erasure_kind": "exact"}
+
+
+def _refuse_if_stale(ws: Workspace, model_name: str, reference_run: int,
+                     operator: str) -> None:
+    """A forget interleaved with the retrain: retire (and purge) the reference that learned
+    the class, then refuse (``storage.retrain.refuse_stale``)."""
+    from engine.audit.reference import retire_stale
+    from storage.errors import RefusedError
+
+    with ws.sessions() as session:
+        try:
+            rt.refuse_stale(get_model(session, model_name), session.get(AuditRun,
+                                                                        reference_run))
+            return
+        except RefusedError as exc:
+            refusal = exc
+    retire_stale(ws, model_name, operator)
+    raise refusal
 
 
 def _metrics(figures: dict[str, Any], reference_run: int) -> dict[str, Any]:

@@ -83,6 +83,19 @@ def refuse_shared(session: Session, model: Model) -> None:
                            "still serves; forget and retrain it too, or retire it first")
 
 
+def refuse_stale(model: Model, reference: AuditRun) -> None:
+    """A class forgotten while the retrain ran (a forget interleaved with the long job) is
+    in the retrained model: promoting it would bring the class back."""
+    forgotten = {c.label_index: c.display_name for c in model.classes
+                 if c.status == "forgotten"}
+    learned = sorted(set(forgotten) & {int(c) for c in reference.config.get("retained", [])})
+    if learned or reference.metrics.get("status") != "stored":
+        names = ", ".join(repr(forgotten[c]) for c in learned) or "a class"
+        raise RefusedError(f"the retrain of {model.name!r} stopped: {names} was forgotten "
+                           "while it ran and the retrained model learned it, so nothing was "
+                           "promoted; run the retrain again")
+
+
 def commit_retrain(session: Session, model: Model, reference: AuditRun,
                    requests: list[ErasureRequest], operator: str,
                    metrics: dict[str, Any]) -> tuple[ModelVersion, list[str], list[int]]:
@@ -90,6 +103,7 @@ def commit_retrain(session: Session, model: Model, reference: AuditRun,
     their artifacts and every stale reference's marked for purging, requests exact.
     Returns the new version, the artifacts to purge and the references retired."""
     refuse_shared(session, model)
+    refuse_stale(model, reference)
     old = live_version(session, model)
     earlier = earlier_artifacts(model)
     new = ModelVersion(model_id=model.id, number=old.number + 1, parent_id=old.id,

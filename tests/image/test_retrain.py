@@ -131,6 +131,32 @@ def test_a_cancelled_retrain_changes_nothing_and_can_be_rerun(forgotten: Path) -
     assert out["cached"] and out["version"] == 4  # the stored reference is promoted
 
 
+def test_a_class_forgotten_while_the_retrain_ran_is_never_brought_back(forgotten: Path
+                                                                       ) -> None:
+    """A forget interleaved with the long retrain (issue 22): the retrained model learned the
+    class, so the promotion is refused and that reference is retired and purged."""
+    from tests.image.conftest import forget_under_request
+
+    def forget_meanwhile(record) -> None:
+        if "evaluating" in record.message:
+            forget_under_request(forgotten, "5")
+
+    with pytest.raises(RefusedError, match="'5' was forgotten while it ran"):
+        run_job(retrain_job(forgotten, model_name="demo", operator="carol"), forget_meanwhile)
+    ws = Workspace.open(forgotten)
+    with ws.sessions() as session:
+        model = get_model(session, "demo")
+        assert live_version(session, model).number == 4  # the forget's, not a retrain
+        runs = session.query(AuditRun).filter_by(kind="reference").all()
+        assert [r.metrics["status"] for r in runs] == ["retired"]
+        assert not any((forgotten / "artifacts" / sha).exists()
+                       for sha in runs[0].metrics["class_artifacts"].values())
+    ws.close()
+    out = run_job(retrain_job(forgotten, model_name="demo", operator="carol"))
+    assert sorted(out["covered"]) == [1, 2, 3]
+    assert sorted(out["accuracy_retrain"]["forgotten"]) == ["3", "5", "7"]
+
+
 def test_a_retrain_below_the_margin_waits_for_a_signed_decision(forgotten: Path) -> None:
     ws = Workspace.open(forgotten)
     with ws.sessions.begin() as session:
