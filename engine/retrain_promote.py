@@ -12,7 +12,6 @@ import time
 from typing import Any
 
 from engine.forget import crash_point
-from engine.forget_plan import _tensors
 from engine.residual_scan import MIN_PATTERN, scan_workspace
 from storage import retrain as rt
 from storage.models import AuditRun, ModelVersion
@@ -94,6 +93,17 @@ def _patterns(ws: Workspace, model_name: str, reference_run: int) -> list[bytes]
     out = [fp for sha in earlier for fp in _tensors(ws, sha)
            if fp not in staying and len(set(fp)) > 1]
     return [p for p in dict.fromkeys(out) if len(p) >= MIN_PATTERN]
+
+
+def _tensors(ws: Workspace, sha: str) -> list[bytes]:
+    """The tensor bytes of one stored artifact (none when it is already gone)."""
+    from engine.serialize import class_tensor_fingerprints
+    from storage.errors import UnpromptError
+
+    try:
+        return class_tensor_fingerprints(ws.artifacts.get(sha))
+    except UnpromptError:
+        return []
 
 
 def _check_loads(ws: Workspace, model_name: str) -> None:
