@@ -17,6 +17,7 @@ COMMAND_MODULES = ["cli.registry_cmds"]
 OPTIONAL_COMMAND_MODULES = [
     "cli.request_cmds", "cli.operator_cmds", "cli.image_cmds", "cli.audit_cmds", "cli.guard_cmds",
     "cli.certificate_cmds", "cli.report_cmds", "cli.serve_cmds", "cli.lm_cmds",
+    "cli.retrain_cmds",
 ]
 EXIT_ERROR, EXIT_INTERNAL = 1, 3
 

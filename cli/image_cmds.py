@@ -11,7 +11,7 @@ from storage.erasure_kinds import describe
 from storage.errors import UnpromptError
 
 DATASETS = ["digits", "fashion-mnist", "mnist", "cifar10", "cifar100", "imagefolder"]
-MODES = ["isolated", "frozen", "lora", "full"]
+MODES = ["independent", "isolated", "frozen", "lora", "full"]
 SCRUB_STEPS = 200  # engine.scrub.DEFAULT_STEPS (not imported: torch loads lazily)
 
 

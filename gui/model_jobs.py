@@ -64,6 +64,10 @@ class ModelJobs:
     def _on_job_succeeded(self, handle: JobHandle, info: dict[str, Any],
                           result: dict[str, Any]) -> None:
         kind, model = info["kind"], info["model"]
+        if kind == "retrain":
+            self._shown = handle.job_id
+            self.result_panel.show_retrain(result)
+            return
         after = result["accuracy_after"] if kind in ("forget", "learn") else result
         self._measured[(model, result["version"])] = dict(after["per_class"])
         self._shown = handle.job_id  # a result is news: the panel shows it

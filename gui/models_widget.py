@@ -41,6 +41,7 @@ from gui.model_tables import (
     version_tone,
 )
 from gui.result_panel_widget import ResultPanel
+from gui.retrain_action import RETRAIN_JOB, confirm_retrain, pending_models
 from gui.screen import Screen
 from gui.table_model import Record, RecordTableModel, record_table, sorted_proxy
 from gui.try_it_widget import TryItPanel
@@ -52,7 +53,8 @@ FORGET_JOB = "engine.forget:forget_job"
 EVALUATE_JOB = "engine.image_jobs:evaluate_model"
 LEARN_JOB = "engine.image_jobs:learn_job"
 LANES = {"forget": job_class(FORGET_JOB), "evaluate": job_class(EVALUATE_JOB),
-         "learn": job_class(LEARN_JOB)}  # a forget or an evaluation runs during a learn
+         "learn": job_class(LEARN_JOB), "retrain": job_class(RETRAIN_JOB)}
+# a forget or an evaluation runs during a learn or a retrain (long)
 
 
 def _section(title: str, *widgets: QWidget) -> QWidget:
@@ -100,6 +102,10 @@ class ModelsWidget(ModelJobs, Screen):
         self.evaluate_button = QPushButton("Evaluate")
         self.forget_button = QPushButton("Forget…")
         self.learn_button = QPushButton("Learn class…")
+        self.retrain_button = QPushButton("Retrain…")
+        self.retrain_button.setToolTip("Retrain without every forgotten class: the requests "
+                                       "waiting on this model become exact")
+        self._plans: dict[str, dict[str, Any]] = {}
         self.refresh_button = QPushButton("Refresh")
         self.summary = QLabel()
         self.background_label = QLabel()  # a long job's progress while the panel shows another
@@ -112,7 +118,8 @@ class ModelsWidget(ModelJobs, Screen):
 
     def _build_layout(self) -> None:
         row = QHBoxLayout()
-        for button in (self.evaluate_button, self.forget_button, self.learn_button):
+        for button in (self.evaluate_button, self.forget_button, self.learn_button,
+                       self.retrain_button):
             row.addWidget(button)
         row.addStretch(1)
         row.addWidget(self.summary)
@@ -157,6 +164,7 @@ class ModelsWidget(ModelJobs, Screen):
         self.evaluate_button.clicked.connect(self._on_evaluate_button_clicked)
         self.forget_button.clicked.connect(self._on_forget_button_clicked)
         self.learn_button.clicked.connect(self._on_learn_button_clicked)
+        self.retrain_button.clicked.connect(self._on_retrain_button_clicked)
         self.refresh_button.clicked.connect(self.refresh)
         self.copy_action.triggered.connect(self._on_copy_action_triggered)
         self.ctx.registryChanged.connect(self.refresh)
@@ -167,6 +175,7 @@ class ModelsWidget(ModelJobs, Screen):
         name, chosen = self.selected_model_name(), self.selected_class_names()
         with self.ctx.workspace.sessions() as session:
             self._records = model_overview(session)
+        self._plans = pending_models(self.ctx)
         self.models.set_records(self._records)
         self.models_table.resizeColumnsToContents()
         count = len(self._records)
@@ -216,6 +225,8 @@ class ModelsWidget(ModelJobs, Screen):
         idle = INTERACTIVE not in self._jobs  # forget / evaluate: interactive
         self.evaluate_button.setEnabled(usable and idle)
         self.learn_button.setEnabled(usable and LONG not in self._jobs)
+        self.retrain_button.setEnabled(usable and LONG not in self._jobs
+                                       and model["name"] in self._plans)
         learned = {c["name"] for c in model["classes"] if c["status"] == "learned"} \
             if model else set()
         self.forget_button.setEnabled(usable and idle and bool(names)
@@ -267,6 +278,13 @@ class ModelsWidget(ModelJobs, Screen):
         dialog.deleteLater()
         if accepted:
             self.start_learn(model["name"], values)
+
+    def _on_retrain_button_clicked(self) -> None:
+        plan = self._plans.get(self.selected_model_name() or "")
+        if plan is not None and confirm_retrain(self, plan):
+            self._run("retrain", f"Retraining {plan['model']}", RETRAIN_JOB,
+                      {"model_name": plan["model"], "operator": self.ctx.operator,
+                       "requests": []})
 
     def start_learn(self, model_name: str, values: dict[str, Any]) -> None:
         """Run ``learn_job`` (long): Forget… and Evaluate stay usable while it runs."""

@@ -3,6 +3,7 @@ reject (docs/design.md section 3)."""
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from PySide6.QtCore import QItemSelection, Qt
@@ -12,12 +13,14 @@ from gui.context import AppContext
 from gui.formatting import days_until, local_date, local_time
 from gui.operators_dialog import OperatorsDialog
 from gui.request_dialog import DecisionDialog, RequestDialog
+from gui.retrain_action import confirm_retrain, pending_models, start_retrain
 from gui.screen import Screen
 from gui.table_model import Column, Record, RecordTableModel, record_table, sorted_proxy
 from storage import operators
 from storage import requests as reqs
 from storage.erasure_kinds import describe
 from storage.queries_gui import request_choices
+from storage.retrain_plan import plan_text
 from storage.settings import get_setting
 from storage.subject_key import subject_key
 
@@ -35,13 +38,26 @@ def deadline_text(r: Record) -> str:
     """Where a request stands against its due date, in words."""
     if r["status"] == "rejected":
         return "Closed (rejected)"
+    days = days_until(r["due_at"])
+    if exact_text(r) == "waiting (retrain)":
+        if days < 0:
+            return f"Suppressed; exact overdue by {_days(-days)}"
+        return f"Suppressed; exact due in {_days(max(days, 0))}"
     if r["status"] in CLOSED_DONE:
         return f"Met ({r['status']})"
-    days = days_until(r["due_at"])
     if r["overdue"]:
         return f"Overdue by {_days(max(1, -days))}"
     left = "due today" if days <= 0 else f"{_days(days)} left"
     return f"At risk: {left}" if r["at_risk"] else left[0].upper() + left[1:]
+
+
+def exact_text(r: Record) -> str:
+    """When the request became exact, or that it waits for a retrain."""
+    if r.get("exact_at"):
+        return local_date(r["exact_at"])
+    if r.get("suppressed_at") and r["scope"].get("kind") == "rule":
+        return "no (guard rule)"  # weights unchanged; no retrain follow-up for rules yet
+    return "waiting (retrain)" if r.get("suppressed_at") else ""
 
 
 def _days(n: int) -> str:
@@ -68,6 +84,11 @@ COLUMNS = [
     Column("Deadline", deadline_text, sort=lambda r: (not r["overdue"], not r["at_risk"],
                                                       r["due_at"]),
            emphasis=lambda r: r["overdue"] or r["at_risk"]),
+    Column("Suppressed", lambda r: local_date(r.get("suppressed_at")),
+           sort=lambda r: r.get("suppressed_at") or "",
+           tooltip=lambda r: local_time(r.get("suppressed_at"))),
+    Column("Exact", lambda r: exact_text(r), sort=lambda r: r.get("exact_at") or "",
+           tooltip=lambda r: local_time(r.get("exact_at"))),
     Column("Requester", lambda r: r["requested_by"]),
     Column("Approver", lambda r: r["approved_by"] or ""),
     Column("Legal basis", lambda r: r["legal_basis"], tooltip=lambda r: r["legal_basis"]),
@@ -83,6 +104,7 @@ class RequestsWidget(Screen):
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(ctx, parent)
+        self._plans: dict[str, dict[str, Any]] = {}
         self.model = RecordTableModel(COLUMNS, tone=_tone)
         self.table = record_table(sorted_proxy(self.model, self))
         self.new_button = QPushButton("New request…")
@@ -91,8 +113,13 @@ class RequestsWidget(Screen):
         self.operators_button = QPushButton("Operators…")
         self.operators_button.setToolTip("Who may record, approve and reject requests; "
                                          "add an operator")
+        self.retrain_button = QPushButton("Retrain model…")
+        self.retrain_button.setToolTip("Retrain the request's model without every forgotten "
+                                       "class, so that its requests become exact")
         self.refresh_button = QPushButton("Refresh")
         self.summary = QLabel()
+        self.plan_label = QLabel()
+        self.plan_label.setWordWrap(True)
         self.details = QLabel()
         self.details.setWordWrap(True)
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -102,13 +129,15 @@ class RequestsWidget(Screen):
 
     def _build_layout(self) -> None:
         row = QHBoxLayout()
-        for button in (self.new_button, self.approve_button, self.reject_button):
+        for button in (self.new_button, self.approve_button, self.reject_button,
+                       self.retrain_button):
             row.addWidget(button)
         row.addStretch(1)
         row.addWidget(self.summary)
         row.addWidget(self.operators_button)
         row.addWidget(self.refresh_button)
         self.body.addLayout(row)
+        self.body.addWidget(self.plan_label)
         self.body.addWidget(self.table, 1)
         self.body.addWidget(self.details)
 
@@ -116,6 +145,7 @@ class RequestsWidget(Screen):
         self.new_button.clicked.connect(self._on_new_button_clicked)
         self.approve_button.clicked.connect(self._on_approve_button_clicked)
         self.reject_button.clicked.connect(self._on_reject_button_clicked)
+        self.retrain_button.clicked.connect(self._on_retrain_button_clicked)
         self.operators_button.clicked.connect(self._on_operators_button_clicked)
         self.refresh_button.clicked.connect(self.refresh)
         self.table.selectionModel().selectionChanged.connect(self._on_table_selectionChanged)
@@ -126,6 +156,9 @@ class RequestsWidget(Screen):
         selected = self.selected_id()
         with self.ctx.workspace.sessions() as session:
             rows = reqs.list_requests(session)
+        self._plans = pending_models(self.ctx)
+        self.plan_label.setText(plan_html(list(self._plans.values())))
+        self.plan_label.setVisible(bool(self._plans))
         self.model.set_records(rows)
         self.table.resizeColumnsToContents()
         self.select(selected)
@@ -161,10 +194,19 @@ class RequestsWidget(Screen):
         status = record["status"] if record else ""
         self.approve_button.setEnabled(status == "received")
         self.reject_button.setEnabled(status in reqs.OPEN_STATES)
+        model = (record or {}).get("scope", {}).get("model")
+        waiting = bool(record and not record.get("exact_at") and record.get("suppressed_at"))
+        self.retrain_button.setEnabled(waiting and model in self._plans)
         self.details.setText(_details(record) if record else
                              "Select a request to approve or reject it.")
         kind = record["erasure_kind"] if record else None
         self.details.setToolTip(f"{kind} erasure: {describe(kind)}" if kind else "")
+
+    def _on_retrain_button_clicked(self) -> None:
+        record = self._selected()
+        plan = self._plans.get(record["scope"].get("model")) if record else None
+        if plan is not None and confirm_retrain(self, plan):
+            start_retrain(self.ctx, self, plan["model"], [record["id"]])
 
     def _on_operators_button_clicked(self) -> None:
         dialog = OperatorsDialog(self.ctx, parent=self)
@@ -244,4 +286,20 @@ def _details(r: Record) -> str:
         parts.append(f"rejected {local_time(r['rejected_at'])}: {r['rejected_reason']}")
     if r["executed_at"]:
         parts.append(f"executed {local_time(r['executed_at'])} ({r['erasure_kind']} erasure)")
+    if r.get("suppressed_at"):
+        parts.append(f"suppressed {local_time(r['suppressed_at'])}")
+    if r.get("exact_at"):
+        parts.append(f"exact {local_time(r['exact_at'])}")
+    elif r.get("suppressed_at"):
+        parts.append("not exact yet: waits for a retrain of its model")
     return " · ".join(parts)
+
+
+def plan_html(plans: list[dict[str, Any]]) -> str:
+    """Deadline planning, one line per model waiting for a retrain (warnings in red)."""
+    lines = []
+    for plan in plans:
+        text = html.escape(plan_text(plan))
+        lines.append(f"<span style='color:#b3261e'><b>{text}</b></span>" if plan["late"]
+                     else text)
+    return "<br/>".join(lines)

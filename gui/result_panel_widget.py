@@ -138,6 +138,23 @@ class ResultPanel(QFrame):
         self._show(f"Learned {r['class']} in {r['model']}", facts,
                    per_class_rows(before["per_class"], after["per_class"], []))
 
+    def show_retrain(self, r: dict[str, Any]) -> None:
+        """``r``: the result of ``engine.retrain.retrain_job`` (promoted or held)."""
+        from gui.retrain_action import retrain_summary
+
+        live, new = r["accuracy_live"], r["accuracy_retrain"]
+        facts = [("Retrain", r["status"].replace("_", " "), retrain_summary(r)),
+                 ("Retained accuracy", f"{percent(r['retained_live'])} → "
+                                       f"{percent(r['retained_retrain'])}", ""),
+                 ("Time", f"{r['train_seconds']:.0f} s", "")]
+        if r["status"] == "promoted":
+            facts += [("Versions", f"v{r['from_version']} → v{r['version']} (live, exact)", ""),
+                      ("Purged", _purged_text(r["purged"]), "\n".join(r["purged"])),
+                      ("Residual scan", scan_text(r["residual_scan"]), "")]
+        self._show(f"Retrained {r['model']} without its forgotten classes", facts,
+                   per_class_rows(live["per_class"], new["per_class"],
+                                  list(new.get("forgotten") or {})))
+
     def show_failure(self, title: str, message: str) -> None:
         self._show(title, [("Error", sentence(message), "")], None)
         self.fact_label("Error").setStyleSheet(f"color: {TONES['danger'][1]};")

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from reports import rule_facts
+from reports import retrain_facts, rule_facts
 from reports.noise_facts import noise_facts
 from storage import auditlog
 from storage.audit_checks import check_audit, relearn_gap
@@ -58,6 +58,8 @@ def gather(session: Session, request_id: int | str, certificate_id: str
                 **rule_facts.gather_rule(session, request),
                 "software": software(RULE_SOFTWARE)}, None
     model = session.get(Model, request.model_id)
+    if retrain_facts.retrained(request):
+        return _gather_retrained(session, request, model, certificate_id)
     after = _version_after(session, model, request)
     before = session.get(ModelVersion, after.parent_id) if after.parent_id else None
     audit = latest_audit(session, request)
@@ -88,6 +90,30 @@ def gather(session: Session, request_id: int | str, certificate_id: str
     return facts, (dict(audit.curves) if audit is not None and audit.curves else None)
 
 
+def _gather_retrained(session: Session, request: ErasureRequest, model: Model,
+                      certificate_id: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The certificate of a request a retrain made exact (``reports.retrain_facts``)."""
+    before, after = retrain_facts.versions(session, model, request)
+    audit = retrain_facts.latest_audit_of(session, after)
+    names = {str(c.label_index): c.display_name for c in model.classes}
+    facts = {
+        **_common(session, request, certificate_id),
+        "method": {**_method(model, request), "name": retrain_facts.METHOD_NAME,
+                   "description": retrain_facts.method_text(request)},
+        "erasure": {"kind": "exact", "residual": None, "mechanism": "retrain"},
+        "model": {"name": model.name, "kind": model.kind, "backbone": model.backbone,
+                  "version_before": before.number if before else None,
+                  "version_after": after.number},
+        "artifacts": {"before": artifact_map(before or after, names),
+                      "after": artifact_map(after, names)},
+        "purge": retrain_facts.purge(request, lambda sha: session.get(Artifact, sha)),
+        "residual_scan": request.result["retrain"]["residual_scan"],
+        "audit": _audit(session, audit),
+        "software": software(),
+    }
+    return facts, (dict(audit.curves) if audit is not None and audit.curves else None)
+
+
 def _common(session: Session, request: ErasureRequest, certificate_id: str
             ) -> dict[str, Any]:
     """The facts every certificate states, whatever the scope."""
@@ -104,6 +130,10 @@ def _common(session: Session, request: ErasureRequest, certificate_id: str
 def check_certifiable(session: Session, request: ErasureRequest) -> None:
     """Refuse (one sentence) a request this version cannot certify."""
     rule = request.scope.get("kind") == "rule"
+    if retrain_facts.retrained(request):
+        retrain_facts.check_retrain_scanned(request)
+    if request.status == "certified" and retrain_facts.recertifiable(session, request):
+        return
     if request.status == "certified":
         issued = [c.id for c in certificates_of(session, request.id)]
         raise RefusedError(f"request {request.id} is already certified (certificate "
@@ -159,7 +189,8 @@ def _version_after(session: Session, model: Model, request: ErasureRequest) -> M
 def _timeline(request: ErasureRequest) -> dict[str, Any]:
     return {"received_at": request.received_at, "due_at": request.due_at,
             "approved_at": request.approved_at, "executed_at": request.executed_at,
-            "verified_at": request.verified_at}
+            "verified_at": request.verified_at, "suppressed_at": request.suppressed_at,
+            "exact_at": request.exact_at}
 
 
 def _method(model: Model, request: ErasureRequest) -> dict[str, Any]:

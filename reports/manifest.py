@@ -27,7 +27,7 @@ CURRENT_SCHEMA = "unprompt.cert/3"
 SCHEMA_FILES = {"unprompt.cert/1": "cert-1.json", "unprompt.cert/2": "cert-2.json",
                 "unprompt.cert/3": "cert-3.json"}
 TIMESTAMP_FIELDS = ("received_at", "due_at", "approved_at", "executed_at", "verified_at",
-                    "certified_at")
+                    "certified_at", "suppressed_at", "exact_at")
 SOFTWARE_PACKAGES = ("unprompt", "reportlab", "pyHanko", "cryptography")
 
 

@@ -154,6 +154,8 @@ def _statement(m: dict[str, Any]) -> str:
     req, t, model = m["request"], m["timeline"], m["model"]
     what = ("the erased classes' parameters were removed" if m["scope"]["kind"] == "classes"
             else "the forget rule took effect")
+    if m["erasure"].get("mechanism") == "retrain":
+        what = "the model was retrained without the erased classes"
     purge = ("every earlier stored copy of them was purged" if m["purge"].get("complete", True)
              else "the purge of earlier stored copies is NOT complete")
     scan = "no" if m["residual_scan"]["clean"] else "REMAINING"

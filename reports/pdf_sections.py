@@ -40,6 +40,9 @@ def kind_sentence(m: dict[str, Any]) -> str:
     approximate kind with the headline residual figures."""
     if pdf_guard.is_guard(m):
         return pdf_guard.kind_sentence(m)
+    if m["erasure"].get("mechanism") == "retrain":
+        return ("Erasure kind: exact. The model was retrained without the erased data and "
+                "every earlier version was purged.")
     kind = m["erasure"]["kind"]
     if not needs_residual(kind):
         return f"Erasure kind: {kind}. {describe(kind)}"
@@ -99,6 +102,8 @@ def request_section(m: dict[str, Any]) -> list[Flowable]:
               ("Due", t.get("due_at"), "30 days after receipt (GDPR Art. 12(3))"),
               ("Approved", t.get("approved_at"), f"by {m['approver']}" if m["approver"] else ""),
               ("Executed", t.get("executed_at"), f"by {m['operator']}"),
+              ("Suppressed", t.get("suppressed_at"), "no longer reachable in the model"),
+              ("Exact", t.get("exact_at"), "retrain-equivalent"),
               ("Verified", t.get("verified_at"), "audit recorded"),
               ("Certified", t.get("certified_at"), "this certificate")]
     timeline = grid_table(["Event", "Date and time (UTC)", "Notes"],
@@ -223,11 +228,23 @@ def _deadline_sentence(t: dict[str, Any]) -> str:
     if not t.get("due_at"):
         return text + "."
     margin = _days(t["executed_at"], t["due_at"])
-    return text + (f", {margin} day(s) before it was due." if margin >= 0
-                   else f", {-margin} day(s) after it was due.")
+    text += (f", {margin} day(s) before it was due." if margin >= 0
+             else f", {-margin} day(s) after it was due.")
+    if t.get("exact_at") and t["exact_at"] != t["executed_at"]:
+        late = _days(t["exact_at"], t["due_at"])
+        text += (f" It became exact {_days(t['received_at'], t['exact_at'])} day(s) after "
+                 "receipt, " + (f"{late} day(s) before it was due." if late >= 0
+                                else f"{-late} day(s) after it was due."))
+    return text
 
 
 def _kind_explanation(m: dict[str, Any]) -> str:
+    if m["erasure"].get("mechanism") == "retrain":
+        return ("The model was rebuilt with the same configuration from its non-erasable "
+                "starting point on the recorded data without the erased class, so it is the "
+                "retrain reference itself. Every earlier version, whose weights learned from "
+                "the erased data, was purged, and a scan of the workspace looked for their "
+                "bytes.")
     kind = m["erasure"]["kind"]
     if kind == EXACT:
         return ("Every parameter of this model that learned from the erased data belonged to "

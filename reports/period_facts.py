@@ -29,7 +29,7 @@ from storage.settings import get_setting
 
 EVENTS = (("received", "received_at"), ("approved", "approved_at"),
           ("rejected", "rejected_at"), ("executed", "executed_at"),
-          ("certified", "certified_at"))
+          ("exact", "exact_at"), ("certified", "certified_at"))
 
 
 def gather(session: Session, start: dt.datetime, end: dt.datetime,
@@ -57,6 +57,11 @@ def gather(session: Session, start: dt.datetime, end: dt.datetime,
         "overdue": [r["id"] for r in rows if r["overdue"]],
         "at_risk": [r["id"] for r in rows if r["at_risk"]],
         "time_to_erasure": time_stats([r["days_to_erasure"] for r in executed]),
+        "time_to_suppression": time_stats([r["days_to_suppression"] for r in executed
+                                           if r["days_to_suppression"] is not None]),
+        "time_to_exact": time_stats([r["days_to_exact"] for r in rows
+                                     if "exact" in r["events_in_period"]]),
+        "waiting_for_exact": [r["id"] for r in rows if r["exact_pending"]],
         "thresholds": thresholds,
         "log": {**chain.to_dict(), "head_seq": head.seq if head else 0},
         "certificates": [c for r in rows for c in r["certificates"]
@@ -98,12 +103,30 @@ def _row(session: Session, r: ErasureRequest, start: dt.datetime, end: dt.dateti
         "version_after": (r.result or {}).get("version"), "erasure_kind": request_kind(r),
         "days_to_erasure": None if days is None else round(days, 2),
         "late": bool(r.executed_at and r.executed_at > r.due_at),
+        **_two_clocks(r, as_of),
         "events_in_period": events, "in_period": bool(events),
         "overdue": open_then and r.due_at < as_of,
         "at_risk": open_then and as_of <= r.due_at <= as_of + AT_RISK_WITHIN,
         "audit": _audit(session, r, thresholds) if r.executed_at else None,
         "certificates": certs.get(r.id, []),
     }
+
+
+def _two_clocks(r: ErasureRequest, as_of: dt.datetime) -> dict[str, Any]:
+    """Time to suppression and to exact erasure, against the due date (docs/design.md
+    section 18): an executed request not yet exact at ``as_of`` is waiting for a retrain."""
+    exact = r.exact_at if r.exact_at is not None and r.exact_at < as_of else None
+    waiting = (r.suppressed_at is not None and exact is None and r.status != "rejected"
+               and r.scope.get("kind") == "classes")  # rules: no retrain follow-up yet
+    return {"suppressed_at": _iso(r.suppressed_at), "exact_at": _iso(exact),
+            "days_to_suppression": _days(r.received_at, r.suppressed_at),
+            "days_to_exact": _days(r.received_at, exact),
+            "exact_late": bool(exact and exact > r.due_at) or (waiting and r.due_at < as_of),
+            "exact_pending": waiting}
+
+
+def _days(start: dt.datetime, end: dt.datetime | None) -> float | None:
+    return None if end is None else round((end - start).total_seconds() / 86400, 2)
 
 
 def _closed_after(r: ErasureRequest, as_of: dt.datetime) -> bool:

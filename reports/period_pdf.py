@@ -26,6 +26,7 @@ from reports.pdf_style import (
     p,
     page_header,
 )
+from reports.period_clocks import two_clocks
 from storage.audit_checks import verdict_word
 from storage.erasure_kinds import KINDS, describe
 
@@ -43,7 +44,8 @@ def render_period_pdf(facts: dict[str, Any], *, operator: str, signer: str | Non
                             bottomMargin=PAGE_MARGIN, author=operator, lang="en",
                             title=f"Erasure report {period['from']} to {period['to']}")
     story = (_summary(facts, operator, signer) + _deadlines(facts) + _timing(facts)
-             + _forgotten(facts) + _audits(facts) + _certificates(facts) + _log(facts))
+             + two_clocks(facts) + _forgotten(facts) + _audits(facts) + _certificates(facts)
+             + _log(facts))
     decorate = _decoration(f"Unprompt erasure report {period['from']} to {period['to']}")
     doc.build(story, onFirstPage=decorate, onLaterPages=decorate)
     return buffer.getvalue()
@@ -54,6 +56,8 @@ def _summary(f: dict[str, Any], operator: str, signer: str | None) -> list[Flowa
     rows = [("Period", f"{period['from']} to {period['to']} (UTC, both days included)"),
             ("Requests received", str(c["received"])), ("Approved", str(c["approved"])),
             ("Rejected", str(c["rejected"])), ("Executed (erased)", str(c["executed"])),
+            ("Made exact", str(c.get("exact", 0))),
+            ("Waiting for exact (retrain)", str(len(f.get("waiting_for_exact", [])))),
             ("Certified", str(c["certified"])),
             ("Overdue at period end", str(len(f["overdue"]))),
             ("Due within 7 days", str(len(f["at_risk"]))),

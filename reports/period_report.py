@@ -18,6 +18,8 @@ from storage.workspace import Workspace
 CSV_FIELDS = ("id", "status", "model", "scope", "legal_basis", "requested_by",
               "received_at", "due_at", "approved_at", "approved_by", "rejected_at",
               "rejected_reason", "executed_at", "executed_by", "days_to_erasure", "late",
+              "suppressed_at", "days_to_suppression", "exact_at", "days_to_exact",
+              "exact_late",
               "overdue", "at_risk", "erasure_kind", "version_after", "audit_run",
               "audit_passed", "certified_at", "certificate_id", "manifest_sha256")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -85,6 +87,9 @@ def write_report(ws: Workspace, start: dt.date, end: dt.date, out: str | Path, *
             "period": facts["period"], "counts": facts["counts"],
             "overdue": facts["overdue"], "at_risk": facts["at_risk"],
             "time_to_erasure": facts["time_to_erasure"],
+            "time_to_suppression": facts["time_to_suppression"],
+            "time_to_exact": facts["time_to_exact"],
+            "waiting_for_exact": facts["waiting_for_exact"],
             "certificates": [c["certificate_id"] for c in facts["certificates"]],
             "log_valid": facts["log"]["valid"], "log_head": facts["log"]["head_hash"],
             "signer_fingerprint": identity.fingerprint, "checkpoint": anchor["file"]}

@@ -15,7 +15,8 @@ Checks, each failure a named reason:
 - with a registry lookup: the certificate is on record (``not-in-registry``,
   ``registry-unavailable``) and agrees with it (``registry-mismatch``); for a forget-rule
   certificate the rule still enforces the erasure as certified (``rule-missing``,
-  ``rule-disabled``, ``rule-retrained``).
+  ``rule-disabled``, ``rule-retrained``). A later certificate of the same request (exact
+  after a retrain) is reported in ``superseded_by``; the earlier one stays valid.
 """
 
 from __future__ import annotations
@@ -301,6 +302,8 @@ def _check_registry(manifest: dict[str, Any], pdf_bytes: bytes, lookup: Registry
         details["registry_mismatch"] = differ
     if "rule" in record and isinstance(manifest.get("guard"), dict):
         _check_rule(manifest["guard"].get("rule") or {}, record["rule"], reasons, details)
+    if record.get("superseded_by"):  # not a failure: it said what held when it was issued
+        details["superseded_by"] = record["superseded_by"]
 
 
 def _check_rule(certified: dict[str, Any], current: dict[str, Any] | None,

@@ -56,7 +56,15 @@ def verify_in_workspace(ws: Workspace, data: bytes, extra: list[Any] | None = No
         _foreign(context, notes)
         _expired(context, notes)
         _revoked(context, notes)
+    notes += _superseded(result.details.get("superseded_by"))
     return _final(result), notes
+
+
+def _superseded(later: list[dict[str, Any]] | None) -> list[str]:
+    """Say that a later certificate of the same request supersedes this one."""
+    return [f"Superseded by certificate {c['certificate_id']} ({c.get('erasure_kind')} "
+            f"erasure, issued {c['created_at'][:10]}): this one stays valid for what held "
+            "when it was issued." for c in later or []]
 
 
 class _Context:

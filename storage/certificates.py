@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import select
@@ -53,7 +54,22 @@ def lookup(session: Session, certificate_id: str) -> dict[str, Any] | None:
     request = session.get(ErasureRequest, row.request_id)
     if request is not None and request.scope.get("kind") == "rule":
         found["rule"] = _rule_state(session, request)
+    later = superseding(session, row)
+    if later:
+        found["superseded_by"] = later
     return found
+
+
+def superseding(session: Session, row: Certificate) -> list[dict[str, Any]]:
+    """Later certificates of the same request (e.g. exact after a retrain, docs/design.md
+    section 18): the earlier one stays valid for what it said when it was issued."""
+    out = []
+    for other in certificates_of(session, row.request_id):
+        if other.id != row.id and other.created_at > row.created_at:
+            erasure = json.loads(other.manifest).get("erasure") or {}
+            out.append({"certificate_id": other.id, "created_at": other.created_at.isoformat(),
+                        "erasure_kind": erasure.get("kind")})
+    return out
 
 
 def _rule_state(session: Session, request: ErasureRequest) -> dict[str, Any] | None:

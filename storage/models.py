@@ -145,6 +145,10 @@ class ErasureRequest(Base):
     certified_at: Mapped[dt.datetime | None] = mapped_column()
     erasure_kind: Mapped[str | None] = mapped_column(String(20))
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # docs/design.md section 18: unreachable since (prompt deletion, guard rule enabled),
+    # and retrain-equivalent since (an exact forget, or a retrain promoted).
+    suppressed_at: Mapped[dt.datetime | None] = mapped_column()
+    exact_at: Mapped[dt.datetime | None] = mapped_column()
 
 
 class Job(Base):

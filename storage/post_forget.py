@@ -29,12 +29,17 @@ PENDING = "forget_pending"
 
 
 def pending_record(fingerprints: list[dict[str, Any]], purge: list[str],
-                   request: int | None, operator: str) -> dict[str, Any]:
-    """What a resumed forget needs, kept in the new version's metrics at commit."""
-    return {PENDING: {"fingerprints": fingerprints, "purge": purge, "request": request,
-                      "operator": operator, "pid": os.getpid(),
-                      "host": socket.gethostname()},
-            "evaluation_pending": True}
+                   request: int | None, operator: str,
+                   retrain: list[int] | None = None) -> dict[str, Any]:
+    """What a resumed forget needs, kept in the new version's metrics at commit.
+
+    ``retrain``: the requests a promoted retrain covers (docs/design.md section 18); their
+    results keep the checks under ``retrain``, beside the forget's own."""
+    record = {"fingerprints": fingerprints, "purge": purge, "request": request,
+              "operator": operator, "pid": os.getpid(), "host": socket.gethostname()}
+    if retrain is not None:
+        return {PENDING: {**record, "retrain": retrain}}
+    return {PENDING: record, "evaluation_pending": True}
 
 
 def record_checks(session: Session, version: ModelVersion, purged: list[str],
@@ -47,14 +52,31 @@ def record_checks(session: Session, version: ModelVersion, purged: list[str],
     version.metrics = {**kept, "latency_ms": latency_ms}
     entry = {"model": version.model.name, "version": version.number, "purged": purged,
              "clean": scan["clean"], "files_scanned": scan["files_scanned"]}
+    retrain = pending.get("retrain")
     if resumed:
-        auditlog.append(session, operator, "model.forget_resumed", entry)
-    if pending.get("request") is not None:
+        action = "model.forget_resumed" if retrain is None else "model.retrain_resumed"
+        auditlog.append(session, operator, action, entry)
+    if retrain is not None:
+        _record_retrain(session, retrain, operator, purged, scan)
+    elif pending.get("request") is not None:
         request = reqs.get_request(session, pending["request"])
         request.result = {**request.result, "purged": purged, "residual_scan": scan}
         auditlog.append(session, operator, "request.erasure_checked",
                         {"request": request.id, "purged": purged, "clean": scan["clean"],
                          "files_scanned": scan["files_scanned"]})
+
+
+def _record_retrain(session: Session, ids: list[int], operator: str, purged: list[str],
+                    scan: dict[str, Any]) -> None:
+    """A retrain's purge and scan, kept with every request it made exact."""
+    for rid in ids:
+        request = reqs.get_request(session, rid)
+        retrain = {**request.result.get("retrain", {}), "purged": purged,
+                   "residual_scan": scan}
+        request.result = {**request.result, "retrain": retrain}
+        auditlog.append(session, operator, "request.erasure_checked",
+                        {"request": request.id, "purged": purged, "clean": scan["clean"],
+                         "files_scanned": scan["files_scanned"], "by": "retrain"})
 
 
 def resume_checks(root: Path, sessions: sessionmaker[Session]) -> list[int]:

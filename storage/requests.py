@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage import auditlog, decisions, operators
-from storage.erasure_kinds import request_kind
+from storage.erasure_kinds import EXACT, RETRAINED, request_kind
 from storage.errors import NotFoundError, RefusedError, UnpromptError
 from storage.models import ErasureRequest, ForgetRule, Model, utcnow
 from storage.registry import get_model
@@ -233,8 +233,12 @@ def check_executable(session: Session, request: ErasureRequest, scope_kind: str)
 
 def mark_executed(session: Session, request: ErasureRequest, operator: str,
                   erasure_kind: str, result: dict[str, Any]) -> None:
-    request.status, request.executed_at, request.executed_by = "executed", utcnow(), operator
+    now = utcnow()
+    request.status, request.executed_at, request.executed_by = "executed", now, operator
     request.erasure_kind, request.result = erasure_kind, result
+    request.suppressed_at = now
+    if erasure_kind in (EXACT, RETRAINED):
+        request.exact_at = now
     auditlog.append(session, operator, "request.executed",
                     {"request": request.id, "erasure_kind": erasure_kind})
 
@@ -271,6 +275,7 @@ def request_dict(request: ErasureRequest, now: dt.datetime | None = None) -> dic
         "executed_at": _iso(request.executed_at), "verified_at": _iso(request.verified_at),
         "certified_at": _iso(request.certified_at), "approved_at": _iso(request.approved_at),
         "rejected_at": _iso(request.rejected_at),
+        "suppressed_at": _iso(request.suppressed_at), "exact_at": _iso(request.exact_at),
     }
 
 

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from engine.forget import forget_job
 from engine.image_jobs import train_model_job
 from engine.jobs import run_job
+from storage.workspace import Workspace
+from tests import approvals
 
 # Four 4x4 patches of the 8x8 digits: learns to ~90% in about ten seconds on one thread.
 TINY = {"dataset": "digits", "epochs": 8, "patch_size": 4, "augment": 0, "seed": 0,
@@ -56,3 +59,37 @@ def postgres_url(postgres_server, trained_postgres: str):
     name = postgres_server.new_database(template=trained_postgres)
     yield postgres_server.url(name)
     postgres_server.drop_database(name)
+
+
+def approved_request(root: Path, cls: str, subject: str) -> int:
+    ws = Workspace.open(root)
+    with ws.sessions.begin() as session:
+        rid = approvals.create_request(session, model_name="demo", classes=[cls],
+                                       subject=subject, legal_basis="GDPR Art. 17",
+                                       operator="alice", subject_key=approvals.key_of(ws)).id
+        approvals.approve(session, rid, "bob")
+    ws.close()
+    return rid
+
+
+def forget_under_request(root: Path, cls: str) -> int:
+    rid = approved_request(root, cls, f"subject-{cls}")
+    run_job(forget_job(root, model_name="demo", classes=[cls], operator="bob", request=rid))
+    return rid
+
+
+@pytest.fixture(scope="session")
+def forgotten_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A one-epoch `full` digits model that forgot 7 and then 3 under two requests."""
+    root = tmp_path_factory.mktemp("retrain") / "ws"
+    train_tiny(root, epochs=1)
+    forget_under_request(root, "7")
+    forget_under_request(root, "3")
+    return root
+
+
+@pytest.fixture()
+def forgotten(forgotten_workspace: Path, tmp_path: Path) -> Path:
+    root = tmp_path / "ws"
+    shutil.copytree(forgotten_workspace, root)
+    return root

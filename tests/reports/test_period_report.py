@@ -66,7 +66,8 @@ def test_report_pdf_and_csv(busy_root: Path, tmp_path: Path) -> None:
     r = cli_json(busy_root, "report", "--from", start, "--to", end, "--out", str(out),
                  "--csv", str(table), "--operator", "dpo")
     assert r["counts"] == {"received": 6, "approved": 2, "rejected": 1, "executed": 2,
-                           "certified": 1}
+                           "exact": 0, "certified": 1}
+    assert r["waiting_for_exact"] == [1, 3]  # `full` mode: suppressed, a retrain to come
     assert r["overdue"] == [5] and r["at_risk"] == [6]
     t = r["time_to_erasure"]
     assert t["count"] == 2 and 11.9 < t["worst"] < 12.1 and t["median"] < t["worst"]

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0005_serving_tokens'
-down_revision = '0003_operators'
+down_revision = '0004_request_exact'
 branch_labels = None
 depends_on = None
 

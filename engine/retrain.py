@@ -1,0 +1,182 @@
+"""The retrain follow-up: every erasure request ends exact (docs/design.md section 18).
+
+A forget on a ``full`` / ``lora`` model is prompt deletion: the class is unreachable at
+once (the request is *suppressed*), but shared weights learned from it. ``retrain_job``
+then rebuilds the same configuration from its non-erasable starting point (the
+registered backbone it was trained from, or the same random / hub / file start) on the
+recorded data without every forgotten class. That model is the retrain reference
+itself (``engine.audit.reference``: same code, same cache key, so an audit afterwards
+compares the live version with the very same bytes). Then:
+
+1. evaluate it beside the live version; more than ``retrain_margin`` below it, it waits
+   for an operator's signed decision (``storage.retrain.decide``);
+2. one transaction: version v+1 (exact) made of the reference's artifacts, every earlier
+   version purged and its artifacts marked for purging, stale references retired, every
+   pending request on the model marked exact (batched), the audit-log entries;
+3. purge (overwrite, delete, tombstone);
+4. residual scan of the whole workspace for every tensor of the purged artifacts.
+Killed before step 2 commits: the live version is the old one, the stored reference is a
+valid cache entry and a rerun promotes it. Killed after: the new version is complete and
+``Workspace.open`` finishes the purge and scan (``storage.post_forget``). Cancel takes
+effect up to step 2, never after.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+from engine.jobs import CancelToken, Progress
+from storage import retrain as rt
+from storage.errors import RefusedError
+from storage.models import AuditRun, ModelVersion
+from storage.registry import get_model
+from storage.settings import get_setting
+from storage.workspace import Workspace
+
+
+def retrain_job(workspace: str | Path, *, model_name: str, operator: str,
+                requests: list[int] | None = None, cancel: CancelToken | None = None
+                ) -> Generator[Progress, None, dict[str, Any]]:
+    """Retrain ``model_name`` without its forgotten classes and promote it (see above).
+
+    Dispatches on the model's kind: image models only for now (a language model's
+    follow-up would be a fine-tune from its base without the subject's records)."""
+    ws = Workspace.open(workspace)
+    try:
+        kind = _model_kind(ws, model_name)
+        if kind != "image":
+            raise RefusedError(f"model {model_name!r} is a {kind} model; the retrain follow-up "
+                               "exists for image models only (so far)")
+        result = yield from _retrain_image(ws, model_name, operator,
+                                           [int(r) for r in requests or []], cancel)
+        return result
+    finally:
+        ws.close()
+
+
+def _model_kind(ws: Workspace, model_name: str) -> str:
+    with ws.sessions() as session:
+        return get_model(session, model_name).kind
+
+
+def _retrain_image(ws: Workspace, model_name: str, operator: str, asked: list[int],
+                   cancel: CancelToken | None) -> Generator[Progress, None, dict[str, Any]]:
+    from engine.audit.facts import registry_facts
+    from engine.audit.reference import reference_job, retire_stale
+    from engine.audit.stages import scaled
+    from engine.image_jobs import cached_reference, finish_evaluation
+
+    finish_evaluation(ws, model_name)
+    plan = _plan(ws, model_name, asked)  # refused before any progress is shown
+    retire_stale(ws, model_name, operator)  # references that learned a class since forgotten
+    yield Progress(0.0, f"retraining for requests {', '.join(map(str, plan['requests']))}")
+    facts = registry_facts(ws, model_name)
+    dataset = cached_reference(facts_dataset(ws, model_name))
+    _refuse_learned_later(facts, dataset)
+    facts["forgotten"] = [c for c in facts["forgotten"] if c in dataset.class_ids]
+    start = time.monotonic()
+    job = reference_job(ws, facts, dataset, operator, cancel)
+    model, ref = yield from scaled(job, 0.02, 0.85, "retraining without the forgotten classes")
+    train_seconds = time.monotonic() - start
+    yield Progress(0.9, "evaluating the retrained model beside the live version")
+    figures = _compare(ws, model_name, model, facts, ref)
+    if cancel is not None:
+        cancel.check()  # the last point where cancel takes effect: nothing promoted yet
+    if _held(ws, ref["audit_run"], figures, operator):
+        return {"model": model_name, "status": rt.HELD, **figures,
+                "requests": plan["requests"], "reference_run": ref["audit_run"],
+                "train_seconds": train_seconds, "cached": ref["cached"]}
+    yield Progress(0.95, "promoting the retrained version and purging the earlier ones")
+    from engine.retrain_promote import promote
+
+    out = promote(ws, model_name, ref["audit_run"], plan["requests"], operator,
+                  {**figures, "train_seconds": train_seconds, "cached": ref["cached"],
+                   "before": facts["before"]})
+    return {"model": model_name, "status": "promoted", **figures, **out,
+            "requests": plan["requests"], "reference_run": ref["audit_run"],
+            "train_seconds": train_seconds, "cached": ref["cached"]}
+
+
+def _plan(ws: Workspace, model_name: str, asked: list[int]) -> dict[str, Any]:
+    """Refuse before any training: no pending request, a named request not pending,
+    bytes another model still serves."""
+    with ws.sessions() as session:
+        model = get_model(session, model_name)
+        pending = rt.check_pending(session, model, asked)
+        rt.refuse_shared(session, model)
+        return {"requests": [r.id for r in pending]}
+
+
+def facts_dataset(ws: Workspace, model_name: str) -> dict[str, Any]:
+    with ws.sessions() as session:
+        return dict(get_model(session, model_name).dataset_ref)
+
+
+def _refuse_learned_later(facts: dict[str, Any], dataset: Any) -> None:
+    """A class added by ``learn`` has no images in the recorded data: a retrain would drop it."""
+    extra = sorted(set(facts["names"]) - set(dataset.class_ids) - set(facts["forgotten"]))
+    if extra:
+        names = ", ".join(repr(facts["names"][c]) for c in extra)
+        raise RefusedError(f"model {facts['model']!r} learned {names} after training; its "
+                           "images are not in the recorded data, so a retrain would lose it")
+
+
+def _compare(ws: Workspace, model_name: str, retrained: Any, facts: dict[str, Any],
+             ref: dict[str, Any]) -> dict[str, Any]:
+    """Accuracy of the live version and of the retrained model on the same test split."""
+    from engine.image_jobs import accuracy_report
+    from engine.model_store import load_live
+
+    live, info = load_live(ws, model_name)
+    live_acc = accuracy_report(live, info, forgotten=facts["forgotten"])
+    new_acc = accuracy_report(retrained, info, forgotten=facts["forgotten"])
+    with ws.sessions() as session:
+        margin = float(get_setting(session, "retrain_margin"))
+    return {"from_version": facts["version"], "margin": margin,
+            "retained_live": live_acc["retained"], "retained_retrain": new_acc["retained"],
+            "accuracy_live": live_acc, "accuracy_retrain": new_acc}
+
+
+def _held(ws: Workspace, reference_run: int, figures: dict[str, Any], operator: str) -> bool:
+    """Whether the retrain waits for an operator (too far below live, not yet accepted)."""
+    below = figures["retained_retrain"] < figures["retained_live"] - figures["margin"]
+    with ws.sessions.begin() as session:
+        run = session.get(AuditRun, reference_run)
+        status = (run.metrics.get("retrain") or {}).get("status")
+        if not below or status == rt.ACCEPTED:
+            return False
+        if status != rt.HELD:
+            rt.hold(session, run, operator, {"model": _name(session, run), **{
+                k: figures[k] for k in ("from_version", "margin", "retained_live",
+                                        "retained_retrain")}})
+    return True
+
+
+def _name(session: Any, run: AuditRun) -> str:
+    return session.get(ModelVersion, run.version_id).model.name
+
+
+def decide_retrain(workspace: str | Path, *, model_name: str, operator: str,
+                   passphrase: str | None, accept: bool, reason: str) -> dict[str, Any]:
+    """An operator's signed decision on the retrain of ``model_name`` held for accuracy."""
+    ws = Workspace.open(workspace)
+    try:
+        with ws.sessions.begin() as session:
+            run = held_reference(session, model_name)
+            if run is None:
+                raise RefusedError(f"no retrain of {model_name!r} is waiting for a decision")
+            return rt.decide(session, run, operator, passphrase, accept, reason)
+    finally:
+        ws.close()
+
+
+def held_reference(session: Any, model_name: str) -> AuditRun | None:
+    """The stored reference of ``model_name`` whose retrain waits for a decision."""
+    from storage.audits import references
+
+    runs = [r for r in references(session, get_model(session, model_name))
+            if (r.metrics.get("retrain") or {}).get("status") == rt.HELD]
+    return runs[-1] if runs else None

@@ -1,0 +1,73 @@
+"""Deadline planning for the retrain follow-up (docs/design.md section 18).
+
+Per model with requests waiting to become exact: how many, the earliest due date, the
+estimated retrain time and whether a retrain started now would finish after that date.
+The estimate scales the model's recorded training time (the last retrain's, else the
+first training's) by the share of its classes a retrain keeps.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.models import Model, utcnow
+from storage.retrain import pending_requests
+
+
+def estimate_seconds(model: Model) -> float | None:
+    """Seconds a retrain of ``model`` should take, from what its training took."""
+    for version in reversed(model.versions):
+        recorded = (version.metrics.get("retrain") or {}).get("seconds")
+        if recorded:
+            return float(recorded)
+    first = model.versions[0].metrics.get("seconds") if model.versions else None
+    if not first:
+        return None
+    trained = len(model.versions[0].class_artifacts) or 1
+    kept = sum(c.status == "learned" for c in model.classes)
+    return float(first) * min(1.0, kept / trained)
+
+
+def retrain_plan(session: Session, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """One row per image model with requests waiting for a retrain, earliest due first."""
+    now = now or utcnow()
+    rows = []
+    for model in session.scalars(select(Model).where(Model.kind == "image")):
+        waiting = pending_requests(session, model)
+        if not waiting:
+            continue
+        seconds = estimate_seconds(model)
+        due = min(r.due_at for r in waiting)
+        finish = now + dt.timedelta(seconds=seconds) if seconds is not None else None
+        rows.append({"model": model.name, "requests": [r.id for r in waiting],
+                     "earliest_due": due.isoformat(), "estimate_s": seconds,
+                     "finish_at": finish.isoformat() if finish else None,
+                     "late": finish is not None and finish > due})
+    return sorted(rows, key=lambda r: r["earliest_due"])
+
+
+def plan_text(row: dict[str, Any]) -> str:
+    """One line for an operator: what waits, how long a retrain takes, and the risk."""
+    n = len(row["requests"])
+    waits = f"{n} request{'s' if n != 1 else ''} waiting for a retrain"
+    est = row["estimate_s"]
+    took = "unknown" if est is None else _duration(est)
+    text = (f"{row['model']}: {waits} (earliest due {row['earliest_due'][:10]}); "
+            f"estimated retrain {took}")
+    if row["late"]:
+        return text + ": WARNING, started now it would finish after the earliest due date"
+    return text
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
