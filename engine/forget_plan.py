@@ -26,7 +26,7 @@ from storage.errors import RefusedError, UnpromptError
 from storage.models import Model, ModelVersion
 from storage.registry import live_version
 from storage.residue import MIN_PATTERN, fingerprint
-from storage.versions import classes_to_forget, forget_kind
+from storage.versions import classes_to_forget
 from storage.workspace import Workspace
 
 

@@ -99,15 +99,6 @@ def commit_forget(session: Session, model: Model, entries: list[ClassEntry],
     return new, removed
 
 
-def forget_kind(model: Model, old: ModelVersion) -> str:
-    """The kind a forget from ``old`` gives. A retrained version is exact for the classes
-    it was retrained without, but its shared weights learned every class it kept, so its
-    next forget is what the training mode gives (docs/design.md section 18)."""
-    if "retrain" in (old.metrics or {}):
-        return model.versions[0].erasure_kind or "approximate"
-    return old.erasure_kind
-
-
 def mark_unloadable(session: Session, removed: list[str]) -> None:
     """Every version of any model that holds a purged artifact can no longer load."""
     gone = set(removed)
