@@ -13,6 +13,7 @@ from engine.jobs import CancelToken, run_job
 from engine.retrain import decide_retrain, retrain_job
 from storage import auditlog
 from storage import requests as reqs
+from storage.erasure_kinds import version_kind
 from storage.errors import RefusedError
 from storage.models import Artifact, AuditLogEntry, AuditRun, ModelVersion
 from storage.registry import get_model, live_version
@@ -55,7 +56,7 @@ def test_retrain_promotes_an_exact_version_and_leaves_no_earlier_byte(retrained)
     with ws.sessions() as session:
         model = get_model(session, "demo")
         live = live_version(session, model)
-        assert live.erasure_kind == "exact" and sorted(map(int, live.class_artifacts)) == [
+        assert version_kind(model, live) == "exact" and sorted(map(int, live.class_artifacts)) == [
             0, 1, 2, 4, 5, 6, 8, 9]
         assert [v.status for v in model.versions] == ["purged"] * 3 + ["live"]
         run = session.get(AuditRun, out["reference_run"])  # the retrain IS the reference
@@ -63,7 +64,7 @@ def test_retrain_promotes_an_exact_version_and_leaves_no_earlier_byte(retrained)
         assert run.metrics["class_artifacts"] == live.class_artifacts
         for rid in (1, 2):
             request = reqs.get_request(session, rid)
-            assert request.erasure_kind == "exact" and request.exact_at is not None
+            assert reqs.request_kind(request, model) == "exact" and request.exact_at is not None
             assert request.suppressed_at == request.executed_at < request.exact_at
             assert request.result["retrain"]["residual_scan"]["clean"]
             assert request.result["residual_scan"]["clean"]  # the forget's own stays

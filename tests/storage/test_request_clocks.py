@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
 from alembic import command
 from sqlalchemy import text
 
@@ -19,7 +20,10 @@ ROW = ("INSERT INTO erasure_requests (received_at, due_at, subject_hash, subject
        "'GDPR', '{}', :status, 'alice', '{}', :executed, :kind, 'salted-sha256')")
 
 
-def test_upgrading_fills_both_clocks_from_what_was_executed(tmp_path: Path) -> None:
+@pytest.mark.sqlite_only  # it builds an old SQLite registry itself
+def test_upgrading_fills_the_suppressed_clock_and_never_the_exact_one(tmp_path: Path) -> None:
+    """Rows from before the migration that recorded 'exact' were isolated-mode erasures
+    (exact by construction), not retrain-equivalent ones: suppressed, not exact."""
     root = tmp_path / "old"
     root.mkdir()
     engine = make_engine(f"sqlite:///{root / 'registry.db'}")
@@ -37,7 +41,7 @@ def test_upgrading_fills_both_clocks_from_what_was_executed(tmp_path: Path) -> N
     try:
         with ws.sessions() as session:
             exact, approximate, received = (session.get(ErasureRequest, i) for i in (1, 2, 3))
-            assert exact.suppressed_at == exact.exact_at == exact.executed_at
+            assert exact.suppressed_at == exact.executed_at and exact.exact_at is None
             assert approximate.suppressed_at == approximate.executed_at
             assert approximate.exact_at is None  # waits for a retrain
             assert received.suppressed_at is None and received.exact_at is None

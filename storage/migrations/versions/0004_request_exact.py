@@ -7,8 +7,9 @@ Create Date: 2026-11-30 06:30:00.000000
 ``suppressed_at``: when the request's data stopped being reachable (prompt deletion or a
 guard rule enabled); ``exact_at``: when the model became what retraining without it gives
 (a retrain-equivalent forget, or a retrain promoted; docs/design.md section 18). Requests
-executed before this migration were suppressed when they were executed; those recorded
-with the erasure kind ``exact`` were exact then too.
+executed before this migration were suppressed when they were executed. None of them is
+exact: the kind they recorded as ``exact`` was exact *by construction* (isolated / frozen
+modes), which is not retrain-equivalent (docs/design.md section 4.3).
 """
 
 import sqlalchemy as sa
@@ -27,8 +28,6 @@ def upgrade() -> None:
     bind = op.get_bind()
     bind.execute(sa.text("UPDATE erasure_requests SET suppressed_at = executed_at "
                          "WHERE executed_at IS NOT NULL"))
-    bind.execute(sa.text("UPDATE erasure_requests SET exact_at = executed_at "
-                         "WHERE executed_at IS NOT NULL AND erasure_kind = 'exact'"))
 
 
 def downgrade() -> None:
