@@ -19,6 +19,8 @@ from gui.train_widget import duration_text
 from storage.queries_gui import model_kinds
 
 DEMO_MODEL = "digits-demo"
+DEMO_BACKBONE = "digits-public"
+PUBLIC_CLASSES, DEMO_CLASSES = [0, 1, 2, 3, 4], [5, 6, 7, 8, 9]
 # What the banner tells the operator to do while the rest of the demo builds: an
 # interactive job (engine.job_classes), so it never waits behind that build.
 SUGGESTED_JOB = "engine.forget:forget_job"
@@ -35,11 +37,18 @@ class DemoJob:
     required: bool = True  # without it there is no demo; else its failure is only noted
 
 
-# The demo's jobs, run in this order: the digits classifier, then (when the engine has
-# the registry job of `guard rule add --demo`) the language-model forget rule.
+# The demo's jobs, run in this order: a backbone pretrained on digits 0-4 (they stand for
+# the public data a backbone comes with: declared non-erasable), the digits classifier of
+# 5-9 in the retrain-equivalent mode on it (every forget is exact at once, docs/design.md
+# section 17), then (when the engine has the registry job of `guard rule add --demo`) the
+# language-model forget rule.
+BACKBONE_JOB = DemoJob(f"the backbone '{DEMO_BACKBONE}' (digits 0-4, declared public)",
+                       "engine.image_jobs:pretrain_backbone_job",
+                       {"name": DEMO_BACKBONE, "dataset": "digits", "classes": PUBLIC_CLASSES})
 DIGITS_JOB = DemoJob(f"the digits classifier '{DEMO_MODEL}'",
                      "engine.image_jobs:train_model_job",
-                     {"name": DEMO_MODEL, "dataset": "digits"})  # the tuned digits defaults
+                     {"name": DEMO_MODEL, "dataset": "digits", "mode": "independent",
+                      "classes": DEMO_CLASSES, "backbone_from": DEMO_BACKBONE})
 RULE_JOB = DemoJob("the language-model forget rule 'harry-potter'",
                    "engine.guard.registry_jobs:add_rule_job", {"demo": True}, required=False)
 
@@ -62,7 +71,7 @@ def job_exists(target: str) -> bool:
 
 
 def demo_jobs() -> list[DemoJob]:
-    return [DIGITS_JOB] + ([RULE_JOB] if job_exists(RULE_JOB.target) else [])
+    return [BACKBONE_JOB, DIGITS_JOB] + ([RULE_JOB] if job_exists(RULE_JOB.target) else [])
 
 
 def workspace_is_empty(ctx: AppContext) -> bool:
@@ -119,8 +128,10 @@ class DemoBanner(QFrame):
     def _set_state(self, state: str) -> None:
         self.state = state
         texts = {
-            "offer": ("This workspace is empty. Build the demo: a digits classifier "
-                      f"('{DEMO_MODEL}', the tuned settings; a minute or two on a CPU)"
+            "offer": ("This workspace is empty. Build the demo: a digits classifier of digits "
+                      f"5-9 ('{DEMO_MODEL}') whose every forget is exact, on a backbone "
+                      "pretrained on digits 0-4, which stand for public data (about a minute "
+                      "on a CPU)"
                       f"{self._rule_part()} built in the background, so that you can "
                       "forget a class right away.", "Build the demo", "Not now"),
             "building": (f"Building the demo: {self._jobs[0].title}…" if self._jobs else "",

@@ -21,25 +21,34 @@ from PySide6.QtWidgets import (
 )
 
 from engine.datasets import DATASETS, FASHION_MNIST_DIR
+from storage.erasure_kinds import EXACT, describe, erasure_kind
 
 BACKBONES = ["vit_tiny_patch16_224", "vit_small_patch16_224", "vit_base_patch16_224"]
-MODES = {
-    "isolated": "Isolated erasure: a backbone pretrained on non-erasable data stays frozen and "
-                "every trainable parameter belongs to one class, but classes train together, "
-                "so a class-level residual is measured. Needs a registered backbone "
-                "(Pretrain backbone).",
-    "frozen": "Backbone frozen; prompts and head rows train. Isolated erasure when the "
-              "backbone's weights come from non-erasable data.",
-    "lora": "LoRA adapters on attention (the paper's default). The adapters learn from every "
-            "class: erasure is approximate, and results say so.",
-    "full": "Every weight trains (the tuned default for digits). Shared weights learn from "
-            "every class: erasure is approximate, and results say so.",
+MODES = {  # the first is the default: the mode whose every forget is exact
     "independent": "Each class is one Gaussian over a frozen backbone's features, derived "
                    "from its own images only: forgetting a class leaves the very model a "
-                   "training without it gives. Needs a registered backbone (Pretrain "
-                   "backbone); no epochs.",
+                   "training without it gives. Needs a registered backbone that never saw "
+                   "the classes you train here (Pretrain backbone); no epochs.",
+    "isolated": "A backbone pretrained on non-erasable data stays frozen and every trainable "
+                "parameter belongs to one class, but classes train together. Needs a "
+                "registered backbone (Pretrain backbone).",
+    "frozen": "Backbone frozen; prompts and head rows train together.",
+    "lora": "LoRA adapters on attention (the paper's default); the adapters learn from every "
+            "class.",
+    "full": "Every weight trains; shared weights learn from every class.",
 }
+DEFAULT_MODE = next(iter(MODES))
 NO_BACKBONE = "none (random initial weights)"
+
+
+def mode_note(mode: str) -> str:
+    """What the mode is, the erasure kind its forgets give, and what makes them exact."""
+    kind = erasure_kind(mode)
+    text = f"{MODES.get(mode, '')} Forgets are {kind}. {describe(kind)}"
+    if kind != EXACT:
+        text += (" Each request is made exact later by a retrain follow-up (Retrain…), "
+                 "which costs about one training run of this model.")
+    return text
 
 
 def fashion_mnist_found() -> bool:
@@ -75,7 +84,7 @@ class TrainForm(QWidget):
         self.backbone_box.addItems(BACKBONES)
         self.mode_box = QComboBox()
         self.mode_box.addItems(list(MODES))
-        self.mode_box.setCurrentText("full")
+        self.mode_box.setCurrentText(DEFAULT_MODE)
         self.mode_note = QLabel()
         self.mode_note.setWordWrap(True)
         self.backbone_from_box = QComboBox()
@@ -214,7 +223,7 @@ class TrainForm(QWidget):
         self.changed.emit()
 
     def _on_mode_box_currentTextChanged(self, mode: str) -> None:  # noqa: N802
-        self.mode_note.setText(MODES.get(mode, ""))
+        self.mode_note.setText(mode_note(mode))
         self.changed.emit()
 
     def _on_browse_button_clicked(self) -> None:

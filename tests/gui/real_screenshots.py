@@ -77,6 +77,7 @@ def _shooter(app: object, window: object, folder: Path):  # noqa: ANN202
 def _train(app: object, window: object) -> None:
     train = window.screen("Train")
     train.form.name_edit.setText("digits-demo")
+    train.form.mode_box.setCurrentText("full")  # the flow forgets, audits, retrains
     train.form.epochs_spin.setValue(15)
     train.form.advanced_edit.setText(json.dumps(TRAIN))
     train.form.advanced_edit.setCursorPosition(0)

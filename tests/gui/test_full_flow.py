@@ -67,6 +67,7 @@ def test_train_forget_audit_and_certify_through_the_widgets(
     window.show_screen("Train")
     train = window.screen("Train")
     train.form.name_edit.setText("tiny")
+    train.form.mode_box.setCurrentText("full")  # the flow forgets, audits, retrains
     train.form.epochs_spin.setValue(6)
     train.form.advanced_edit.setText(json.dumps(TINY))
     train.form.device_box.setCurrentText("cpu")

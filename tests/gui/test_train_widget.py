@@ -20,7 +20,25 @@ def screen(qtbot, engine_ctx: AppContext, monkeypatch: pytest.MonkeyPatch) -> Tr
     widget = TrainWidget(engine_ctx)
     qtbot.addWidget(widget)
     widget.show()
+    widget.form.mode_box.setCurrentText("full")  # these tests drive the job, not the mode
     return widget
+
+
+def test_the_default_mode_is_exact_and_each_mode_says_its_kind_and_follow_up(
+        qtbot, engine_ctx: AppContext) -> None:  # noqa: ANN001
+    screen = TrainWidget(engine_ctx)
+    qtbot.addWidget(screen)
+    form = screen.form
+    assert form.mode_box.currentText() == "independent"
+    assert "Forgets are exact." in form.mode_note.text()
+    assert "retrain follow-up" not in form.mode_note.text()
+    assert not screen.train_button.isEnabled()  # it needs a backbone that never saw the data
+    assert "needs a registered backbone" in screen.problem_label.text()
+    form.mode_box.setCurrentText("full")
+    assert "Forgets are approximate." in form.mode_note.text()
+    assert "retrain follow-up" in form.mode_note.text() and screen.train_button.isEnabled()
+    form.mode_box.setCurrentText("frozen")
+    assert "Forgets are isolated." in form.mode_note.text()
 
 
 def test_training_shows_progress_figures_and_the_result(screen: TrainWidget, qtbot) -> None:  # noqa: ANN001
@@ -134,7 +152,8 @@ def test_the_demo_adds_the_forget_rule_once_the_engine_has_its_job() -> None:
     assert demo.job_exists("engine.image_jobs:train_model_job")
     assert not demo.job_exists("engine.image_jobs:no_such_job")
     assert not demo.job_exists("engine.no_such_module:job")
-    assert demo.demo_jobs()[0] is demo.DIGITS_JOB
+    assert demo.demo_jobs()[:2] == [demo.BACKBONE_JOB, demo.DIGITS_JOB]
+    assert demo.DIGITS_JOB.kwargs["mode"] == "independent"  # exact erasure by default
     assert (demo.RULE_JOB in demo.demo_jobs()) == demo.job_exists(demo.RULE_JOB.target)
 
 

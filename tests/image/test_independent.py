@@ -163,3 +163,15 @@ def _tamper(root: Path, cid: int) -> None:
             live.class_artifacts = {**live.class_artifacts, str(cid): sha}
     finally:
         ws.close()
+
+
+def test_the_demo_builds_an_exact_model_on_a_backbone_of_other_classes(tmp_path: Path) -> None:
+    """The first-start demo's jobs, as the banner submits them (one epoch): the model's
+    forgets are exact, and its classes are disjoint from the backbone's."""
+    from gui.demo import BACKBONE_JOB, DIGITS_JOB
+
+    root = tmp_path / "ws"
+    run_job(pretrain_backbone_job(root, operator="demo", epochs=1, **BACKBONE_JOB.kwargs))
+    out = run_job(train_model_job(root, operator="demo", **DIGITS_JOB.kwargs))
+    assert out["mode"] == "independent" and out["erasure_kind"] == "exact"
+    assert out["classes"] == ["5", "6", "7", "8", "9"] and out["test_accuracy"] > 0.5
