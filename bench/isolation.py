@@ -35,7 +35,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.audit import ARCH, _no_arch, _progress  # noqa: E402
+from bench.audit import ARCH, _progress  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "isolation.json"
 SHOTS = ("1", "5", "20")
@@ -75,6 +75,11 @@ def pretrain_per_class(args: argparse.Namespace) -> int:
     """0 means every image: a cap above the largest class (None would mean the default)."""
     wanted = args.pretrain_per_class
     return args.per_class if wanted is None else (wanted or 10**6)
+
+
+def _no_arch(options: dict[str, Any]) -> dict[str, Any]:
+    """A model built from a registered backbone takes its architecture from it."""
+    return {k: v for k, v in options.items() if k not in ARCH}
 
 
 def prepare(base: Path, args: argparse.Namespace) -> dict[str, Any]:
