@@ -82,10 +82,10 @@ class ReportsWidget(Screen):
         columns = QHBoxLayout()
         groups = [[("received", "Received"), ("approved", "Approved"),
                    ("rejected", "Rejected")],
-                  [("executed", "Executed"), ("certified", "Certified"),
-                   ("overdue", "Overdue")],
+                  [("executed", "Executed"), ("exact", "Made exact"),
+                   ("certified", "Certified"), ("overdue", "Overdue")],
                   [("at_risk", "Due within 7 days"), ("timing", "Time to erasure"),
-                   ("log", "Audit log")]]
+                   ("timing_exact", "Time to exact"), ("log", "Audit log")]]
         for group in groups:
             form = QFormLayout()
             for key, label in group:
@@ -130,13 +130,12 @@ class ReportsWidget(Screen):
                 label.setText("–")
             return
         for key, value in f["counts"].items():
-            self.figures[key].setText(str(value))
+            if key in self.figures:
+                self.figures[key].setText(str(value))
         self.figures["overdue"].setText(_ids(f["overdue"]))
         self.figures["at_risk"].setText(_ids(f["at_risk"]))
-        t = f["time_to_erasure"]
-        self.figures["timing"].setText(
-            "no erasure" if not t["count"] else
-            f"median {t['median']:.1f} d, p90 {t['p90']:.1f} d, worst {t['worst']:.1f} d")
+        self.figures["timing"].setText(_times(f["time_to_erasure"], "no erasure"))
+        self.figures["timing_exact"].setText(_times(f.get("time_to_exact"), "none made exact"))
         self.figures["log"].setText(("intact" if f["log"]["valid"] else "BROKEN")
                                     + f", head {f['log']['head_hash'][:12]}…")
         p = f["period"]
@@ -201,3 +200,10 @@ class ReportsWidget(Screen):
 
 def _ids(ids: list[int]) -> str:
     return "none" if not ids else f"{len(ids)} (" + ", ".join(f"#{i}" for i in ids) + ")"
+
+
+def _times(t: dict[str, Any] | None, none: str) -> str:
+    """Median, p90 and worst of a period's durations in days ('none' when there are none)."""
+    if not t or not t.get("count"):
+        return none
+    return f"median {t['median']:.1f} d, p90 {t['p90']:.1f} d, worst {t['worst']:.1f} d"

@@ -30,6 +30,9 @@ def test_preview_shows_figures_and_chart(screen: ReportsWidget, seeded: dict) ->
     assert f"#{seeded['overdue']}" in screen.figures["overdue"].text()
     assert f"#{seeded['at_risk']}" in screen.figures["at_risk"].text()
     assert "median" in screen.figures["timing"].text()
+    assert screen.figures["exact"].text() == str(facts["counts"]["exact"])
+    assert screen.figures["timing_exact"].text() == "none made exact" or \
+        "median" in screen.figures["timing_exact"].text()
     assert screen.chart.getPlotItem().listDataItems() or screen.chart.getPlotItem().items
     assert screen.pdf_button.isEnabled() and screen.csv_button.isEnabled()
 
