@@ -166,12 +166,8 @@ def _rederive(run: _Run, operator: str, cancel: CancelToken
 
 def _audit_reference(run: _Run, operator: str, cancel: CancelToken
                      ) -> Generator[Progress, None, None]:
-    job = reference_job(run.ws, run.facts, run.dataset, operator, cancel)
-    model, info = yield from scaled(job, 0.0, 0.9, "retrain reference")
-    run.models["reference"], run.extra["reference"] = model, info
-    _score(run, "reference")
-    run.metrics["reference"]["scorecard"]["run_time_s"] = info["seconds"]
-    yield Progress(1.0, "retrain reference scored")
+    yield from _reference_scored(run, "reference", run.facts, "retrain reference", operator,
+                                 cancel)
 
 
 def _audit_twin(run: _Run, operator: str, cancel: CancelToken
@@ -179,12 +175,19 @@ def _audit_twin(run: _Run, operator: str, cancel: CancelToken
     """The second retrain reference: the same configuration with another training seed,
     cached like the first; its gap to the first is the noise floor (section 15)."""
     config = {**run.facts["config"], "seed": int(run.facts["config"].get("seed", 0)) + TWIN}
-    job = reference_job(run.ws, {**run.facts, "config": config}, run.dataset, operator, cancel)
-    model, info = yield from scaled(job, 0.0, 0.9, "second retrain reference")
-    run.models["twin"], run.extra["twin"] = model, info
-    _score(run, "twin")
-    run.metrics["twin"]["scorecard"]["run_time_s"] = info["seconds"]
-    yield Progress(1.0, "second retrain reference scored")
+    yield from _reference_scored(run, "twin", {**run.facts, "config": config},
+                                 "second retrain reference", operator, cancel)
+
+
+def _reference_scored(run: _Run, name: str, facts: dict[str, Any], label: str,
+                      operator: str, cancel: CancelToken) -> Generator[Progress, None, None]:
+    """Train (or read from the cache) a retrain reference of ``facts`` and score it."""
+    job = reference_job(run.ws, facts, run.dataset, operator, cancel)
+    model, info = yield from scaled(job, 0.0, 0.9, label)
+    run.models[name], run.extra[name] = model, info
+    _score(run, name)
+    run.metrics[name]["scorecard"]["run_time_s"] = info["seconds"]
+    yield Progress(1.0, f"{label} scored")
 
 
 def _statistics(run: _Run, operator: str, cancel: CancelToken
