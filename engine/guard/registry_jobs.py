@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,7 @@ def rule_spec(name: str | None, forget_file: str | None, retain_file: str | None
     if demo:
         spec = load_demo_rule()
         if name and name != spec.name:
-            spec = RuleSpec(name, spec.description, spec.forget, spec.retain, spec.general)
+            spec = replace(spec, name=name)
     elif not forget_file:
         raise UnpromptError("give --forget-file F (one prompt per line, or a JSON rule file) "
                             "or --demo")

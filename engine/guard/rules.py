@@ -2,14 +2,18 @@
 
 A rule file is JSON (the shape of ``data/harry_potter.json``) or plain text with one prompt per
 line, optionally ``prompt<TAB>answer<TAB>key1;key2``. Examples marked ``split: test`` are held
-out from training and used only to measure the classifier.
+out from training and used only to measure the classifier; ``split: calibration`` marks prompts
+written apart from the training examples that only choose the classifier's threshold. A JSON
+rule may also name ``aliases`` (a name -> the other names it goes by), ``terms`` (the topic's
+names) and ``neighbour_terms`` (names of the topics next to it) for augmentation
+(engine/guard/augment.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +23,7 @@ DATA = Path(__file__).resolve().parent / "data"
 DEMO_RULE = DATA / "harry_potter.json"
 GENERAL_PROMPTS = DATA / "general_prompts.txt"
 IGNORANT_PROMPTS = DATA / "ignorant.json"
-SPLITS = ("train", "test")
+SPLITS = ("train", "test", "calibration")
 HOLD_OUT_FROM = 20  # parts with fewer examples and no split fields are not held out
 
 
@@ -43,7 +47,8 @@ class Example:
         prompt = str(item.get("prompt", ""))
         split = item.get("split") or (hashed_split(prompt) if hold_out else "train")
         if split not in SPLITS:
-            raise UnpromptError(f"Unknown split {split!r}; use 'train' or 'test'.")
+            raise UnpromptError(f"Unknown split {split!r}; use 'train', 'test' or "
+                                "'calibration'.")
         return cls(prompt.strip(), str(item.get("answer") or ""), keys, split,
                    str(item.get("group") or ""))
 
@@ -62,20 +67,25 @@ class RuleSpec:
     forget: list[Example] = field(default_factory=list)
     retain: list[Example] = field(default_factory=list)
     general: list[Example] = field(default_factory=list)
+    aliases: dict[str, list[str]] = field(default_factory=dict)
+    terms: list[str] = field(default_factory=list)
+    neighbour_terms: list[str] = field(default_factory=list)
 
     def split(self, part: str, split: str) -> list[Example]:
         return [e for e in getattr(self, part) if e.split == split]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON for the registry's ``examples`` column (and for rule files)."""
-        return {"name": self.name, "description": self.description,
+        vocabulary = {k: getattr(self, k) for k in VOCABULARY if getattr(self, k)}
+        return {"name": self.name, "description": self.description, **vocabulary,
                 **{part: [e.to_dict() for e in getattr(self, part)]
                    for part in ("forget", "retain", "general")}}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], name: str | None = None) -> RuleSpec:
         spec = cls(name or str(data.get("name") or ""), str(data.get("description") or ""),
-                   *[_examples(data.get(part) or []) for part in ("forget", "retain", "general")])
+                   *[_examples(data.get(part) or []) for part in ("forget", "retain", "general")],
+                   *_vocabulary(data))
         spec.validate()
         return spec
 
@@ -87,6 +97,26 @@ class RuleSpec:
             raise UnpromptError(f"The rule {self.name!r} has no forget examples.")
         if any(not e.prompt for e in [*self.forget, *self.retain, *self.general]):
             raise UnpromptError(f"The rule {self.name!r} contains an empty example prompt.")
+
+
+VOCABULARY = ("aliases", "terms", "neighbour_terms")
+
+
+def _vocabulary(data: dict[str, Any]) -> tuple[dict[str, list[str]], list[str], list[str]]:
+    """The rule's optional names: ``aliases`` (name -> other names) and the two term lists."""
+    aliases = data.get("aliases") or {}
+    if not isinstance(aliases, dict) or not all(
+            isinstance(k, str) and _strings(v) for k, v in aliases.items()):
+        raise UnpromptError("A rule's 'aliases' must map each name to a list of other names.")
+    terms = [data.get(k) or [] for k in VOCABULARY[1:]]
+    for key, items in zip(VOCABULARY[1:], terms, strict=True):
+        if not _strings(items):
+            raise UnpromptError(f"A rule's {key!r} must be a list of names.")
+    return {k: list(v) for k, v in aliases.items()}, list(terms[0]), list(terms[1])
+
+
+def _strings(items: Any) -> bool:
+    return isinstance(items, list) and all(isinstance(i, str) and i.strip() for i in items)
 
 
 def _examples(items: list[Any]) -> list[Example]:
@@ -125,8 +155,8 @@ def rule_from_files(name: str, forget_file: str | Path, retain_file: str | Path 
         if not extra.is_file():
             raise NotFoundError(f"No retain file at {extra}.")
         retain += _examples(read_examples(extra))
-    spec = RuleSpec(name, description or forget.description, forget.forget, retain,
-                    forget.general)
+    spec = replace(forget, name=name, description=description or forget.description,
+                   retain=retain)
     spec.validate()
     return spec
 

@@ -13,9 +13,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from engine.background import in_background, loading
+from engine.guard.augment import augment, short_answers
 from engine.guard.classifier import (
     Encoder,
     PromptClassifier,
+    Split,
     load_sentence_encoder,
     train_classifier_job,
 )
@@ -82,6 +84,21 @@ def classifier_negatives(rule: RuleSpec) -> list[str]:
     return list(dict.fromkeys(e.prompt for e in pool if e.split == "train"))
 
 
+def classifier_examples(rule: RuleSpec) -> tuple[list[str], list[str], Split | None]:
+    """(positives, negatives, calibration split or None) of the rule's classifier: the train
+    split augmented with the rule's names and short answers (engine/guard/augment.py), and
+    its ``calibration`` prompts, written apart from the examples, where it has both kinds."""
+    forget, retain = rule.split("forget", "train"), rule.split("retain", "train")
+    positives, negatives = augment(
+        [e.prompt for e in forget], classifier_negatives(rule), aliases=rule.aliases,
+        terms=[*rule.terms, *short_answers(e.answer for e in forget)],
+        neighbour_terms=[*rule.neighbour_terms, *short_answers(e.answer for e in retain)])
+    calibration = ([e.prompt for e in rule.split("forget", "calibration")],
+                   [e.prompt for e in [*rule.split("retain", "calibration"),
+                                       *rule.split("general", "calibration")]])
+    return positives, negatives, calibration if all(calibration) else None
+
+
 def train_rule_job(lm: LoadedLM, rule: RuleSpec, *, encoder: Encoder | None = None,
                    corruption: str = DEFAULT_CORRUPTION,
                    corruption_params: dict[str, Any] | None = None, target_fpr: float = 0.01,
@@ -99,9 +116,9 @@ def train_rule_job(lm: LoadedLM, rule: RuleSpec, *, encoder: Encoder | None = No
     if encoder is None:
         encoder = yield from in_background(load_sentence_encoder,
                                            loading("the prompt-classifier encoder"))
+    positives, negatives, written = classifier_examples(rule)
     head, calibration = yield from scaled(train_classifier_job(
-        encoder, [e.prompt for e in rule.split("forget", "train")], classifier_negatives(rule),
-        target_fpr, seed=seed), 0.0, 0.1)
+        encoder, positives, negatives, target_fpr, seed=seed, calibration=written), 0.0, 0.1)
     yield Progress(0.1, "classifier calibrated", rounded(calibration.to_dict()))
     search = yield from choose_sigma(lm, rule, corruption, params, max_new_tokens, max_evals,
                                      max_known, cancel)

@@ -23,8 +23,11 @@ def test_demo_rule_has_answered_forget_and_neighbour_prompts_with_held_out_split
     assert rule.name == "harry-potter"
     assert len([e for e in rule.forget if e.answer and e.keys]) >= 60
     assert len([e for e in rule.retain if e.answer and e.keys]) >= 60
-    assert {e.group for e in rule.retain} == {"fantasy", "authors", "magic", "schools"}
+    assert {e.group for e in rule.retain} == {"fantasy", "authors", "magic", "schools",
+                                              "real-world", "general"}
     assert rule.general and all(rule.split(p, "test") for p in ("forget", "retain", "general"))
+    assert all(len(rule.split(p, "calibration")) >= 30 for p in ("forget", "retain"))
+    assert rule.aliases["Harry Potter"] and len(rule.terms) >= 100 and rule.neighbour_terms
     assert len({e.prompt for e in rule.forget}) == len(rule.forget)
 
 
