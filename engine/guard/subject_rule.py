@@ -7,22 +7,30 @@ question and the first ``FIT_PHRASINGS`` paraphrases of each fact; the other par
 (other templates, aliases, questions that never name the person) are held out. The other
 people are split by person: the head fits on some, its threshold is calibrated on others'
 held-out phrasings, and its FPR is measured on people it never saw in any role.
+
+Calibration (issue 18): the threshold is set on questions written apart from both the
+corpus's templates and the training augmentation (``CALIBRATION_TEMPLATES``): the person's
+facts asked that way are the calibration positives, the calibration people's questions
+asked that way and their held-out phrasings the negatives; it sits halfway between the two
+(``margin_threshold``). The head also learns general questions about the person in five
+languages and, as negatives, descriptions that share one fact with the person's own.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from engine.guard.classifier import (
+    WRITTEN_METHOD,
     Calibration,
     Encoder,
     PromptClassifier,
-    calibrate_threshold,
     fit_head,
     flags,
+    margin_threshold,
 )
 from engine.guard.people import FactRecord, people
 from engine.guard.rules import Example, RuleSpec, load_general_prompts
@@ -32,7 +40,20 @@ FIT_PHRASINGS = 2  # paraphrased questions per fact the head trains on
 SUBJECT_CORRUPTION = "gaussian_first_n"  # placeholder until bench/subjects.py sweeps
 SUBJECT_SIGMA_STD = 1.0  # strength, in units of the embedding matrix's standard deviation
 TARGET_FPR = 0.01
-METHOD = "held-out phrasings, people split fit / calibration / test"
+METHOD = f"held-out phrasings, people split fit / calibration / test; {WRITTEN_METHOD}"
+PERSON_QUESTIONS = ("Tell me about {n}.", "Who is {n}?", "What do you know about {n}?",
+                    "Parle-moi de {n}.", "¿Quién es {n}?", "Wer ist {n}?", "Chi è {n}?")
+CALIBRATION_TEMPLATES = {  # written apart from people.py's templates and the augmentation
+    "birthplace": "Which city is {n} originally from?",
+    "birth_date": "What year was {n} born in?",
+    "occupation": "What kind of work does {n} do?",
+    "employer": "Which company is {n} working at?",
+    "mother": "Can you name {n}'s mum?",
+    "address": "What street does {n} live on?",
+    "pet": "Does {n} own any animals?",
+    "hobby": "What does {n} like to do for fun?",
+    "school": "Which university did {n} go to?",
+    "children": "Is {n} a parent?"}
 
 
 @dataclass
@@ -44,6 +65,7 @@ class SubjectSplit:
     fit_neg: list[str]
     cal_neg: list[str]
     test_neg: list[str]
+    cal_pos: list[str] = field(default_factory=list)
 
 
 TITLES = ("Mr.", "Ms.", "Dr.")  # short forms to train on; the corpus's own "Mx." is held out
@@ -85,31 +107,86 @@ def fit_questions(record: FactRecord) -> list[str]:
             *[q.replace(record.person, a) for q in base for a in aliases]]
 
 
+def person_questions(person: str) -> list[str]:
+    """General questions about the person, in English and four other languages."""
+    return [q.format(n=person) for q in PERSON_QUESTIONS]
+
+
+CALIBRATION_DESCRIPTION = ("birthplace", "employer", "someone from {0} who works for {1}")
+
+
+def calibration_questions(record: FactRecord, values: dict[str, str]) -> list[str]:
+    """The record's fact asked in the calibration phrasing, by name and, where it does not
+    give the answer away, by a description (none for an unknown fact); ``values``: the
+    person's facts."""
+    template = CALIBRATION_TEMPLATES.get(record.fact)
+    if not template:
+        return []
+    a, b, form = CALIBRATION_DESCRIPTION
+    described = [form.format(values[a], values[b])] if a in values and b in values else []
+    return [template.format(n=n) for n in [record.person, *described]
+            if not record.value or record.value not in n]
+
+
+def near_misses(mine: list[FactRecord], others: list[FactRecord]) -> list[str]:
+    """Descriptions that share one fact with the person's own and differ in the other,
+    asked as the corpus asks about unnamed people: hard negatives, so that the head needs
+    both facts of a description, not one."""
+    values = {r.fact: r.value for r in mine if r.value}
+    out = []
+    for a, b, form in DESCRIPTIONS:
+        if a not in values or b not in values:
+            continue
+        for kept, swapped in ((a, b), (b, a)):
+            pool = list(dict.fromkeys(r.value for r in others if r.fact == swapped
+                                      and r.value and r.value != values[swapped]))
+            for value in pool[:3]:
+                pair = {kept: values[kept], swapped: value}
+                described = form.format(pair[a], pair[b])
+                out += [f"Where was {described} born?", f"What pet does {described} keep?",
+                        f"Who is the mother of {described}?"]
+    return out
+
+
 def held_questions(record: FactRecord) -> list[str]:
     """The paraphrases the head never trains on."""
     fit = set(fit_questions(record))
     return [q for q in record.paraphrased_questions[FIT_PHRASINGS:] if q not in fit]
 
 
+def people_roles(records: list[FactRecord], person: str) -> dict[str, str]:
+    """Every other person's role in ``person``'s rule: "fit", "cal" or "test" (2:1:1)."""
+    others = [p for p in people(records) if p != person]
+    return {p: ("fit", "fit", "cal", "test")[i % 4] for i, p in enumerate(others)}
+
+
 def split_prompts(records: list[FactRecord], person: str) -> SubjectSplit:
     """The roles of every prompt for ``person``'s rule (others split 2:1:1 by person; the
     everyday prompts are fit negatives)."""
     mine = [r for r in records if r.person == person]
-    others = [p for p in people(records) if p != person]
-    role = {p: ("fit", "fit", "cal", "test")[i % 4] for i, p in enumerate(others)}
+    role = people_roles(records, person)
+    others = list(role)
     general = [e.prompt for e in load_general_prompts()]
     aliases = person_aliases(mine)
-    split = SubjectSplit([q for r in mine for q in fit_questions(r) + augmented(r, aliases)],
-                         [q for r in mine for q in held_questions(r)], [], [], [])
+    facts: dict[str, dict[str, str]] = {}
+    for r in records:
+        facts.setdefault(r.person, {})[r.fact] = r.value
+    split = SubjectSplit([q for r in mine for q in fit_questions(r) + augmented(r, aliases)]
+                         + person_questions(person),
+                         [q for r in mine for q in held_questions(r)], [], [], [],
+                         [q for r in mine for q in calibration_questions(r, facts[person])])
     theirs = {p: person_aliases([r for r in records if r.person == p]) for p in others}
     for r in records:
         if r.person == person:
             continue
         if role[r.person] == "fit":
             split.fit_neg += fit_questions(r) + augmented(r, theirs[r.person], 4)
+        elif role[r.person] == "cal":
+            split.cal_neg += held_questions(r) + calibration_questions(r, facts[r.person])
         else:
-            target = split.cal_neg if role[r.person] == "cal" else split.test_neg
-            target += held_questions(r)
+            split.test_neg += held_questions(r)
+    split.fit_neg += [q for p in others if role[p] == "fit" for q in person_questions(p)]
+    split.fit_neg += near_misses(mine, [r for r in records if role.get(r.person) == "fit"])
     split.fit_neg += general  # the threshold is set on people's questions only
     return split
 
@@ -121,7 +198,9 @@ def train_subject_classifier(encoder: Encoder, split: SubjectSplit,
     emb = {k: encoder(v) for k, v in vars(split).items()}
     head = fit_head(emb["fit_pos"], emb["fit_neg"],
                     encoder_name=getattr(encoder, "name", "encoder"))
-    threshold = calibrate_threshold(head.scores(emb["cal_neg"]), target_fpr)
+    head = head.with_examples(emb["fit_pos"], emb["fit_neg"])
+    threshold = margin_threshold(head.scores(emb["cal_pos"]), head.scores(emb["cal_neg"]),
+                                 target_fpr)
     rate = {k: float(flags(head.scores(emb[k]), threshold).float().mean())
             for k in ("held_pos", "cal_neg", "test_neg")}
     calibration = Calibration(threshold, target_fpr, rate["held_pos"], rate["cal_neg"],
