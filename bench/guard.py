@@ -70,10 +70,11 @@ def _operating_point(encoder: Any, rule: Any, trained: Any, target_fpr: float) -
     """Held-out classifier rates at a threshold calibrated for ``target_fpr``."""
     from engine.guard import Guard, load_general_prompts, train_classifier
     from engine.guard.evaluate import classifier_figures
-    from engine.guard.train import classifier_negatives
+    from engine.guard.train import classifier_examples
 
-    _, calibration = train_classifier(encoder, [e.prompt for e in rule.split("forget", "train")],
-                                      classifier_negatives(rule), target_fpr)
+    positives, negatives, written = classifier_examples(rule)
+    _, calibration = train_classifier(encoder, positives, negatives, target_fpr,
+                                      calibration=written)
     guard_rule = replace(trained.guard_rule(), threshold=calibration.threshold)
     general = [e for e in load_general_prompts() if e.split == "test"]
     figures = classifier_figures(Guard([guard_rule], encoder), rule, general)
@@ -94,31 +95,49 @@ def run_classifier(args: argparse.Namespace) -> dict[str, Any]:
     )
     from engine.guard.evaluate import classifier_figures
     from engine.guard.jobutil import rounded
-    from engine.guard.train import classifier_negatives
+    from engine.guard.train import classifier_examples
 
     torch.set_num_threads(args.threads)
     encoder, rule = load_sentence_encoder(), load_demo_rule()
     general = [e for e in load_general_prompts() if e.split == "test"]
-    out: dict[str, Any] = {"encoder": encoder.name, "rule": rule.name}
+    positives, negatives, written = classifier_examples(rule)
+    out: dict[str, Any] = {"encoder": encoder.name, "rule": rule.name,
+                           "n_train_positive": len(positives),
+                           "n_train_negative": len(negatives), "load": _load()}
     for target in (0.01, 0.02):
-        head, cal = train_classifier(encoder, [e.prompt for e in rule.split("forget", "train")],
-                                     classifier_negatives(rule), target)
+        started = time.perf_counter()
+        head, cal = train_classifier(encoder, positives, negatives, target,
+                                     calibration=written)
+        seconds = time.perf_counter() - started
         guard = Guard([GuardRule(rule.name, head, cal.threshold, "reverse", {}, 0.0)], encoder)
         figures = classifier_figures(guard, rule, general)
-        out[f"at_{round(target * 100)}pct_fpr"] = {"calibration": cal.to_dict(), **figures,
-                                                   "independent": independent(guard)}
+        out[f"at_{round(target * 100)}pct_fpr"] = {
+            "calibration": cal.to_dict(), "train_seconds": seconds,
+            "classifier_bytes": len(head.to_bytes()), **figures,
+            "independent": independent(guard, rule)}
     return rounded(out)
+
+
+def _load() -> str:
+    """The machine's load averages (a shared machine: figures of time are noisy)."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 INDEPENDENT = ROOT / "engine" / "guard" / "data" / "harry_potter_independent.json"
 
 
-def independent(guard: Any) -> dict[str, Any]:
+def independent(guard: Any, spec: Any) -> dict[str, Any]:
     """The rule on 32 + 32 prompts written apart from its examples (issue 18): TPR / FPR at
     its calibrated threshold, and the TPR at the strictest threshold with <= 2% neighbour
-    FPR on this split (an upper bound: that threshold is chosen on the split itself)."""
+    FPR on this split (an upper bound: that threshold is chosen on the split itself).
+    ``without_overlap``: the same rates without the split's prompts that the rule file
+    also holds word for word (written apart, the two coincide on a few common questions)."""
     data = json.loads(INDEPENDENT.read_text(encoding="utf-8"))
     rule = guard.rules[0]
+    held = {e.prompt for part in ("forget", "retain", "general") for e in getattr(spec, part)}
+    clean = {k: [p for p in data[k] if p not in held] for k in ("on_topic", "neighbours")}
+    rates = {k: (rule.classifier.scores(guard.encoder(v)) > rule.threshold).float()
+             for k, v in clean.items()}
     on = rule.classifier.scores(guard.encoder(data["on_topic"]))
     off = rule.classifier.scores(guard.encoder(data["neighbours"]))
     ranked = off.sort(descending=True).values
@@ -127,6 +146,10 @@ def independent(guard: Any) -> dict[str, Any]:
             "tpr": float((on > rule.threshold).float().mean()),
             "fpr": float((off > rule.threshold).float().mean()),
             "tpr_at_2pct_neighbour_fpr_on_split": float((on > at_2pct).float().mean()),
+            "without_overlap": {"n_on_topic": len(clean["on_topic"]),
+                                "n_neighbours": len(clean["neighbours"]),
+                                "tpr": float(rates["on_topic"].mean()),
+                                "fpr": float(rates["neighbours"].mean())},
             "missed": [p for p, s in zip(data["on_topic"], on.tolist(), strict=True)
                        if s <= rule.threshold],
             "flagged_neighbours": [p for p, s in zip(data["neighbours"], off.tolist(),
@@ -245,8 +268,11 @@ def classifier_table(result: dict[str, Any]) -> str:
                      f"{_pct(r['fpr_neighbour'])} / {_pct(r['fpr_general'])} "
                      f"({n['neighbour']} / {n['general']})")
         ind = r["independent"]
+        clean = ind["without_overlap"]
         lines.append(f"{'':11} independent split: TPR {_pct(ind['tpr'])} ({ind['n_on_topic']})"
-                     f", neighbour FPR {_pct(ind['fpr'])} ({ind['n_neighbours']})")
+                     f", neighbour FPR {_pct(ind['fpr'])} ({ind['n_neighbours']}); without "
+                     f"the prompts the rule file also holds: {_pct(clean['tpr'])} "
+                     f"({clean['n_on_topic']}) / {_pct(clean['fpr'])} ({clean['n_neighbours']})")
     return "\n".join(lines)
 
 
