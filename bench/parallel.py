@@ -26,8 +26,11 @@ backbone pretrained briefly on 0-1) and an audit's
 two retrain references (the reference and its twin of a digits model, 4 epochs, class 3
 forgotten; ``audit_job`` without LiRA or relearn, each run on its own copy of the
 workspace so nothing is cached), on the local worker and on a local Ray cluster of 2 CPUs,
-cold and warm. Wall seconds (the independent mode: its training's own seconds), speed-up,
-and whether every stored artifact is the same bytes on both paths.
+cold and warm. Seconds (the independent mode: its training's own; the audit: its reference
+stages, both references trained and scored; each job's wall time beside), speed-up, and
+whether every stored artifact is the same bytes on both paths. The audit's "cold" run comes
+after the independent mode's on the same cluster: only its job actor is new, its task
+workers have imported torch already.
 """
 
 from __future__ import annotations
@@ -187,14 +190,18 @@ def lira(shadows: int, workers: int = 2) -> dict:
             "same_figures": local["metrics"] == on_ray["metrics"] == cold["metrics"]}
 
 
-def drive_job(client, target: str, kwargs: dict) -> tuple[dict, float]:  # noqa: ANN001
-    """Run a registry job on an engine client to its end: its result and wall seconds."""
+def drive_job(client, target: str, kwargs: dict,  # noqa: ANN001
+              marks: list | None = None) -> tuple[dict, float]:
+    """Run a registry job on an engine client to its end: its result and wall seconds;
+    ``marks`` gets ``(seconds, message)`` of each progress record."""
     start = time.monotonic()
     job, value = client.submit(target, kwargs), None
     while True:
         for event in client.poll():
             if event.job_id == job and event.kind == "error":
                 raise RuntimeError(event.data["message"])
+            if event.job_id == job and event.kind == "progress" and marks is not None:
+                marks.append((time.monotonic() - start, event.data["message"]))
             if event.job_id == job and event.kind == "result":
                 value = event.data["value"]
             if event.job_id == job and event.kind == "finished":
@@ -280,9 +287,12 @@ def audit(client, root: Path, name: str) -> dict:  # noqa: ANN001
     """An audit with the retrain reference and its twin (no LiRA, no relearn)."""
     from storage.models import AuditRun
 
+    marks: list = []
     _, wall = drive_job(client, "engine.audit.job:audit_job",
                         {"workspace": str(root), "model_name": name, "operator": "bench",
-                         **AUDIT})
+                         **AUDIT}, marks)
+    first = [t for t, m in marks if m.startswith("model:")][-1]  # the stage before
+    after = next(t for t, m in marks if m.startswith("statistics:"))
     ws = Workspace.open(root)
     try:
         with ws.sessions() as session:
@@ -292,8 +302,8 @@ def audit(client, root: Path, name: str) -> dict:  # noqa: ANN001
             seconds = [r.metrics["seconds"] for r in runs]
     finally:
         ws.close()
-    return {"s": round(wall, 2), "train_s": [round(x, 2) for x in seconds],
-            "artifacts": artifacts}
+    return {"s": round(after - first, 2), "wall_s": round(wall, 2),
+            "train_s": [round(x, 2) for x in seconds], "artifacts": artifacts}
 
 
 class ray_cluster:  # noqa: N801 - a context manager read as a phrase
