@@ -10,6 +10,7 @@ from cli.parsing import add_command, add_group
 from cli.passphrases import ENV, operator_passphrase
 from storage import operators
 from storage import requests as reqs
+from storage.artifact_store import KINDS
 from storage.settings import all_settings, set_setting
 from storage.subject_key import subject_key
 
@@ -42,6 +43,9 @@ def register(commands: argparse._SubParsersAction, parent: argparse.ArgumentPars
     settings.add_argument("--four-eyes", choices=["on", "off"],
                           help=f"turning it off needs --operator's passphrase (${ENV})")
     settings.add_argument("--tsa-url", metavar="URL", help="RFC 3161 timestamp authority")
+    settings.add_argument("--artifact-store", choices=KINDS,
+                          help="what the workspace folder lives on: certificates say what a "
+                               "purge covers there (docs/artifact-stores.md)")
 
 
 def cmd_new(ctx: Context) -> int:
@@ -136,6 +140,8 @@ def cmd_settings(ctx: Context) -> int:
         changes["four_eyes"] = a.four_eyes == "on"
     if a.tsa_url is not None:
         changes["tsa_url"] = a.tsa_url
+    if a.artifact_store is not None:
+        changes["artifact_store"] = a.artifact_store
     passphrase = _passphrase_to_relax(ctx, changes)
     with ctx.workspace.sessions.begin() as session:
         if passphrase is not None:

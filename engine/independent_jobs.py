@@ -2,7 +2,8 @@
 
 ``train_independent`` is what ``engine.training.train_job`` runs for the independent mode:
 the pool from the declared non-erasable data, then each class on its own. Classes could
-be derived in parallel or on different days; the bytes would be the same.
+be derived in parallel or on different days; the bytes would be the same: on the Ray
+backend they are derived in parallel, as Ray tasks (``derive_classes``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 import torch
 
+from engine.audit.stages import scaled
 from engine.datasets import ImageDataset, class_seed, load_dataset, load_reference
 from engine.independent import (
     IndependentViT,
@@ -22,6 +24,7 @@ from engine.independent import (
     set_class,
 )
 from engine.jobs import CancelToken, Progress
+from engine.ray_fanout import fan_out, fans_out
 from storage.errors import RefusedError, UnpromptError
 
 
@@ -50,14 +53,29 @@ def train_independent(cfg: Any, cancel: CancelToken | None = None,
     if cfg.pool_data:
         yield Progress(0.05, "pool statistics from the non-erasable data")
         model.set_pool(pool_from(model, cfg.pool_data), _pool_source(cfg.pool_data))
-    for i, cid in enumerate(data.class_ids):
-        cancel.check()
-        yield Progress(0.1 + 0.8 * i / len(data.class_ids), f"class {cid}: its own Gaussian")
-        set_class(model, cid, derive_class(model, own_images(data, cid)))
+    yield from derive_classes(model, data, cancel)
     cancel.check()
     per_class, accuracy = evaluate(model, data.test_x, data.test_y)
     return TrainResult(model, per_class, accuracy, time.monotonic() - start, cfg.to_dict(),
                        data.reference(), dict(data.class_names), "CPU", [])
+
+
+def derive_classes(model: IndependentViT, data: ImageDataset, cancel: CancelToken
+                   ) -> Generator[Progress, None, None]:
+    """Each class of ``data`` from its own images, into ``model``: one after another, or as
+    parallel Ray tasks on the Ray backend (docs/design.md section 12; the same bytes)."""
+    classes = list(data.class_ids)
+    if fans_out("cpu"):  # classes derive on the CPU (section 17)
+        each = [{"images": own_images(data, cid)} for cid in classes]
+        derived = yield from scaled(fan_out(derive_class, {"model": model}, each,
+                                            "classes", cancel), 0.1, 0.9)
+        for cid, tensors in zip(classes, derived, strict=True):
+            set_class(model, cid, tensors)
+        return
+    for i, cid in enumerate(classes):
+        cancel.check()
+        yield Progress(0.1 + 0.8 * i / len(classes), f"class {cid}: its own Gaussian")
+        set_class(model, cid, derive_class(model, own_images(data, cid)))
 
 
 def derivation_record(model: IndependentViT, seed: int) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.job_classes import check_class, job_class
+from engine.ray_resources import job_options
 from engine.worker import DEFAULT_PROBE, EngineEvent, JobSpec, MarkFailed, to_plain
 from storage.errors import UnpromptError
 
@@ -173,7 +174,7 @@ class RayEngineClient:
         spec = JobSpec(next(self._ids), target, plain, kind or target.rpartition(":")[2],
                        check_class(lane) if lane else job_class(target, plain))
         self.start()
-        options = {"num_gpus": 1} if self._gpus >= 1 else {}  # a GPU job asks for a GPU
+        options = job_options(spec.kwargs, spec.lane, self._gpus)  # a GPU job asks for a GPU
         actor = self._actor_class.options(**options).remote()
         self._flights[spec.job_id] = _Flight(spec, actor, actor.take.remote(),
                                              actor.run.remote(spec, self._probe))

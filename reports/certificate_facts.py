@@ -106,7 +106,8 @@ def _gather_retrained(session: Session, request: ErasureRequest, model: Model,
                   "version_after": after.number},
         "artifacts": {"before": artifact_map(before or after, names),
                       "after": artifact_map(after, names)},
-        "purge": retrain_facts.purge(request, lambda sha: session.get(Artifact, sha)),
+        "purge": {**retrain_facts.purge(request, lambda sha: session.get(Artifact, sha)),
+                  "store": get_setting(session, "artifact_store")},
         "residual_scan": request.result["retrain"]["residual_scan"],
         "audit": _audit(session, audit, EXACT),
         "software": software(),
@@ -199,7 +200,8 @@ def _method(model: Model, request: ErasureRequest) -> dict[str, Any]:
             else "class's prompt token and head row were")
     return {**METHOD, "training_mode": model.training_mode or "unknown",
             "description": f"The erased {what} deleted from the model; a new version was "
-                           "written without them and every stored copy was purged."}
+                           "written without them and the earlier stored copies were "
+                           "purged from the workspace."}
 
 
 def failed_rederivation(audit: AuditRun | None) -> list[int]:
@@ -254,7 +256,8 @@ def _purge(session: Session, request: ErasureRequest, before: ModelVersion | Non
         purged = sorted(set(before.class_artifacts.values()) - set(after.class_artifacts.values()))
     rows = [session.get(Artifact, sha) for sha in purged or []]
     return {"purged": list(purged or []),
-            "complete": all(r is None or r.status == "purged" for r in rows)}
+            "complete": all(r is None or r.status == "purged" for r in rows),
+            "store": get_setting(session, "artifact_store")}
 
 
 def _audit(session: Session, audit: AuditRun | None, kind: str) -> dict[str, Any] | None:

@@ -32,6 +32,7 @@ from reports.pdf_style import (
     p,
     page_header,
 )
+from storage.artifact_store import purge_clause
 
 MANIFEST_NAME = "manifest.json"
 INFO_SHA = "/UnpromptManifestSHA256"
@@ -156,7 +157,7 @@ def _statement(m: dict[str, Any]) -> str:
             else "the forget rule took effect")
     if m["erasure"].get("mechanism") == "retrain":
         what = "the model was retrained without the erased classes"
-    purge = ("every earlier stored copy of them was purged" if m["purge"].get("complete", True)
+    purge = (purge_clause(m["purge"].get("store")) if m["purge"].get("complete", True)
              else "the purge of earlier stored copies is NOT complete")
     scan = "no" if m["residual_scan"]["clean"] else "REMAINING"
     return (f"This certificate attests that erasure request #{req['id']}, received on "

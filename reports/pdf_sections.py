@@ -16,6 +16,7 @@ from reportlab.platypus import Flowable, Spacer
 from reports import pdf_guard
 from reports.pdf_audit import audit_section, residual_table  # noqa: F401 - re-exported
 from reports.pdf_style import FRAME_WIDTH, b, fonts, grid_table, key_value_table, markup, p
+from storage.artifact_store import LOCAL, overwrites, purge_scope
 from storage.erasure_kinds import EXACT, ISOLATED, describe, needs_residual
 
 ORDER = ("removed", "replaced", "added", "unchanged")
@@ -144,12 +145,16 @@ def purge_section(m: dict[str, Any]) -> list[Flowable]:
     purge, scan = m["purge"], m["residual_scan"]
     done = "complete" if purge.get("complete", True) else "NOT complete (resumes at start-up)"
     n = len(purge["purged"])
+    store = purge.get("store") or LOCAL
+    verb = "overwritten and deleted" if overwrites(store) else \
+        "deleted from the workspace's live files"
     out = [_h1("4. Purge and residual scan"),
            p(f"{_count(n, 'stored artifact')} that held the erased parameters "
-             f"{'was' if n == 1 else 'were'} overwritten and deleted; only the hashes remain, "
+             f"{'was' if n == 1 else 'were'} {verb}; only the hashes remain, "
              f"as tombstones. Purge {done}.")]
     out += [p(sha, "hash") for sha in purge["purged"]]
-    out += [Spacer(1, 6), markup(_scan_sentence(scan))]
+    out += [Spacer(1, 6), markup(_scan_sentence(scan)), Spacer(1, 4),
+            p(purge_scope(store), "small")]
     if scan.get("hits"):
         out.append(grid_table(["File", "Pattern"],
                               [[str(h.get("file")), str(h.get("pattern"))] for h in scan["hits"]],
@@ -250,10 +255,11 @@ def _kind_explanation(m: dict[str, Any]) -> str:
         return ("Every parameter of this model that learned from the erased data belonged to "
                 "it alone, or the model was retrained without it: what remains is what "
                 "training without the erased data gives. The erased parameters were deleted "
-                "from the model and their stored bytes destroyed.")
+                "from the model and their stored copies purged (section 4 says what the purge "
+                "covers).")
     if kind == ISOLATED:
         return ("The shared weights of this model never trained on erasable data, and the "
-                "erased class's own parameters were deleted and their stored bytes destroyed. "
+                "erased class's own parameters were deleted and their stored copies purged. "
                 "The remaining classes' own parameters were trained with its images as "
                 "other-class examples, so the model is not what training without it gives; "
                 "the residual below measures the difference.")

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from storage import auditlog
+from storage.artifact_store import check_kind
 from storage.errors import UnpromptError
 from storage.models import Setting
 
@@ -24,6 +25,9 @@ DEFAULTS: dict[str, Any] = {
     # A retrain whose retained-class test accuracy falls more than this (a fraction) below
     # the live version's waits for an operator's decision (docs/design.md section 18).
     "retrain_margin": 0.02,
+    # What the workspace folder lives on (storage/artifact_store.py): certificates say what
+    # a purge covers on it (docs/artifact-stores.md).
+    "artifact_store": "local",
     "guard_thresholds": {"knowledge_gap_max": 0.05, "identical_unflagged_min": 1.0,
                          "tpr_forget_min": 0.9, "fpr_general_max": 0.05,
                          "fpr_neighbour_max": 0.2, "classifier_p95_ms_max": 100.0},
@@ -41,9 +45,14 @@ def all_settings(session: Session) -> dict[str, Any]:
     return {key: get_setting(session, key) for key in DEFAULTS}
 
 
+CHECKS = {"artifact_store": check_kind}  # settings whose values are a closed set
+
+
 def set_setting(session: Session, key: str, value: Any, actor: str) -> None:
     """Change a setting and log it, in the caller's transaction."""
     old = get_setting(session, key)
+    if key in CHECKS:
+        value = CHECKS[key](value)
     row = session.get(Setting, key)
     if row is None:
         session.add(Setting(key=key, value=value))

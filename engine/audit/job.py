@@ -18,7 +18,13 @@ from engine.audit import facts as registry
 from engine.audit.compose import assemble
 from engine.audit.measure import measure
 from engine.audit.outputs import AuditData, audit_data, model_outputs
-from engine.audit.reference import backbone_state, reference_job, retire_stale
+from engine.audit.reference import (
+    backbone_state,
+    fans_out_references,
+    reference_job,
+    reference_jobs,
+    retire_stale,
+)
 from engine.audit.schema import check_metrics
 from engine.audit.stages import scaled
 from engine.jobs import CancelToken, Progress
@@ -166,6 +172,14 @@ def _rederive(run: _Run, operator: str, cancel: CancelToken
 
 def _audit_reference(run: _Run, operator: str, cancel: CancelToken
                      ) -> Generator[Progress, None, None]:
+    if run.opts.twin and fans_out_references(run.facts):  # both at once (section 12)
+        pair = [run.facts, _twin_facts(run.facts)]
+        trained = yield from scaled(reference_jobs(run.ws, pair, run.dataset, operator, cancel),
+                                    0.0, 0.9, "retrain references")
+        for name, (model, info) in zip(("reference", "twin"), trained, strict=True):
+            _keep_reference(run, name, model, info)
+        yield Progress(1.0, "retrain references scored")
+        return
     yield from _reference_scored(run, "reference", run.facts, "retrain reference", operator,
                                  cancel)
 
@@ -174,9 +188,14 @@ def _audit_twin(run: _Run, operator: str, cancel: CancelToken
                 ) -> Generator[Progress, None, None]:
     """The second retrain reference: the same configuration with another training seed,
     cached like the first; its gap to the first is the noise floor (section 15)."""
-    config = {**run.facts["config"], "seed": int(run.facts["config"].get("seed", 0)) + TWIN}
-    yield from _reference_scored(run, "twin", {**run.facts, "config": config},
-                                 "second retrain reference", operator, cancel)
+    if "twin" not in run.models:  # not already trained beside the first
+        yield from _reference_scored(run, "twin", _twin_facts(run.facts),
+                                     "second retrain reference", operator, cancel)
+
+
+def _twin_facts(facts: dict[str, Any]) -> dict[str, Any]:
+    return {**facts, "config": {**facts["config"],
+                                "seed": int(facts["config"].get("seed", 0)) + TWIN}}
 
 
 def _reference_scored(run: _Run, name: str, facts: dict[str, Any], label: str,
@@ -184,10 +203,14 @@ def _reference_scored(run: _Run, name: str, facts: dict[str, Any], label: str,
     """Train (or read from the cache) a retrain reference of ``facts`` and score it."""
     job = reference_job(run.ws, facts, run.dataset, operator, cancel)
     model, info = yield from scaled(job, 0.0, 0.9, label)
+    _keep_reference(run, name, model, info)
+    yield Progress(1.0, f"{label} scored")
+
+
+def _keep_reference(run: _Run, name: str, model: Any, info: dict[str, Any]) -> None:
     run.models[name], run.extra[name] = model, info
     _score(run, name)
     run.metrics[name]["scorecard"]["run_time_s"] = info["seconds"]
-    yield Progress(1.0, f"{label} scored")
 
 
 def _statistics(run: _Run, operator: str, cancel: CancelToken

@@ -23,7 +23,7 @@ from engine.audit.rmia_audit import summary
 from engine.audit.scores import logit_confidence
 from engine.audit.stages import scaled
 from engine.jobs import CancelToken, Progress
-from engine.ray_fanout import fan_out, in_ray
+from engine.ray_fanout import fan_out, fans_out
 
 PER_CLASS = 100
 
@@ -47,10 +47,11 @@ def lira_job(targets: Mapping[str, Any], dataset: Any, config: dict[str, Any],
     is_member = np.r_[np.ones(len(members), bool), np.zeros(len(nonmembers), bool)]
     shared = {"dataset": dataset, "pool": pool, "config": config,
               "backbone_state": backbone_state, "x": x, "y": y}
-    if in_ray():  # the shadows are independent: parallel Ray tasks (docs/design.md section 12)
+    device = _device(config)
+    if fans_out(device):  # the shadows are independent: Ray tasks (docs/design.md section 12)
         outputs = yield from fan_out(shadow_confidence, shared,
                                      [{"seed": seed, "index": i} for i in range(k)],
-                                     "shadow models", cancel)
+                                     "shadow models", cancel, device)
     else:
         outputs = []
         for i in range(k):
@@ -71,6 +72,13 @@ def lira_job(targets: Mapping[str, Any], dataset: Any, config: dict[str, Any],
                 rmia_a, seed)
         out[name] = metrics, points, scores
     return out
+
+
+def _device(config: dict[str, Any]) -> Any:
+    """The device the shadows train on (the training config's, as ``train_job`` reads it)."""
+    from engine.device import resolve_device
+
+    return resolve_device(config.get("device", "auto"))
 
 
 def _rmia(p: np.ndarray, refs: np.ndarray, is_member: np.ndarray, a: float, seed: int

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from engine.jobs import CancelToken, Progress
+from engine.ray_fanout import fan_out, fans_out
 from storage import audits
 from storage.auditlog import canonical_json
 from storage.errors import IntegrityError, UnpromptError
@@ -56,17 +57,67 @@ def reference_job(ws: Workspace, facts: dict[str, Any], dataset: Any, operator: 
 
     Returns the model and ``{"audit_run", "cached", "seconds", "key"}``.
     """
-    retained = [c for c in dataset.class_ids if c not in facts["forgotten"]]
-    key = reference_key(facts["config"], dataset.split.get("digest", ""),
-                        facts["backbone_source"], retained, facts["forgotten"])
+    retained, key = _retained_and_key(facts, dataset)
     cached = _load_cached(ws, facts["model"], key)
     if cached is not None:
         yield Progress(1.0, "using the cached retrain reference")
         return cached
-    model, seconds = yield from _train(ws, facts, subset(dataset, retained), cancel)
+    config = _config(facts, retained)
+    model, seconds = yield from _train(config, subset(dataset, retained),
+                                       backbone_state(ws, facts["backbone_source"]), cancel)
     assert_never_learned(model, facts["forgotten"])
-    record = _store(ws, facts, model, key, retained, seconds, operator)
+    from engine.model_store import model_blobs
+
+    record = _store(ws, facts, model_blobs(model), key, retained, seconds, operator)
     return model, record
+
+
+def fans_out_references(facts: dict[str, Any]) -> bool:
+    """Whether several references of ``facts``' model train as parallel Ray tasks here."""
+    from engine.device import resolve_device
+
+    return fans_out(resolve_device(facts["config"].get("device", "auto")))
+
+
+def reference_jobs(ws: Workspace, many: Sequence[dict[str, Any]], dataset: Any, operator: str,
+                   cancel: CancelToken | None = None
+                   ) -> Generator[Progress, None, list[tuple[Any, dict[str, Any]]]]:
+    """``reference_job`` for each of ``many``; on the Ray backend the ones not cached train
+    as parallel Ray tasks (docs/design.md section 12): the same code, seeds and artifacts."""
+    from engine.audit.stages import scaled
+    from engine.device import resolve_device
+    from engine.serialize import assemble
+
+    if not fans_out_references(many[0]):
+        done = []
+        for i, facts in enumerate(many):
+            job = reference_job(ws, facts, dataset, operator, cancel)
+            done.append((yield from scaled(job, i / len(many), (i + 1) / len(many))))
+        return done
+    plans = [_retained_and_key(facts, dataset) for facts in many]
+    out = [_load_cached(ws, f["model"], key) for f, (_, key) in zip(many, plans, strict=True)]
+    todo = [i for i, found in enumerate(out) if found is None]
+    each = [{"config": _config(many[i], plans[i][0]), "retained": plans[i][0],
+             "backbone_state": backbone_state(ws, many[i]["backbone_source"])} for i in todo]
+    device = resolve_device(many[0]["config"].get("device", "auto"))
+    trained = yield from fan_out(trained_blobs, {"dataset": dataset}, each,
+                                 "retrain references", cancel, device)
+    for i, (blobs, seconds) in zip(todo, trained, strict=True):
+        model = assemble(*blobs)
+        assert_never_learned(model, many[i]["forgotten"])
+        retained, key = plans[i]
+        out[i] = model, _store(ws, many[i], blobs, key, retained, seconds, operator)
+    return out
+
+
+def trained_blobs(dataset: Any, config: dict[str, Any], retained: list[int],
+                  backbone_state: Any) -> tuple[Any, float]:
+    """One reference's artifact bytes and training seconds (a Ray task's body)."""
+    from engine.jobs import run_job
+    from engine.model_store import model_blobs
+
+    model, seconds = run_job(_train(config, subset(dataset, retained), backbone_state, None))
+    return model_blobs(model), seconds
 
 
 def assert_never_learned(model: Any, forgotten: Sequence[int]) -> None:
@@ -76,15 +127,23 @@ def assert_never_learned(model: Any, forgotten: Sequence[int]) -> None:
         raise IntegrityError(f"the retrain reference has prompts of forgotten classes {leaked}")
 
 
-def _train(ws: Workspace, facts: dict[str, Any], data: Any, cancel: CancelToken | None
+def _retained_and_key(facts: dict[str, Any], dataset: Any) -> tuple[list[int], str]:
+    retained = [c for c in dataset.class_ids if c not in facts["forgotten"]]
+    return retained, reference_key(facts["config"], dataset.split.get("digest", ""),
+                                   facts["backbone_source"], retained, facts["forgotten"])
+
+
+def _config(facts: dict[str, Any], retained: list[int]) -> dict[str, Any]:
+    return {**facts["config"], "classes": list(retained)}
+
+
+def _train(config: dict[str, Any], data: Any, state: Any, cancel: CancelToken | None
            ) -> Generator[Progress, None, tuple[Any, float]]:
     from engine.training import TrainConfig, train_job
 
-    config = {**facts["config"], "classes": list(data.class_ids)}
-    cfg = TrainConfig.from_dict(config)
     start = time.monotonic()
-    result = yield from train_job(cfg, cancel, dataset=data,
-                                  backbone_state=backbone_state(ws, facts["backbone_source"]))
+    result = yield from train_job(TrainConfig.from_dict(config), cancel, dataset=data,
+                                  backbone_state=state)
     return result.model, time.monotonic() - start
 
 
@@ -118,11 +177,11 @@ def _load_cached(ws: Workspace, model_name: str, key: str) -> tuple[Any, dict] |
     return model, info
 
 
-def _store(ws: Workspace, facts: dict[str, Any], model: Any, key: str,
+def _store(ws: Workspace, facts: dict[str, Any], blobs: Any, key: str,
            retained: list[int], seconds: float, operator: str) -> dict[str, Any]:
-    from engine.model_store import store_model
+    from engine.model_store import store_blobs
 
-    shared, classes = store_model(ws, model)
+    shared, classes = store_blobs(ws, blobs)
     config = {"key": key, "model": facts["model"], "forgotten": facts["forgotten"],
               "retained": retained, "train": facts["config"]}
     metrics = {"shared_artifact": shared, "class_artifacts": {str(c): s for c, s in

@@ -20,12 +20,14 @@ from storage.errors import UnpromptError
 from storage.models import Job
 from storage.workspace import Workspace
 from tests.gui.conftest import FAKE_PROBE, collect, finished, of
+from tests.gui.jobs_for_tests import TINY_LIRA
 
 ray = pytest.importorskip("ray", reason="the Ray engine backend needs the 'ray' package")
 
 from engine.ray_client import RayEngineClient  # noqa: E402 - after the skip
 
 JOBS = "tests.gui.jobs_for_tests"
+TINY_VIT = {"embed_dim": 16, "depth": 1, "num_heads": 2, "mlp_ratio": 2.0}
 
 
 def test_an_unreachable_ray_address_is_one_line_and_writes_nothing(
@@ -145,9 +147,36 @@ def test_the_gui_bridge_runs_jobs_on_ray(cluster: None, qtbot) -> None:  # noqa:
         bridge.close()
 
 
+def test_a_gpu_job_asks_ray_for_a_gpu() -> None:
+    from engine.job_classes import INTERACTIVE, LONG
+    from engine.ray_resources import job_options, task_options
+
+    assert job_options({"device": "cuda"}, LONG, 1) == {"num_gpus": 1}
+    assert job_options({"device": "auto"}, LONG, 2) == {"num_gpus": 1}
+    assert job_options({"device": "cpu"}, LONG, 2) == {}
+    assert job_options({}, INTERACTIVE, 2) == {}  # a forget never waits for a GPU
+    assert job_options({"device": "cuda"}, LONG, 0) == {}  # fails naming the missing GPU
+    assert task_options("cuda:0") == {"num_cpus": 1, "num_gpus": 1, "max_retries": 0}
+    assert task_options("cpu") == {"num_cpus": 1, "max_retries": 0}
+
+
+@pytest.fixture()
+def local_path(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Run what follows as the local worker would (no fan-out), in this Ray-connected
+    process; one torch thread, as in a Ray task of one CPU."""
+    import torch
+
+    from engine import ray_fanout
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield lambda: monkeypatch.setattr(ray_fanout, "in_ray", lambda: False)
+    torch.set_num_threads(threads)
+
+
 @pytest.mark.slow
 def test_lira_shadows_fan_out_as_ray_tasks_with_the_local_figures(
-        client: RayEngineClient) -> None:
+        client: RayEngineClient, local_path) -> None:  # noqa: ANN001
     from engine.jobs import run_job
     from tests.gui.jobs_for_tests import tiny_lira
 
@@ -156,4 +185,63 @@ def test_lira_shadows_fan_out_as_ray_tasks_with_the_local_figures(
     parallel = [e.data["message"] for e in of(events, job, "progress")
                 if e.data["data"].get("parallel")]
     assert parallel == ["shadow models 1/2 done", "shadow models 2/2 done"]
+    local_path()
     assert of(events, job, "result")[0].data["value"] == run_job(tiny_lira(2))
+
+
+def test_independent_classes_derive_as_ray_tasks_to_the_same_bytes(
+        cluster: None, local_path) -> None:  # noqa: ANN001
+    from engine.jobs import run_job
+    from engine.serialize import split
+    from engine.training import TrainConfig, train_job
+
+    cfg = TrainConfig.for_dataset("digits", mode="independent", classes=[5, 6, 7],
+                                  max_per_class=40, patch_size=4, overrides=TINY_VIT)
+    progress: list = []
+    on_ray = run_job(train_job(cfg), progress.append)
+    assert "classes 3/3 done" in [p.message for p in progress]
+    local_path()
+    assert split(on_ray.model) == split(run_job(train_job(cfg)).model)  # every artifact
+
+
+def test_the_audit_references_train_as_ray_tasks_to_the_same_artifacts(
+        cluster: None, local_path, tmp_path: Path) -> None:  # noqa: ANN001
+    import shutil
+
+    from engine.image_jobs import train_model_job
+    from engine.jobs import run_job
+
+    run_job(train_model_job(tmp_path / "ray", name="demo", operator="alice",
+                            **{**TINY_LIRA, "max_per_class": 30, "overrides": TINY_VIT}))
+    shutil.copytree(tmp_path / "ray", tmp_path / "local")
+    on_ray, progress = _reference_and_twin(tmp_path / "ray")
+    assert "retrain references 2/2 done" in progress
+    local_path()
+    local, progress = _reference_and_twin(tmp_path / "local")
+    assert not any("references" in line for line in progress)
+    assert on_ray == local and on_ray[0] != on_ray[1]  # the twin has its own seed
+
+
+def _reference_and_twin(root: Path) -> tuple[list[dict], list[str]]:
+    """The stored artifacts of the audit's retrain reference and its twin (class 2 out)."""
+    from engine.audit.facts import registry_facts
+    from engine.audit.job import _twin_facts
+    from engine.audit.reference import reference_jobs
+    from engine.datasets import load_reference
+    from engine.jobs import run_job
+    from engine.retrain import facts_dataset
+    from storage.models import AuditRun
+
+    ws = Workspace.open(root)
+    try:
+        facts = {**registry_facts(ws, "demo"), "forgotten": [2]}
+        progress: list = []
+        job = reference_jobs(ws, [facts, _twin_facts(facts)],
+                             load_reference(facts_dataset(ws, "demo")), "carol")
+        runs = [info["audit_run"] for _, info in run_job(job, progress.append)]
+        with ws.sessions() as session:
+            stored = [session.get(AuditRun, run).metrics for run in runs]
+        return ([{k: m[k] for k in ("shared_artifact", "class_artifacts")} for m in stored],
+                [p.message for p in progress])
+    finally:
+        ws.close()
