@@ -165,18 +165,12 @@ def decide_retrain(workspace: str | Path, *, model_name: str, operator: str,
     ws = Workspace.open(workspace)
     try:
         with ws.sessions.begin() as session:
-            run = held_reference(session, model_name)
-            if run is None:
-                raise RefusedError(f"no retrain of {model_name!r} is waiting for a decision")
-            return rt.decide(session, run, operator, passphrase, accept, reason)
+            return rt.decide_held(session, get_model(session, model_name), operator,
+                                  passphrase, accept, reason)
     finally:
         ws.close()
 
 
 def held_reference(session: Any, model_name: str) -> AuditRun | None:
     """The stored reference of ``model_name`` whose retrain waits for a decision."""
-    from storage.audits import references
-
-    runs = [r for r in references(session, get_model(session, model_name))
-            if (r.metrics.get("retrain") or {}).get("status") == rt.HELD]
-    return runs[-1] if runs else None
+    return rt.held_reference(session, get_model(session, model_name))
