@@ -21,6 +21,7 @@ from gui.retrain_action import (
     start_retrain,
 )
 from gui.screen import Screen
+from gui.subject_action import is_subject_request, start_forget_subject
 from gui.table_model import Column, Record, RecordTableModel, record_table, sorted_proxy
 from storage import operators
 from storage import requests as reqs
@@ -60,8 +61,9 @@ def exact_text(r: Record) -> str:
     """When the request became exact, or that it waits for a retrain."""
     if r.get("exact_at"):
         return local_date(r["exact_at"])
-    if r.get("suppressed_at") and r["scope"].get("kind") == "rule":
-        return "no (guard rule)"  # weights unchanged; no retrain follow-up for rules yet
+    if r.get("suppressed_at") and r["scope"].get("kind") == "rule" \
+            and "subject_records" not in r["scope"]:
+        return "no (guard rule)"  # weights unchanged, and no records to retrain without
     return "waiting (retrain)" if r.get("suppressed_at") else ""
 
 
@@ -274,8 +276,10 @@ class RequestsWidget(Screen):
             with self.ctx.workspace.sessions.begin() as session:
                 reqs.approve(session, request_id, values["operator"], values["passphrase"])
 
-        self._decide(DecisionDialog(f"Approve request {request_id}", "Approve",
-                                    self.ctx.operator, approve, parent=self))
+        if self._decide(DecisionDialog(f"Approve request {request_id}", "Approve",
+                                       self.ctx.operator, approve, parent=self)) \
+                and is_subject_request(self.ctx, request_id):
+            start_forget_subject(self.ctx, self, request_id)  # as `request approve` does
 
     def _on_reject_button_clicked(self) -> None:
         request_id = self.selected_id()
@@ -288,12 +292,13 @@ class RequestsWidget(Screen):
         self._decide(DecisionDialog(f"Reject request {request_id}", "Reject",
                                     self.ctx.operator, reject, reason=True, parent=self))
 
-    def _decide(self, dialog: DecisionDialog) -> None:
+    def _decide(self, dialog: DecisionDialog) -> bool:
         """Run an approve / reject dialog; the registry changed if the operator confirmed."""
         accepted = bool(dialog.exec())
         dialog.deleteLater()
         if accepted:
             self.ctx.registryChanged.emit()
+        return accepted
 
 
 def _details(r: Record) -> str:

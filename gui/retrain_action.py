@@ -20,7 +20,13 @@ from gui.context import AppContext
 from gui.errors import show_error
 from storage.registry import get_model
 from storage.retrain import decide_held, pending_requests
-from storage.retrain_plan import held_retrains, held_text, plan_text, retrain_plan
+from storage.retrain_plan import (
+    held_retrains,
+    held_text,
+    lm_retrain_text,
+    plan_text,
+    retrain_plan,
+)
 
 RETRAIN_JOB = "engine.retrain:retrain_job"
 
@@ -65,9 +71,17 @@ def has_pending(ctx: AppContext, model_name: str) -> bool:
 
 def confirm_retrain(parent: QWidget, plan: dict[str, Any]) -> bool:
     """Ask before a long job: what it covers, how long it should take, the risk."""
-    text = (f"Retrain {plan['model']} without every forgotten class?\n\n{plan_text(plan)}.\n\n"
-            "The retrained model replaces the live version only if its accuracy stays within "
-            "the margin; every earlier version is then purged and the requests become exact.")
+    if plan.get("kind") == "llm":
+        text = (f"Fine-tune {plan['model']} again from its base model without the records of "
+                f"every person whose request waits?\n\n{plan_text(plan)}.\n\nThe retrained "
+                "model replaces the live version; every earlier version's weights are "
+                "destroyed, the people's forget rules are retired and the requests become "
+                "exact.")
+    else:
+        text = (f"Retrain {plan['model']} without every forgotten class?\n\n"
+                f"{plan_text(plan)}.\n\nThe retrained model replaces the live version only "
+                "if its accuracy stays within the margin; every earlier version is then "
+                "purged and the requests become exact.")
     answer = QMessageBox.question(parent, f"Retrain {plan['model']}", text,
                                   QMessageBox.StandardButton.Yes
                                   | QMessageBox.StandardButton.Cancel,
@@ -86,6 +100,8 @@ def start_retrain(ctx: AppContext, parent: QWidget, model_name: str,
 
 
 def retrain_summary(r: dict[str, Any]) -> str:
+    if r.get("kind") == "llm":
+        return lm_retrain_text(r).replace("\n", " ")
     live, new = r["retained_live"], r["retained_retrain"]
     if r["status"] != "promoted":
         return (f"The retrained {r['model']} reached {new:.1%} retained-class accuracy against "

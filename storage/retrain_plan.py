@@ -64,7 +64,8 @@ def retrain_plan(session: Session, now: dt.datetime | None = None) -> list[dict[
         seconds = estimate_seconds(model, session)
         due = min(r.due_at for r in waiting)
         finish = now + dt.timedelta(seconds=seconds) if seconds is not None else None
-        rows.append({"model": model.name, "requests": [r.id for r in waiting],
+        rows.append({"model": model.name, "kind": model.kind,
+                     "requests": [r.id for r in waiting],
                      "earliest_due": due.isoformat(), "estimate_s": seconds,
                      "finish_at": finish.isoformat() if finish else None,
                      "late": finish is not None and finish > due})
@@ -115,3 +116,22 @@ def _duration(seconds: float) -> str:
     if seconds < 172800:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 86400:.1f} days"
+
+
+def lm_retrain_text(r: dict[str, Any]) -> str:
+    """A fine-tuned language model's retrain (docs/design.md section 18), in words."""
+    scan = "clean" if r["residual_scan"]["clean"] else "NOT CLEAN"
+    covered = ", ".join(f"#{i}" for i in r["covered"])
+    return (f"Retrained {r['model']}: v{r['from_version']} -> v{r['version']} (exact) in "
+            f"{r['train_seconds']:.0f} s, fine-tuned from its base on {r['records']} records "
+            f"without {r['people_left_out']} person(s).\nMean answer probability: kept people "
+            f"{_p(r['retained_live'])} -> {_p(r['retained_retrain'])}, people left out "
+            f"{_p(r['forgotten_live'])} -> {_p(r['forgotten_retrain'])}.\nDestroyed "
+            f"{len(r['folders_purged'])} earlier weights folder(s), purged {len(r['purged'])} "
+            f"artifact(s) (the people's records and rule classifiers); residual scan {scan} "
+            f"({r['residual_scan']['files_scanned']} files).\nRequests now exact: {covered}; "
+            "their forget rules are retired.")
+
+
+def _p(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
