@@ -11,6 +11,11 @@ classifier marked for purging, their rules *retired* (the retrained model never 
 person, so the rule is no longer needed for the erasure, and its classifier and examples
 are derived from the person's records), the covered requests exact. Runs inside the
 caller's ``with Session.begin()`` and logs what it changes.
+
+A retrain whose kept people's answers score more than ``retrain_margin`` below the live
+version's is *held* like an image retrain: a ``reference`` AuditRun of the live version
+names the saved weights folder and waits for ``storage.retrain.decide_held``; once accepted,
+the next ``retrain N`` promotes that folder without training again.
 """
 
 from __future__ import annotations
@@ -22,9 +27,9 @@ from sqlalchemy.orm import Session
 from storage import auditlog
 from storage.erasure_kinds import RETRAINED
 from storage.errors import RefusedError
-from storage.models import ErasureRequest, ForgetRule, Model, ModelVersion, utcnow
+from storage.models import AuditRun, ErasureRequest, ForgetRule, Model, ModelVersion, utcnow
 from storage.registry import live_version
-from storage.retrain import check_pending, mark_exact
+from storage.retrain import ACCEPTED, check_pending, hold, mark_exact
 
 RETIRED = "retired"  # a subject's rule after a retrain made its request exact
 
@@ -89,3 +94,34 @@ def retire_subject_rule(session: Session, model: Model, request: ErasureRequest,
         "request": request.id, "model_version": version, "examples_removed": counts,
         "why": "the retrained model never saw the person's records"})
     return [s for s in dict.fromkeys(shas) if s]
+
+
+def hold_finetune(session: Session, model: Model, folder: str, details: dict[str, Any],
+                  figures: dict[str, Any], operator: str) -> AuditRun:
+    """Keep a retrain too far below the live version for an operator's decision."""
+    live = live_version(session, model)
+    run = AuditRun(version_id=live.id, kind="reference", config={"retained": [],
+                                                                 "finetune": True},
+                   metrics={"status": "stored", "shared_artifact": "", "class_artifacts": {},
+                            "folder": folder, "details": details})
+    session.add(run)
+    session.flush()
+    hold(session, run, operator, {"model": model.name, "from_version": live.number,
+                                  **{k: figures[k] for k in ("margin", "retained_live",
+                                                             "retained_retrain")}})
+    return run
+
+
+def accepted_finetune(session: Session, model: Model) -> AuditRun | None:
+    """A held retrain of the live version an operator accepted (promoted on the next run)."""
+    live = live_version(session, model)
+    runs = session.query(AuditRun).filter_by(version_id=live.id, kind="reference").all()
+    return next((r for r in reversed(runs) if r.metrics.get("status") == "stored"
+                 and (r.metrics.get("retrain") or {}).get("status") == ACCEPTED), None)
+
+
+def settle(session: Session, run_id: int | None) -> None:
+    """A held retrain that was promoted is no longer a stored reference."""
+    run = session.get(AuditRun, run_id) if run_id else None
+    if run is not None:
+        run.metrics = {**run.metrics, "status": "promoted"}

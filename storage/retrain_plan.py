@@ -20,6 +20,8 @@ from storage.finetunes import FINETUNED
 from storage.models import Model, utcnow
 from storage.retrain import held_reference, pending_requests
 
+MEASURES = {"image": "retained-class accuracy",
+            "llm": "mean answer probability on the kept people"}
 RETRAINABLE = or_(Model.kind == "image",
                   and_(Model.kind == "llm", Model.training_mode == FINETUNED))
 
@@ -76,11 +78,12 @@ def held_retrains(session: Session) -> dict[str, dict[str, Any]]:
     """``{model: figures}`` for every retrain held for an operator's decision: the live
     and retrained accuracy on the retained classes, the margin, the reference run."""
     held = {}
-    for model in session.scalars(select(Model).where(Model.kind == "image")):
+    for model in session.scalars(select(Model).where(RETRAINABLE)):
         run = held_reference(session, model)
         if run is not None:
             figures = run.metrics["retrain"]
             held[model.name] = {"model": model.name, "reference_run": run.id,
+                                "measure": MEASURES[model.kind],
                                 **{k: figures.get(k) for k in (
                                     "from_version", "margin", "retained_live",
                                     "retained_retrain")}}
@@ -89,7 +92,7 @@ def held_retrains(session: Session) -> dict[str, dict[str, Any]]:
 
 def held_text(row: dict[str, Any]) -> str:
     """One line for an operator: the held retrain's figures and what to decide."""
-    return (f"{row['model']}: retrain held, retained-class accuracy "
+    return (f"{row['model']}: retrain held, {row.get('measure') or MEASURES['image']} "
             f"{row['retained_retrain']:.1%} retrained against {row['retained_live']:.1%} "
             f"live (v{row['from_version']}), more than the {row['margin']:.1%} margin below "
             "it; an operator accepts (promote) or rejects it")
@@ -120,6 +123,12 @@ def _duration(seconds: float) -> str:
 
 def lm_retrain_text(r: dict[str, Any]) -> str:
     """A fine-tuned language model's retrain (docs/design.md section 18), in words."""
+    if r["status"] != "promoted":
+        return (f"Retrain of {r['model']} held: mean answer probability on the kept people "
+                f"{_p(r['retained_retrain'])} against {_p(r['retained_live'])} live, more "
+                f"than the {r['margin']:.3f} margin below it. Nothing was promoted; decide "
+                "with Held retrain… on the Requests screen or `retrain N --accept/--reject "
+                "--reason TEXT`.")
     scan = "clean" if r["residual_scan"]["clean"] else "NOT CLEAN"
     covered = ", ".join(f"#{i}" for i in r["covered"])
     return (f"Retrained {r['model']}: v{r['from_version']} -> v{r['version']} (exact) in "

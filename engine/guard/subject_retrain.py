@@ -43,11 +43,17 @@ from engine.guard.subject_jobs import (
 from engine.jobs import CancelToken, Progress
 from engine.residual_scan import MIN_PATTERN, scan_workspace
 from storage import finetunes
-from storage.finetune_retrain import commit_finetune_retrain
+from storage.errors import RefusedError
+from storage.finetune_retrain import (
+    accepted_finetune,
+    commit_finetune_retrain,
+    hold_finetune,
+    settle,
+)
 from storage.post_forget import pending_record, record_checks
 from storage.registry import live_version
 from storage.residue import fingerprint
-from storage.retrain import check_pending
+from storage.retrain import HELD, check_pending, held_reference
 from storage.weights_purge import destroy_folder
 from storage.workspace import Workspace
 
@@ -57,12 +63,34 @@ PATTERN_CAP = 1 << 16  # bytes of each removed tensor the scan looks for (its fi
 
 def retrain_finetuned(ws: Workspace, model_name: str, operator: str, asked: list[int],
                       cancel: CancelToken | None = None, device: str = "auto") -> Job:
-    """Fine-tune ``model_name`` again without every person waiting, and promote it."""
+    """Fine-tune ``model_name`` again without every person waiting, and promote it (or
+    hold it for a decision; an accepted held retrain is promoted without training)."""
     plan = _plan(ws, model_name, asked)  # refused before any model loads
     yield Progress(0.0, f"retraining for requests {', '.join(map(str, plan['requests']))}")
     records = subject_records(ws, model_name)
     kept = [r for r in records if r.person not in plan["people"]]
     gone = [r for r in records if r.person in plan["people"]]
+    if plan["accepted"] is not None:
+        folder, details = plan["accepted"]["folder"], plan["accepted"]["details"]
+    else:
+        folder, details = yield from _train(ws, model_name, plan, kept, gone, cancel, device)
+        if _held(ws, model_name, plan, folder, details, operator):
+            return {"model": model_name, "status": HELD, "kind": "llm",
+                    "from_version": plan["version"], "requests": plan["requests"],
+                    "train_seconds": details["retrain_seconds"], **_figures(details)}
+    yield Progress(0.95, "promoting the retrained weights, purging the earlier")
+    out = _promote(ws, model_name, Path(folder), plan, gone, operator, details)
+    yield Progress(1.0, f"{model_name} v{out['version']} retrained (exact)")
+    return {"model": model_name, "status": "promoted", "kind": "llm",
+            "from_version": plan["version"], "requests": plan["requests"],
+            "people_left_out": len(plan["people"]), "records": len(kept),
+            "train_seconds": details["retrain_seconds"], **_figures(details), **out}
+
+
+def _train(ws: Workspace, model_name: str, plan: dict[str, Any], kept: list[Any],
+           gone: list[Any], cancel: CancelToken | None, device: str
+           ) -> Generator[Progress, None, tuple[str, dict[str, Any]]]:
+    """Steps 1-3: fine-tune, score beside live, save; returns the folder and the figures."""
     start = time.monotonic()
     lm = yield from fresh_base(plan["base"], device)
     settings = FinetuneSettings(**plan["settings"])
@@ -73,15 +101,32 @@ def retrain_finetuned(ws: Workspace, model_name: str, operator: str, asked: list
     figures = _compare(plan["folder"], lm, kept, gone, device)
     if cancel is not None:
         cancel.check()  # the last point where cancel takes effect: nothing promoted yet
-    yield Progress(0.9, "saving the retrained weights, promoting them, purging the earlier")
-    stats["embedding_std"] = round(lm.embedding_std, 6)
-    out = _promote(ws, model_name, lm, plan, kept, gone, operator,
-                   {**stats, "retrain_seconds": round(train_seconds, 2), **figures})
-    yield Progress(1.0, f"{model_name} v{out['version']} retrained (exact)")
-    return {"model": model_name, "status": "promoted", "kind": "llm",
-            "from_version": plan["version"], "requests": plan["requests"],
-            "people_left_out": len(plan["people"]), "records": len(kept),
-            "train_seconds": train_seconds, **figures, **out}
+    yield Progress(0.9, "saving the retrained weights")
+    folder, sha = _save(ws, model_name, lm, plan["version"] + 1)
+    return str(folder), {**stats, "embedding_std": round(lm.embedding_std, 6),
+                         "weights_sha256": sha, "retrain_seconds": round(train_seconds, 2),
+                         **figures}
+
+
+def _figures(details: dict[str, Any]) -> dict[str, Any]:
+    return {k: details.get(k) for k in ("retained_live", "retained_retrain",
+                                        "forgotten_live", "forgotten_retrain", "margin")}
+
+
+def _held(ws: Workspace, model_name: str, plan: dict[str, Any], folder: str,
+          details: dict[str, Any], operator: str) -> bool:
+    """More than ``retrain_margin`` below live on the kept people's answers: keep the saved
+    weights for an operator's decision (``storage.finetune_retrain.hold_finetune``)."""
+    from storage.settings import get_setting
+
+    with ws.sessions.begin() as session:
+        details["margin"] = margin = float(get_setting(session, "retrain_margin"))
+        live, new = details["retained_live"], details["retained_retrain"]
+        if live is None or new is None or new >= live - margin:
+            return False
+        hold_finetune(session, finetunes.finetuned_model(session, model_name), folder,
+                      dict(details), details, operator)
+    return True
 
 
 def _plan(ws: Workspace, model_name: str, asked: list[int]) -> dict[str, Any]:
@@ -96,6 +141,12 @@ def _plan(ws: Workspace, model_name: str, asked: list[int]) -> dict[str, Any]:
                 "version": live.number, "folder": metrics["folder"],
                 "settings": dict(metrics.get("settings") or {}), "base": _base_spec(metrics),
                 "subjects": dict(metrics.get("subjects") or {})}
+        if held_reference(session, model) is not None:
+            raise RefusedError(f"a retrain of {model_name!r} is held for an operator's "
+                               f"decision: `retrain {model_name} --accept | --reject --reason "
+                               "TEXT` (or Held retrain… on the Requests screen) first")
+        run = accepted_finetune(session, model)
+        plan["accepted"] = None if run is None else {"run": run.id, **run.metrics}
     plan["people"] = {person_of(ws, sha) for sha in artifacts}
     return plan
 
@@ -131,11 +182,9 @@ def _mean_probability(lm: Any, records: list[Any]) -> float | None:
     return round(sum(normalised_probability(s) for s in scores) / len(scores), 6)
 
 
-def _promote(ws: Workspace, model_name: str, lm: Any, plan: dict[str, Any],
-             kept: list[Any], gone: list[Any], operator: str,
-             details: dict[str, Any]) -> dict[str, Any]:
-    """Save, commit, destroy the earlier weights, purge, scan (steps 3 and 4)."""
-    folder, sha = _save(ws, model_name, lm, plan["version"] + 1)
+def _promote(ws: Workspace, model_name: str, folder: Path, plan: dict[str, Any],
+             gone: list[Any], operator: str, details: dict[str, Any]) -> dict[str, Any]:
+    """Commit, destroy the earlier weights, purge, scan (steps 4 and 5)."""
     people = {p: e for p, e in plan["subjects"].items() if p not in plan["people"]}
     patterns = _patterns(ws, plan, folder, gone)
     start = time.perf_counter()
@@ -146,14 +195,16 @@ def _promote(ws: Workspace, model_name: str, lm: Any, plan: dict[str, Any],
             new, requests, doomed, folders = commit_finetune_retrain(
                 session, model, folder=str(folder), kept=people,
                 left_out=plan["records_artifacts"], operator=operator,
-                details={**_details(plan, details), "weights_sha256": sha})
+                details=_details(plan, details))
+            settle(session, (plan["accepted"] or {}).get("run"))
             ws.artifacts.mark_for_purge(session, doomed)
             ids = [r.id for r in requests]
             new.metrics = {**new.metrics, **pending_record(
                 [fingerprint(p) for p in patterns], doomed, None, operator, retrain=ids)}
             number, version_id = new.number, new.id
     except BaseException:
-        destroy_folder(ws.root, folder)  # nothing promoted: the new weights go too
+        if plan["accepted"] is None:
+            destroy_folder(ws.root, folder)  # nothing promoted: the new weights go too
         raise
     crash_point("retrain-after-commit")
     for earlier in folders:

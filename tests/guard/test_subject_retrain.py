@@ -213,3 +213,51 @@ def test_the_gui_submits_the_subject_jobs_by_their_worker_targets() -> None:
     assert jobs.SUBJECT_JOBS["lm.forget"] == FORGET_SUBJECT_JOB
     for target in jobs.SUBJECT_JOBS.values():  # the worker runs them, as long jobs
         assert callable(resolve_target(target)) and job_class(target) == LONG
+
+
+def test_a_retrain_below_the_margin_is_held_then_accepted_without_training(
+        root: Path) -> None:
+    from storage.retrain import decide_held
+    from storage.retrain_plan import held_retrains
+    from storage.settings import set_setting
+
+    ws = Workspace.open(root)
+    with ws.sessions.begin() as session:
+        set_setting(session, "retrain_margin", -1.0, "admin")  # any retrain is "too low"
+    ws.close()
+    held = run_job(retrain_job(root, model_name="crm", operator="carol", device="cpu"))
+    assert held["status"] == "awaiting_decision" and held["margin"] == -1.0
+    with pytest.raises(RefusedError, match="held for an operator's decision"):
+        run_job(retrain_job(root, model_name="crm", operator="carol", device="cpu"))
+    ws = Workspace.open(root)
+    try:
+        with ws.sessions.begin() as session:
+            row = held_retrains(session)["crm"]
+            assert row["measure"] == "mean answer probability on the kept people"
+            decide_held(session, finetunes.finetuned_model(session, "crm"), "bob",
+                        approvals.passphrase_of("bob"), True, "the DPO accepts it")
+    finally:
+        ws.close()
+    messages: list[str] = []
+    out = run_job(retrain_job(root, model_name="crm", operator="carol", device="cpu"),
+                  lambda p: messages.append(p.message))
+    assert out["status"] == "promoted" and out["version"] == 2
+    assert not any("fine-tuning" in m for m in messages)  # the held weights, not new ones
+    ws = Workspace.open(root)
+    try:
+        with ws.sessions() as session:
+            actions = session.scalars(select(AuditLogEntry.action)).all()
+            assert actions.index("model.retrain_accepted") < actions.index("model.retrained")
+            assert held_retrains(session) == {}
+    finally:
+        ws.close()
+
+
+def test_the_cli_retrains_a_fine_tuned_model(root: Path, capsys) -> None:  # noqa: ANN001
+    from cli.app import main
+
+    code = main(["--workspace", str(root), "--operator", "carol", "retrain", "crm"])
+    out = capsys.readouterr().out
+    assert code == 0 and "Retrained crm: v1 -> v2 (exact)" in out
+    assert "without 2 person(s)" in out and "residual scan clean" in out
+    assert "Requests now exact: #1, #2; their forget rules are retired." in out
