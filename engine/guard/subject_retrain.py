@@ -67,12 +67,14 @@ def retrain_finetuned(ws: Workspace, model_name: str, operator: str, asked: list
     hold it for a decision; an accepted held retrain is promoted without training)."""
     plan = _plan(ws, model_name, asked)  # refused before any model loads
     yield Progress(0.0, f"retraining for requests {', '.join(map(str, plan['requests']))}")
+    if plan["accepted"] is not None:  # it left out the people waiting when it trained
+        folder, details = plan["accepted"]["folder"], plan["accepted"]["details"]
+        plan["records_artifacts"] = details["left_out"]
+        plan["people"] = {person_of(ws, sha) for sha in details["left_out"]}
     records = subject_records(ws, model_name)
     kept = [r for r in records if r.person not in plan["people"]]
     gone = [r for r in records if r.person in plan["people"]]
-    if plan["accepted"] is not None:
-        folder, details = plan["accepted"]["folder"], plan["accepted"]["details"]
-    else:
+    if plan["accepted"] is None:
         folder, details = yield from _train(ws, model_name, plan, kept, gone, cancel, device)
         if _held(ws, model_name, plan, folder, details, operator):
             return {"model": model_name, "status": HELD, "kind": "llm",
@@ -105,7 +107,7 @@ def _train(ws: Workspace, model_name: str, plan: dict[str, Any], kept: list[Any]
     folder, sha = _save(ws, model_name, lm, plan["version"] + 1)
     return str(folder), {**stats, "embedding_std": round(lm.embedding_std, 6),
                          "weights_sha256": sha, "retrain_seconds": round(train_seconds, 2),
-                         **figures}
+                         "left_out": plan["records_artifacts"], **figures}
 
 
 def _figures(details: dict[str, Any]) -> dict[str, Any]:

@@ -216,7 +216,7 @@ def test_the_gui_submits_the_subject_jobs_by_their_worker_targets() -> None:
 
 
 def test_a_retrain_below_the_margin_is_held_then_accepted_without_training(
-        root: Path) -> None:
+        root: Path, tiny_encoder_dir: Path) -> None:
     from storage.retrain import decide_held
     from storage.retrain_plan import held_retrains
     from storage.settings import set_setting
@@ -229,6 +229,9 @@ def test_a_retrain_below_the_margin_is_held_then_accepted_without_training(
     assert held["status"] == "awaiting_decision" and held["margin"] == -1.0
     with pytest.raises(RefusedError, match="held for an operator's decision"):
         run_job(retrain_job(root, model_name="crm", operator="carol", device="cpu"))
+    later = _request(root, PEOPLE[2])  # executed after the held model was trained
+    run_job(jobs.forget_subject_job(root, request=later, operator="bob",
+                                    encoder=str(tiny_encoder_dir)))
     ws = Workspace.open(root)
     try:
         with ws.sessions.begin() as session:
@@ -241,7 +244,7 @@ def test_a_retrain_below_the_margin_is_held_then_accepted_without_training(
     messages: list[str] = []
     out = run_job(retrain_job(root, model_name="crm", operator="carol", device="cpu"),
                   lambda p: messages.append(p.message))
-    assert out["status"] == "promoted" and out["version"] == 2
+    assert out["status"] == "promoted" and out["version"] == 2 and out["covered"] == [1, 2]
     assert not any("fine-tuning" in m for m in messages)  # the held weights, not new ones
     ws = Workspace.open(root)
     try:
@@ -249,6 +252,9 @@ def test_a_retrain_below_the_margin_is_held_then_accepted_without_training(
             actions = session.scalars(select(AuditLogEntry.action)).all()
             assert actions.index("model.retrain_accepted") < actions.index("model.retrained")
             assert held_retrains(session) == {}
+            model = finetunes.finetuned_model(session, "crm")  # it learned the later person
+            assert PEOPLE[2] in finetunes.subjects_of(session, model)
+            assert reqs.get_request(session, later).exact_at is None
     finally:
         ws.close()
 
