@@ -104,11 +104,24 @@ def _save(ws: Workspace, name: str, lm: Any) -> tuple[Path, str]:
     folder = root / f"v{number}"
     partial_dir = root / f".v{number}.partial"
     shutil.rmtree(partial_dir, ignore_errors=True)
-    lm.model.save_pretrained(partial_dir)
-    lm.tokenizer.save_pretrained(partial_dir)
+    write_weights(lm, partial_dir)
     partial_dir.rename(folder)
     weights = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
     return folder, weights
+
+
+def write_weights(lm: Any, folder: Path) -> None:
+    """Save the model and its tokenizer. A GGUF base (the offline default) is loaded with
+    its weights unpacked to float tensors but keeps the GGUF quantizer's mark, which
+    transformers refuses to save: the mark goes first (the weights are plain tensors)."""
+    if getattr(lm.model, "hf_quantizer", None) is not None:
+        if any(not p.is_floating_point() for p in lm.model.parameters()):
+            raise UnpromptError("the base model's weights stay quantized, so the fine-tuned "
+                                "model cannot be saved; give an unquantized --base")
+        lm.model.hf_quantizer = None
+        lm.model.config.__dict__.pop("quantization_config", None)
+    lm.model.save_pretrained(folder)
+    lm.tokenizer.save_pretrained(folder)
 
 
 def slug(name: str) -> str:

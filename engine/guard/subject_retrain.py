@@ -39,6 +39,7 @@ from engine.guard.subject_jobs import (
     record_line,
     slug,
     subject_records,
+    write_weights,
 )
 from engine.jobs import CancelToken, Progress
 from engine.residual_scan import MIN_PATTERN, scan_workspace
@@ -243,8 +244,7 @@ def _save(ws: Workspace, model_name: str, lm: Any, number: int) -> tuple[Path, s
     folder, partial = root / f"v{number}", root / f".v{number}.partial"
     destroy_folder(ws.root, folder)
     shutil.rmtree(partial, ignore_errors=True)
-    lm.model.save_pretrained(partial)
-    lm.tokenizer.save_pretrained(partial)
+    write_weights(lm, partial)
     partial.rename(folder)
     return folder, hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
 
