@@ -10,6 +10,7 @@ from cli.context import Context, emit, run_with_progress
 from cli.parsing import add_command
 from cli.passphrases import ENV, operator_passphrase
 from storage.errors import UnpromptError
+from storage.retrain_plan import lm_retrain_text
 
 
 def register(commands: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
@@ -61,6 +62,8 @@ def _request_id(text: str) -> int:
 
 
 def render_retrain(r: dict[str, Any]) -> str:
+    if r.get("kind") == "llm":
+        return lm_retrain_text(r)
     live, new = r["retained_live"], r["retained_retrain"]
     if r["status"] != "promoted":
         return (f"Retrain of {r['model']} held: retained-class accuracy {new:.1%} against "
@@ -72,3 +75,4 @@ def render_retrain(r: dict[str, Any]) -> str:
             f"{r['train_seconds']:.0f} s; retained-class accuracy {live:.1%} -> {new:.1%}.\n"
             f"Purged {len(r['purged'])} artifact(s) of earlier versions; residual scan {scan} "
             f"({r['residual_scan']['files_scanned']} files).\nRequests now exact: {covered}.")
+

@@ -38,28 +38,44 @@ from storage.workspace import Workspace
 
 
 def retrain_job(workspace: str | Path, *, model_name: str, operator: str,
-                requests: list[int] | None = None, cancel: CancelToken | None = None
+                requests: list[int] | None = None, device: str = "auto",
+                cancel: CancelToken | None = None
                 ) -> Generator[Progress, None, dict[str, Any]]:
-    """Retrain ``model_name`` without its forgotten classes and promote it (see above).
+    """Retrain ``model_name`` without what its requests erased and promote it (see above).
 
-    Dispatches on the model's kind: image models only for now (a language model's
-    follow-up would be a fine-tune from its base without the subject's records)."""
+    Dispatches on what the model is: an image model is retrained without its forgotten
+    classes; a language model this product fine-tuned is fine-tuned again from its base
+    without the people whose requests wait (``engine.guard.subject_retrain``); any other
+    model is refused with the reason. ``device`` applies to the language model."""
     ws = Workspace.open(workspace)
     try:
+        asked = [int(r) for r in requests or []]
         kind = _model_kind(ws, model_name)
+        if kind == "finetuned-llm":
+            from engine.guard.subject_retrain import retrain_finetuned
+
+            return (yield from retrain_finetuned(ws, model_name, operator, asked, cancel,
+                                                 device))
         if kind != "image":
-            raise RefusedError(f"model {model_name!r} is a {kind} model; the retrain follow-up "
-                               "exists for image models only (so far)")
-        result = yield from _retrain_image(ws, model_name, operator,
-                                           [int(r) for r in requests or []], cancel)
-        return result
+            raise RefusedError(
+                f"model {model_name!r} is a {kind} model that this product did not fine-tune: "
+                "its forget rules guard it at inference and there are no records of its "
+                "training to retrain without; a retrain exists for image models and for "
+                "language models fine-tuned here (`lm finetune`)")
+        return (yield from _retrain_image(ws, model_name, operator, asked, cancel))
     finally:
         ws.close()
 
 
 def _model_kind(ws: Workspace, model_name: str) -> str:
+    """``image``, ``finetuned-llm`` or the model's kind."""
+    from storage.finetunes import FINETUNED
+
     with ws.sessions() as session:
-        return get_model(session, model_name).kind
+        model = get_model(session, model_name)
+        if model.kind == "llm" and model.training_mode == FINETUNED:
+            return "finetuned-llm"
+        return model.kind
 
 
 def _retrain_image(ws: Workspace, model_name: str, operator: str, asked: list[int],
@@ -165,18 +181,12 @@ def decide_retrain(workspace: str | Path, *, model_name: str, operator: str,
     ws = Workspace.open(workspace)
     try:
         with ws.sessions.begin() as session:
-            run = held_reference(session, model_name)
-            if run is None:
-                raise RefusedError(f"no retrain of {model_name!r} is waiting for a decision")
-            return rt.decide(session, run, operator, passphrase, accept, reason)
+            return rt.decide_held(session, get_model(session, model_name), operator,
+                                  passphrase, accept, reason)
     finally:
         ws.close()
 
 
 def held_reference(session: Any, model_name: str) -> AuditRun | None:
     """The stored reference of ``model_name`` whose retrain waits for a decision."""
-    from storage.audits import references
-
-    runs = [r for r in references(session, get_model(session, model_name))
-            if (r.metrics.get("retrain") or {}).get("status") == rt.HELD]
-    return runs[-1] if runs else None
+    return rt.held_reference(session, get_model(session, model_name))

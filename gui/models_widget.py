@@ -225,8 +225,8 @@ class ModelsWidget(ModelJobs, Screen):
         idle = INTERACTIVE not in self._jobs  # forget / evaluate: interactive
         self.evaluate_button.setEnabled(usable and idle)
         self.learn_button.setEnabled(usable and LONG not in self._jobs)
-        self.retrain_button.setEnabled(usable and LONG not in self._jobs
-                                       and model["name"] in self._plans)
+        self.retrain_button.setEnabled(bool(model) and LONG not in self._jobs
+                                       and model["name"] in self._plans)  # LMs too
         learned = {c["name"] for c in model["classes"] if c["status"] == "learned"} \
             if model else set()
         self.forget_button.setEnabled(usable and idle and bool(names)

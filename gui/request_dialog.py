@@ -34,7 +34,8 @@ LEGAL_BASES = [
 
 
 class RequestDialog(QDialog):
-    """Model, classes or forget rule, subject reference, legal basis, and who records it.
+    """Model, classes, forget rule or (a fine-tuned language model) person, subject
+    reference, legal basis, and who records it.
 
     With four-eyes on, the operator proves their passphrase, so that the request's approver
     can be told apart from its requester. ``submit(values)`` records the request; when it
@@ -60,11 +61,13 @@ class RequestDialog(QDialog):
             self.model_box.addItem(f"{choice['name']}  ({_kind(choice)})", choice["name"])
         self.classes_list = QListWidget()
         self.rule_box = QComboBox()
+        self.person_box = QComboBox()  # a fine-tuned model's people (docs/design.md 14)
+        self.person_box.setEditable(True)
+        self.person_box.lineEdit().setPlaceholderText("the person whose records to erase")
         self.scope_stack = QStackedWidget()
-        self.scope_stack.addWidget(self.classes_list)
-        self.scope_stack.addWidget(self.rule_box)
+        for widget in (self.classes_list, self.rule_box, self.person_box):
+            self.scope_stack.addWidget(widget)
         self.subject_edit = QLineEdit()
-        self.subject_edit.setPlaceholderText("customer number, e-mail, ... (stored only hashed)")
         self.legal_box = QComboBox()
         self.legal_box.setEditable(True)
         self.legal_box.addItems(LEGAL_BASES)
@@ -102,9 +105,19 @@ class RequestDialog(QDialog):
 
     def _on_model_box_changed(self, _index: int = 0) -> None:
         choice = self._choices.get(self.model_box.currentData(), {})
-        rules = choice.get("kind") == "llm"
-        self.scope_label.setText("Forget rule" if rules else "Classes")
-        self.scope_stack.setCurrentWidget(self.rule_box if rules else self.classes_list)
+        people = choice.get("people")
+        rules = choice.get("kind") == "llm" and people is None
+        self.scope_label.setText("Person" if people is not None
+                                 else "Forget rule" if rules else "Classes")
+        self.scope_stack.setCurrentWidget(self.person_box if people is not None else
+                                          self.rule_box if rules else self.classes_list)
+        self.subject_edit.setEnabled(people is None)  # the person is the subject
+        self.subject_edit.setPlaceholderText(
+            "customer number, e-mail, ... (stored only hashed)" if people is None
+            else "the person named above (stored only hashed)")
+        self.person_box.clear()
+        self.person_box.addItems(people or [])
+        self.person_box.setCurrentIndex(-1)
         self.classes_list.clear()
         self.rule_box.clear()
         for entry in choice.get("classes", []):
@@ -116,8 +129,8 @@ class RequestDialog(QDialog):
 
     def _fit_scope(self) -> None:
         """As tall as the classes (3 to 8 rows visible) or the rule box: no empty band."""
-        if self.scope_stack.currentWidget() is self.rule_box:
-            height = self.rule_box.sizeHint().height()
+        if self.scope_stack.currentWidget() is not self.classes_list:
+            height = self.scope_stack.currentWidget().sizeHint().height()
         else:
             rows = min(max(self.classes_list.count(), 3), 8)
             row = max(self.classes_list.sizeHintForRow(0), self.fontMetrics().height() + 4)
@@ -131,7 +144,9 @@ class RequestDialog(QDialog):
                                   "legal_basis": self.legal_box.currentText(),
                                   "operator": self.operator_edit.text().strip(),
                                   "passphrase": self.passphrase_edit.text() or None}
-        if self.scope_stack.currentWidget() is self.rule_box:
+        if self.scope_stack.currentWidget() is self.person_box:
+            values["subject"] = self.person_box.currentText()  # the scope is their records
+        elif self.scope_stack.currentWidget() is self.rule_box:
             values["rule"] = self.rule_box.currentData()
         else:
             values["classes"] = [self.classes_list.item(i).data(Qt.ItemDataRole.UserRole)
@@ -170,6 +185,8 @@ def _wrapped(text: str) -> QLabel:
 
 
 def _kind(choice: dict[str, Any]) -> str:
+    if choice.get("people") is not None:
+        return "fine-tuned language model"
     return "language model" if choice["kind"] == "llm" else "image classifier"
 
 

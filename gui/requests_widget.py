@@ -3,7 +3,6 @@ reject (docs/design.md section 3)."""
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 from PySide6.QtCore import QItemSelection, Qt
@@ -13,14 +12,21 @@ from gui.context import AppContext
 from gui.formatting import days_until, local_date, local_time
 from gui.operators_dialog import OperatorsDialog
 from gui.request_dialog import DecisionDialog, RequestDialog
-from gui.retrain_action import confirm_retrain, pending_models, start_retrain
+from gui.retrain_action import (
+    confirm_retrain,
+    decide_retrain,
+    held_models,
+    pending_models,
+    plan_html,
+    start_retrain,
+)
 from gui.screen import Screen
+from gui.subject_action import is_subject_request, start_forget_subject
 from gui.table_model import Column, Record, RecordTableModel, record_table, sorted_proxy
 from storage import operators
 from storage import requests as reqs
 from storage.erasure_kinds import describe
 from storage.queries_gui import request_choices
-from storage.retrain_plan import plan_text
 from storage.settings import get_setting
 from storage.subject_key import subject_key
 
@@ -55,8 +61,9 @@ def exact_text(r: Record) -> str:
     """When the request became exact, or that it waits for a retrain."""
     if r.get("exact_at"):
         return local_date(r["exact_at"])
-    if r.get("suppressed_at") and r["scope"].get("kind") == "rule":
-        return "no (guard rule)"  # weights unchanged; no retrain follow-up for rules yet
+    if r.get("suppressed_at") and r["scope"].get("kind") == "rule" \
+            and "subject_records" not in r["scope"]:
+        return "no (guard rule)"  # weights unchanged, and no records to retrain without
     return "waiting (retrain)" if r.get("suppressed_at") else ""
 
 
@@ -105,6 +112,7 @@ class RequestsWidget(Screen):
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(ctx, parent)
         self._plans: dict[str, dict[str, Any]] = {}
+        self._held: dict[str, dict[str, Any]] = {}
         self.model = RecordTableModel(COLUMNS, tone=_tone)
         self.table = record_table(sorted_proxy(self.model, self))
         self.new_button = QPushButton("New request…")
@@ -116,6 +124,9 @@ class RequestsWidget(Screen):
         self.retrain_button = QPushButton("Retrain model…")
         self.retrain_button.setToolTip("Retrain the request's model without every forgotten "
                                        "class, so that its requests become exact")
+        self.held_button = QPushButton("Held retrain…")
+        self.held_button.setToolTip("A retrain of the request's model fell below the accuracy "
+                                    "margin: accept (promote) or reject it, with a reason")
         self.refresh_button = QPushButton("Refresh")
         self.summary = QLabel()
         self.plan_label = QLabel()
@@ -130,7 +141,7 @@ class RequestsWidget(Screen):
     def _build_layout(self) -> None:
         row = QHBoxLayout()
         for button in (self.new_button, self.approve_button, self.reject_button,
-                       self.retrain_button):
+                       self.retrain_button, self.held_button):
             row.addWidget(button)
         row.addStretch(1)
         row.addWidget(self.summary)
@@ -146,6 +157,7 @@ class RequestsWidget(Screen):
         self.approve_button.clicked.connect(self._on_approve_button_clicked)
         self.reject_button.clicked.connect(self._on_reject_button_clicked)
         self.retrain_button.clicked.connect(self._on_retrain_button_clicked)
+        self.held_button.clicked.connect(self._on_held_button_clicked)
         self.operators_button.clicked.connect(self._on_operators_button_clicked)
         self.refresh_button.clicked.connect(self.refresh)
         self.table.selectionModel().selectionChanged.connect(self._on_table_selectionChanged)
@@ -156,9 +168,10 @@ class RequestsWidget(Screen):
         selected = self.selected_id()
         with self.ctx.workspace.sessions() as session:
             rows = reqs.list_requests(session)
-        self._plans = pending_models(self.ctx)
-        self.plan_label.setText(plan_html(list(self._plans.values())))
-        self.plan_label.setVisible(bool(self._plans))
+        self._plans, self._held = pending_models(self.ctx), held_models(self.ctx)
+        self.plan_label.setText(plan_html(list(self._plans.values()),
+                                          list(self._held.values())))
+        self.plan_label.setVisible(bool(self._plans or self._held))
         self.model.set_records(rows)
         self.table.resizeColumnsToContents()
         self.select(selected)
@@ -196,7 +209,9 @@ class RequestsWidget(Screen):
         self.reject_button.setEnabled(status in reqs.OPEN_STATES)
         model = (record or {}).get("scope", {}).get("model")
         waiting = bool(record and not record.get("exact_at") and record.get("suppressed_at"))
-        self.retrain_button.setEnabled(waiting and model in self._plans)
+        self.retrain_button.setEnabled(waiting and model in self._plans
+                                       and model not in self._held)
+        self.held_button.setEnabled(waiting and model in self._held)
         self.details.setText(_details(record) if record else
                              "Select a request to approve or reject it.")
         kind = record["erasure_kind"] if record else None
@@ -207,6 +222,12 @@ class RequestsWidget(Screen):
         plan = self._plans.get(record["scope"].get("model")) if record else None
         if plan is not None and confirm_retrain(self, plan):
             start_retrain(self.ctx, self, plan["model"], [record["id"]])
+
+    def _on_held_button_clicked(self) -> None:
+        record = self._selected()
+        held = self._held.get(record["scope"].get("model")) if record else None
+        if held is not None:
+            decide_retrain(self.ctx, self, held)
 
     def _on_operators_button_clicked(self) -> None:
         dialog = OperatorsDialog(self.ctx, parent=self)
@@ -255,8 +276,10 @@ class RequestsWidget(Screen):
             with self.ctx.workspace.sessions.begin() as session:
                 reqs.approve(session, request_id, values["operator"], values["passphrase"])
 
-        self._decide(DecisionDialog(f"Approve request {request_id}", "Approve",
-                                    self.ctx.operator, approve, parent=self))
+        if self._decide(DecisionDialog(f"Approve request {request_id}", "Approve",
+                                       self.ctx.operator, approve, parent=self)) \
+                and is_subject_request(self.ctx, request_id):
+            start_forget_subject(self.ctx, self, request_id)  # as `request approve` does
 
     def _on_reject_button_clicked(self) -> None:
         request_id = self.selected_id()
@@ -269,12 +292,13 @@ class RequestsWidget(Screen):
         self._decide(DecisionDialog(f"Reject request {request_id}", "Reject",
                                     self.ctx.operator, reject, reason=True, parent=self))
 
-    def _decide(self, dialog: DecisionDialog) -> None:
+    def _decide(self, dialog: DecisionDialog) -> bool:
         """Run an approve / reject dialog; the registry changed if the operator confirmed."""
         accepted = bool(dialog.exec())
         dialog.deleteLater()
         if accepted:
             self.ctx.registryChanged.emit()
+        return accepted
 
 
 def _details(r: Record) -> str:
@@ -293,13 +317,3 @@ def _details(r: Record) -> str:
     elif r.get("suppressed_at"):
         parts.append("not exact yet: waits for a retrain of its model")
     return " · ".join(parts)
-
-
-def plan_html(plans: list[dict[str, Any]]) -> str:
-    """Deadline planning, one line per model waiting for a retrain (warnings in red)."""
-    lines = []
-    for plan in plans:
-        text = html.escape(plan_text(plan))
-        lines.append(f"<span style='color:#b3261e'><b>{text}</b></span>" if plan["late"]
-                     else text)
-    return "<br/>".join(lines)

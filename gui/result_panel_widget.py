@@ -142,6 +142,12 @@ class ResultPanel(QFrame):
         """``r``: the result of ``engine.retrain.retrain_job`` (promoted or held)."""
         from gui.retrain_action import retrain_summary
 
+        if r.get("kind") == "llm":  # a fine-tuned language model: no classes to chart
+            self._show(f"Retrained {r['model']} without the people's records", [
+                ("Retrain", "promoted", retrain_summary(r)),
+                ("Versions", f"v{r['from_version']} → v{r['version']} (live, exact)", ""),
+                ("Residual scan", scan_text(r["residual_scan"]), "")], None)
+            return
         live, new = r["accuracy_live"], r["accuracy_retrain"]
         facts = [("Retrain", r["status"].replace("_", " "), retrain_summary(r)),
                  ("Retained accuracy", f"{percent(r['retained_live'])} → "

@@ -53,6 +53,10 @@ def gather(session: Session, request_id: int | str, certificate_id: str
     """``(facts, chart data or None)`` for the certificate of one erasure request."""
     request = get_request(session, request_id)
     check_certifiable(session, request)
+    if request.scope.get("kind") == "rule" and retrain_facts.retrained(request):
+        return {**_common(session, request, certificate_id),
+                **retrain_facts.gather_subject(session, request),
+                "software": software(RULE_SOFTWARE)}, None
     if request.scope.get("kind") == "rule":
         return {**_common(session, request, certificate_id),
                 **rule_facts.gather_rule(session, request),
@@ -144,9 +148,9 @@ def check_certifiable(session: Session, request: ErasureRequest) -> None:
                if rule else "`forget`")
         raise RefusedError(f"request {request.id} is {request.status}; only an executed or "
                            f"verified erasure can be certified (approve it, then {how})")
-    if rule:
+    if rule and not retrain_facts.retrained(request):  # a retired rule enforces nothing
         rule_facts.check_rule_certifiable(session, request)
-    elif "residual_scan" not in request.result:
+    elif not rule and "residual_scan" not in request.result:
         raise RefusedError(f"request {request.id} has no recorded residual scan (the forget "
                            "was interrupted before its scan); it cannot be certified")
 

@@ -156,7 +156,9 @@ def _statement(m: dict[str, Any]) -> str:
     what = ("the erased classes' parameters were removed" if m["scope"]["kind"] == "classes"
             else "the forget rule took effect")
     if m["erasure"].get("mechanism") == "retrain":
-        what = "the model was retrained without the erased classes"
+        what = ("the model was fine-tuned again without the person's records"
+                if m["scope"]["kind"] == "rule" else
+                "the model was retrained without the erased classes")
     purge = (purge_clause(m["purge"].get("store")) if m["purge"].get("complete", True)
              else "the purge of earlier stored copies is NOT complete")
     scan = "no" if m["residual_scan"]["clean"] else "REMAINING"

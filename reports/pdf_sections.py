@@ -32,6 +32,10 @@ def verdict_sentence(m: dict[str, Any]) -> str:
         names = [c["name"] for c in scope["classes"]]
         noun, verb = ("Class", "was") if len(names) == 1 else ("Classes", "were")
         return f"{noun} {_quoted(names)} {verb} erased from model '{model}' on {day}."
+    if m["erasure"].get("mechanism") == "retrain":  # a person of a fine-tuned model
+        day = (m["timeline"].get("exact_at") or m["timeline"]["executed_at"])[:10]
+        return (f"The records of the data subject behind forget rule '{scope['rule']}' were "
+                f"erased from model '{model}' on {day}.")
     return (f"The topic of forget rule '{scope['rule']}' was erased from the answers of "
             f"model '{model}' on {day}.")
 
@@ -244,6 +248,11 @@ def _deadline_sentence(t: dict[str, Any]) -> str:
 
 
 def _kind_explanation(m: dict[str, Any]) -> str:
+    if m["erasure"].get("mechanism") == "retrain" and m["scope"]["kind"] == "rule":
+        return ("The language model was fine-tuned again from its base model without the "
+                "person's records, so it never saw them. Every earlier version, whose weights "
+                "learned from them, was destroyed, and a scan of the workspace looked for "
+                "their bytes.")
     if m["erasure"].get("mechanism") == "retrain":
         return ("The model was rebuilt with the same configuration from its non-erasable "
                 "starting point on the recorded data without the erased class, so it is the "

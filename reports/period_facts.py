@@ -25,6 +25,7 @@ from storage.erasure_kinds import request_kind
 from storage.errors import NotFoundError
 from storage.models import Certificate, ErasureRequest
 from storage.requests import AT_RISK_WITHIN, OPEN_STATES
+from storage.retrain import retrainable
 from storage.settings import get_setting
 
 EVENTS = (("received", "received_at"), ("approved", "approved_at"),
@@ -117,7 +118,7 @@ def _two_clocks(r: ErasureRequest, as_of: dt.datetime) -> dict[str, Any]:
     section 18): an executed request not yet exact at ``as_of`` is waiting for a retrain."""
     exact = r.exact_at if r.exact_at is not None and r.exact_at < as_of else None
     waiting = (r.suppressed_at is not None and exact is None and r.status != "rejected"
-               and r.scope.get("kind") == "classes")  # rules: no retrain follow-up yet
+               and retrainable(r.scope))  # a topic rule has no retrain follow-up
     return {"suppressed_at": _iso(r.suppressed_at), "exact_at": _iso(exact),
             "days_to_suppression": _days(r.received_at, r.suppressed_at),
             "days_to_exact": _days(r.received_at, exact),

@@ -69,5 +69,51 @@ def purge(request: ErasureRequest, rows: Any) -> dict[str, Any]:
 
 
 def method_text(request: ErasureRequest) -> str:
+    if "subject_records" in request.scope:
+        return SUBJECT_METHOD
     names = [c["name"] for c in request.scope.get("classes", [])]
     return RETRAIN_METHOD.format(what="classes" if len(names) > 1 else "class")
+
+
+SUBJECT_METHOD = ("The language model was fine-tuned again from its base model, with the same "
+                  "settings, on the records of everyone but the erased person; the new "
+                  "version replaced the live one, every earlier version's weights, which "
+                  "learned from the person's records, were destroyed, and the person's "
+                  "stored records and forget-rule classifier were purged. The forget rule "
+                  "was retired: the retrained model never saw the records.")
+SUBJECT_METHOD_NAME = ("Fine-tune again from the base model without the person's records "
+                       "(after suppression by a forget rule)")
+
+
+def gather_subject(session: Session, request: ErasureRequest) -> dict[str, Any]:
+    """The facts of a person's request on a fine-tuned language model that a retrain made
+    exact (docs/design.md section 18): no guard (the rule was retired), the earlier weights
+    and the person's records purged, the retrain's residual scan."""
+    model = session.get(Model, request.model_id)
+    before, after = versions(session, model, request)
+    before = before or _version_of(model, after.parent_id)
+    earlier = [v.metrics.get("weights_sha256") for v in model.versions
+               if v.number < after.number and v.metrics.get("weights_sha256")]
+    shas = list(dict.fromkeys([*request.result["retrain"].get("purged", []), *earlier]))
+    return {
+        "method": {"name": SUBJECT_METHOD_NAME, "training_mode": model.training_mode,
+                   "description": method_text(request)},
+        "erasure": {"kind": "exact", "residual": None, "mechanism": "retrain",
+                    "weights_changed": True},
+        "model": {"name": model.name, "kind": model.kind, "backbone": model.backbone,
+                  "version_before": before.number if before else None,
+                  "version_after": after.number},
+        "artifacts": {"before": _weights(before), "after": _weights(after)},
+        "purge": {"purged": shas, "complete": True},
+        "residual_scan": request.result["retrain"]["residual_scan"],
+        "audit": None,
+    }
+
+
+def _version_of(model: Model, version_id: int | None) -> ModelVersion | None:
+    return next((v for v in model.versions if v.id == version_id), None)
+
+
+def _weights(version: ModelVersion | None) -> dict[str, str]:
+    sha = (version.metrics.get("weights_sha256") if version is not None else None) or ""
+    return {"weights": sha} if sha else {}

@@ -316,6 +316,9 @@ def _check_rule(certified: dict[str, Any], current: dict[str, Any] | None,
     details["rule"] = {"name": current.get("name"), "status": current.get("status"),
                        "certified_version": certified.get("version"),
                        "current_version": current.get("version")}
+    if current.get("status") == "retired":  # a retrain made the request exact (section 18)
+        details["rule"]["retired"] = True
+        return
     if current.get("status") != "active":
         reasons.append("rule-disabled")
     if (current.get("version") != certified.get("version")

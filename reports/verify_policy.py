@@ -57,6 +57,10 @@ def verify_in_workspace(ws: Workspace, data: bytes, extra: list[Any] | None = No
         _expired(context, notes)
         _revoked(context, notes)
     notes += _superseded(result.details.get("superseded_by"))
+    if (result.details.get("rule") or {}).get("retired"):
+        notes.append("The forget rule this certificate describes was retired when a retrain "
+                     "without the person's records made the request exact; the guard is no "
+                     "longer needed for it.")
     return _final(result), notes
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from storage.errors import UnpromptError
 from storage.models import AuditLogEntry, AuditRun, ErasureRequest, ForgetRule, Model
 from storage.registry import class_dict, model_dict
 
@@ -23,8 +24,22 @@ def request_choices(session: Session) -> list[dict[str, Any]]:
             "classes": [{"index": c.label_index, "name": c.display_name, "status": c.status}
                         for c in model.classes],
             "rules": [{"name": r.name, "status": r.status} for r in rules],
+            "people": _people(session, model),
         })
     return choices
+
+
+def _people(session: Session, model: Model) -> list[str] | None:
+    """The people whose records went into a fine-tuned model's live version (a request
+    names one of them, docs/design.md section 14); None for any other model."""
+    from storage.finetunes import FINETUNED, subjects_of
+
+    if model.kind != "llm" or model.training_mode != FINETUNED:
+        return None
+    try:
+        return sorted(subjects_of(session, model))
+    except UnpromptError:  # no live version
+        return []
 
 
 def audit_log_rows(session: Session, limit: int = 10_000) -> list[dict[str, Any]]:

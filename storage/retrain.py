@@ -29,12 +29,17 @@ HELD, ACCEPTED, REJECTED = "awaiting_decision", "accepted", "rejected"
 
 
 def pending_requests(session: Session, model: Model) -> list[ErasureRequest]:
-    """Executed class requests on ``model`` that are not exact yet, oldest due first."""
+    """Executed requests on ``model`` that are not exact yet, oldest due first: class
+    requests, and requests about a person of a fine-tuned language model (section 14)."""
     rows = session.scalars(select(ErasureRequest).where(
         ErasureRequest.model_id == model.id, ErasureRequest.exact_at.is_(None),
         ErasureRequest.status.in_(DONE_STATES)))
-    return sorted((r for r in rows if r.scope.get("kind") == "classes"),
-                  key=lambda r: (r.due_at, r.id))
+    return sorted((r for r in rows if retrainable(r.scope)), key=lambda r: (r.due_at, r.id))
+
+
+def retrainable(scope: dict[str, Any]) -> bool:
+    """A scope a retrain can make exact: classes, or one person's records."""
+    return scope.get("kind") == "classes" or "subject_records" in scope
 
 
 def check_pending(session: Session, model: Model, asked: list[int]) -> list[ErasureRequest]:
@@ -125,7 +130,7 @@ def commit_retrain(session: Session, model: Model, reference: AuditRun,
     doomed = [sha for sha in dict.fromkeys(earlier + doomed) if sha not in in_use]
     now = utcnow()
     for request in requests:
-        _mark_exact(session, request, operator, new.number, now)
+        mark_exact(session, request, operator, new.number, now)
     auditlog.append(session, operator, "model.retrained", {
         "model": model.name, "from_version": old.number, "to_version": new.number,
         "reference_run": reference.id, "shared_artifact": new.shared_artifact,
@@ -135,7 +140,7 @@ def commit_retrain(session: Session, model: Model, reference: AuditRun,
     return new, doomed, retired
 
 
-def _mark_exact(session: Session, request: ErasureRequest, operator: str, version: int,
+def mark_exact(session: Session, request: ErasureRequest, operator: str, version: int,
                 now: Any) -> None:
     request.exact_at, request.erasure_kind = now, RETRAINED
     request.result = {**request.result,
@@ -150,6 +155,25 @@ def hold(session: Session, reference: AuditRun, operator: str,
     reference.metrics = {**reference.metrics, "retrain": {"status": HELD, **figures}}
     auditlog.append(session, operator, "model.retrain_held",
                     {"reference_run": reference.id, **figures})
+
+
+def held_reference(session: Session, model: Model) -> AuditRun | None:
+    """The stored reference of ``model`` whose retrain waits for a decision."""
+    from storage.audits import references
+
+    runs = [r for r in references(session, model)
+            if (r.metrics.get("retrain") or {}).get("status") == HELD]
+    return runs[-1] if runs else None
+
+
+def decide_held(session: Session, model: Model, operator: str, passphrase: str | None,
+                accept: bool, reason: str) -> dict[str, Any]:
+    """An operator's signed decision on the retrain of ``model`` held for accuracy (the
+    CLI's ``retrain N --accept/--reject`` and the Requests screen both call this)."""
+    run = held_reference(session, model)
+    if run is None:
+        raise RefusedError(f"no retrain of {model.name!r} is waiting for a decision")
+    return decide(session, run, operator, passphrase, accept, reason)
 
 
 def decide(session: Session, reference: AuditRun, operator: str, passphrase: str | None,

@@ -174,6 +174,7 @@ def _log_payload(model: Model, rule: ForgetRule) -> dict[str, Any]:
 
 def disable_rule(session: Session, rule: ForgetRule, operator: str) -> ForgetRule:
     """Stop applying a rule; refused while it enforces an executed erasure request."""
+    _refuse_retired(rule)
     if rule.status == "disabled":
         raise RefusedError(f"forget rule {rule.name!r} is already disabled")
     enforced = [r.id for r in rule_requests(session, rule)
@@ -191,6 +192,7 @@ def disable_rule(session: Session, rule: ForgetRule, operator: str) -> ForgetRul
 def enable_rule(session: Session, rule: ForgetRule, operator: str,
                 request_id: int | str | None = None) -> ForgetRule:
     """Apply a rule again; with a request, the request is executed by this rule version."""
+    _refuse_retired(rule)
     model = session.get(Model, rule.model_id)
     request = reqs.get_request(session, request_id) if request_id is not None else None
     if request is None and rule.status == "active":
@@ -207,6 +209,14 @@ def enable_rule(session: Session, rule: ForgetRule, operator: str,
         reqs.mark_executed(session, request, operator, SUPPRESSED,
                            execution_result(model, rule))
     return rule
+
+
+def _refuse_retired(rule: ForgetRule) -> None:
+    """A rule retired by a retrain (docs/design.md section 18) has no classifier any more."""
+    if rule.status == "retired":
+        raise RefusedError(f"forget rule {rule.name!r} was retired when a retrain without the "
+                           "person's records made its request exact; its classifier was "
+                           "purged, so it cannot be enabled or disabled again")
 
 
 def set_status(session: Session, rule_name: str, enabled: bool, operator: str,

@@ -28,6 +28,7 @@ from storage.db import (
 )
 from storage.errors import WorkspaceError
 from storage.post_forget import resume_checks
+from storage.weights_purge import resume_weight_purges
 
 REGISTRY = "registry.db"
 MARKER_DIRS = ("artifacts", "keys", "certificates")
@@ -129,6 +130,7 @@ class Workspace:
         sessions = make_sessionmaker(engine)
         workspace = cls(root, engine, sessions, ArtifactStore(root / "artifacts", sessions))
         workspace.artifacts.resume_purges()
+        resume_weight_purges(root, sessions)
         resume_checks(root, sessions)
         return workspace
 

@@ -50,7 +50,7 @@ def finetune_model_job(workspace: str | Path, *, corpus: str, name: str, operato
     try:
         with ws.sessions() as session:
             _check_name(session, name)
-        lm = yield from _fresh_base(base, device)
+        lm = yield from fresh_base(base, device)
         stats = yield from scaled(finetune_job(lm, records, settings, cancel), 0.1, 0.9)
         if cancel is not None:
             cancel.check()  # the last point where cancel takes effect: nothing stored yet
@@ -86,7 +86,7 @@ def _check_name(session: Any, name: str) -> None:
         finetunes.finetuned_model(session, name)  # refuses a model of another kind
 
 
-def _fresh_base(base: str | None, device: str) -> Generator[Progress, None, Any]:
+def fresh_base(base: str | None, device: str) -> Generator[Progress, None, Any]:
     """A freshly loaded base model (never the worker's cached one: training changes it)."""
     from engine.background import in_background, loading
     from engine.guard.lm import load_language_model
@@ -99,19 +99,32 @@ def _fresh_base(base: str | None, device: str) -> Generator[Progress, None, Any]
 def _save(ws: Workspace, name: str, lm: Any) -> tuple[Path, str]:
     """Save the weights and tokenizer in a new folder of the workspace; the sha256 of the
     weights file."""
-    root = ws.root / MODELS_DIR / _slug(name)
+    root = ws.root / MODELS_DIR / slug(name)
     number = 1 + sum(1 for p in root.glob("v*") if p.is_dir()) if root.is_dir() else 1
     folder = root / f"v{number}"
     partial_dir = root / f".v{number}.partial"
     shutil.rmtree(partial_dir, ignore_errors=True)
-    lm.model.save_pretrained(partial_dir)
-    lm.tokenizer.save_pretrained(partial_dir)
+    write_weights(lm, partial_dir)
     partial_dir.rename(folder)
     weights = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
     return folder, weights
 
 
-def _slug(name: str) -> str:
+def write_weights(lm: Any, folder: Path) -> None:
+    """Save the model and its tokenizer. A GGUF base (the offline default) is loaded with
+    its weights unpacked to float tensors but keeps the GGUF quantizer's mark, which
+    transformers refuses to save: the mark goes first (the weights are plain tensors)."""
+    if getattr(lm.model, "hf_quantizer", None) is not None:
+        if any(not p.is_floating_point() for p in lm.model.parameters()):
+            raise UnpromptError("the base model's weights stay quantized, so the fine-tuned "
+                                "model cannot be saved; give an unquantized --base")
+        lm.model.hf_quantizer = None
+        lm.model.config.__dict__.pop("quantization_config", None)
+    lm.model.save_pretrained(folder)
+    lm.tokenizer.save_pretrained(folder)
+
+
+def slug(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in name)
 
 
@@ -125,7 +138,7 @@ def _record(ws: Workspace, name: str, folder: Path, sha: str, corpus: str,
             subjects = {}
             for person in people(records):
                 mine = [r for r in records if r.person == person]
-                data = "".join(_line(r) for r in mine).encode()
+                data = "".join(record_line(r) for r in mine).encode()
                 artifact = stack.enter_context(stored_artifact(ws, data, "subject-records"))
                 subjects[person] = {"records": len(mine), "artifact": artifact}
             with ws.sessions.begin() as session:
@@ -135,14 +148,15 @@ def _record(ws: Workspace, name: str, folder: Path, sha: str, corpus: str,
                             "records": len(records), "people": len(subjects)},
                     subjects=subjects, operator=operator,
                     details={"base": base or "SmolLM2-135M-Instruct (offline)",
-                             "weights_sha256": sha, "settings": vars(settings), **stats})
+                             "base_spec": base, "weights_sha256": sha,
+                             "settings": vars(settings), **stats})
                 return version.number
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
 
 
-def _line(record: FactRecord) -> str:
+def record_line(record: FactRecord) -> str:
     import json
 
     return json.dumps(record.to_dict(), ensure_ascii=False) + "\n"
@@ -184,7 +198,7 @@ def forget_subject_job(workspace: str | Path, *, request: int | str, operator: s
             reqs.check_executable(session, found, "rule")
             model = finetunes.finetuned_model(session, scope["model"])
             std = float(live_std(session, model))
-        person = _person(ws, scope["subject_records"])
+        person = person_of(ws, scope["subject_records"])
         records = subject_records(ws, scope["model"])
         yield Progress(0.1, "loading the prompt-classifier encoder")
         enc = yield from in_background(partial(load_sentence_encoder, encoder),
@@ -214,7 +228,7 @@ def live_std(session: Any, model: Any) -> float:
     return float(live_version(session, model).metrics.get("embedding_std") or 1.0)
 
 
-def _person(ws: Workspace, artifact: str) -> str:
+def person_of(ws: Workspace, artifact: str) -> str:
     from engine.guard.people import parse_record
 
     line = ws.artifacts.get(artifact).decode().splitlines()[0]

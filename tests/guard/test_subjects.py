@@ -209,3 +209,17 @@ def test_full_fine_tune_trains_only_the_top_blocks():
     assert torch.equal(low, layers[0].mlp.up_proj.weight)
     assert torch.equal(embed, model.model.get_input_embeddings().weight)
     assert not torch.equal(top, layers[1].mlp.up_proj.weight)
+
+
+def test_a_gguf_base_unpacked_to_float_weights_is_saved(tmp_path) -> None:
+    """The offline default is a GGUF file: transformers unpacks its weights to float tensors
+    but keeps the quantizer's mark, and refuses to save such a model (found on SmolLM2)."""
+    from engine.guard.lm import load_language_model
+    from tests.guard.conftest import tiny_lm
+
+    model = tiny_lm()
+    model.model.hf_quantizer = "gguf (unpacked)"
+    model.model.config.quantization_config = {"quant_method": "gguf"}
+    jobs.write_weights(model, tmp_path / "w")
+    assert model.model.hf_quantizer is None
+    assert load_language_model(str(tmp_path / "w"), "cpu").source == "folder"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -89,3 +90,92 @@ def test_no_plan_without_a_waiting_request(qtbot, ctx: AppContext,  # noqa: ANN0
     screen = screen_of(qtbot, ctx)  # the demo's executed request is exact
     assert not screen.plan_label.isVisible()
     assert cell(screen, seeded["executed"], "Exact")
+
+
+def held_retrain(ws: Workspace, rid: int) -> int:
+    """A stored retrain reference of 'fashion-vit' held for accuracy (as engine.retrain's
+    ``_held`` leaves it); returns its run id."""
+    from storage import retrain as rt
+    from storage.models import AuditRun
+
+    with ws.sessions.begin() as session:
+        version = get_model(session, "fashion-vit").versions[-1]
+        run = AuditRun(version_id=version.id, kind="reference", config={"retained": []},
+                       metrics={"status": "stored", "shared_artifact": "",
+                                "class_artifacts": {}})
+        session.add(run)
+        session.flush()
+        rt.hold(session, run, "carol", {"model": "fashion-vit", "from_version": 1,
+                                        "margin": 0.02, "retained_live": 0.801,
+                                        "retained_retrain": 0.712})
+        approvals.ensure_operator(session, "bob")
+        return run.id
+
+
+def decide_in_dialog(monkeypatch: pytest.MonkeyPatch, reason: str, accept: bool,
+                     tries: list[str]) -> None:
+    """Run the held-retrain dialog as an operator would: type, click Accept or Reject."""
+    from gui.retrain_decision_dialog import RetrainDecisionDialog
+
+    def exec_(dialog: RetrainDecisionDialog) -> int:
+        tries.append(dialog.figures.text())
+        dialog.operator_edit.setText("bob")
+        dialog.passphrase_edit.setText(approvals.passphrase_of("bob"))
+        dialog.reason_edit.setText("")
+        (dialog.accept_button if accept else dialog.reject_button).click()  # refused
+        tries.append(str(dialog.result()))
+        dialog.passphrase_edit.setText(approvals.passphrase_of("bob"))
+        dialog.reason_edit.setText(reason)
+        (dialog.accept_button if accept else dialog.reject_button).click()
+        return dialog.result()
+
+    monkeypatch.setattr(RetrainDecisionDialog, "exec", exec_)
+
+
+def test_a_held_retrain_is_shown_and_rejected_with_a_signed_reason(
+        qtbot, ctx: AppContext, workspace: Workspace,  # noqa: ANN001
+        monkeypatch: pytest.MonkeyPatch, warnings_shown: list) -> None:
+    from storage.models import AuditLogEntry, AuditRun
+
+    rid = executed_full(workspace, days_ago=3, training_s=60.0)
+    run_id = held_retrain(workspace, rid)
+    screen = screen_of(qtbot, ctx)
+    assert ("fashion-vit: retrain held, retained-class accuracy 71.2% retrained against "
+            "80.1% live (v1), more than the 2.0% margin below it") in screen.plan_label.text()
+    screen.select(rid)
+    assert screen.held_button.isEnabled() and not screen.retrain_button.isEnabled()
+    tries: list[str] = []
+    decide_in_dialog(monkeypatch, "accuracy loss too high for production", False, tries)
+    screen.held_button.click()
+    assert "Live v1: 80.1% · retrained: 71.2% · 8.9% below, margin 2.0%" in tries[0]
+    assert warnings_shown == [("Cannot reject the held retrain",
+                               "A decision on a held retrain needs a reason.")]
+    assert tries[1] == "0"  # the dialog stayed open after the refusal
+    with workspace.sessions() as session:
+        entry = session.query(AuditLogEntry).filter_by(
+            action="model.retrain_rejected").one()
+        assert entry.actor == "bob" and json.loads(entry.payload)["signed"]["reason"] == \
+            "accuracy loss too high for production"
+        assert session.get(AuditRun, run_id).metrics["retrain"]["status"] == "rejected"
+    assert not screen.held_button.isEnabled() and "retrain held" not in \
+        screen.plan_label.text()
+
+
+def test_an_accepted_held_retrain_is_submitted_again_to_promote(
+        qtbot, ctx: AppContext, workspace: Workspace,  # noqa: ANN001
+        monkeypatch: pytest.MonkeyPatch, warnings_shown: list) -> None:
+    from storage.models import AuditLogEntry
+
+    rid = executed_full(workspace, days_ago=3, training_s=60.0)
+    held_retrain(workspace, rid)
+    started: list[str] = []
+    monkeypatch.setattr("gui.retrain_action.start_retrain",
+                        lambda _ctx, _parent, model, requests=None: started.append(model))
+    decide_in_dialog(monkeypatch, "the DPO accepts the loss", True, [])
+    screen = screen_of(qtbot, ctx)
+    screen.select(rid)
+    screen.held_button.click()
+    assert started == ["fashion-vit"]
+    with workspace.sessions() as session:
+        entry = session.query(AuditLogEntry).filter_by(action="model.retrain_accepted").one()
+        assert json.loads(entry.payload)["signed"]["margin"] == 0.02

@@ -214,6 +214,6 @@ def test_a_model_of_another_kind_is_refused(ws_root: Path) -> None:
             config={}, shared_artifact="", class_artifacts={}, class_names={}, metrics={},
             erasure_kind=""), "admin")
     ws.close()
-    with pytest.raises(RefusedError, match="llm model; the retrain follow-up exists for "
-                                           "image models only"):
+    with pytest.raises(RefusedError, match="llm model that this product did not fine-tune: "
+                                           "its forget rules guard it at inference"):
         run_job(retrain_job(ws_root, model_name="lm", operator="carol"))
