@@ -310,6 +310,12 @@ class AuditsWidget(Screen):
         self.relearn_chart.show_curves(curves)
         self.membership.show_audit(audit or None)
         self.people.show_audit(self._audit if people else None)
+        self.summary.setVisible(not people)  # image figures; a person's are in the tab
+        for widget in (self.reference_check, self.relearn_check, self.lira_spin,
+                       self.samples_spin):
+            widget.setEnabled(not people)  # image-audit options (`guard eval` has none)
+        for widget in (self.epochs_spin, self.seeds_spin):
+            widget.setEnabled(not people and self.relearn_check.isChecked())
         for index in range(2):
             self.tabs.setTabEnabled(index, not people)
         self.tabs.setTabEnabled(2, people)

@@ -17,10 +17,12 @@ from reports.charts import AFTER, BEFORE, REFERENCE
 COLOURS = {"fine-tuned": BEFORE, "guarded": AFTER, "retain": REFERENCE}
 
 
-def _legend(drawing: Drawing, names: list[str], font: str, x: float, y: float) -> None:
+def _legend(drawing: Drawing, names: list[str], font: str, x: float, y: float,
+            per_column: int) -> None:
     legend = Legend()
     legend.x, legend.y, legend.fontName, legend.fontSize = x, y, font, 7
-    legend.alignment, legend.columnMaximum, legend.dx, legend.dy = "right", 1, 8, 8
+    legend.alignment, legend.columnMaximum, legend.dx, legend.dy = "right", per_column, 8, 8
+    legend.deltax = 70
     legend.colorNamePairs = [(COLOURS[n], n) for n in names]
     drawing.add(legend)
 
@@ -47,7 +49,7 @@ def truth_ratio_chart(histograms: dict[str, Any], font: str, width: float = 440,
     drawing.add(chart)
     drawing.add(String(chart.x + chart.width / 2, 6, "truth ratio (2.0 and above in the "
                        "last bin)", fontName=font, fontSize=7, textAnchor="middle"))
-    _legend(drawing, names, font, width - 10, height - 6)
+    _legend(drawing, names, font, chart.x + 10, height - 4, 1)
     return drawing
 
 
@@ -71,5 +73,5 @@ def roc_chart(rocs: dict[str, Any], font: str, width: float = 300,
     drawing.add(plot)
     drawing.add(String(plot.x + plot.width / 2, 6, "false-positive rate", fontName=font,
                        fontSize=7, textAnchor="middle"))
-    _legend(drawing, names, font, width - 4, height - 10)
+    _legend(drawing, names, font, plot.x + plot.width + 14, plot.y + plot.height, 3)
     return drawing

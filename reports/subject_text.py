@@ -37,7 +37,7 @@ def _figure(m: dict[str, Any], *path: str) -> Any:
 
 ROWS: list[tuple[str, tuple[str, ...], Any]] = [
     ("forget quality (KS p-value vs retain)", ("forget_quality",), _num),
-    ("truth ratio, forgotten people (mean)", ("truth_ratio_mean",), _num),
+    ("truth ratio, forgotten (mean)", ("truth_ratio_mean",), _num),
     ("model utility", ("model_utility",), _num),
     ("model utility vs fine-tuned", ("utility_vs_finetuned",), _num),
     ("  probability / ROUGE-L / truth", (), None),

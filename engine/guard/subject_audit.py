@@ -104,9 +104,10 @@ def model_figures(lm: LoadedLM, sets: AuditSets, utility_answers: Sequence[str],
 
 def figures_of_models(fine_tuned: LoadedLM, retain: LoadedLM | None, pick: CorruptionFor,
                       sets: AuditSets, max_new_tokens: int = MAX_NEW_TOKENS,
-                      cancel: CancelToken | None = None
+                      cancel: CancelToken | None = None, which: Sequence[str] = MODELS
                       ) -> Generator[Progress, None, dict[str, Any]]:
-    """Job: the raw figures of the fine-tuned, guarded and (when given) retain models."""
+    """Job: the raw figures of the fine-tuned, guarded and (when given) retain models
+    (those named in ``which``)."""
     utility_qs = [r.question for r in sets.others]
     forget_qs = [r.question for r in sets.forget]
     steps: list[tuple[str, Callable[[], dict[str, Any]]]] = []
@@ -126,6 +127,7 @@ def figures_of_models(fine_tuned: LoadedLM, retain: LoadedLM | None, pick: Corru
     steps += [("fine-tuned", plain(fine_tuned)), ("guarded", guarded)]
     if retain is not None:
         steps.append(("retain", plain(retain)))
+    steps = [(name, run) for name, run in steps if name in which]
     out: dict[str, Any] = {}
     for i, (name, run) in enumerate(steps):
         if cancel is not None:
