@@ -185,30 +185,37 @@ def measure(args: argparse.Namespace, clock: Clock, state: dict[str, Any]) -> di
 
     ft = clock("load fine-tuned", load_language_model, state["ft"]["folder"], "cpu")
     retain = clock("load retain", load_language_model, state["retain"]["folder"], "cpu")
-    guard = clock("load guard (product default corruption)", guard_of, state["ws"],
-                  state["rules"], SUBJECT_CORRUPTION, SUBJECT_SIGMA_STD, SUBJECT_PARAMS,
+    saved = Path(args.workdir or "/nonexistent") / "sweep.json"
+    chosen = (SUBJECT_CORRUPTION, SUBJECT_SIGMA_STD, SUBJECT_PARAMS)
+    if args.corruption == "best":  # try the sweep's choice before it becomes the default
+        best = choose(json.loads(saved.read_text(encoding="utf-8"))["sweep"])
+        chosen = (best["corruption"], best["sigma_in_std"], best["params"])
+    guard = clock("load guard", guard_of, state["ws"], state["rules"], *chosen,
                   ft.embedding_std)
     sets = sets_of(args, state)
-    saved = Path(args.workdir or "/nonexistent") / "sweep.json"
     if args.sweep_only:
         retain_ratios = clock("truth ratios retain", tofu_ratios, retain, sets)
         sweep = clock("corruption sweep", corruption_sweep, ft, state, sets,
                       {"truth_ratios": retain_ratios}, args)
         saved.write_text(json.dumps({"sweep": sweep, "times": clock.times}), encoding="utf-8")
         return {"sweep": sweep, "models": {}}
-    kept = Path(args.workdir or "/nonexistent") / "figures.json"
-    earlier = json.loads(kept.read_text(encoding="utf-8")) if kept.is_file() else {}
-    raw, times = earlier.get("models", {}), earlier.get("times", {})
-    which = args.models.split(",")
-    for name in which:
-        raw.update(clock(f"figures: {name} (answers, truth ratios, utility, attacks)",
-                         run_job, audit.figures_of_models(
-                             ft, retain, audit.corruption_for(guard), sets,
-                             args.max_new_tokens, which=[name])))
-    times.update({k: v for k, v in clock.times.items() if k.startswith("figures")})
-    clock.times.update(times)
-    if args.workdir:  # a later run may redo one model (--models guarded) and keep the rest
-        kept.write_text(json.dumps({"models": raw, "times": times}), encoding="utf-8")
+    folder = Path(args.workdir or "/nonexistent")
+    raw = {}
+    for name in args.models.split(","):
+        raw[name] = clock(f"figures: {name} (answers, truth ratios, utility, attacks)",
+                          run_job, audit.figures_of_models(
+                              ft, retain, audit.corruption_for(guard), sets,
+                              args.max_new_tokens, which=[name]))[name]
+        if args.workdir:  # a later run may redo one model (--models guarded), keep the rest
+            (folder / f"figures-{name}.json").write_text(json.dumps(
+                {"figures": raw[name], "seconds": clock.times[f"figures: {name} (answers, "
+                 "truth ratios, utility, attacks)"]}), encoding="utf-8")
+    for kept in sorted(folder.glob("figures-*.json")) if args.workdir else []:
+        name = kept.stem.removeprefix("figures-")
+        if name not in raw:
+            earlier = json.loads(kept.read_text(encoding="utf-8"))
+            raw[name] = earlier["figures"]
+            clock.times[f"figures: {name} (earlier run)"] = earlier["seconds"]
     metrics, curves = audit.summary(raw, {"model": "people-retain"})
     sweep = []
     if saved.is_file():  # the sweep of an earlier --sweep-only run on the same models
@@ -221,8 +228,8 @@ def measure(args: argparse.Namespace, clock: Clock, state: dict[str, Any]) -> di
     others = [q for r in sets.others for q in held_questions_of(r)]
     false = sum(guard.classify(q).flagged for q in others)
     return {"models": metrics["models"], "curves": curves, "sweep": sweep,
-            "default_corruption": {"family": SUBJECT_CORRUPTION, "sigma_in_std":
-                                   SUBJECT_SIGMA_STD, "params": SUBJECT_PARAMS},
+            "guarded_corruption": {"family": chosen[0], "sigma_in_std": chosen[1],
+                                   "params": chosen[2]},
             "counts": {"forget": len(sets.forget), "utility": len(sets.others),
                        "never_trained": len(sets.never)},
             "classifier": {"rules": [r["calibration"] for r in state["rules"]],
@@ -230,6 +237,16 @@ def measure(args: argparse.Namespace, clock: Clock, state: dict[str, Any]) -> di
                            "fpr_other_people_held_out_guard": false / len(others),
                            "n_held_out": len(held), "n_other": len(others)},
             "finetune": {"all": state["ft"], "retain": state["retain"]}}
+
+
+def choose(sweep: list[dict[str, Any]]) -> dict[str, Any]:
+    """The sweep's choice: of the corruptions that reach forget quality 0.05, the one with
+    the least repetition, then the lowest perplexity; else the highest forget quality."""
+    good = [r for r in sweep if r["forget_quality"] >= 0.05]
+    if good:
+        return min(good, key=lambda r: (round(r["repetition"], 3),
+                                        r["perplexity_under_finetuned"]))
+    return max(sweep, key=lambda r: r["forget_quality"])
 
 
 def tofu_ratios(lm: Any, sets: Any) -> list[float]:
@@ -307,6 +324,9 @@ def main() -> None:
     parser.add_argument("--sweep-answers", type=int, default=5)
     parser.add_argument("--models", default="fine-tuned,guarded,retain",
                         help="models to score; the others' figures come from --workdir")
+    parser.add_argument("--corruption", choices=["default", "best"], default="default",
+                        help="the guarded model's corruption: the product default, or the "
+                             "choice of an earlier --sweep-only run")
     parser.add_argument("--sweep-only", action="store_true",
                         help="only the corruption sweep (saved in --workdir for the next run)")
     parser.add_argument("--max-new-tokens", type=int, default=20)
