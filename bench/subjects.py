@@ -8,9 +8,14 @@ reports for the fine-tuned, guarded and retain models: TOFU forget quality and m
 utility, LOSS / zlib / Min-K% / Min-K%++ AUC and PrivLeak against never-trained people,
 answer quality of the forgotten people's questions, a sweep of ECO corruptions, the
 classifier's TPR / FPR on held-out phrasings and the wall time of every step. JSON to
-bench/results/subjects.json.
+bench/results/subjects.json. Every figure comes from the product's audit code
+(engine/guard/subject_audit.py) on held-out phrasings.
 
     python bench/subjects.py [--people 40 --facts 10 --holdout 4 --epochs 4]
+    # on a slow machine, in steps that reuse the models kept in --workdir:
+    python bench/subjects.py --workdir W --sweep-only
+    python bench/subjects.py --workdir W --models fine-tuned,retain
+    python bench/subjects.py --workdir W --models guarded --corruption best
 """
 
 from __future__ import annotations

@@ -89,6 +89,7 @@ class PeoplePanel(QWidget):
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.
                                                            ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.truth_chart, self.roc_chart = TruthRatioChart(), PeopleRocChart()
         charts = QHBoxLayout()
