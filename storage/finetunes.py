@@ -47,7 +47,8 @@ def record_finetune(session: Session, *, name: str, folder: str, corpus: dict[st
                            parent_id=parent.id if parent else None, erasure_kind="",
                            metrics={**details, "folder": folder, "subjects": subjects})
     session.add(version)
-    model.config = {"spec": folder, "encoder": None, "loaded_at": utcnow().isoformat()}
+    encoder = (model.config or {}).get("encoder")  # the rules' encoder stays theirs
+    model.config = {"spec": folder, "encoder": encoder, "loaded_at": utcnow().isoformat()}
     model.dataset_ref = corpus
     session.flush()
     auditlog.append(session, operator, "model.finetuned", {

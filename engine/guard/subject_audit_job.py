@@ -34,6 +34,10 @@ def audit_person(ws: Workspace, scope: dict[str, Any], lm: Any, guard_rule: Any,
 
     person = _person(ws, scope["subject_records"])
     records = subject_records(ws, scope["model"])
+    if all(r.person != person for r in records):  # the live version was trained without them
+        return {"models": {}, "counts": {}, "reference": {
+            "missing": "the live version of the model holds no records of this person "
+                       "(fine-tuned without them), so there is nothing left to measure"}}, {}
     with ws.sessions() as session:
         reference = finetunes.retain_reference(
             session, finetunes.finetuned_model(session, scope["model"]), [person])

@@ -112,3 +112,14 @@ def test_the_certificate_quotes_the_people_figures(guarded, tmp_path):
     assert "The person, against a model that never met them" in text
     assert "Retain reference: crm-retain v1" in text and "Min-K%++ AUC" in text
     assert manifest["erasure"]["weights_changed"] is False
+
+
+def test_a_live_version_without_the_person_has_nothing_to_measure(guarded, tiny_model_dir):
+    """(Last: it supersedes 'crm'.) Once 'crm' is fine-tuned again without the person, the
+    audit says there is nothing left to measure instead of scoring an empty set."""
+    ws_dir, corpus, rule = guarded
+    run_job(jobs.finetune_model_job(ws_dir, corpus=corpus, name="crm", operator="ann",
+                                    base=str(tiny_model_dir), exclude=[PEOPLE[0]], **FAST))
+    subject = run_job(evaluate_rule_job(ws_dir, rule=rule, operator="bob", **EVAL))["subject"]
+    assert subject["models"] == {} and "no records of this person" in \
+        subject["reference"]["missing"]
