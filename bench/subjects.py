@@ -94,17 +94,21 @@ def trained_state(args: argparse.Namespace, clock: Clock, folder: Path, everyone
                   trained: list[str], forget: list[str]) -> dict[str, Any]:
     from engine.guard import subject_jobs as jobs
     from engine.guard.people import write_corpus
+    from engine.jobs import CancelToken
 
     shutil.rmtree(folder / "ws", ignore_errors=True)
     corpus = write_corpus([r for r in everyone if r.person in trained], folder / "people.jsonl")
     ws = folder / "ws"
     options = {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size,
                "device": "cpu", "base": args.base}
+    cancel = CancelToken()
     ft, retain = clock("finetune all people and retain (without forgotten), in parallel",
-                       both, jobs.finetune_model_job(ws, corpus=str(corpus), name="people",
-                                                     operator="bench", **options),
+                       both, cancel, jobs.finetune_model_job(
+                           ws, corpus=str(corpus), name="people", operator="bench",
+                           cancel=cancel, **options),
                        jobs.finetune_model_job(ws, corpus=str(corpus), name="people-retain",
-                                               operator="bench", exclude=forget, **options))
+                                               operator="bench", exclude=forget,
+                                               cancel=cancel, **options))
     clock.times["finetune all people (job)"] = ft["seconds"]
     clock.times["finetune retain (job)"] = retain["seconds"]
     rules = clock("requests: file, approve, build and enable rules", subject_requests, ws,
@@ -112,16 +116,24 @@ def trained_state(args: argparse.Namespace, clock: Clock, folder: Path, everyone
     return {"forget": forget, "ws": ws, "ft": ft, "retain": retain, "rules": rules}
 
 
-def both(first: Any, second: Any) -> tuple[Any, Any]:
+def both(cancel: Any, first: Any, second: Any) -> tuple[Any, Any]:
     """Two jobs at once, one thread each (torch releases the GIL in its kernels): on a
-    shared machine the two fine-tunes take about as long as one."""
-    from concurrent.futures import ThreadPoolExecutor
+    shared machine the two fine-tunes take about as long as one. The first failure is
+    printed at once and cancels the other job (their shared token), instead of surfacing
+    only when the other has run to its end."""
+    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
     from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: F401
     # (resolved here: two threads importing transformers' lazy names at once can fail)
 
     with ThreadPoolExecutor(2) as pool:
         started = [pool.submit(drain, first), pool.submit(drain, second)]
+        done, _ = wait(started, return_when=FIRST_EXCEPTION)
+        failed = [f for f in done if f.exception() is not None]
+        if failed:
+            print(f"a fine-tune failed: {failed[0].exception()!r}; cancelling the other",
+                  flush=True)
+            cancel.set()
         return started[0].result(), started[1].result()
 
 
