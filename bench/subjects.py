@@ -50,12 +50,16 @@ class Clock:
         return result
 
 
-def drain(job: Any) -> Any:
+def drain(job: Any, training: Any = None) -> Any:
+    """Run a job, printing every tenth of its progress; ``training`` (an Event) is set at
+    its first training step."""
     from engine.jobs import run_job
 
     seen = [0.0]
 
     def report(progress: Any) -> None:
+        if training is not None and "step" in progress.message:
+            training.set()
         if progress.fraction is not None and progress.fraction >= seen[0] + 0.1:
             seen[0] = progress.fraction
             print(f"    {progress.fraction:4.0%} {progress.message}", flush=True)
@@ -121,13 +125,18 @@ def both(cancel: Any, first: Any, second: Any) -> tuple[Any, Any]:
     shared machine the two fine-tunes take about as long as one. The first failure is
     printed at once and cancels the other job (their shared token), instead of surfacing
     only when the other has run to its end."""
+    import threading
     from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
+    # resolved here: two threads importing transformers' lazy names at once can fail
     from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: F401
-    # (resolved here: two threads importing transformers' lazy names at once can fail)
 
-    with ThreadPoolExecutor(2) as pool:
-        started = [pool.submit(drain, first), pool.submit(drain, second)]
+    loaded = threading.Event()
+    with ThreadPoolExecutor(2) as pool:  # one model load at a time: it is not thread-safe
+        started = [pool.submit(drain, first, loaded)]
+        while not loaded.wait(1.0) and not started[0].done():
+            pass
+        started.append(pool.submit(drain, second))
         done, _ = wait(started, return_when=FIRST_EXCEPTION)
         failed = [f for f in done if f.exception() is not None]
         if failed:
