@@ -8,15 +8,22 @@ reports for the fine-tuned, guarded and retain models: TOFU forget quality and m
 utility, LOSS / zlib / Min-K% / Min-K%++ AUC and PrivLeak against never-trained people,
 answer quality of the forgotten people's questions, a sweep of ECO corruptions, the
 classifier's TPR / FPR on held-out phrasings and the wall time of every step. JSON to
-bench/results/subjects.json.
+bench/results/subjects.json. Every figure comes from the product's audit code
+(engine/guard/subject_audit.py) on held-out phrasings.
 
     python bench/subjects.py [--people 40 --facts 10 --holdout 4 --epochs 4]
+    # on a slow machine, in steps that reuse the models kept in --workdir:
+    python bench/subjects.py --workdir W --sweep-only
+    python bench/subjects.py --workdir W --models fine-tuned,retain
+    python bench/subjects.py --workdir W --models guarded --corruption best
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import sys
 import tempfile
 import time
@@ -27,8 +34,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 RESULTS = ROOT / "bench" / "results" / "subjects.json"
-SWEEP = [("gaussian_first_n", 0.5), ("gaussian_first_n", 1.0), ("gaussian_first_n", 2.0),
-         ("zero_out_top_k", None), ("flip_sign_top_k", None), ("shuffle", None)]
 
 
 class Clock:
@@ -45,34 +50,100 @@ class Clock:
         return result
 
 
-def drain(job: Any) -> Any:
+def drain(job: Any, training: Any = None) -> Any:
+    """Run a job, printing every tenth of its progress; ``training`` (an Event) is set at
+    its first training step."""
     from engine.jobs import run_job
 
-    return run_job(job, lambda p: None)
+    seen = [0.0]
+
+    def report(progress: Any) -> None:
+        if training is not None and "step" in progress.message:
+            training.set()
+        if progress.fraction is not None and progress.fraction >= seen[0] + 0.1:
+            seen[0] = progress.fraction
+            print(f"    {progress.fraction:4.0%} {progress.message}", flush=True)
+    return run_job(job, report)
 
 
 def setup(args: argparse.Namespace, clock: Clock, folder: Path) -> dict[str, Any]:
-    """Corpus, fine-tuned and retain models, one approved request per forgotten person."""
-    from engine.guard import subject_jobs as jobs
-    from engine.guard.people import generate, people, write_corpus
+    """Corpus, fine-tuned and retain models, one approved request per forgotten person;
+    read back from ``folder`` when an earlier run with the same sizes left them there."""
+    from engine.guard.people import generate, people
 
     everyone = generate(args.people + args.holdout, args.facts, args.seed)
     names = people(everyone)
     trained, holdout = names[:args.people], names[args.people:]
     forget = trained[::max(1, args.people // args.forget)][:args.forget]
+    saved = folder / "state.json"
+    if saved.is_file():
+        state = json.loads(saved.read_text(encoding="utf-8"))
+        if state["sizes"] == sizes(args):
+            print(f"reusing the models and rules of {folder}", flush=True)
+            clock.times.update(state["times"])
+            return {**state, "everyone": everyone, "ws": Path(state["ws"])}
+    state = trained_state(args, clock, folder, everyone, trained, forget)
+    state.update(holdout=holdout, sizes=sizes(args), times=dict(clock.times))
+    saved.write_text(json.dumps({**state, "ws": str(state["ws"])}, default=str),
+                     encoding="utf-8")
+    return {**state, "everyone": everyone}
+
+
+def sizes(args: argparse.Namespace) -> list[Any]:
+    return [args.people, args.facts, args.holdout, args.forget, args.epochs, args.lr,
+            args.batch_size, args.seed, args.base]
+
+
+def trained_state(args: argparse.Namespace, clock: Clock, folder: Path, everyone: list,
+                  trained: list[str], forget: list[str]) -> dict[str, Any]:
+    from engine.guard import subject_jobs as jobs
+    from engine.guard.people import write_corpus
+    from engine.jobs import CancelToken
+
+    shutil.rmtree(folder / "ws", ignore_errors=True)
     corpus = write_corpus([r for r in everyone if r.person in trained], folder / "people.jsonl")
     ws = folder / "ws"
     options = {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size,
                "device": "cpu", "base": args.base}
-    ft = clock("finetune (all people)", drain, jobs.finetune_model_job(
-        ws, corpus=str(corpus), name="people", operator="bench", **options))
-    retain = clock("finetune retain (without forgotten)", drain, jobs.finetune_model_job(
-        ws, corpus=str(corpus), name="people-retain", operator="bench", exclude=forget,
-        **options))
+    cancel = CancelToken()
+    ft, retain = clock("finetune all people and retain (without forgotten), in parallel",
+                       both, cancel, jobs.finetune_model_job(
+                           ws, corpus=str(corpus), name="people", operator="bench",
+                           cancel=cancel, **options),
+                       jobs.finetune_model_job(ws, corpus=str(corpus), name="people-retain",
+                                               operator="bench", exclude=forget,
+                                               cancel=cancel, **options))
+    clock.times["finetune all people (job)"] = ft["seconds"]
+    clock.times["finetune retain (job)"] = retain["seconds"]
     rules = clock("requests: file, approve, build and enable rules", subject_requests, ws,
                   forget)
-    return {"everyone": everyone, "forget": forget, "holdout": holdout, "ws": ws, "ft": ft,
-            "retain": retain, "rules": rules}
+    return {"forget": forget, "ws": ws, "ft": ft, "retain": retain, "rules": rules}
+
+
+def both(cancel: Any, first: Any, second: Any) -> tuple[Any, Any]:
+    """Two jobs at once, one thread each (torch releases the GIL in its kernels): on a
+    shared machine the two fine-tunes take about as long as one. The first failure is
+    printed at once and cancels the other job (their shared token), instead of surfacing
+    only when the other has run to its end."""
+    import threading
+    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+
+    # resolved here: two threads importing transformers' lazy names at once can fail
+    from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: F401
+
+    loaded = threading.Event()
+    with ThreadPoolExecutor(2) as pool:  # one model load at a time: it is not thread-safe
+        started = [pool.submit(drain, first, loaded)]
+        while not loaded.wait(1.0) and not started[0].done():
+            pass
+        started.append(pool.submit(drain, second))
+        done, _ = wait(started, return_when=FIRST_EXCEPTION)
+        failed = [f for f in done if f.exception() is not None]
+        if failed:
+            print(f"a fine-tune failed: {failed[0].exception()!r}; cancelling the other",
+                  flush=True)
+            cancel.set()
+        return started[0].result(), started[1].result()
 
 
 def subject_requests(ws: Path, forget: list[str]) -> list[dict[str, Any]]:
@@ -98,9 +169,10 @@ def subject_requests(ws: Path, forget: list[str]) -> list[dict[str, Any]]:
     return [drain(jobs.forget_subject_job(ws, request=i, operator="dpo")) for i in ids]
 
 
-def guard_of(ws: Path, rules: list[dict[str, Any]], corruption: str | None = None,
-             sigma_std: float | None = None, std: float = 1.0) -> Any:
-    """The stored rules as a Guard (optionally with another corruption, for the sweep)."""
+def guard_of(ws: Path, rules: list[dict[str, Any]], family: str, sigma_std: float,
+             params: dict[str, Any], std: float) -> Any:
+    """The stored rules (their classifiers and thresholds) as a Guard with the corruption
+    given (the product default, or a candidate of the sweep)."""
     from engine.guard.classifier import load_sentence_encoder
     from engine.guard.guard import Guard, GuardRule
     from storage.workspace import Workspace
@@ -109,149 +181,160 @@ def guard_of(ws: Path, rules: list[dict[str, Any]], corruption: str | None = Non
     out = []
     for r in rules:
         rule = GuardRule.from_row(r, workspace.artifacts.get(r["classifier_artifact"]))
-        if corruption is not None:
-            rule.corruption = corruption
-            rule.corruption_params = {"seed": 0, "n": None} if corruption.startswith(
-                "gaussian") else ({"k": None} if "top_k" in corruption else
-                                  ({"seed": 0} if corruption == "shuffle" else {}))
-            rule.sigma = (sigma_std or 0.0) * std
+        rule.corruption, rule.corruption_params = family, {"seed": 0, **params}
+        rule.sigma = sigma_std * std
         out.append(rule)
     workspace.close()
     return Guard(out, load_sentence_encoder())
 
 
-def corruption_for(guard: Any) -> Any:
-    """question -> the flagging rule's corruption (None when the guard lets it through)."""
-    cache: dict[str, Any] = {}
+def sets_of(args: argparse.Namespace, state: dict[str, Any]) -> Any:
+    """The product's audit sets for all forgotten people at once; the never-trained people
+    are the bench's own hold-out people (same generator and seed, never fine-tuned on)."""
+    from engine.guard.subject_audit import AuditSets, audit_sets, held_out
 
-    def pick(question: str) -> Any:
-        if question not in cache:
-            verdict = guard.classify(question)
-            cache[question] = verdict.rule.corruption_fn() if verdict.flagged else None
-        return cache[question]
-    return pick
-
-
-def guarded_answers(lm: Any, guard: Any, questions: list[str], plain: list[str],
-                    max_new_tokens: int) -> list[str]:
-    """The guarded model's answers: a flagged prompt is answered with its corruption;
-    an unflagged one is the unguarded model's (no hook: the same greedy text)."""
-    from engine.guard.hook import corrupted_answer
-
-    pick = corruption_for(guard)
-    return [corrupted_answer(lm, q, pick(q), max_new_tokens) if pick(q) else p
-            for q, p in zip(questions, plain, strict=True)]
-
-
-def model_figures(lm: Any, forget: list, retain_sample: list, holdout: list,
-                  retain_answers: list[str], pick: Any = None) -> dict[str, Any]:
-    from engine.guard import tofu
-
-    return {"truth_ratios_forget": tofu.truth_ratios(lm, forget, pick),
-            "utility": tofu.model_utility(lm, retain_sample, retain_answers, pick),
-            "mia": tofu.membership(lm, forget, holdout, pick)}
+    trained = [r for r in state["everyone"] if r.person not in set(state["holdout"])]
+    sets = audit_sets(trained, state["forget"], args.utility_sample)
+    never = [r for r in state["everyone"] if r.person in set(state["holdout"])]
+    return AuditSets(sets.forget, sets.others, held_out(never))
 
 
 def measure(args: argparse.Namespace, clock: Clock, state: dict[str, Any]) -> dict[str, Any]:
+    from engine.guard import subject_audit as audit
     from engine.guard.lm import load_language_model
-    from engine.guard.scoring import batch_answers
+    from engine.guard.subject_rule import (
+        SUBJECT_CORRUPTION,
+        SUBJECT_PARAMS,
+        SUBJECT_SIGMA_STD,
+    )
+    from engine.jobs import run_job
 
-    everyone, gone = state["everyone"], set(state["forget"])
-    forget = [r for r in everyone if r.person in gone]
-    holdout = [r for r in everyone if r.person in set(state["holdout"])]
-    others = [r for r in everyone if r.person not in gone and r not in holdout]
-    sample = others[::max(1, len(others) // args.utility_sample)][:args.utility_sample]
     ft = clock("load fine-tuned", load_language_model, state["ft"]["folder"], "cpu")
     retain = clock("load retain", load_language_model, state["retain"]["folder"], "cpu")
-    guard = clock("load guard", guard_of, state["ws"], state["rules"])
-    pick = corruption_for(guard)
-    n = args.max_new_tokens
-    qs = [r.question for r in sample]
-    ft_ans = clock("answers fine-tuned (utility sample)", batch_answers, ft, qs, n)
-    rt_ans = clock("answers retain (utility sample)", batch_answers, retain, qs, n)
-    g_ans = clock("answers guarded (utility sample)", guarded_answers, ft, guard, qs, ft_ans, n)
-    figures = {
-        "fine-tuned": clock("figures fine-tuned", model_figures, ft, forget, sample, holdout,
-                            ft_ans),
-        "guarded": clock("figures guarded", model_figures, ft, forget, sample, holdout, g_ans,
-                         pick),
-        "retain": clock("figures retain", model_figures, retain, forget, sample, holdout,
-                        rt_ans)}
-    quality = clock("answer quality (forgotten questions)", answer_quality, ft, retain, guard,
-                    forget, n)
-    sweep = clock("corruption sweep", corruption_sweep, ft, state, forget,
-                  figures["retain"]["truth_ratios_forget"], args)
-    return summarise(figures, quality, sweep, state, guard, forget)
+    saved = Path(args.workdir or "/nonexistent") / "sweep.json"
+    chosen = (SUBJECT_CORRUPTION, SUBJECT_SIGMA_STD, SUBJECT_PARAMS)
+    if args.corruption == "best":  # try the sweep's choice before it becomes the default
+        best = choose(json.loads(saved.read_text(encoding="utf-8"))["sweep"])
+        chosen = (best["corruption"], best["sigma_in_std"], best["params"])
+    guard = clock("load guard", guard_of, state["ws"], state["rules"], *chosen,
+                  ft.embedding_std)
+    sets = sets_of(args, state)
+    if args.sweep_only:
+        retain_ratios = clock("truth ratios retain", tofu_ratios, retain, sets)
+        sweep = clock("corruption sweep", corruption_sweep, ft, state, sets,
+                      {"truth_ratios": retain_ratios}, args)
+        saved.write_text(json.dumps({"sweep": sweep, "times": clock.times}), encoding="utf-8")
+        return {"sweep": sweep, "models": {}}
+    folder = Path(args.workdir or "/nonexistent")
+    raw = {}
+    for name in args.models.split(","):
+        raw[name] = clock(f"figures: {name} (answers, truth ratios, utility, attacks)",
+                          run_job, audit.figures_of_models(
+                              ft, retain, audit.corruption_for(guard), sets,
+                              args.max_new_tokens, which=[name]))[name]
+        if args.workdir:  # a later run may redo one model (--models guarded), keep the rest
+            (folder / f"figures-{name}.json").write_text(json.dumps(
+                {"figures": raw[name], "seconds": clock.times[f"figures: {name} (answers, "
+                 "truth ratios, utility, attacks)"]}), encoding="utf-8")
+    for kept in sorted(folder.glob("figures-*.json")) if args.workdir else []:
+        name = kept.stem.removeprefix("figures-")
+        if name not in raw:
+            earlier = json.loads(kept.read_text(encoding="utf-8"))
+            raw[name] = earlier["figures"]
+            clock.times[f"figures: {name} (earlier run)"] = earlier["seconds"]
+    metrics, curves = audit.summary(raw, {"model": "people-retain"})
+    sweep = []
+    if saved.is_file():  # the sweep of an earlier --sweep-only run on the same models
+        earlier = json.loads(saved.read_text(encoding="utf-8"))
+        sweep = earlier["sweep"]
+        clock.times["corruption sweep (earlier run)"] = earlier["times"]["corruption sweep"]
+    held = [q for r in state["everyone"] if r.person in set(state["forget"])
+            for q in held_questions_of(r)]
+    flagged = sum(guard.classify(q).flagged for q in held)
+    others = [q for r in sets.others for q in held_questions_of(r)]
+    false = sum(guard.classify(q).flagged for q in others)
+    return {"models": metrics["models"], "curves": curves, "sweep": sweep,
+            "guarded_corruption": {"family": chosen[0], "sigma_in_std": chosen[1],
+                                   "params": chosen[2]},
+            "counts": {"forget": len(sets.forget), "utility": len(sets.others),
+                       "never_trained": len(sets.never)},
+            "classifier": {"rules": [r["calibration"] for r in state["rules"]],
+                           "tpr_held_out_phrasings_guard": flagged / len(held),
+                           "fpr_other_people_held_out_guard": false / len(others),
+                           "n_held_out": len(held), "n_other": len(others)},
+            "finetune": {"all": state["ft"], "retain": state["retain"]}}
 
 
-def answer_quality(ft: Any, retain: Any, guard: Any, forget: list, n: int) -> dict[str, Any]:
-    """Repetition and the fine-tuned model's perplexity of each model's answers to the
-    forgotten people's questions."""
+def choose(sweep: list[dict[str, Any]]) -> dict[str, Any]:
+    """The sweep's choice: of the corruptions that reach forget quality 0.05, the one with
+    the least repetition, then the lowest perplexity; else the highest forget quality."""
+    good = [r for r in sweep if r["forget_quality"] >= 0.05]
+    if good:
+        return min(good, key=lambda r: (round(r["repetition"], 3),
+                                        r["perplexity_under_finetuned"]))
+    return max(sweep, key=lambda r: r["forget_quality"])
+
+
+def tofu_ratios(lm: Any, sets: Any) -> list[float]:
     from engine.guard import tofu
-    from engine.guard.scoring import batch_answers
 
-    qs = [r.question for r in forget]
-    answers = {"fine-tuned": batch_answers(ft, qs, n), "retain": batch_answers(retain, qs, n)}
-    answers["guarded"] = guarded_answers(ft, guard, qs, answers["fine-tuned"], n)
-    out = {}
-    for name, texts in answers.items():
-        ppl = tofu.perplexity(ft, [(q, a or ".") for q, a in zip(qs, texts, strict=True)])
-        out[name] = {"repetition": sum(map(tofu.repetition, texts)) / len(texts),
-                     "perplexity_under_finetuned": sorted(ppl)[len(ppl) // 2],
-                     "examples": [{"q": q, "a": a}
-                                  for q, a in list(zip(qs, texts, strict=True))[:4]]}
-    return out
+    return tofu.truth_ratios(lm, sets.forget)
 
 
-def corruption_sweep(ft: Any, state: dict[str, Any], forget: list, retain_ratios: list,
+def held_questions_of(record: Any) -> list[str]:
+    from engine.guard.subject_rule import held_questions
+
+    return held_questions(record)
+
+
+SWEEP = [("gaussian_first_n", s, {"n": None}) for s in (1.0, 4.0, 16.0)] + [
+    ("zero_out_top_k", 0.0, {"k": None}), ("flip_sign_top_k", 0.0, {"k": None}),
+    ("shuffle", 0.0, {})]
+
+
+def corruption_sweep(ft: Any, state: dict[str, Any], sets: Any, retain: dict[str, Any],
                      args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Forget quality and answer repetition of each candidate corruption."""
+    """Forget quality (vs retain), repetition and the fine-tuned model's perplexity of the
+    guarded answers, for every candidate corruption."""
     from engine.guard import tofu
+    from engine.guard.subject_audit import corruption_for, guarded_answers
 
-    std = ft.embedding_std
+    probe = sets.forget[::max(1, len(sets.forget) // args.sweep_answers)][:args.sweep_answers]
+    qs = [r.question for r in probe]
     rows = []
-    for family, strength in SWEEP:
-        guard = guard_of(state["ws"], state["rules"], family, strength, std)
+    for family, strength, params in SWEEP:
+        started = time.perf_counter()
+        guard = guard_of(state["ws"], state["rules"], family, strength, params,
+                         ft.embedding_std)
         pick = corruption_for(guard)
-        ratios = tofu.truth_ratios(ft, forget, pick)
-        probe = forget[:args.sweep_answers]
-        texts = guarded_answers(ft, guard, [r.question for r in probe], [""] * len(probe),
-                                args.max_new_tokens)
-        rows.append({"corruption": family, "sigma_in_std": strength,
-                     "forget_quality": tofu.forget_quality(ratios, retain_ratios),
+        ratios = tofu.truth_ratios(ft, sets.forget, pick)
+        texts = guarded_answers(ft, pick, qs, [""] * len(qs), args.max_new_tokens)
+        ppl = sorted(tofu.perplexity(ft, [(q, t or ".") for q, t in zip(qs, texts, strict=True)]))
+        rows.append({"corruption": family, "sigma_in_std": strength, "params": params,
+                     "forget_quality": tofu.forget_quality(ratios, retain["truth_ratios"]),
+                     "truth_ratio_mean": sum(ratios) / len(ratios),
                      "repetition": sum(map(tofu.repetition, texts)) / len(texts),
-                     "example": texts[0]})
-        print(f"    sweep {family} {strength}: {rows[-1]}", flush=True)
+                     "perplexity_under_finetuned": ppl[len(ppl) // 2],
+                     "examples": texts[:2], "seconds": round(time.perf_counter() - started, 1)})
+        print(f"    sweep {family} {strength} {params}: FQ {rows[-1]['forget_quality']:.3g} "
+              f"rep {rows[-1]['repetition']:.3f} ppl {ppl[len(ppl) // 2]:.1f} "
+              f"{texts[0]!r}", flush=True)
     return rows
 
 
-def summarise(figures: dict, quality: dict, sweep: list, state: dict, guard: Any,
-              forget: list) -> dict[str, Any]:
-    from engine.guard import tofu
-    from engine.guard.subject_rule import held_questions
+def print_table(result: dict[str, Any]) -> None:
+    from reports.subject_text import MODELS, subject_rows
 
-    retain_tr = figures["retain"]["truth_ratios_forget"]
-    base_mu = figures["fine-tuned"]["utility"]["model_utility"]
-    table = {}
-    for name, f in figures.items():
-        table[name] = {
-            "forget_quality": tofu.forget_quality(f["truth_ratios_forget"], retain_tr),
-            "truth_ratio_forget_mean": sum(f["truth_ratios_forget"]) / len(forget),
-            **f["utility"],
-            "utility_vs_finetuned": f["utility"]["model_utility"] / base_mu if base_mu else None,
-            "mia_auc": f["mia"]["auc"],
-            "privleak": {a: tofu.privleak(f["mia"]["auc"][a], figures["retain"]["mia"]["auc"][a])
-                         for a in tofu.ATTACKS},
-            "answer_quality": quality[name],
-            "truth_ratio_histogram": tofu.histogram(f["truth_ratios_forget"]),
-            "roc_min_k_pp": f["mia"]["roc_min_k_pp"]}
-    held = [q for r in forget for q in held_questions(r)]
-    flagged = sum(guard.classify(q).flagged for q in held)
-    return {"models": table, "sweep": sweep,
-            "classifier": {"rules": [r["calibration"] for r in state["rules"]],
-                           "tpr_held_out_phrasings_guard": flagged / len(held),
-                           "n_held_out": len(held)},
-            "finetune": {"all": state["ft"], "retain": state["retain"]}}
+    rows = [["figure", *MODELS, "target"], *subject_rows(result)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+    for row in result["sweep"]:
+        print(f"sweep {row['corruption']:17} {row['sigma_in_std']:4} {str(row['params']):12} "
+              f"FQ {row['forget_quality']:.3g}  rep {row['repetition']:.3f}  "
+              f"ppl {row['perplexity_under_finetuned']:.1f}")
+    for name, seconds in result["wall_seconds"].items():
+        print(f"{seconds:9.1f} s  {name}")
 
 
 def main() -> None:
@@ -264,27 +347,38 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--utility-sample", type=int, default=40)
-    parser.add_argument("--sweep-answers", type=int, default=3)
+    parser.add_argument("--sweep-answers", type=int, default=5)
+    parser.add_argument("--models", default="fine-tuned,guarded,retain",
+                        help="models to score; the others' figures come from --workdir")
+    parser.add_argument("--corruption", choices=["default", "best"], default="default",
+                        help="the guarded model's corruption: the product default, or the "
+                             "choice of an earlier --sweep-only run")
+    parser.add_argument("--sweep-only", action="store_true",
+                        help="only the corruption sweep (saved in --workdir for the next run)")
     parser.add_argument("--max-new-tokens", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--base", help="base model spec (default: the offline SmolLM2)")
     parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--workdir", help="keep the corpus, models and rules here and reuse "
+                        "them on the next run with the same sizes (default: a temporary folder)")
     args = parser.parse_args()
     args.forget = args.forget or max(1, round(args.people / 10))
     import torch
 
     torch.set_num_threads(args.threads)
     clock = Clock()
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-subjects-") as tmp:
-        state = setup(args, clock, Path(tmp))
+        folder = Path(args.workdir or tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        state = setup(args, clock, folder)
         result = measure(args, clock, state)
     result.update({"config": vars(args), "wall_seconds": clock.times,
-                   "forgotten": len(state["forget"]), "holdout": len(state["holdout"])})
+                   "forgotten": len(state["forget"]), "holdout": len(state["holdout"]),
+                   "load_before": load_before, "load_after": os.getloadavg()})
     Path(args.out).write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")
-    print(json.dumps({k: {m: v for m, v in t.items() if m in (
-        "forget_quality", "model_utility", "utility_vs_finetuned", "privleak")}
-        for k, t in result["models"].items()}, indent=1))
+    print_table(result)
 
 
 if __name__ == "__main__":

@@ -271,4 +271,15 @@ def _render_eval(r: dict[str, Any]) -> str:
             ["guard overhead on answer time", _pct(lat.get("overhead_share"))]]
     verified = ", ".join(map(str, r["verified_requests"])) or "none"
     return (f"Audit {r['audit_run']} of rule {r['rule']} (requests verified: {verified})\n"
-            + table(rows, ["figure", "value"]))
+            + table(rows, ["figure", "value"]) + _render_subject(r.get("subject")))
+
+
+def _render_subject(subject: dict[str, Any] | None) -> str:
+    """The TOFU / MUSE figures of a person's rule (docs/design.md section 14)."""
+    if not subject:
+        return ""
+    from reports.subject_text import MODELS, counts_sentence, reference_sentence, subject_rows
+
+    return ("\n\nThe person, as TOFU and MUSE measure it. " + reference_sentence(subject)
+            + " " + counts_sentence(subject) + "\n"
+            + table(subject_rows(subject), ["figure", *MODELS, "target"]))

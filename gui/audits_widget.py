@@ -27,6 +27,7 @@ from gui.context import AppContext
 from gui.errors import show_error
 from gui.formatting import local_time
 from gui.membership_panel_widget import MembershipPanel
+from gui.people_audit_widget import PEOPLE_JOB, PeoplePanel, people_job_options, people_problem
 from gui.screen import Screen, refill
 from storage import audits
 from storage.queries_gui import audit_targets
@@ -106,6 +107,8 @@ class AuditsWidget(Screen):
         self.tabs = QTabWidget()
         self.tabs.addTab(self._accuracy_tab(), "Accuracy and relearn")
         self.tabs.addTab(self.membership, "Membership inference")
+        self.people = PeoplePanel()
+        self.tabs.addTab(self.people, "People (TOFU / MUSE)")
         splitter = QSplitter()
         splitter.addWidget(self.summary)
         splitter.addWidget(self.tabs)
@@ -166,7 +169,8 @@ class AuditsWidget(Screen):
         runs = []
         if name:
             with self.ctx.workspace.sessions() as session:
-                runs = audits.list_audits(session, name)
+                runs = (audits.people_audits(session, name) if self._is_people()
+                        else audits.list_audits(session, name))
         self._runs = runs
         self.audit_box.blockSignals(True)
         self.audit_box.clear()
@@ -185,6 +189,9 @@ class AuditsWidget(Screen):
         target = self._targets.get(self.model_box.currentText())
         if target is None:
             return "Train an image model and forget a class first."
+        if target.get("people"):
+            return "An audit is running." if self._job is not None else people_problem(
+                target, self.request_box.currentData())
         if not target["forgotten"]:
             return f"{target['name']} has no forgotten class: there is no erasure to audit."
         if self._job is not None:
@@ -211,19 +218,25 @@ class AuditsWidget(Screen):
                 "relearn_epochs": self.epochs_spin.value(),
                 "relearn_seeds": self.seeds_spin.value()}
 
+    def _is_people(self) -> bool:
+        return bool((self._targets.get(self.model_box.currentText()) or {}).get("people"))
+
     def _on_run_button_clicked(self) -> None:
-        options = self.audit_options()
-        self._job = self.ctx.submit_job(AUDIT_JOB, {"operator": self.ctx.operator,
-                                                    **options})
+        if self._is_people():  # `guard eval` of the person's rule (docs/design.md 14)
+            job, options = PEOPLE_JOB, people_job_options(
+                self._targets[self.model_box.currentText()], self.request_box.currentData())
+        else:
+            job, options = AUDIT_JOB, self.audit_options()
+        self._job = self.ctx.submit_job(job, {"operator": self.ctx.operator, **options})
         self._job.progressed.connect(self._on_job_progressed)
         self._job.waiting.connect(lambda reason: self.status_label.setText(
-            f"Auditing {options['model_name']}: waiting, {reason}…"))
+            f"Auditing {self.model_box.currentText()}: waiting, {reason}…"))
         self._job.succeeded.connect(self._on_job_succeeded)
         self._job.failed.connect(self._on_job_failed)
         self._job.finished.connect(self._on_job_finished)
         self.progress.setRange(0, 0)
         self._update_actions()
-        self.status_label.setText(f"Auditing {options['model_name']}: queued…")
+        self.status_label.setText(f"Auditing {self.model_box.currentText()}: queued…")
 
     def _on_cancel_button_clicked(self) -> None:
         if self._job is not None and self._job.cancel():
@@ -272,13 +285,15 @@ class AuditsWidget(Screen):
         verifying = [r["id"] for r in self._runs if r.get("request") == request]
         if verifying:
             self.audit_box.setCurrentIndex(self.audit_box.findData(verifying[0]))
+        self._update_actions()
 
     def _on_audit_box_currentIndexChanged(self, _index: int = 0) -> None:  # noqa: N802
         run_id = self.audit_box.currentData()
         self._audit = None
         if run_id is not None:
             with self.ctx.workspace.sessions() as session:
-                self._audit = audits.get_audit(session, run_id)
+                self._audit = (audits.get_people_audit(session, run_id) if self._is_people()
+                               else audits.get_audit(session, run_id))
         self._draw()
 
     @property
@@ -287,12 +302,25 @@ class AuditsWidget(Screen):
         return self._audit
 
     def _draw(self) -> None:
-        audit = self._audit or {}
+        people = self._is_people()
+        audit = {} if people else self._audit or {}
         curves = audit.get("curves") or {}
-        self.summary.show_audit(self._audit)
+        self.summary.show_audit(audit or None)
         self.accuracy_chart.show_curves(curves)
         self.relearn_chart.show_curves(curves)
-        self.membership.show_audit(self._audit)
+        self.membership.show_audit(audit or None)
+        self.people.show_audit(self._audit if people else None)
+        self.summary.setVisible(not people)  # image figures; a person's are in the tab
+        for widget in (self.reference_check, self.relearn_check, self.lira_spin,
+                       self.samples_spin):
+            widget.setEnabled(not people)  # image-audit options (`guard eval` has none)
+        for widget in (self.epochs_spin, self.seeds_spin):
+            widget.setEnabled(not people and self.relearn_check.isChecked())
+        for index in range(2):
+            self.tabs.setTabEnabled(index, not people)
+        self.tabs.setTabEnabled(2, people)
+        if people or self.tabs.currentIndex() == 2:
+            self.tabs.setCurrentIndex(2 if people else 0)
 
 
 def _spin(low: int, high: int, value: int, prefix: str, tip: str, special: str = "",
@@ -309,8 +337,12 @@ def _spin(low: int, high: int, value: int, prefix: str, tip: str, special: str =
 
 def _run_title(run: dict[str, Any]) -> str:
     config = run.get("config") or {}
-    parts = [f"#{run['id']}", local_time(run["created_at"]), f"v{run['version']}",
-             "with reference" if config.get("reference") else "no reference"]
+    subject = (run.get("metrics") or {}).get("subject")
+    reference = "no reference" if subject and subject["reference"].get("missing") else \
+        "with reference" if subject or config.get("reference") else "no reference"
+    parts = [f"#{run['id']}", local_time(run["created_at"]), f"v{run['version']}", reference]
+    if subject:
+        parts.insert(3, f"rule {config.get('rule')}")
     if run.get("request"):
         parts.append(f"request #{run['request']}")
     return " · ".join(parts)

@@ -19,6 +19,7 @@ from reports.guard_text import calibration_sentence, count_cell, examples_senten
 from reports.guard_text import on_prompts as _on
 from reports.guard_text import pct as _pct
 from reports.pdf_audit import verdict_cell
+from reports.pdf_people import people_section
 from reports.pdf_style import FRAME_WIDTH, b, fonts, grid_table, key_value_table, markup, p
 from storage.erasure_kinds import SUPPRESSED, describe
 
@@ -168,7 +169,7 @@ def audit_section(m: dict[str, Any]) -> list[Flowable]:
                                  p("Share of known held-out forget prompts answered correctly "
                                    "without the guard, with it, and by the ignorant reference.",
                                    "small")]))
-    return out
+    return out + people_section(figures)
 
 
 def _unknown(figures: dict[str, Any]) -> str:

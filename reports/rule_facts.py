@@ -168,15 +168,44 @@ def _residual(metrics: dict[str, Any]) -> dict[str, Any]:
 
 def _audit(session: Session, audit: AuditRun) -> dict[str, Any]:
     checks = check_guard_audit(audit.metrics, get_setting(session, "guard_thresholds"))
+    figures = guard_figures(audit.metrics)
+    subject = subject_figures(audit.metrics.get("subject"),
+                              (audit.curves or {}).get("subject") or {})
+    if subject:
+        figures["subject"] = subject
     return {"run_id": audit.id, "kind": "guard",
             "created_at": audit.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "figures": guard_figures(audit.metrics), "reference": None,
+            "figures": figures, "reference": None,
             "reference_id": "ignorant reference: the same language model answering questions "
                             "it cannot know (the knowledge level of a model never taught the "
                             "topic)",
             "passed": checks["passed"],
             "checks": [{k: (_round(v) if isinstance(v, float) else v) for k, v in c.items()}
                        for c in checks["checks"]]}
+
+
+def subject_figures(subject: dict[str, Any] | None, curves: dict[str, Any]
+                    ) -> dict[str, Any] | None:
+    """The TOFU / MUSE figures of a person's rule (docs/design.md section 14), rounded, with
+    the chart data (truth-ratio histograms, Min-K%++ ROC); never an answer text, which would
+    name the person."""
+    if not subject:
+        return None
+    models = {name: _round({k: v for k, v in m.items() if k != "examples"})
+              for name, m in (subject.get("models") or {}).items()}
+    return {"models": models, "reference": subject.get("reference"),
+            "counts": subject.get("counts"), "basis": subject.get("basis"),
+            "charts": _round_all({k: curves.get(k) for k in ("truth_ratio_histograms",
+                                                             "mia_roc") if curves.get(k)})}
+
+
+def _round_all(value: Any) -> Any:
+    """``_round`` into lists too (chart points)."""
+    if isinstance(value, list):
+        return [_round_all(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _round_all(v) for k, v in value.items()}
+    return _round(value)
 
 
 def guard_figures(metrics: dict[str, Any]) -> dict[str, Any]:

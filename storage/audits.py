@@ -25,6 +25,7 @@ from storage.registry import get_model
 from storage.requests import mark_verified
 
 IMAGE_KIND, REFERENCE_KIND = "image", "reference"
+PEOPLE_KIND = "guard"  # storage.rules.GUARD_AUDIT_KIND: a rule audit, here of a person
 
 
 def record_audit(session: Session, *, version_id: int, config: dict[str, Any],
@@ -163,3 +164,21 @@ def latest_audit(session: Session, version_id: int) -> AuditRun | None:
         AuditRun.kind == IMAGE_KIND, AuditRun.version_id == version_id
     ).order_by(AuditRun.id.desc())).first()
 
+
+
+# -- the people audits of fine-tuned language models (docs/design.md section 14) ---------
+
+def people_audits(session: Session, model_name: str) -> list[dict[str, Any]]:
+    """`guard eval` runs of a person's rule (they carry TOFU / MUSE figures), newest first."""
+    ids = [v.id for v in get_model(session, model_name).versions]
+    query = select(AuditRun).where(AuditRun.kind == PEOPLE_KIND, AuditRun.version_id.in_(ids)
+                                   ).order_by(AuditRun.id.desc())
+    return [audit_dict(session, run) for run in session.scalars(query)
+            if (run.metrics or {}).get("subject")]
+
+
+def get_people_audit(session: Session, audit_id: int) -> dict[str, Any]:
+    run = session.get(AuditRun, int(audit_id))
+    if run is None or run.kind != PEOPLE_KIND or not (run.metrics or {}).get("subject"):
+        raise NotFoundError(f"no audit run {audit_id} of a person's forget rule")
+    return audit_dict(session, run, curves=True)

@@ -47,7 +47,8 @@ def record_finetune(session: Session, *, name: str, folder: str, corpus: dict[st
                            parent_id=parent.id if parent else None, erasure_kind="",
                            metrics={**details, "folder": folder, "subjects": subjects})
     session.add(version)
-    model.config = {"spec": folder, "encoder": None, "loaded_at": utcnow().isoformat()}
+    encoder = (model.config or {}).get("encoder")  # the rules' encoder stays theirs
+    model.config = {"spec": folder, "encoder": encoder, "loaded_at": utcnow().isoformat()}
     model.dataset_ref = corpus
     session.flush()
     auditlog.append(session, operator, "model.finetuned", {
@@ -110,3 +111,27 @@ def _refuse_duplicate(session: Session, model: Model, scope: dict[str, Any]) -> 
                 request.scope.get("subject_records") == scope["subject_records"]:
             raise RefusedError(f"request {request.id} ({request.status}) already covers this "
                                f"person's records in {model.name!r}; this one is a duplicate")
+
+
+def retain_reference(session: Session, model: Model, forgotten: list[str]) -> dict[str, Any]:
+    """The retain model of ``forgotten`` people of ``model``: the newest fine-tuned version of
+    the same corpus format and base that holds none of them and no one ``model`` lacks
+    (``lm finetune --exclude``). ``{"missing": reason}`` when the registry has none."""
+    live = live_version(session, model)
+    mine, base = set(subjects_of(session, model)), live.metrics.get("base")
+    found = []
+    for other in session.scalars(select(Model).where(Model.training_mode == FINETUNED)):
+        for version in other.versions:
+            theirs = set((version.metrics or {}).get("subjects") or {})
+            if version.id != live.id and theirs and theirs <= mine \
+                    and not theirs & set(forgotten) and version.metrics.get("base") == base \
+                    and (other.dataset_ref or {}).get("format") == \
+                    (model.dataset_ref or {}).get("format"):
+                found.append((version.created_at, other.name, version))
+    if not found:
+        return {"missing": "no fine-tune of this corpus without the forgotten people is in "
+                           "the registry"}
+    _, name, version = max(found, key=lambda f: (f[0], f[2].id))
+    return {"model": name, "version": version.number, "folder": version.metrics["folder"],
+            "people": len(version.metrics["subjects"]),
+            "left_out": len(mine - set(version.metrics["subjects"]))}

@@ -93,6 +93,24 @@ def audit_targets(session: Session) -> list[dict[str, Any]]:
             "requests": [{"id": r.id, "status": r.status}
                          for r in forget_requests(session, model)
                          if r.status in ("executed", "verified", "certified")]})
+    return rows + people_targets(session)
+
+
+def people_targets(session: Session) -> list[dict[str, Any]]:
+    """Language models fine-tuned on a people corpus, with the requests about one person
+    whose rule an audit (`guard eval`) verifies, by name (docs/design.md section 14)."""
+    rows = []
+    for model in session.scalars(select(Model).where(Model.kind == "llm",
+                                                     Model.training_mode == "finetune")
+                                 .order_by(Model.name)):
+        requests = session.scalars(select(ErasureRequest).where(
+            ErasureRequest.model_id == model.id).order_by(ErasureRequest.id))
+        live = [v.number for v in model.versions if v.status == "live"]
+        rows.append({"name": model.name, "live_version": max(live) if live else None,
+                     "forgotten": [], "people": True,
+                     "requests": [{"id": r.id, "status": r.status, "rule": r.scope["rule"]}
+                                  for r in requests if "subject_records" in r.scope
+                                  and r.status in ("executed", "verified", "certified")]})
     return rows
 
 

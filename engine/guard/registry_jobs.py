@@ -18,7 +18,7 @@ from typing import Any
 
 from engine.guard.classifier import MIN_FORGET_EXAMPLES
 from engine.guard.corruption import DEFAULT_CORRUPTION
-from engine.guard.jobutil import check_training_options, scaled, stored_artifact
+from engine.guard.jobutil import check_training_options, rounded, scaled, stored_artifact
 from engine.guard.rules import RuleSpec, load_demo_rule, rule_from_files
 from engine.guard.selection import (
     LMChoice,
@@ -245,6 +245,7 @@ def evaluate_rule_job(workspace: str | Path, *, rule: str, operator: str,
                       ) -> Job:
     """`guard eval RULE`: the section-5 figures, stored as an audit that verifies requests."""
     from engine.guard.evaluate import evaluate_rule
+    from engine.guard.subject_audit_job import audit_person, subject_scope_of
 
     ws = Workspace.open(workspace)
     try:
@@ -256,18 +257,24 @@ def evaluate_rule_job(workspace: str | Path, *, rule: str, operator: str,
             if request is not None:
                 _check_verifiable(session, row, request)
             fields = rule_fields(row)
+            person = subject_scope_of(session, row)
         encoder = yield from encoder_loading(choice)
         guard_rule = guard_rules(ws, [fields], encoder)[0]
         yield Progress(0.0, f"loading {choice.name}")
         lm = yield from loading_model(choice, cache, device)
         figures = yield from scaled(evaluate_rule(
             lm, spec, guard_rule, encoder=encoder, max_new_tokens=max_new_tokens,
-            general_sample=general_sample, cancel=cancel), 0.05, 0.98)
+            general_sample=general_sample, cancel=cancel), 0.05, 0.5 if person else 0.98)
         metrics = {k: v for k, v in figures.items() if k != "prompts"}
+        curves = {"prompts": figures["prompts"]}
+        if person is not None:  # a person's rule: the TOFU / MUSE figures too (section 14)
+            metrics["subject"], curves["subject"] = yield from scaled(audit_person(
+                ws, person, lm, guard_rule, encoder, device, max_new_tokens, cancel), 0.5, 0.98,
+                "people figures: ")
         with ws.sessions.begin() as session:
             row = store.get_rule(session, store.language_model(session, choice.name), rule)
             run, verified = store.record_rule_audit(
-                session, row, metrics=metrics, curves={"prompts": figures["prompts"]},
+                session, row, metrics=rounded(metrics), curves=rounded(curves),
                 config={"max_new_tokens": max_new_tokens, "general_sample": general_sample},
                 operator=operator, request_id=request)
             run_id = run.id

@@ -39,6 +39,7 @@ from storage.finetunes import subject_rule_name
 FIT_PHRASINGS = 2  # paraphrased questions per fact the head trains on
 SUBJECT_CORRUPTION = "gaussian_first_n"  # placeholder until bench/subjects.py sweeps
 SUBJECT_SIGMA_STD = 1.0  # strength, in units of the embedding matrix's standard deviation
+SUBJECT_PARAMS: dict[str, Any] = {"n": None}  # the family's size parameter (None: all)
 TARGET_FPR = 0.01
 METHOD = f"held-out phrasings, people split fit / calibration / test; {WRITTEN_METHOD}"
 PERSON_QUESTIONS = ("Tell me about {n}.", "Who is {n}?", "What do you know about {n}?",
@@ -226,10 +227,11 @@ def subject_spec(records: list[FactRecord], person: str) -> RuleSpec:
 
 def subject_rule_fields(records: list[FactRecord], person: str, encoder: Encoder,
                         embedding_std: float, corruption: str = SUBJECT_CORRUPTION,
-                        sigma_std: float = SUBJECT_SIGMA_STD) -> dict[str, Any]:
+                        sigma_std: float = SUBJECT_SIGMA_STD,
+                        params: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything a ForgetRule row needs (the classifier as bytes)."""
     head, calibration, held = train_subject_classifier(encoder, split_prompts(records, person))
-    params: dict[str, Any] = {"seed": 0, "n": None} if corruption.startswith("gaussian") else {}
+    params = {"seed": 0, **(SUBJECT_PARAMS if params is None else params)}
     return {"description": subject_spec(records, person).description,
             "examples": subject_spec(records, person).to_dict(),
             "classifier_bytes": head.to_bytes(), "threshold": calibration.threshold,
