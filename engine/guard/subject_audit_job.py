@@ -30,9 +30,9 @@ def audit_person(ws: Workspace, scope: dict[str, Any], lm: Any, guard_rule: Any,
     behind ``guard_rule``, against the registry's retain model when there is one."""
     from engine.guard.guard import Guard
     from engine.guard.lm import load_language_model
-    from engine.guard.subject_jobs import _person, subject_records
+    from engine.guard.subject_jobs import person_of, subject_records
 
-    person = _person(ws, scope["subject_records"])
+    person = person_of(ws, scope["subject_records"])
     records = subject_records(ws, scope["model"])
     if all(r.person != person for r in records):  # the live version was trained without them
         return {"models": {}, "counts": {}, "reference": {
