@@ -1,6 +1,8 @@
 """The CLI chain request new -> approve -> forget --request -> audit -> certify, built once
-per session for the certificate and report tests (the audit runs in-process with small
-settings; everything else goes through ``main.py``)."""
+per session for the certificate and report tests. The commands run through the CLI's
+``main`` in this process (tests/cli/helpers.py ``call_cli``); ``process=True`` runs
+``main.py`` in a subprocess where a test is about what a shell sees. The audit runs as a
+job with small settings."""
 
 from __future__ import annotations
 
@@ -12,17 +14,21 @@ import pytest
 from engine.jobs import run_job
 from tests import approvals
 from tests.audit.conftest import QUICK, TINY
-from tests.cli.helpers import run_cli, run_json
+from tests.cli.helpers import call_cli, call_json, run_cli, run_json
 
 PASS = {"UNPROMPT_KEY_PASSPHRASE": "correct horse"}
 
 
-def cli(root: Path, *args: str, env: dict[str, str] | None = None, **kw: object):
-    return run_cli(*args, "--workspace", str(root), env={**PASS, **(env or {})}, **kw)
+def cli(root: Path, *args: str, env: dict[str, str] | None = None, process: bool = False,
+        **kw: object):
+    run = run_cli if process else call_cli
+    return run(*args, "--workspace", str(root), env={**PASS, **(env or {})}, **kw)
 
 
-def cli_json(root: Path, *args: str, env: dict[str, str] | None = None) -> dict:
-    return run_json(*args, "--workspace", str(root), env={**PASS, **(env or {})})
+def cli_json(root: Path, *args: str, env: dict[str, str] | None = None,
+             process: bool = False) -> dict:
+    run = run_json if process else call_json
+    return run(*args, "--workspace", str(root), env={**PASS, **(env or {})})
 
 
 def build_executed(tmp_path_factory: pytest.TempPathFactory) -> Path:
