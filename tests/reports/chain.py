@@ -13,7 +13,7 @@ import pytest
 
 from engine.jobs import run_job
 from tests import approvals
-from tests.audit.conftest import QUICK, TINY
+from tests.audit.conftest import QUICK, trained_demo
 from tests.cli.helpers import call_cli, call_json, run_cli, run_json
 
 PASS = {"UNPROMPT_KEY_PASSPHRASE": "correct horse"}
@@ -38,11 +38,10 @@ def build_executed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
 
     from engine.audit.job import audit_job
-    from engine.image_jobs import train_model_job
 
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("certify") / "ws"
-    run_job(train_model_job(root, name="demo", operator="alice", **TINY))
+    shutil.copytree(trained_demo(tmp_path_factory), root)  # trained once per session
     new = ("request", "new", "--model", "demo", "--legal-basis", "GDPR Art. 17(1)(b)")
     alice = approvals.cli_env("alice")
     cli_json(root, "operators", "add", "alice", "--operator", "alice",
