@@ -38,6 +38,7 @@ def trained_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.getbasetemp() / "trained-demo" / "ws"
     if not (root.parent / "done").exists():
         shutil.rmtree(root.parent, ignore_errors=True)
+        root.parent.mkdir(parents=True)
         torch.set_num_threads(1)
         run_job(train_model_job(root, name="demo", operator="alice", **TINY))
         (root.parent / "done").touch()
