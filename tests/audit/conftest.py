@@ -28,21 +28,27 @@ def _one_thread():
     torch.set_num_threads(threads)
 
 
-def _train(root: Path) -> None:
+def trained_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace with model 'demo' trained (TINY, by alice), once per session: the audit
+    tests and the certificate chain (tests/reports/chain.py) copy it. Never change it."""
     import torch
 
     from engine.image_jobs import train_model_job
 
-    torch.set_num_threads(1)
-    run_job(train_model_job(root, name="demo", operator="alice", **TINY))
+    root = tmp_path_factory.getbasetemp() / "trained-demo" / "ws"
+    if not (root.parent / "done").exists():
+        shutil.rmtree(root.parent, ignore_errors=True)
+        root.parent.mkdir(parents=True)
+        torch.set_num_threads(1)
+        run_job(train_model_job(root, name="demo", operator="alice", **TINY))
+        (root.parent / "done").touch()
+    return root
 
 
 @pytest.fixture(scope="session")
 def trained_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A workspace with the trained model 'demo' (nothing forgotten)."""
-    root = tmp_path_factory.mktemp("audit-trained") / "ws"
-    _train(root)
-    return root
+    return trained_demo(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,7 @@
-"""The CLI frame: --json output, the audit-log check, and clean errors for bad input."""
+"""The CLI frame: --json output, the audit-log check, and clean errors for bad input.
+
+Through the CLI's ``main`` in-process; two bad inputs once more in a real ``main.py``
+process (the exit status and the one stderr line a shell sees)."""
 
 from __future__ import annotations
 
@@ -8,20 +11,20 @@ from pathlib import Path
 
 from storage import auditlog
 from storage.workspace import Workspace
-from tests.cli.helpers import assert_clean_error, run_cli, run_json
+from tests.cli.helpers import assert_clean_error, call_cli, call_json, run_cli
 
 
 def test_new_workspace_has_no_models_and_a_valid_chain(tmp_path: Path) -> None:
     ws = str(tmp_path / "W")
     Workspace.open(ws).close()  # read-only commands create no workspace (tests/cli/test_faults)
-    assert run_json("--workspace", ws, "models") == {"models": []}
-    report = run_json("--workspace", ws, "log", "verify")
+    assert call_json("--workspace", ws, "models") == {"models": []}
+    report = call_json("--workspace", ws, "log", "verify")
     assert report["valid"] is True and report["entries"] == 0
 
 
 def test_json_option_is_accepted_before_the_command(tmp_path: Path) -> None:
     Workspace.open(tmp_path / "W").close()
-    result = run_cli("--json", "--workspace", str(tmp_path / "W"), "models")
+    result = call_cli("--json", "--workspace", str(tmp_path / "W"), "models")
     assert result.returncode == 0 and json.loads(result.stdout) == {"models": []}
 
 
@@ -36,7 +39,7 @@ def test_one_changed_byte_in_the_log_is_named(tmp_path: Path) -> None:
     conn.execute("UPDATE audit_log SET actor = 'blice' WHERE seq = 2")
     conn.commit()
     conn.close()
-    result = run_cli("--workspace", str(root), "log", "verify", "--json")
+    result = call_cli("--workspace", str(root), "log", "verify", "--json")
     assert result.returncode != 0
     report = json.loads(result.stdout)
     assert report["valid"] is False and report["first_bad"] == 2
@@ -48,7 +51,7 @@ def test_unknown_command_is_one_line(tmp_path: Path) -> None:
 
 def test_unknown_model_is_one_line(tmp_path: Path) -> None:
     Workspace.open(tmp_path / "W").close()
-    assert_clean_error(run_cli("--workspace", str(tmp_path / "W"), "classes", "nope"),
+    assert_clean_error(call_cli("--workspace", str(tmp_path / "W"), "classes", "nope"),
                        "no model named")
 
 
@@ -59,8 +62,8 @@ def test_missing_parent_folder_is_one_line(tmp_path: Path) -> None:
 
 def test_non_workspace_folder_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "holiday.jpg").write_bytes(b"\xff\xd8")
-    assert_clean_error(run_cli("--workspace", str(tmp_path), "models"), "not an Unprompt")
+    assert_clean_error(call_cli("--workspace", str(tmp_path), "models"), "not an Unprompt")
 
 
 def test_missing_argument_is_one_line(tmp_path: Path) -> None:
-    assert_clean_error(run_cli("--workspace", str(tmp_path / "W"), "classes"), "required")
+    assert_clean_error(call_cli("--workspace", str(tmp_path / "W"), "classes"), "required")

@@ -18,7 +18,7 @@ from storage.errors import RefusedError, UnpromptError
 from storage.models import Artifact, ModelVersion
 from storage.workspace import Workspace
 from tests import approvals
-from tests.cli.helpers import assert_clean_error, run_cli, run_json
+from tests.cli.helpers import assert_clean_error, call_cli, call_json
 from tests.image.conftest import train_tiny
 
 STEPS = 8  # a few batches: enough to move every shared weight, seconds on one thread
@@ -137,19 +137,19 @@ def test_scrub_refusals_change_nothing(ws_root: Path, exact_workspace: Path,
 
 def test_cli_forget_with_scrub(ws_root: Path, exact_workspace: Path,
                                tmp_path: Path) -> None:
-    result = run_json("--workspace", str(ws_root), "forget", "demo", "--class", "1",
-                      "--scrub", "--scrub-steps", str(STEPS))
+    result = call_json("--workspace", str(ws_root), "forget", "demo", "--class", "1",
+                       "--scrub", "--scrub-steps", str(STEPS))
     for key in ("version", "latency_ms", "accuracy_before", "accuracy_after", "purged",
                 "residual_scan", "erasure_kind", "erasure_statement", "scrub"):
         assert key in result
     assert result["erasure_kind"] == "approximate" and result["version"] == 3
     assert {"seconds", "steps", "residual_scan", "purged"} <= set(result["scrub"])
-    assert_clean_error(run_cli("--workspace", str(ws_root), "forget", "demo", "--class", "2",
-                               "--scrub-steps", "5"), "needs --scrub")
+    assert_clean_error(call_cli("--workspace", str(ws_root), "forget", "demo", "--class", "2",
+                                "--scrub-steps", "5"), "needs --scrub")
     exact = tmp_path / "exact"
     shutil.copytree(exact_workspace, exact)
-    assert_clean_error(run_cli("--workspace", str(exact), "forget", "demo", "--class", "2",
-                               "--scrub"), "nothing to scrub")
+    assert_clean_error(call_cli("--workspace", str(exact), "forget", "demo", "--class", "2",
+                                "--scrub"), "nothing to scrub")
 
 
 def test_cli_default_steps_match_the_engine() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from engine.jobs import run_job
 from storage.errors import RefusedError
 from storage.models import ClassEntry, Model, ModelVersion
 from storage.workspace import Workspace
-from tests.cli.helpers import assert_clean_error, run_cli
+from tests.cli.helpers import assert_clean_error, call_cli
 from tests.image.conftest import train_tiny
 
 
@@ -25,13 +26,23 @@ def _live(root: Path) -> dict[str, tuple[int, dict]]:
     return out
 
 
-@pytest.fixture()
-def twins(ws_root: Path) -> Path:
-    """'demo' and 'twin', trained with the same seed and configuration."""
-    train_tiny(ws_root, name="twin")
-    live = _live(ws_root)
+@pytest.fixture(scope="module")
+def twins_built(trained_workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """'demo' and 'twin', trained with the same seed and configuration (once per module)."""
+    root = tmp_path_factory.mktemp("twins") / "ws"
+    shutil.copytree(trained_workspace, root)
+    train_tiny(root, name="twin")
+    live = _live(root)
     assert live["demo"][1]["3"] == live["twin"][1]["3"]  # the same bytes, one file
-    return ws_root
+    return root
+
+
+@pytest.fixture()
+def twins(twins_built: Path, tmp_path: Path) -> Path:
+    """A private copy of the twins' workspace."""
+    root = tmp_path / "twins"
+    shutil.copytree(twins_built, root)
+    return root
 
 
 def test_a_forget_refuses_and_names_the_model_that_holds_the_same_bytes(twins: Path) -> None:
@@ -60,8 +71,8 @@ def test_also_shared_forgets_the_bytes_from_both_models(twins: Path) -> None:
 
 
 def test_cli_names_the_other_model_and_forgets_from_both_when_asked(twins: Path) -> None:
-    assert_clean_error(run_cli("--workspace", str(twins), "forget", "demo", "--class", "4"),
+    assert_clean_error(call_cli("--workspace", str(twins), "forget", "demo", "--class", "4"),
                        "'twin' (classes 4)")
-    out = run_cli("--workspace", str(twins), "forget", "demo", "--class", "4", "--also-shared")
+    out = call_cli("--workspace", str(twins), "forget", "demo", "--class", "4", "--also-shared")
     assert out.returncode == 0, out.stderr
     assert "Also forgot classes 4 from twin (v2): it held the same bytes." in out.stdout

@@ -1,6 +1,8 @@
 """The CLI chain request new -> approve -> forget --request -> audit -> certify, built once
-per session for the certificate and report tests (the audit runs in-process with small
-settings; everything else goes through ``main.py``)."""
+per session for the certificate and report tests. The commands run through the CLI's
+``main`` in this process (tests/cli/helpers.py ``call_cli``); ``process=True`` runs
+``main.py`` in a subprocess where a test is about what a shell sees. The audit runs as a
+job with small settings."""
 
 from __future__ import annotations
 
@@ -11,18 +13,22 @@ import pytest
 
 from engine.jobs import run_job
 from tests import approvals
-from tests.audit.conftest import QUICK, TINY
-from tests.cli.helpers import run_cli, run_json
+from tests.audit.conftest import QUICK, trained_demo
+from tests.cli.helpers import call_cli, call_json, run_cli, run_json
 
 PASS = {"UNPROMPT_KEY_PASSPHRASE": "correct horse"}
 
 
-def cli(root: Path, *args: str, env: dict[str, str] | None = None, **kw: object):
-    return run_cli(*args, "--workspace", str(root), env={**PASS, **(env or {})}, **kw)
+def cli(root: Path, *args: str, env: dict[str, str] | None = None, process: bool = False,
+        **kw: object):
+    run = run_cli if process else call_cli
+    return run(*args, "--workspace", str(root), env={**PASS, **(env or {})}, **kw)
 
 
-def cli_json(root: Path, *args: str, env: dict[str, str] | None = None) -> dict:
-    return run_json(*args, "--workspace", str(root), env={**PASS, **(env or {})})
+def cli_json(root: Path, *args: str, env: dict[str, str] | None = None,
+             process: bool = False) -> dict:
+    run = run_json if process else call_json
+    return run(*args, "--workspace", str(root), env={**PASS, **(env or {})})
 
 
 def build_executed(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -32,11 +38,10 @@ def build_executed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
 
     from engine.audit.job import audit_job
-    from engine.image_jobs import train_model_job
 
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("certify") / "ws"
-    run_job(train_model_job(root, name="demo", operator="alice", **TINY))
+    shutil.copytree(trained_demo(tmp_path_factory), root)  # trained once per session
     new = ("request", "new", "--model", "demo", "--legal-basis", "GDPR Art. 17(1)(b)")
     alice = approvals.cli_env("alice")
     cli_json(root, "operators", "add", "alice", "--operator", "alice",

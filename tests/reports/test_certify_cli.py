@@ -1,8 +1,9 @@
 """request new -> approve -> forget --request -> audit -> certify -> verify, from the CLI.
 
-One tiny digits model is trained, forgotten and audited once per module (the audit runs
-in-process with small settings; everything else goes through ``main.py`` as an operator
-would). Each test works on its own copy of the workspace.
+One tiny digits model is trained, forgotten and audited once per session
+(tests/reports/chain.py); the commands run through the CLI's ``main`` in-process, and
+verify and a refused certify once more in a real ``main.py`` process, as a shell sees them.
+Each test works on its own copy of the workspace.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ def certified_copy(certified: dict, tmp_path: Path) -> dict:
     return {**certified, "root": root, "pdf": pdf}
 
 
-def verify(root: Path, pdf: Path) -> dict:
-    result = cli(root, "verify", str(pdf), "--json")
+def verify(root: Path, pdf: Path, process: bool = False) -> dict:
+    result = cli(root, "verify", str(pdf), "--json", process=process)
     assert "Traceback" not in result.stderr
     out = json.loads(result.stdout)
     assert (result.returncode == 0) == out["valid"]
@@ -41,7 +42,7 @@ def test_certify_then_verify_valid(certified: dict) -> None:
     assert r["status"] == "certified" and r["erasure_kind"] == "approximate"
     assert Path(r["pdf"]).is_file() and Path(r["json"]).is_file()
     assert Path(r["stored_copy"]).is_file()
-    out = verify(certified["root"], certified["pdf"])
+    out = verify(certified["root"], certified["pdf"], process=True)
     assert out["valid"] and out["reasons"] == []
     assert out["certificate_id"] == r["certificate_id"]
     listed = cli_json(certified["root"], "request", "list")["requests"]
@@ -110,7 +111,7 @@ def test_other_workspace_key_fails_until_trusted(certified_copy: dict, tmp_path:
 
 def test_unexecuted_request_is_refused(executed_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "c.pdf"
-    result = cli(executed_root, "certify", "--request", "2", "--out", str(out))
+    result = cli(executed_root, "certify", "--request", "2", "--out", str(out), process=True)
     assert_clean_error(result, "only an executed or verified erasure can be certified")
     assert not out.exists() and not out.with_suffix(".json").exists()
 

@@ -161,7 +161,7 @@ def test_over_large_file_is_not_read(signed_pdf: bytes, identity: SigningIdentit
 def test_cli_says_not_a_valid_certificate(unsigned_pdf: bytes, tmp_path: Path) -> None:
     """The reported crash: a signed PDF whose manifest.json is ``[]`` (exit 3 before)."""
     from reports.keys import ensure_signing_key
-    from tests.cli.helpers import run_cli
+    from tests.cli.helpers import call_cli
 
     ws = Workspace.open(tmp_path / "ws")
     try:
@@ -170,7 +170,7 @@ def test_cli_says_not_a_valid_certificate(unsigned_pdf: bytes, tmp_path: Path) -
             ws.keys_dir, b"pass phrase")))
     finally:
         ws.close()
-    result = run_cli("verify", str(pdf), "--workspace", str(tmp_path / "ws"), timeout=120)
+    result = call_cli("verify", str(pdf), "--workspace", str(tmp_path / "ws"))
     assert result.returncode == 1 and "internal error" not in result.stderr, result.stderr
     assert "not a valid Unprompt certificate" in result.stdout
     assert "manifest-schema-invalid" in result.stdout
