@@ -6,8 +6,8 @@ from pathlib import Path
 
 from engine.audit.schema import check_metrics
 from storage.models import AuditRun
-from tests.audit.conftest import QUICK
 from storage.workspace import Workspace
+from tests.audit.conftest import QUICK
 
 
 def test_rmia_beside_the_other_attacks_with_a_chosen_on_a_pair_of_shadows(audited: dict
