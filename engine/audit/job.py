@@ -234,8 +234,8 @@ def _lira(run: _Run, operator: str, cancel: CancelToken) -> Generator[Progress, 
     for name, (metrics, points, scores) in results.items():
         run.metrics[name]["lira"], run.curves[name]["lira"] = metrics, points
         run.extra.setdefault("lira_scores", {})[name] = scores
-        run.extra["rmia_a"] = {k: metrics["rmia"][k] for k in ("a", "a_chosen", "a_basis",
-                                                                "a_grid_auc")}
+        run.extra["rmia_a"] = {k: v for k, v in metrics["rmia"].items()
+                               if k in ("a", "a_chosen", "a_basis", "a_grid_auc")}
 
 
 def _device(run: _Run) -> Any:

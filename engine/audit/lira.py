@@ -23,8 +23,9 @@ import numpy as np
 
 from engine.audit import rmia, roc
 from engine.audit.attacks import lira_offline
+from engine.audit.intervals import MIN_SIDE
 from engine.audit.outputs import features_and_logits, sample_indices
-from engine.audit.rmia_audit import summary
+from engine.audit.rmia_audit import A_DEFAULT, summary
 from engine.audit.scores import logit_confidence
 from engine.audit.stages import scaled
 from engine.jobs import CancelToken, Progress
@@ -70,8 +71,8 @@ def lira_job(targets: Mapping[str, Any], dataset: Any, config: dict[str, Any],
     shadows = np.stack([conf[:n] for conf, _ in outputs])
     probs = np.stack([prob for _, prob in outputs])
     trained = [np.isin(calibration, shadow_half(pool, seed, i)) for i in range(k)]
-    a, curve = rmia.choose_a(_pairs(probs[:, n:], trained, probs[:, :n][:, ~is_member]), seed)
-    chosen = {"a": a, "a_chosen": True, "a_basis": A_BASIS, "a_grid_auc": curve}
+    chosen = _chosen_a(_pairs(probs[:, n:], trained, probs[:, :n][:, ~is_member]), seed)
+    a = chosen["a"]
     forget, y = np.isin(y[:n], forgotten), y[:n]
     out = {}
     for name, model in targets.items():
@@ -84,6 +85,17 @@ def lira_job(targets: Mapping[str, Any], dataset: Any, config: dict[str, Any],
         out[name] = metrics, points, {"lira": (score[is_member], score[~is_member]),
                                       "rmia": rmia_scores}
     return out
+
+
+def _chosen_a(pairs: list[rmia.Pair], seed: int) -> dict[str, Any]:
+    """``a`` chosen on the shadow pairs with enough samples on each side, else the default."""
+    usable = [p for p in pairs if min(len(p[0]), len(p[2])) >= MIN_SIDE]
+    if not usable:
+        return {"a": A_DEFAULT, "a_chosen": False,
+                "a_basis": f"ML Privacy Meter's default: no pair of shadows had {MIN_SIDE} "
+                           "calibration members and non-members to choose a on"}
+    a, curve = rmia.choose_a(usable, seed)
+    return {"a": a, "a_chosen": True, "a_basis": A_BASIS, "a_grid_auc": curve}
 
 
 def _pairs(calibration: np.ndarray, trained: list[np.ndarray], nonmembers: np.ndarray
