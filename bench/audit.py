@@ -20,8 +20,9 @@ Statistics (docs/design.md section 15): per mode, the share of per-class verdict
 pass / fail / are inconclusive against the spread of two retrainings, that spread
 (reference vs second reference) for every figure, and RMIA against LiRA with the same
 shadow models on the same targets. ``--default-digits`` instead times a default audit of
-the default digits model (reference, second reference, relearn with the default seeds),
-cold (references trained) and warm (cached); writes bench/results/audit-digits.json.
+the default digits models (the demo's independent one and a full one: reference, second
+reference, relearn with the default seeds), cold (references trained and attacked) and warm
+(both cached); writes bench/results/audit-digits-default.json.
 """
 
 from __future__ import annotations

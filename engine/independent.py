@@ -35,6 +35,8 @@ POOL_KEY = "independent.pool_cov"  # the pool covariance's name in the shared ar
 class IndependentViT(PreForgettableViT):
     """A frozen ViT plus one Gaussian per class (``center`` = mean and bias, ``whiten``)."""
 
+    features_frozen = True  # no class enters ``features``: attacks may compute them once
+
     def __init__(self, class_ids: Iterable[int] = (),
                  independent: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
         """``independent``: the mode's settings (recorded in the shared artifact's config);

@@ -69,6 +69,26 @@ def record_reference(session: Session, *, version_id: int, config: dict[str, Any
     return run
 
 
+def keep_reference_relearn(session: Session, run_id: int, key: str,
+                           result: dict[str, Any]) -> None:
+    """Keep a stored reference's relearn-attack figures under their recipe ``key``
+    (docs/design.md section 15): a later audit with the same attack reads them. Derived
+    figures of a row already logged: no registry change, no log entry."""
+    run = session.get(AuditRun, run_id)
+    if run is None or run.kind != REFERENCE_KIND or run.metrics.get("status") != "stored":
+        return
+    run.metrics = {**run.metrics, "relearn": {**(run.metrics.get("relearn") or {}),
+                                              key: result}}
+
+
+def reference_relearn(session: Session, run_id: int, key: str) -> dict[str, Any] | None:
+    """The relearn figures kept with a stored reference under ``key``, if any."""
+    run = session.get(AuditRun, run_id)
+    if run is None or run.kind != REFERENCE_KIND or run.metrics.get("status") != "stored":
+        return None
+    return (run.metrics.get("relearn") or {}).get(key)
+
+
 def references(session: Session, model: Model) -> list[AuditRun]:
     """Stored (not retired) reference rows of any version of ``model``."""
     version_ids = [v.id for v in model.versions]

@@ -223,15 +223,24 @@ def _statistics(run: _Run, operator: str, cancel: CancelToken
 
 
 def _relearn(run: _Run, operator: str, cancel: CancelToken) -> Generator[Progress, None, None]:
-    from engine.audit.relearn import relearn_job
+    """The relearn attack on each model; a stored reference's figures for the same attack
+    are kept with it and read back, not recomputed (docs/design.md section 15)."""
+    from engine.audit.reference import cached_relearn, keep_relearn, relearn_key
+    from engine.audit.relearn import recipe, relearn_job
 
     seeds = [run.opts.seed + i for i in range(run.opts.relearn_seeds)]
+    key = relearn_key(recipe(seeds, run.opts.relearn_epochs), run.facts["forgotten"],
+                      _device(run))
     names = [n for n in ("model", "reference", "twin") if n in run.models]
     for i, name in enumerate(names):
-        job = relearn_job(run.models[name], run.dataset, run.facts["forgotten"], seeds=seeds,
-                          epochs=run.opts.relearn_epochs, device=_device(run),
-                          cancel=cancel)
-        result = yield from scaled(job, i / len(names), (i + 1) / len(names), name)
+        stored = run.extra.get(name, {}).get("audit_run") if name != "model" else None
+        result = cached_relearn(run.ws, stored, key)
+        if result is None:
+            job = relearn_job(run.models[name], run.dataset, run.facts["forgotten"],
+                              seeds=seeds, epochs=run.opts.relearn_epochs,
+                              device=_device(run), cancel=cancel)
+            result = yield from scaled(job, i / len(names), (i + 1) / len(names), name)
+            keep_relearn(run.ws, stored, key, result)
         run.metrics[name]["relearn"] = result["mean"]
         run.extra.setdefault("relearn_runs", {})[name] = result["runs"]
         run.curves[name]["relearn"] = result
@@ -239,18 +248,17 @@ def _relearn(run: _Run, operator: str, cancel: CancelToken) -> Generator[Progres
 
 def _lira(run: _Run, operator: str, cancel: CancelToken) -> Generator[Progress, None, None]:
     from engine.audit.lira import lira_job
-    from engine.audit.rmia_audit import offline_a
 
     targets = {n: run.models[n] for n in ("model", "reference", "twin") if n in run.models}
     state = backbone_state(run.ws, run.facts["backbone_source"])
     results = yield from lira_job(targets, run.dataset, run.facts["config"], state,
                                   k=run.opts.lira, forgotten=run.facts["forgotten"],
-                                  seed=run.opts.seed, cancel=cancel,
-                                  rmia_a=offline_a(run.extra.get("outputs", {}), run.data,
-                                                   run.opts.seed))
+                                  seed=run.opts.seed, cancel=cancel)
     for name, (metrics, points, scores) in results.items():
         run.metrics[name]["lira"], run.curves[name]["lira"] = metrics, points
         run.extra.setdefault("lira_scores", {})[name] = scores
+        run.extra["rmia_a"] = {k: v for k, v in metrics["rmia"].items()
+                               if k in ("a", "a_chosen", "a_basis", "a_grid_auc")}
 
 
 def _device(run: _Run) -> Any:

@@ -203,3 +203,24 @@ def retire_stale(ws: Workspace, model_name: str, operator: str) -> list[str]:
                                               "the model has since forgotten a class it learned")
         ws.artifacts.mark_for_purge(session, doomed)
     return ws.artifacts.purge_marked() if doomed else []
+
+
+def relearn_key(recipe: dict[str, Any], forgotten: Sequence[int], device: Any) -> str:
+    """What decides a reference's relearn figures besides the reference itself."""
+    body = {"recipe": recipe, "forgotten": sorted(int(c) for c in forgotten),
+            "device": str(getattr(device, "type", device))}
+    return hashlib.sha256(canonical_json(body).encode()).hexdigest()
+
+
+def cached_relearn(ws: Workspace, run_id: int | None, key: str) -> dict[str, Any] | None:
+    """The relearn figures kept with a stored reference for ``key`` (None: run it)."""
+    if run_id is None:
+        return None
+    with ws.sessions() as session:
+        return audits.reference_relearn(session, run_id, key)
+
+
+def keep_relearn(ws: Workspace, run_id: int | None, key: str, result: dict[str, Any]) -> None:
+    if run_id is not None:
+        with ws.sessions.begin() as session:
+            audits.keep_reference_relearn(session, run_id, key, result)

@@ -69,14 +69,23 @@ def attack(p_m: np.ndarray, refs_m: np.ndarray, p_n: np.ndarray, refs_n: np.ndar
     return member, nonmember
 
 
-def choose_a(p_m: np.ndarray, refs_m: np.ndarray, p_n: np.ndarray, refs_n: np.ndarray,
-             fold: np.ndarray, grid: Sequence[float] = A_GRID) -> float:
-    """The ``a`` of the grid that gives the highest AUC when one reference model (``p_*``,
-    with its own members and non-members) is attacked with the other (``refs_*``)."""
-    best, best_auc = grid[0], -1.0
+Pair = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def choose_a(pairs: Sequence[Pair], seed: int = 0, grid: Sequence[float] = A_GRID
+             ) -> tuple[float, dict[str, float]]:
+    """The ``a`` of the grid with the highest mean AUC over held-out pairs, and that AUC
+    for every ``a``. A pair ``(p_m, refs_m, p_n, refs_n)`` is one reference model attacked
+    with another that is OUT for every sample: its own members ``p_m`` (IN for it, OUT for
+    the other) against non-members ``p_n`` (OUT for both), as the paper simulates the
+    attack. Two models that learned the same samples are no such pair (section 15)."""
+    if not pairs:
+        raise ValueError("choosing a needs a pair of reference models")
+    curve = {}
     for a in grid:
-        member, nonmember = attack(p_m, refs_m, p_n, refs_n, a, fold)
-        value = roc.summarize(member, nonmember)["auc"]
-        if value > best_auc + 1e-12:
-            best, best_auc = a, value
-    return float(best)
+        aucs = [roc.summarize(*attack(p_m, refs_m, p_n, refs_n, a,
+                                      halves(len(p_n), seed)))["auc"]
+                for p_m, refs_m, p_n, refs_n in pairs]
+        curve[f"{a:g}"] = round(float(np.mean(aucs)), 4)
+    best = max(grid, key=lambda a: (curve[f"{a:g}"], -abs(a - 0.5)))
+    return float(best), curve

@@ -6,9 +6,14 @@ samples (two folds serve as each other's population). Which models are reference
 - the audited model and the retrain reference are attacked with the *second* retrain
   reference (the twin) as their reference model, so their figures compare like with like;
 - the twin is attacked with the reference, which gives the reference-vs-reference floor;
-- ``a`` is chosen on that held-out pair (the reference attacked with the twin);
-- without a twin the audited model is attacked with the reference and ``a = A_DEFAULT``
-  (nothing to choose it on), and the reference gets no RMIA figure.
+- ``a`` is chosen by ``engine.audit.lira`` on a pair of LiRA shadow models (one attacked
+  with the other, on samples IN for the first and OUT for the second), when the audit
+  trains shadows. The reference and the twin are no such pair: both learned the same
+  samples, so no sample is IN one and OUT of the other, and the AUC of one attacked with
+  the other only falls or rises with ``a`` (it picked an end of the grid). Without
+  shadows ``a = A_DEFAULT``, ML Privacy Meter's default offline ``a``;
+- without a twin the audited model is attacked with the reference, and the reference
+  gets no RMIA figure.
 """
 
 from __future__ import annotations
@@ -21,42 +26,36 @@ from engine.audit import rmia, roc
 from engine.audit.intervals import too_few
 from engine.audit.outputs import AuditData, Outputs
 
-A_DEFAULT = 0.3
+A_DEFAULT = 0.3  # ML Privacy Meter's default offline a (its RMIA, Zarifzadeh et al.)
+NO_PAIR = ("ML Privacy Meter's default: the two retrain references learned the same samples, "
+           "so they are no IN/OUT pair to choose a on (run LiRA shadows to choose it)")
 SUMMARY = ("auc", "tpr_at_1pct_fpr", "tpr_at_0_1pct_fpr")
 Scores = tuple[np.ndarray, np.ndarray]
 
 
-def audit_rmia(outputs: dict[str, Outputs], data: AuditData, seed: int = 0
+def audit_rmia(outputs: dict[str, Outputs], data: AuditData, seed: int = 0,
+               chosen: dict[str, Any] | None = None
                ) -> dict[str, tuple[dict[str, Any], Scores]]:
-    """``{name: (metrics, (member scores, non-member scores))}`` per attacked model."""
+    """``{name: (metrics, (member scores, non-member scores))}`` per attacked model;
+    ``chosen``: ``a`` chosen on a pair of shadow models (``{"a", "a_basis", ...}``)."""
     probs = {n: (rmia.probabilities(o.train_logits, o.class_ids, data.train_y),
                  rmia.probabilities(o.test_logits, o.class_ids, data.test_y))
              for n, o in outputs.items()}
     fold = rmia.halves(len(data.test_y), seed)
     if "twin" in probs:
         plan = {"model": "twin", "reference": "twin", "twin": "reference"}
-        a, chosen = _choose(probs["reference"], probs["twin"], fold), True
     elif "reference" in probs:
-        plan, a, chosen = {"model": "reference"}, A_DEFAULT, False
+        plan = {"model": "reference"}
     else:
         return {}
+    info = {"a": A_DEFAULT, "a_chosen": False, "a_basis": NO_PAIR, **(chosen or {}),
+            "gamma": rmia.GAMMA}
     out = {}
     for target, ref in plan.items():
         (p_m, p_n), (r_m, r_n) = probs[target], probs[ref]
-        scores = rmia.attack(p_m, r_m, p_n, r_n, a, fold)
-        info = {"a": a, "a_chosen": chosen, "gamma": rmia.GAMMA, "reference_models": [ref]}
-        out[target] = ({**info, **figures(scores, data)}, scores)
+        scores = rmia.attack(p_m, r_m, p_n, r_n, info["a"], fold)
+        out[target] = ({**info, "reference_models": [ref], **figures(scores, data)}, scores)
     return out
-
-
-def offline_a(outputs: dict[str, Outputs], data: AuditData, seed: int = 0) -> float:
-    """``a`` chosen on the pair of retrain references, ``A_DEFAULT`` without a pair."""
-    if not {"reference", "twin"} <= set(outputs):
-        return A_DEFAULT
-    probs = [(rmia.probabilities(outputs[n].train_logits, outputs[n].class_ids, data.train_y),
-              rmia.probabilities(outputs[n].test_logits, outputs[n].class_ids, data.test_y))
-             for n in ("reference", "twin")]
-    return _choose(probs[0], probs[1], rmia.halves(len(data.test_y), seed))
 
 
 def figures(scores: Scores, data: AuditData) -> dict[str, Any]:
@@ -84,8 +83,3 @@ def summary(member: np.ndarray, nonmember: np.ndarray) -> dict[str, Any]:
 
 def chart(scores: Scores) -> dict[str, Any]:
     return roc.chart_points(*roc.roc_curve(*scores))
-
-
-def _choose(target: tuple[np.ndarray, np.ndarray], ref: tuple[np.ndarray, np.ndarray],
-            fold: np.ndarray) -> float:
-    return rmia.choose_a(target[0], ref[0], target[1], ref[1], fold)

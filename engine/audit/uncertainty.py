@@ -23,7 +23,7 @@ def judge_run(run: Any) -> None:
     """Fill ``run.metrics`` / ``run.curves`` with RMIA, intervals and verdicts."""
     data, seed = run.data, run.opts.seed
     outputs = {n: o for n, o in run.extra.get("outputs", {}).items() if n in MODELS}
-    attacked = rmia_audit.audit_rmia(outputs, data, seed)
+    attacked = rmia_audit.audit_rmia(outputs, data, seed, run.extra.get("rmia_a"))
     for name, (metrics, scores) in attacked.items():
         run.metrics[name]["rmia"] = metrics
         run.curves[name]["rmia"] = rmia_audit.chart(scores)

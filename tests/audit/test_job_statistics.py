@@ -7,12 +7,15 @@ from pathlib import Path
 from engine.audit.schema import check_metrics
 from storage.models import AuditRun
 from storage.workspace import Workspace
+from tests.audit.conftest import QUICK
 
 
-def test_rmia_beside_the_other_attacks_with_a_chosen_on_the_reference_pair(audited: dict
-                                                                           ) -> None:
+def test_rmia_beside_the_other_attacks_with_a_chosen_on_a_pair_of_shadows(audited: dict
+                                                                          ) -> None:
     rmia, ref = audited["result"]["rmia"], audited["result"]["reference"]["rmia"]
     assert rmia["a_chosen"] is True and rmia["reference_models"] == ["twin"]
+    assert "shadow" in rmia["a_basis"] and max(rmia["a_grid_auc"].values()) == \
+        rmia["a_grid_auc"][f"{rmia['a']:g}"]
     assert ref["reference_models"] == ["twin"] and ref["a"] == rmia["a"]
     assert 0.0 <= rmia["auc"] <= 1.0 and "tpr_at_1pct_fpr" in rmia
     # about 360 non-members: a TPR at 0.1% FPR would need 1000, so it is omitted
@@ -59,6 +62,21 @@ def test_the_twin_is_cached_and_drawn_as_a_band(audited: dict, audited_root: Pat
     assert "twin" in curves["roc"] and "twin" in curves["rmia"]
     assert set(curves["rmia"]) == {"model", "reference", "twin"}
     assert "twin" in curves["per_class_accuracy"] and "twin" in curves["relearn"]
+
+
+def test_the_references_relearn_figures_are_kept_with_them_and_read_back(
+        audited: dict, audited_root: Path) -> None:
+    from engine.audit.job import audit_job
+    from engine.jobs import run_job
+
+    progress: list = []
+    again = run_job(audit_job(audited_root, "demo", relearn=True, operator="carol",
+                              **{**QUICK, "twin": True}), progress.append)
+    attacked = {p.message.split(": relearn")[0] for p in progress
+                if "relearn class" in p.message}
+    assert attacked == {"relearn: model"}  # the two references' figures: read back
+    first = audited["result"]
+    assert again["reference"]["relearn"] == first["reference"]["relearn"]
 
 
 def test_check_metrics_accepts_counts_and_signed_gaps_only_where_they_belong(audited: dict

@@ -51,7 +51,20 @@ def test_rmia_separates_members_the_target_fits_better_than_its_references() -> 
     assert roc.summarize(member, nonmember)["auc"] > 0.9
     same, other = rmia.attack(refs_m[0], refs_m[1:], refs_n[0], refs_n[1:], 0.5, fold)
     assert 0.4 < roc.summarize(same, other)["auc"] < 0.6
-    assert rmia.choose_a(p_m, refs_m, p_n, refs_n, fold) in rmia.A_GRID
+    a, curve = rmia.choose_a([(p_m, refs_m, p_n, refs_n)])
+    assert a in rmia.A_GRID and curve[f"{a:g}"] == max(curve.values()) > 0.9
+
+
+def test_rmia_a_is_not_chosen_on_two_models_that_learned_the_same_samples() -> None:
+    """Two retrainings alike are no IN/OUT pair: attacked with each other, the AUC only
+    moves monotonically with a, and the pick is an end of the grid (section 15)."""
+    rng = np.random.default_rng(3)
+    fit = rng.uniform(0.6, 1.0, 400)  # what both learned of their members
+    twin_m, ref_m = np.clip(fit + rng.normal(0, 0.05, (2, 400)), 0.01, 1)
+    twin_n, ref_n = rng.uniform(0.2, 0.9, (2, 400))
+    a, curve = rmia.choose_a([(ref_m, twin_m, ref_n, twin_n)])
+    values = [curve[f"{x:g}"] for x in rmia.A_GRID]
+    assert a in (0.0, 1.0) and values in (sorted(values), sorted(values, reverse=True))
 
 
 def test_rmia_offline_marginal_interpolates_towards_one() -> None:

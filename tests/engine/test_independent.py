@@ -116,3 +116,25 @@ def _probe() -> torch.Tensor:
     from engine.datasets import load_dataset
 
     return load_dataset("digits", classes=["5-9"]).test_x[:40]
+
+
+
+def test_relearn_trains_on_features_computed_once_that_are_the_backbone_s(full) -> None:
+    """The audit's relearn attack on an independent model skips the per-step backbone
+    pass (docs/design.md section 15): what it trains on gives the model's own logits."""
+    from engine.audit.relearn import _inputs, attack_rows
+    from engine.datasets import load_dataset
+
+    data = load_dataset("digits", classes=["5-9"])
+    model = copy.deepcopy(full)
+    model.remove_classes([7])
+    rows = attack_rows(data.train_y.numpy(), model.class_ids, 7, 5, 20, seed=0)
+    inputs = _inputs(model, data, [7], [rows], "cpu")
+    features, labels = inputs.train(rows)
+    assert torch.equal(labels, data.train_y[torch.from_numpy(rows)]) and len(rows) == 100
+    with torch.no_grad():
+        direct = model(data.train_x[torch.from_numpy(rows)].float())
+        assert torch.allclose(inputs.forward(model, features), direct, rtol=1e-4, atol=1e-3)
+        test = model(data.test_x[data.test_y == 7].float())
+        assert torch.allclose(inputs.forward(model, inputs.test(7)), test, rtol=1e-4,
+                              atol=1e-3)
