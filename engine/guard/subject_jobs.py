@@ -104,11 +104,25 @@ def _save(ws: Workspace, name: str, lm: Any) -> tuple[Path, str]:
     folder = root / f"v{number}"
     partial_dir = root / f".v{number}.partial"
     shutil.rmtree(partial_dir, ignore_errors=True)
+    _forget_gguf_origin(lm.model)
     lm.model.save_pretrained(partial_dir)
     lm.tokenizer.save_pretrained(partial_dir)
     partial_dir.rename(folder)
     weights = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
     return folder, weights
+
+
+def _forget_gguf_origin(model: Any) -> None:
+    """A model loaded from the offline GGUF keeps transformers' GGUF quantizer, and
+    ``save_pretrained`` refuses it ("not serializable"), although its weights were
+    de-quantized to plain tensors on load and are now fine-tuned: drop the marker."""
+    if getattr(model, "hf_quantizer", None) is not None:
+        model.hf_quantizer = None
+        for flag in ("is_quantized", "quantization_method"):
+            if hasattr(model, flag):
+                setattr(model, flag, False if flag == "is_quantized" else None)
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
 
 
 def _slug(name: str) -> str:
