@@ -113,14 +113,20 @@ def _save(ws: Workspace, name: str, lm: Any) -> tuple[Path, str]:
 def write_weights(lm: Any, folder: Path) -> None:
     """Save the model and its tokenizer. A GGUF base (the offline default) is loaded with
     its weights unpacked to float tensors but keeps the GGUF quantizer's mark, which
-    transformers refuses to save: the mark goes first (the weights are plain tensors)."""
-    if getattr(lm.model, "hf_quantizer", None) is not None:
-        if any(not p.is_floating_point() for p in lm.model.parameters()):
+    transformers refuses to save ("not serializable"): the mark goes first (the weights
+    are plain tensors)."""
+    model = lm.model
+    if getattr(model, "hf_quantizer", None) is not None:
+        if any(not p.is_floating_point() for p in model.parameters()):
             raise UnpromptError("the base model's weights stay quantized, so the fine-tuned "
                                 "model cannot be saved; give an unquantized --base")
-        lm.model.hf_quantizer = None
-        lm.model.config.__dict__.pop("quantization_config", None)
-    lm.model.save_pretrained(folder)
+        model.hf_quantizer = None
+        if hasattr(model, "is_quantized"):
+            model.is_quantized = False
+        if hasattr(model, "quantization_method"):
+            model.quantization_method = None
+        model.config.__dict__.pop("quantization_config", None)
+    model.save_pretrained(folder)
     lm.tokenizer.save_pretrained(folder)
 
 
