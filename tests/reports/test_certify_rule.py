@@ -192,7 +192,9 @@ def test_manifest_quotes_held_out_figures_with_their_prompt_counts(certified: di
     assert residual["evaluated_prompts"] == residual["classifier_prompts"] == len(HELD_OUT)
     calibration = m["guard"]["rule"]["calibration"]
     assert calibration["method"] == "held-out calibration split"
-    assert calibration["n_positive"] + calibration["n_fit_positive"] == len(FORGET)
+    # The classifier fits and calibrates on the train split plus its augmentation (aliases,
+    # term questions: engine/guard/augment.py), never on the held-out prompts above.
+    assert calibration["n_positive"] + calibration["n_fit_positive"] >= len(FORGET)
     assert m["guard"]["rule"]["examples"]["forget_held_out"] == len(HELD_OUT)
     flat = pdf_text(certified["pdf"])
     assert "Every figure rests on held-out prompts only" in flat
