@@ -207,6 +207,16 @@ def all_prompts_loss(model, x: torch.Tensor, cols: torch.Tensor, gen: torch.Gene
     return two_pass_terms(model(torch.cat([x, x])), cols.to(x.device), n)
 
 
+def no_prompts_loss(model, x: torch.Tensor, cols: torch.Tensor, gen: torch.Generator):
+    """The two passes with no prompt in any sequence: the objective's floor, so the gap
+    to a mode's count is what its prompt tokens cost."""
+    from engine.objective import two_pass_terms
+
+    n = len(x)
+    masks = torch.zeros(2 * n, len(model.class_ids), dtype=torch.bool)
+    return two_pass_terms(model(torch.cat([x, x]), masks), cols.to(x.device), n)
+
+
 def flop_counts(name: str, args: argparse.Namespace) -> dict:
     """GFLOPs per image of one training step (forward + backward), counted on the meta
     device: the work itself, whatever the machine's load."""
@@ -218,6 +228,9 @@ def flop_counts(name: str, args: argparse.Namespace) -> dict:
     steps.update({mode: pfm_step(name, mode, args, meta) for mode in modes})
     steps.update({f"all-prompts-{mode}": pfm_step(name, mode, args, meta,
                                                   (PreForgettableViT, all_prompts_loss))
+                  for mode in modes})
+    steps.update({f"no-prompts-{mode}": pfm_step(name, mode, args, meta,
+                                                 (PreForgettableViT, no_prompts_loss))
                   for mode in modes})
     x, y = _batch(args, torch.Generator().manual_seed(0))
     counts = {}
