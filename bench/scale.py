@@ -2,7 +2,8 @@
 
 Training throughput (images/s) of a plain timm ViT and of the pre-forgettable one in
 each mode, forget latency p50/p95 (steps 1-4 of a forget: commit, purge of the class's
-own artifacts, residual scan; the shared backbone is never rewritten), the time to learn
+own artifacts, residual scan; the shared backbone is never rewritten, and its proof, made
+when it was stored, spares the scan reading it: docs/design.md section 16), the time to learn
 a class, and peak memory. Writes bench/results/scale-<machine>.json. Not part of the
 test run; on a GPU machine the defaults finish in well under ten minutes:
     python bench/scale.py [--models vit_small_patch16_224,vit_base_patch16_224]
@@ -173,7 +174,9 @@ def forget_latency(name: str, args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         ws = Workspace.open(Path(tmp) / "ws")
         try:
-            shared, classes = store_model(ws, model)
+            start = time.perf_counter()
+            shared, classes = store_model(ws, model)  # the proofs are made here, once
+            stored = time.perf_counter() - start
             with ws.sessions.begin() as session:
                 register_model(session, NewModel(
                     name="m", kind="image", backbone=name, mode="isolated",
@@ -182,13 +185,16 @@ def forget_latency(name: str, args: argparse.Namespace) -> dict:
                     metrics={}, erasure_kind="exact"), "bench")
             for cid in range(args.forgets):
                 plan = make_plan(ws, "m", [f"c{cid}"], None)
-                latencies.append(_execute(ws, {**plan, "accuracy_before": {}},
-                                          "bench")["latency_ms"])
+                result = _execute(ws, {**plan, "accuracy_before": {}}, "bench")
+                latencies.append(result["latency_ms"])
         finally:
             ws.close()
     ordered = sorted(latencies)
+    scan = result["residual_scan"]
     return {"p50_ms": statistics.median(ordered), "count": len(ordered),
             "p95_ms": ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))],
+            "store_and_prove_s": stored, "last_scan": {k: v for k, v in scan.items()
+                                                        if k != "hits"},
             "backbone_mb": sum(p.numel() * p.element_size()
                                for p in model.backbone.parameters()) / 2**20}
 
@@ -199,6 +205,16 @@ def all_prompts_loss(model, x: torch.Tensor, cols: torch.Tensor, gen: torch.Gene
 
     n = len(x)
     return two_pass_terms(model(torch.cat([x, x])), cols.to(x.device), n)
+
+
+def no_prompts_loss(model, x: torch.Tensor, cols: torch.Tensor, gen: torch.Generator):
+    """The two passes with no prompt in any sequence: the objective's floor, so the gap
+    to a mode's count is what its prompt tokens cost."""
+    from engine.objective import two_pass_terms
+
+    n = len(x)
+    masks = torch.zeros(2 * n, len(model.class_ids), dtype=torch.bool)
+    return two_pass_terms(model(torch.cat([x, x]), masks), cols.to(x.device), n)
 
 
 def flop_counts(name: str, args: argparse.Namespace) -> dict:
@@ -212,6 +228,9 @@ def flop_counts(name: str, args: argparse.Namespace) -> dict:
     steps.update({mode: pfm_step(name, mode, args, meta) for mode in modes})
     steps.update({f"all-prompts-{mode}": pfm_step(name, mode, args, meta,
                                                   (PreForgettableViT, all_prompts_loss))
+                  for mode in modes})
+    steps.update({f"no-prompts-{mode}": pfm_step(name, mode, args, meta,
+                                                 (PreForgettableViT, no_prompts_loss))
                   for mode in modes})
     x, y = _batch(args, torch.Generator().manual_seed(0))
     counts = {}

@@ -9,6 +9,7 @@ from cli.context import Context, emit, run_with_progress, table
 from cli.parsing import add_command
 from storage.erasure_kinds import describe
 from storage.errors import UnpromptError
+from storage.scan_proofs import coverage_text
 
 DATASETS = ["digits", "fashion-mnist", "mnist", "cifar10", "cifar100", "imagefolder"]
 MODES = ["independent", "isolated", "frozen", "lora", "full"]
@@ -153,7 +154,7 @@ def _render_forget(r: dict[str, Any]) -> str:
     return (f"Forgot {', '.join(r['forgotten'])} from {r['model']}: v{r['from_version']} -> "
             f"v{r['version']} in {r['latency_ms']:.0f} ms ({r['erasure_kind']} erasure).\n"
             f"Purged {len(r['purged'])} artifact(s); residual scan {scan} "
-            f"({r['residual_scan']['files_scanned']} files).\n"
+            f"({coverage_text(r['residual_scan'])}).\n"
             f"Retained-class accuracy {before:.1%} -> {after:.1%}; forgotten: " +
             ", ".join(f"{k} {v:.0%}" for k, v in r["accuracy_after"]["forgotten"].items())
             + _render_also(r) + _render_scrub(r.get("scrub")) + "\n" + r["erasure_statement"])

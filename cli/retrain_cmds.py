@@ -11,6 +11,7 @@ from cli.parsing import add_command
 from cli.passphrases import ENV, operator_passphrase
 from storage.errors import UnpromptError
 from storage.retrain_plan import lm_retrain_text
+from storage.scan_proofs import coverage_text
 
 
 def register(commands: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
@@ -74,5 +75,4 @@ def render_retrain(r: dict[str, Any]) -> str:
     return (f"Retrained {r['model']}: v{r['from_version']} -> v{r['version']} (exact) in "
             f"{r['train_seconds']:.0f} s; retained-class accuracy {live:.1%} -> {new:.1%}.\n"
             f"Purged {len(r['purged'])} artifact(s) of earlier versions; residual scan {scan} "
-            f"({r['residual_scan']['files_scanned']} files).\nRequests now exact: {covered}.")
-
+            f"({coverage_text(r['residual_scan'])}).\nRequests now exact: {covered}.")

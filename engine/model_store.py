@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from engine.pfm import PreForgettableViT
+from engine.residual_scan import prove_stored_artifacts
 from storage.artifacts import sha256_hex
 from storage.audits import artifacts_in_use as in_use
 from storage.erasure_kinds import version_kind
@@ -45,16 +46,19 @@ def blob_hashes(blobs: Blobs) -> tuple[str, dict[int, str]]:
 
 
 def store_blobs(ws: Workspace, blobs: Blobs) -> tuple[str, dict[int, str]]:
+    """Store the artifacts, then prove the large ones free of the class tensors."""
     shared, per_class = blobs
     shared_sha = ws.artifacts.put(shared, kind="shared")
-    return shared_sha, {cid: ws.artifacts.put(data, kind="class")
-                        for cid, data in per_class.items()}
+    classes = {cid: ws.artifacts.put(data, kind="class") for cid, data in per_class.items()}
+    prove_stored_artifacts(ws)
+    return shared_sha, classes
 
 
 @contextmanager
 def registering(ws: Workspace, blobs: list[tuple[bytes, str]]) -> Iterator[list[str]]:
     """Store ``(bytes, kind)`` for a registration that may still refuse (a name taken
-    meanwhile): on any error, the artifacts this call created and nothing points to go."""
+    meanwhile): on any error, the artifacts this call created and nothing points to go;
+    once registered, the large ones are proven free of the class tensors (section 16)."""
     new = [sha256_hex(data) for data, _kind in blobs]
     new = [sha for sha in new if not ws.artifacts.exists(sha)]
     shas = [ws.artifacts.put(data, kind=kind) for data, kind in blobs]
@@ -63,6 +67,7 @@ def registering(ws: Workspace, blobs: list[tuple[bytes, str]]) -> Iterator[list[
     except BaseException:
         ws.artifacts.discard(new, in_use)
         raise
+    prove_stored_artifacts(ws)
 
 
 def load_version(ws: Workspace, version: ModelVersion) -> PreForgettableViT:

@@ -21,6 +21,7 @@ from gui.errors import sentence
 from gui.model_tables import percent, short_hash
 from gui.table_model import TONES, Column, Record, RecordTableModel, record_table
 from storage.erasure_kinds import describe
+from storage.scan_proofs import coverage_text
 
 Fact = tuple[str, str, str]  # label, text, tooltip
 RIGHT = Qt.AlignmentFlag.AlignRight
@@ -47,8 +48,10 @@ def per_class_rows(before: dict[str, float] | None, after: dict[str, float],
 def scan_text(scan: dict[str, Any]) -> str:
     """The residual-scan verdict in words."""
     if scan.get("clean"):
-        return (f"✔ clean ({scan['files_scanned']} files, {scan['bytes_scanned'] / 1e6:.1f} MB "
-                f"searched for {scan['patterns']} removed tensors)")
+        proven = f", {scan['files_proven']} proven when stored" if scan.get("files_proven") \
+            else ""
+        return (f"✔ clean ({scan['patterns']} removed tensors; {scan['files_scanned']} files "
+                f"read{proven})")
     places = sorted({hit["file"] for hit in scan.get("hits", [])})
     return f"✘ NOT CLEAN: removed tensor bytes remain in {', '.join(places)}"
 
@@ -114,7 +117,7 @@ class ResultPanel(QFrame):
             ("Retained accuracy", f"{percent(before['retained'])} → "
                                   f"{percent(after['retained'])}", ""),
             ("Purged", _purged_text(r["purged"]), "\n".join(r["purged"])),
-            ("Residual scan", scan_text(r["residual_scan"]), ""),
+            ("Residual scan", scan_text(r["residual_scan"]), coverage_text(r["residual_scan"])),
             ("Request", request, ""),
         ]
         title = f"Forgot {', '.join(r['forgotten'])} from {r['model']}"
@@ -156,7 +159,8 @@ class ResultPanel(QFrame):
         if r["status"] == "promoted":
             facts += [("Versions", f"v{r['from_version']} → v{r['version']} (live, exact)", ""),
                       ("Purged", _purged_text(r["purged"]), "\n".join(r["purged"])),
-                      ("Residual scan", scan_text(r["residual_scan"]), "")]
+                      ("Residual scan", scan_text(r["residual_scan"]),
+                       coverage_text(r["residual_scan"]))]
         self._show(f"Retrained {r['model']} without its forgotten classes", facts,
                    per_class_rows(live["per_class"], new["per_class"],
                                   list(new.get("forgotten") or {})))

@@ -18,6 +18,7 @@ from reports.pdf_audit import audit_section, residual_table  # noqa: F401 - re-e
 from reports.pdf_style import FRAME_WIDTH, b, fonts, grid_table, key_value_table, markup, p
 from storage.artifact_store import LOCAL, overwrites, purge_scope
 from storage.erasure_kinds import EXACT, ISOLATED, describe, needs_residual
+from storage.scan_proofs import coverage_text
 
 ORDER = ("removed", "replaced", "added", "unchanged")
 
@@ -293,13 +294,12 @@ def _artifact_rows(art: dict[str, dict[str, str]]) -> list[list[Any]]:
 
 
 def _scan_sentence(scan: dict[str, Any]) -> str:
-    size = f"{scan['bytes_scanned'] / 1e6:.1f} MB" if "bytes_scanned" in scan else "all bytes"
-    files = scan.get("files_scanned", "every")
+    covered = coverage_text(scan)
     if scan["clean"]:
-        return (f"{b('Residual scan: clean.')} None of the {files} files ({size}) in the "
-                "workspace contains the bytes of a removed parameter tensor.")
+        return (f"{b('Residual scan: clean.')} No file in the workspace contains the bytes of "
+                f"a removed parameter tensor: {covered}.")
     return (f"{b('Residual scan: NOT clean.')} {len(scan.get('hits', []))} match(es) of removed "
-            f"parameter bytes were found in {files} files ({size}):")
+            f"parameter bytes were found ({covered}):")
 
 
 def _escape(text: str) -> str:

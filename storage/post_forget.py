@@ -24,6 +24,7 @@ from storage import auditlog
 from storage import requests as reqs
 from storage.models import Artifact, ModelVersion
 from storage.residue import scan_fingerprints
+from storage.scan_proofs import proven_files
 
 PENDING = "forget_pending"
 
@@ -89,7 +90,9 @@ def resume_checks(root: Path, sessions: sessionmaker[Session]) -> list[int]:
     for version_id, pending in waiting:
         if _still_running(pending.get("pid"), pending.get("host")):
             continue  # that forget is finishing its own scan right now
-        scan = {**scan_fingerprints(root, pending["fingerprints"]), "resumed": True}
+        prints = pending["fingerprints"]
+        proven = proven_files(root, {p["sha256"] for p in prints})
+        scan = {**scan_fingerprints(root, prints, proven), "resumed": True}
         with sessions.begin() as session:
             version = session.get(ModelVersion, version_id)
             if PENDING not in version.metrics:

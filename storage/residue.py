@@ -45,27 +45,36 @@ def _anchor_offset(pattern: bytes) -> int:
     return max(range(last + 1), key=lambda i: (len(set(pattern[i:i + WINDOW])), -i))
 
 
-def scan_fingerprints(root: Path, prints: list[dict[str, Any]]) -> dict[str, Any]:
+def scan_fingerprints(root: Path, prints: list[dict[str, Any]],
+                      proven: dict[Path, int] | None = None) -> dict[str, Any]:
     """The residual scan's report (``engine.residual_scan``) from fingerprints alone."""
     overlap = max((p["length"] for p in prints), default=1) - 1
     return scan_tree(root, len(prints), overlap,
-                     lambda window, _found: _matches(window, prints))
+                     lambda window, _found: _matches(window, prints), proven)
 
 
 Matcher = Callable[[bytes, set[int]], set[int]]
 
 
-def scan_tree(root: Path, patterns: int, overlap: int, match: Matcher) -> dict[str, Any]:
+def scan_tree(root: Path, patterns: int, overlap: int, match: Matcher,
+              proven: dict[Path, int] | None = None) -> dict[str, Any]:
     """Stream every regular file under ``root`` in chunks that overlap by ``overlap`` bytes
     (so a pattern straddling a boundary is still seen); ``match(window, found)`` returns the
-    indices of the patterns it finds. Returns the residual-scan report."""
+    indices of the patterns it finds. ``proven`` (``{file: size}``) are files a proof shows
+    free of every pattern (``storage.scan_proofs``): counted, not read. Returns the
+    residual-scan report."""
+    proven, skipped = proven or {}, []
     files, total, hits = 0, 0, []
     for path in workspace_files(root):
+        if path in proven:
+            skipped.append(proven[path])
+            continue
         files += 1
-        size, found = _scan_file(path, overlap, match)
+        size, found = scan_file(path, overlap, match)
         total += size
         hits += [{"file": str(path.relative_to(root)), "pattern": i} for i in sorted(found)]
     return {"clean": not hits, "files_scanned": files, "bytes_scanned": total,
+            "files_proven": len(skipped), "bytes_proven": sum(skipped),
             "patterns": patterns, "hits": hits}
 
 
@@ -77,7 +86,8 @@ def workspace_files(root: Path) -> Iterator[Path]:
                 yield path
 
 
-def _scan_file(path: Path, overlap: int, match: Matcher) -> tuple[int, set[int]]:
+def scan_file(path: Path, overlap: int, match: Matcher) -> tuple[int, set[int]]:
+    """``(bytes read, indices found)`` of one file, read in overlapping chunks."""
     found: set[int] = set()
     size, tail = 0, b""
     try:
