@@ -68,14 +68,14 @@ def test_train_forget_audit_and_certify_through_the_widgets(
     train = window.screen("Train")
     train.form.name_edit.setText("tiny")
     train.form.mode_box.setCurrentText("full")  # the flow forgets, audits, retrains
-    train.form.epochs_spin.setValue(6)
+    train.form.epochs_spin.setValue(3)
     train.form.advanced_edit.setText(json.dumps(TINY))
     train.form.device_box.setCurrentText("cpu")
     train.train_button.click()
     qtbot.waitUntil(lambda: train._job is None, timeout=WAIT_MS)
     assert train.result_label.text().startswith("✔ tiny v1 registered"), \
         train.result_label.text()
-    assert train.chart.points > 0 and "Epoch 6 of 6" in train.figures_label.text()
+    assert train.chart.points > 0 and "Epoch 3 of 3" in train.figures_label.text()
 
     request_id = _approved_request(engine_ctx)
     window.show_screen("Models")
