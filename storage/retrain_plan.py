@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from storage.finetunes import FINETUNED
 from storage.models import Model, utcnow
 from storage.retrain import held_reference, pending_requests
+from storage.scan_proofs import coverage_text
 
 MEASURES = {"image": "retained-class accuracy",
             "llm": "mean answer probability on the kept people"}
@@ -138,7 +139,7 @@ def lm_retrain_text(r: dict[str, Any]) -> str:
             f"{_p(r['forgotten_live'])} -> {_p(r['forgotten_retrain'])}.\nDestroyed "
             f"{len(r['folders_purged'])} earlier weights folder(s), purged {len(r['purged'])} "
             f"artifact(s) (the people's records and rule classifiers); residual scan {scan} "
-            f"({r['residual_scan']['files_scanned']} files).\nRequests now exact: {covered}; "
+            f"({coverage_text(r['residual_scan'])}).\nRequests now exact: {covered}; "
             "their forget rules are retired.")
 
 
