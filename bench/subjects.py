@@ -106,8 +106,10 @@ def trained_state(args: argparse.Namespace, clock: Clock, folder: Path, everyone
     options = {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size,
                "device": "cpu", "base": args.base}
     cancel = CancelToken()
-    ft, retain = clock("finetune all people and retain (without forgotten), in parallel",
-                       both, cancel, jobs.finetune_model_job(
+    run_both = sequentially if args.sequential else both
+    ft, retain = clock("finetune all people and retain (without forgotten), "
+                       + ("one after the other" if args.sequential else "in parallel"),
+                       run_both, cancel, jobs.finetune_model_job(
                            ws, corpus=str(corpus), name="people", operator="bench",
                            cancel=cancel, **options),
                        jobs.finetune_model_job(ws, corpus=str(corpus), name="people-retain",
@@ -144,6 +146,11 @@ def both(cancel: Any, first: Any, second: Any) -> tuple[Any, Any]:
                   flush=True)
             cancel.set()
         return started[0].result(), started[1].result()
+
+
+def sequentially(cancel: Any, first: Any, second: Any) -> tuple[Any, Any]:
+    """The two jobs one after the other (``--sequential``: one core for the bench)."""
+    return drain(first), drain(second)
 
 
 def subject_requests(ws: Path, forget: list[str]) -> list[dict[str, Any]]:
@@ -357,6 +364,8 @@ def main() -> None:
                         help="only the corruption sweep (saved in --workdir for the next run)")
     parser.add_argument("--max-new-tokens", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--sequential", action="store_true",
+                        help="run the two fine-tunes one after the other (one core)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--base", help="base model spec (default: the offline SmolLM2)")
     parser.add_argument("--out", default=str(RESULTS))
