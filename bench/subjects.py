@@ -221,7 +221,8 @@ def measure(args: argparse.Namespace, clock: Clock, state: dict[str, Any]) -> di
     saved = Path(args.workdir or "/nonexistent") / "sweep.json"
     chosen = (SUBJECT_CORRUPTION, SUBJECT_SIGMA_STD, SUBJECT_PARAMS)
     if args.corruption == "best":  # try the sweep's choice before it becomes the default
-        best = choose(json.loads(saved.read_text(encoding="utf-8"))["sweep"])
+        swept = json.loads(saved.read_text(encoding="utf-8"))
+        best = choose(swept["sweep"], swept.get("finetuned_forget_quality", 0.0))
         chosen = (best["corruption"], best["sigma_in_std"], best["params"])
     guard = clock("load guard", guard_of, state["ws"], state["rules"], *chosen,
                   ft.embedding_std)
@@ -230,7 +231,12 @@ def measure(args: argparse.Namespace, clock: Clock, state: dict[str, Any]) -> di
         retain_ratios = clock("truth ratios retain", tofu_ratios, retain, sets)
         sweep = clock("corruption sweep", corruption_sweep, ft, state, sets,
                       {"truth_ratios": retain_ratios}, args)
-        saved.write_text(json.dumps({"sweep": sweep, "times": clock.times}), encoding="utf-8")
+        unguarded = tofu_ratios(ft, sets)
+        from engine.guard.tofu import forget_quality
+        floor = forget_quality(unguarded, retain_ratios)
+        print(f"    unguarded fine-tuned: FQ {floor:.3g}", flush=True)
+        saved.write_text(json.dumps({"sweep": sweep, "finetuned_forget_quality": floor,
+                                     "times": clock.times}), encoding="utf-8")
         return {"sweep": sweep, "models": {}}
     folder = Path(args.workdir or "/nonexistent")
     raw = {}
@@ -272,10 +278,12 @@ def measure(args: argparse.Namespace, clock: Clock, state: dict[str, Any]) -> di
             "finetune": {"all": state["ft"], "retain": state["retain"]}}
 
 
-def choose(sweep: list[dict[str, Any]]) -> dict[str, Any]:
-    """The sweep's choice: of the corruptions that reach forget quality 0.05, the one with
-    the least repetition, then the lowest perplexity; else the highest forget quality."""
-    good = [r for r in sweep if r["forget_quality"] >= 0.05]
+def choose(sweep: list[dict[str, Any]], floor: float = 0.0) -> dict[str, Any]:
+    """The sweep's choice: of the corruptions that reach forget quality 0.05 and beat the
+    unguarded fine-tuned model's (``floor``: a corruption that does not move it proves
+    nothing), the one with the least repetition, then the lowest perplexity; else the
+    highest forget quality."""
+    good = [r for r in sweep if r["forget_quality"] >= max(0.05, floor + 1e-9)]
     if good:
         return min(good, key=lambda r: (round(r["repetition"], 3),
                                         r["perplexity_under_finetuned"]))
