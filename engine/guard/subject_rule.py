@@ -37,7 +37,7 @@ from engine.guard.rules import Example, RuleSpec, load_general_prompts
 from storage.finetunes import subject_rule_name
 
 FIT_PHRASINGS = 2  # paraphrased questions per fact the head trains on
-SUBJECT_CORRUPTION = "gaussian_first_n"  # kept by the first sweep: docs/design.md section 14
+SUBJECT_CORRUPTION = "gaussian_first_n"  # chosen by the bench/subjects.py sweep: design section 14
 SUBJECT_SIGMA_STD = 1.0  # strength, in units of the embedding matrix's standard deviation
 SUBJECT_PARAMS: dict[str, Any] = {"n": None}  # the family's size parameter (None: all)
 TARGET_FPR = 0.01
