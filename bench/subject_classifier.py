@@ -146,16 +146,15 @@ def table(result: dict[str, Any]) -> str:
 
 
 def main() -> None:
+    from bench.subjects import add_corpus_arguments, forgotten_count
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--people", type=int, default=40)
-    parser.add_argument("--facts", type=int, default=10)
-    parser.add_argument("--holdout", type=int, default=4)
-    parser.add_argument("--forget", type=int, default=None, help="default: 10%% of people")
+    add_corpus_arguments(parser)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    args.forget = args.forget or max(1, round(args.people / 10))
+    args.forget = forgotten_count(args)
     result = run(args)
     args.out.write_text(json.dumps(result, indent=1, default=str) + "\n", encoding="utf-8")
     print(table(result))

@@ -352,12 +352,22 @@ def print_table(result: dict[str, Any]) -> None:
         print(f"{seconds:9.1f} s  {name}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_corpus_arguments(parser: argparse.ArgumentParser) -> None:
+    """The corpus sizes both people benches take (``--forget`` defaults to 10% of people:
+    ``forgotten_count``)."""
     parser.add_argument("--people", type=int, default=40)
     parser.add_argument("--facts", type=int, default=10)
     parser.add_argument("--holdout", type=int, default=4)
     parser.add_argument("--forget", type=int, default=None, help="default: 10%% of people")
+
+
+def forgotten_count(args: argparse.Namespace) -> int:
+    return args.forget or max(1, round(args.people / 10))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_corpus_arguments(parser)
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--batch-size", type=int, default=16)
@@ -380,7 +390,7 @@ def main() -> None:
     parser.add_argument("--workdir", help="keep the corpus, models and rules here and reuse "
                         "them on the next run with the same sizes (default: a temporary folder)")
     args = parser.parse_args()
-    args.forget = args.forget or max(1, round(args.people / 10))
+    args.forget = forgotten_count(args)
     import torch
 
     torch.set_num_threads(args.threads)
