@@ -36,7 +36,7 @@ NOTE = ("The language model's weights are unchanged. The knowledge is suppressed
         "guard must stay enabled; disabling the rule is refused while it enforces this "
         "request.")
 CALIBRATION_KEYS = ("target_fpr", "tpr", "fpr", "n_positive", "n_negative", "n_fit_positive",
-                    "n_fit_negative", "folds", "method")
+                    "n_fit_negative", "folds", "method", "sources")
 SEARCH_KEYS = ("known", "used", "evaluated", "ignorant_level", "objective", "note")
 
 
