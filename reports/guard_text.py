@@ -52,11 +52,12 @@ def prompt_count(count: Any, split: dict[str, int] | None, noun: str) -> str:
     trained before it, people's rules) the count says that it mixes both."""
     if not _number(count):
         return f"{noun} prompts"
+    prompts = "prompt" if int(count) == 1 else "prompts"
     if not split:
-        return f"{int(count)} {noun} prompts (written and augmented, not told apart)"
+        return f"{int(count)} {noun} {prompts} (written and augmented, not told apart)"
     if not split.get("augmented"):
-        return f"{int(count)} written {noun} prompts"
-    return (f"{int(count)} {noun} prompts ({split['written']} written, "
+        return f"{int(count)} written {noun} {prompts}"
+    return (f"{int(count)} {noun} {prompts} ({split['written']} written, "
             f"{split['augmented']} augmented variants)")
 
 

@@ -39,7 +39,7 @@ def test_a_calibration_written_apart_is_said_to_be_written(encoder) -> None:  # 
     assert cal.sources["calibration"] == sources.WRITTEN_APART
     assert cal.sources["fit_positive"] == {"written": 8, "augmented": 4}
     text = guard_text.calibration_sentence(cal.to_dict())
-    assert "on 1 written forget prompts and FPR" in text and "weaker" not in text
+    assert "on 1 written forget prompt and FPR" in text and "weaker" not in text
 
 
 def test_a_rule_without_the_breakdown_says_its_counts_mix_both() -> None:
