@@ -20,6 +20,7 @@ from reports.guard_text import on_prompts as _on
 from reports.guard_text import pct as _pct
 from reports.pdf_audit import verdict_cell
 from reports.pdf_people import people_section
+from storage.rules import SCOPE_KEY, public_params
 from reports.pdf_style import FRAME_WIDTH, b, fonts, grid_table, key_value_table, markup, p
 from storage.erasure_kinds import SUPPRESSED, describe
 
@@ -275,7 +276,11 @@ def _search_sentence(search: dict[str, Any]) -> str:
 
 
 def _params(params: dict[str, Any] | None) -> str:
-    shown = {k: v for k, v in (params or {}).items() if v is not None}
+    """The corruption's parameters; a subject's names are counted, not printed."""
+    public = public_params(params)
+    shown = {k: v for k, v in public.items() if v is not None and k != SCOPE_KEY}
+    if public.get(SCOPE_KEY):
+        shown["on the tokens of the subject's names"] = f"({public[SCOPE_KEY]} names)"
     return f" ({', '.join(f'{k} {v}' for k, v in sorted(shown.items()))})" if shown else ""
 
 

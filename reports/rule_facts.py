@@ -109,7 +109,7 @@ def _rule(rule: ForgetRule, request: ErasureRequest) -> dict[str, Any]:
             "status": rule.status, "description": rule.description or "",
             "classifier_artifact": rule.classifier_artifact,
             "threshold": _round(rule.threshold), "corruption": rule.corruption,
-            "corruption_params": dict(rule.corruption_params or {}),
+            "corruption_params": store.public_params(rule.corruption_params),
             "sigma": _round(rule.sigma),
             "calibration": {k: _round(calibration[k]) for k in CALIBRATION_KEYS
                             if calibration.get(k) is not None},
