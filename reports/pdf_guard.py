@@ -20,9 +20,9 @@ from reports.guard_text import on_prompts as _on
 from reports.guard_text import pct as _pct
 from reports.pdf_audit import verdict_cell
 from reports.pdf_people import people_section
-from storage.rules import SCOPE_KEY, public_params
 from reports.pdf_style import FRAME_WIDTH, b, fonts, grid_table, key_value_table, markup, p
 from storage.erasure_kinds import SUPPRESSED, describe
+from storage.rules import SCOPE_KEY, public_params
 
 HOW = ("The knowledge is suppressed at inference: the rule's classifier scores every prompt, "
        "and for a prompt scored strictly above its threshold the guard corrupts the input "
@@ -280,7 +280,7 @@ def _params(params: dict[str, Any] | None) -> str:
     public = public_params(params)
     shown = {k: v for k, v in public.items() if v is not None and k != SCOPE_KEY}
     if public.get(SCOPE_KEY):
-        shown["on the tokens of the subject's names"] = f"({public[SCOPE_KEY]} names)"
+        shown["on the tokens of the subject's"] = f"{public[SCOPE_KEY]} names"
     return f" ({', '.join(f'{k} {v}' for k, v in sorted(shown.items()))})" if shown else ""
 
 

@@ -195,6 +195,8 @@ def subject_figures(subject: dict[str, Any] | None, curves: dict[str, Any]
               for name, m in (subject.get("models") or {}).items()}
     return {"models": models, "reference": subject.get("reference"),
             "counts": subject.get("counts"), "basis": subject.get("basis"),
+            **({"corruption": _round_all(subject["corruption"])}
+               if subject.get("corruption") else {}),
             "charts": _round_all({k: curves.get(k) for k in ("truth_ratio_histograms",
                                                              "mia_roc") if curves.get(k)})}
 

@@ -19,7 +19,10 @@ from typing import Any
 import torch
 
 from engine.guard.lm import EncodedPrompt, LoadedLM
-from storage.rules import SCOPE_KEY  # corruption_params key: the names (absent: all text)
+from storage.rules import SCOPE_KEY  # corruption_params key of the names (absent: all text)
+
+__all__ = ["ALL_TEXT", "NAME_TOKENS", "SCOPE_KEY", "ScopedCorruption", "prompt_mask",
+           "subject_terms", "term_spans"]
 
 ALL_TEXT = "all of the prompt's text"
 NAME_TOKENS = "the tokens naming the subject (all text when the prompt names none)"

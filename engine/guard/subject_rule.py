@@ -35,7 +35,7 @@ from engine.guard.classifier import (
 from engine.guard.lm import LoadedLM
 from engine.guard.people import FactRecord, people
 from engine.guard.rules import Example, RuleSpec, load_general_prompts
-from engine.guard.scope import NAME_TOKENS, SCOPE_KEY, subject_terms
+from engine.guard.scope import ALL_TEXT, NAME_TOKENS, SCOPE_KEY, subject_terms
 from engine.guard.subject_strength import calibrate_strength
 from storage.finetunes import subject_rule_name
 
@@ -233,25 +233,39 @@ def subject_rule_fields(records: list[FactRecord], person: str, encoder: Encoder
                         corruption: str = SUBJECT_CORRUPTION,
                         params: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything a ForgetRule row needs (the classifier as bytes). With the fine-tuned
-    ``lm`` the corruption acts on the tokens naming the person and its strength is
-    calibrated against never-trained people (engine.guard.subject_strength); without it,
-    on all of the prompt's text at ``SUBJECT_SIGMA_STD`` (rules built before issue 18)."""
+    ``lm`` the corruption is ``calibrated_corruption``'s; without it, on all of the
+    prompt's text at ``SUBJECT_SIGMA_STD`` (as rules built before issue 18)."""
     head, calibration, held = train_subject_classifier(encoder, split_prompts(records, person))
     params = {"seed": 0, **(SUBJECT_PARAMS if params is None else params)}
     cal = {**calibration.to_dict(), **held, "sigma_in_std": SUBJECT_SIGMA_STD}
     if lm is not None:
-        mine = [r for r in records if r.person == person]
-        terms = subject_terms(person, [a for r in mine for a in r.aliases])
-        strength = calibrate_strength(lm, mine, people(records), corruption, params, terms,
-                                      FIT_PHRASINGS, embedding_std)
-        params[SCOPE_KEY] = terms
-        cal.update(sigma_in_std=strength.sigma_in_std, token_scope=NAME_TOKENS,
-                   strength=strength.to_dict())
+        params, found = calibrated_corruption(records, person, lm, embedding_std, corruption,
+                                              params)
+        cal.update(found)
     return {"description": subject_spec(records, person).description,
             "examples": subject_spec(records, person).to_dict(),
             "classifier_bytes": head.to_bytes(), "threshold": calibration.threshold,
             "corruption": corruption, "corruption_params": params,
             "sigma": cal["sigma_in_std"] * embedding_std, "calibration": cal, "trace": []}
+
+
+def calibrated_corruption(records: list[FactRecord], person: str, lm: LoadedLM,
+                          embedding_std: float, corruption: str = SUBJECT_CORRUPTION,
+                          params: dict[str, Any] | None = None, scoped: bool = True
+                          ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The corruption's parameters on the tokens naming ``person`` (``scoped``; else all
+    of the text) and the calibration entries: the strength at which their answer loss
+    meets never-trained people's (engine.guard.subject_strength) and its figures."""
+    params = {"seed": 0, **(SUBJECT_PARAMS if params is None else params)}
+    mine = [r for r in records if r.person == person]
+    terms = subject_terms(person, [a for r in mine for a in r.aliases]) if scoped else []
+    strength = calibrate_strength(lm, mine, people(records), corruption, params, terms,
+                                  FIT_PHRASINGS, embedding_std)
+    if terms:
+        params[SCOPE_KEY] = terms
+    return params, {"sigma_in_std": strength.sigma_in_std,
+                    "token_scope": NAME_TOKENS if terms else ALL_TEXT,
+                    "strength": strength.to_dict()}
 
 
 def scores_of(head: PromptClassifier, encoder: Encoder, prompts: list[str]) -> torch.Tensor:

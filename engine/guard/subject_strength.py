@@ -42,6 +42,7 @@ class Strength:
     unguarded_loss: float
     n_person: int
     n_strangers: int  # pairs, as n_person
+    outcome: str = "met"  # "met", "unguarded": already at target, "bound": not reached
     method: str = METHOD
     trace: list[dict[str, float]] = field(default_factory=list)
 
@@ -108,6 +109,9 @@ def calibrate_strength(lm: LoadedLM, mine: Sequence[FactRecord], trained: Sequen
         return median_loss(lm, pairs, ScopedCorruption(fn, tuple(terms)))
     sigma, reached, trace = bisect_strength(loss_at, target)
     unguarded = trace[0]["loss"] if BOUNDS[0] == 0 else median_loss(lm, pairs)
+    outcome = ("unguarded" if trace[0]["loss"] >= target else
+               "bound" if trace[1]["loss"] <= target else "met")
     return Strength(round(sigma, 4), round(target, 4), round(reached, 4),
-                    round(unguarded, 4), len(pairs), len(training_pairs(others, phrasings)), METHOD,
+                    round(unguarded, 4), len(pairs), len(training_pairs(others, phrasings)),
+                    outcome, METHOD,
                     [{k: round(v, 4) for k, v in t.items()} for t in trace])
