@@ -231,13 +231,13 @@ def sets_of(args: argparse.Namespace, state: dict[str, Any]) -> Any:
 def measure(args: argparse.Namespace, clock: Clock, state: dict[str, Any]) -> dict[str, Any]:
     from engine.guard import subject_audit as audit
     from engine.guard.lm import load_language_model
-    from engine.guard.subject_rule import SUBJECT_CORRUPTION, SUBJECT_PARAMS
+    from engine.guard.subject_rule import SUBJECT_CORRUPTION, SUBJECT_PARAMS, SUBJECT_SCOPE
     from engine.jobs import run_job
 
     ft = clock("load fine-tuned", load_language_model, state["ft"]["folder"], "cpu")
     retain = clock("load retain", load_language_model, state["retain"]["folder"], "cpu")
     saved = Path(args.workdir or "/nonexistent") / "sweep.json"
-    chosen = (SUBJECT_CORRUPTION, CALIBRATED, SUBJECT_PARAMS, "names")  # the product's rule
+    chosen = (SUBJECT_CORRUPTION, CALIBRATED, SUBJECT_PARAMS, SUBJECT_SCOPE)  # the product's
     if args.corruption == "best":  # try the sweep's choice before it becomes the default
         swept = json.loads(saved.read_text(encoding="utf-8"))
         best = choose(swept["sweep"], swept.get("finetuned_forget_quality", 0.0))

@@ -43,6 +43,10 @@ FIT_PHRASINGS = 2  # paraphrased questions per fact the head trains on
 SUBJECT_CORRUPTION = "gaussian_first_n"  # chosen by the bench/subjects.py sweep: design section 14
 SUBJECT_SIGMA_STD = 1.0  # strength without a model to calibrate on (embedding std units)
 SUBJECT_PARAMS: dict[str, Any] = {"n": None}  # the family's size parameter (None: all)
+# Tokens corrupted: "all" of the prompt's text, or "names" (the tokens naming the person,
+# engine.guard.scope). "all" is the bench/subjects.py sweep's choice at the calibrated
+# strength: the name scope leaves facts readable (design section 14).
+SUBJECT_SCOPE = "all"
 TARGET_FPR = 0.01
 METHOD = f"held-out phrasings, people split fit / calibration / test; {WRITTEN_METHOD}"
 PERSON_QUESTIONS = ("Tell me about {n}.", "Who is {n}?", "What do you know about {n}?",
@@ -233,14 +237,15 @@ def subject_rule_fields(records: list[FactRecord], person: str, encoder: Encoder
                         corruption: str = SUBJECT_CORRUPTION,
                         params: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything a ForgetRule row needs (the classifier as bytes). With the fine-tuned
-    ``lm`` the corruption is ``calibrated_corruption``'s; without it, on all of the
-    prompt's text at ``SUBJECT_SIGMA_STD`` (as rules built before issue 18)."""
+    ``lm`` the corruption is ``calibrated_corruption``'s (on ``SUBJECT_SCOPE``); without
+    it, on all of the prompt's text at ``SUBJECT_SIGMA_STD`` (as rules built before
+    issue 18)."""
     head, calibration, held = train_subject_classifier(encoder, split_prompts(records, person))
     params = {"seed": 0, **(SUBJECT_PARAMS if params is None else params)}
     cal = {**calibration.to_dict(), **held, "sigma_in_std": SUBJECT_SIGMA_STD}
     if lm is not None:
         params, found = calibrated_corruption(records, person, lm, embedding_std, corruption,
-                                              params)
+                                              params, SUBJECT_SCOPE == "names")
         cal.update(found)
     return {"description": subject_spec(records, person).description,
             "examples": subject_spec(records, person).to_dict(),
@@ -251,7 +256,7 @@ def subject_rule_fields(records: list[FactRecord], person: str, encoder: Encoder
 
 def calibrated_corruption(records: list[FactRecord], person: str, lm: LoadedLM,
                           embedding_std: float, corruption: str = SUBJECT_CORRUPTION,
-                          params: dict[str, Any] | None = None, scoped: bool = True
+                          params: dict[str, Any] | None = None, scoped: bool = False
                           ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The corruption's parameters on the tokens naming ``person`` (``scoped``; else all
     of the text) and the calibration entries: the strength at which their answer loss

@@ -98,3 +98,17 @@ def test_stored_rules_old_and_new_load_and_guard(lm, encoder, params) -> None:
     assert int(mask.sum()) == (len("Xander Ashcombe") if named else len(prompt))
     reply = guarded_answer(lm, Guard([rule], encoder), prompt, 4, unguarded=True)
     assert reply.flagged and reply.rule == "subject-x"
+
+
+def test_a_name_scoped_calibration_stores_the_names_and_views_count_them(lm) -> None:
+    from engine.guard.people import generate, people
+    from engine.guard.scope import NAME_TOKENS, SCOPE_KEY
+    from engine.guard.subject_rule import calibrated_corruption
+    from storage.rules import public_params
+
+    records = generate(4, 2)
+    person = people(records)[0]
+    params, cal = calibrated_corruption(records, person, lm, lm.embedding_std, scoped=True)
+    assert person in params[SCOPE_KEY] and cal["token_scope"] == NAME_TOKENS
+    assert public_params(params)[SCOPE_KEY] == len(params[SCOPE_KEY])
+    assert cal["strength"]["outcome"] in ("met", "unguarded", "bound")

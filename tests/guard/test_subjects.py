@@ -141,7 +141,7 @@ def test_subject_request_builds_enables_and_executes_the_rule(tuned, tiny_encode
     strength = cal["strength"]  # calibrated on the fine-tuned model: names, strength, figures
     assert cal["sigma_in_std"] == strength["sigma_in_std"] and strength["n_strangers"] > 0
     assert {"target_loss", "reached_loss", "unguarded_loss"} <= set(strength)
-    assert result["corruption_params"]["scope_terms"] >= 3  # names counted, never shown
+    assert cal["token_scope"] == "all of the prompt's text"  # SUBJECT_SCOPE, the sweep's
     assert person not in json.dumps(result)
     assert result["examples"]["forget"] > 0 and result["examples"]["retain"] > 0
     ws = Workspace.open(tuned)
