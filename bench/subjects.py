@@ -16,6 +16,12 @@ bench/results/subjects.json. Every figure comes from the product's audit code
     python bench/subjects.py --workdir W --sweep-only
     python bench/subjects.py --workdir W --models fine-tuned,retain
     python bench/subjects.py --workdir W --models guarded --corruption best
+    python bench/subjects.py --workdir W --sweep-only --sweep-rows 7,8  # some candidates
+
+The guarded model's corruption is the product's (``engine.guard.subject_rule``: Gaussian
+noise on ``SUBJECT_SCOPE`` at the strength calibrated for each person against
+never-trained people); the sweep also tries fixed strengths, other families and the
+name-token scope.
 """
 
 from __future__ import annotations
@@ -317,13 +323,20 @@ def row_key(row: dict[str, Any]) -> tuple:
 def choose(sweep: list[dict[str, Any]], floor: float = 0.0) -> dict[str, Any]:
     """The sweep's choice: of the corruptions that reach forget quality 0.05 and beat the
     unguarded fine-tuned model's (``floor``: a corruption that does not move it proves
-    nothing), the one with the least repetition, then the lowest perplexity; else the
-    highest forget quality."""
+    nothing), the one with the least repetition, then the fewest attacks whose PrivLeak is
+    outside +-10% (a row without PrivLeak counts all four), then the lowest perplexity;
+    else the highest forget quality."""
     good = [r for r in sweep if r["forget_quality"] >= max(0.05, floor + 1e-9)]
     if good:
-        return min(good, key=lambda r: (round(r["repetition"], 3),
+        return min(good, key=lambda r: (round(r["repetition"], 3), leaks(r),
                                         r["perplexity_under_finetuned"]))
     return max(sweep, key=lambda r: r["forget_quality"])
+
+
+def leaks(row: dict[str, Any]) -> int:
+    """How many attacks' PrivLeak is outside +-10% (4 when not measured)."""
+    privleak = row.get("privleak") or {}
+    return sum(abs(v) > 0.10 for v in privleak.values()) if privleak else 4
 
 
 def tofu_ratios(lm: Any, sets: Any) -> list[float]:
