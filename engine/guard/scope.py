@@ -1,12 +1,13 @@
 """Which prompt tokens a forget rule corrupts (docs/design.md section 14).
 
-A rule built for a data subject corrupts only the tokens that name the subject (their full
-name, first and last name, the corpus's aliases): the rest of the question stays readable,
-so the model answers in the corpus's form about someone it cannot identify, as it would
-about a stranger. A prompt that does not name them (a description, a pronoun, a phrasing
-no term matches) falls back to every token of the operator's text, as every other rule
-does. The terms are stored in the rule's ``corruption_params`` under ``SCOPE_KEY``; a rule
-without them corrupts all of the operator's text, as before.
+A rule built for a data subject with the name scope (``SUBJECT_SCOPE = "names"`` in
+engine.guard.subject_rule; measured, not the default) corrupts only the tokens that name
+the subject (their full name, first and last name, the corpus's aliases): the rest of the
+question stays readable, so the model answers in the corpus's form about someone it cannot
+identify. A prompt that does not name them (a description, a pronoun, a phrasing no term
+matches) falls back to every token of the operator's text, as every other rule does. The
+terms are stored in the rule's ``corruption_params`` under ``SCOPE_KEY``; a rule without
+them corrupts all of the operator's text.
 """
 
 from __future__ import annotations

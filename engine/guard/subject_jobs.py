@@ -187,9 +187,8 @@ def forget_subject_job(workspace: str | Path, *, request: int | str, operator: s
                        cancel: CancelToken | None = None) -> Job:
     """Execute an approved request about one person of a fine-tuned model: build their
     forget rule from the model's records (their questions as positives, the other people's
-    as neighbours; the corruption on the tokens naming them, its strength calibrated on the
-    fine-tuned model), store it, enable it and mark the request executed, in one
-    transaction."""
+    as neighbours; the corruption's strength calibrated on the fine-tuned model), store it,
+    enable it and mark the request executed, in one transaction."""
     from engine.background import in_background, loading
     from engine.guard.classifier import load_sentence_encoder
     from engine.guard.lm import load_language_model
