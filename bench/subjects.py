@@ -16,6 +16,12 @@ bench/results/subjects.json. Every figure comes from the product's audit code
     python bench/subjects.py --workdir W --sweep-only
     python bench/subjects.py --workdir W --models fine-tuned,retain
     python bench/subjects.py --workdir W --models guarded --corruption best
+    python bench/subjects.py --workdir W --sweep-only --sweep-rows 7,8  # some candidates
+
+The guarded model's corruption is the product's (``engine.guard.subject_rule``: Gaussian
+noise on ``SUBJECT_SCOPE`` at the strength calibrated for each person against
+never-trained people); the sweep also tries fixed strengths, other families and the
+name-token scope.
 """
 
 from __future__ import annotations
@@ -176,23 +182,45 @@ def subject_requests(ws: Path, forget: list[str]) -> list[dict[str, Any]]:
     return [drain(jobs.forget_subject_job(ws, request=i, operator="dpo")) for i in ids]
 
 
-def guard_of(ws: Path, rules: list[dict[str, Any]], family: str, sigma_std: float,
-             params: dict[str, Any], std: float) -> Any:
+CALIBRATED = "calibrated"  # a candidate's strength: the product's calibration (section 14)
+
+
+def guard_of(state: dict[str, Any], ft: Any, family: str, strength: float | str,
+             params: dict[str, Any], scope: str = "all") -> tuple[Any, list[dict[str, Any]]]:
     """The stored rules (their classifiers and thresholds) as a Guard with the corruption
-    given (the product default, or a candidate of the sweep)."""
+    given (the product default, or a candidate of the sweep): on ``scope`` "names" (the
+    tokens naming the person) or "all" of the text, at ``strength`` embedding standard
+    deviations or, for CALIBRATED, the product's calibration for each person; and the
+    calibration figures per person."""
     from engine.guard.classifier import load_sentence_encoder
     from engine.guard.guard import Guard, GuardRule
+    from engine.guard.scope import SCOPE_KEY, subject_terms
+    from engine.guard.subject_rule import calibrated_corruption
+    from storage.finetunes import subject_rule_name
     from storage.workspace import Workspace
 
-    workspace = Workspace.open(ws)
-    out = []
-    for r in rules:
+    trained = [r for r in state["everyone"] if r.person not in set(state["holdout"])]
+    person_of = {subject_rule_name(p): p for p in state["forget"]}
+    workspace = Workspace.open(state["ws"])
+    out, found = [], []
+    for r in state["rules"]:
         rule = GuardRule.from_row(r, workspace.artifacts.get(r["classifier_artifact"]))
+        person = person_of[r["name"]]
         rule.corruption, rule.corruption_params = family, {"seed": 0, **params}
-        rule.sigma = sigma_std * std
+        if strength == CALIBRATED:
+            rule.corruption_params, cal = calibrated_corruption(
+                trained, person, ft, ft.embedding_std, family, params, scope == "names")
+            strength_of_rule = cal["sigma_in_std"]
+            found.append({k: v for k, v in cal["strength"].items() if k != "method"})
+        else:
+            strength_of_rule = float(strength)
+            if scope == "names":
+                aliases = [a for x in trained if x.person == person for a in x.aliases]
+                rule.corruption_params[SCOPE_KEY] = subject_terms(person, aliases)
+        rule.sigma = strength_of_rule * ft.embedding_std
         out.append(rule)
     workspace.close()
-    return Guard(out, load_sentence_encoder())
+    return Guard(out, load_sentence_encoder()), found
 
 
 def sets_of(args: argparse.Namespace, state: dict[str, Any]) -> Any:
@@ -209,35 +237,23 @@ def sets_of(args: argparse.Namespace, state: dict[str, Any]) -> Any:
 def measure(args: argparse.Namespace, clock: Clock, state: dict[str, Any]) -> dict[str, Any]:
     from engine.guard import subject_audit as audit
     from engine.guard.lm import load_language_model
-    from engine.guard.subject_rule import (
-        SUBJECT_CORRUPTION,
-        SUBJECT_PARAMS,
-        SUBJECT_SIGMA_STD,
-    )
+    from engine.guard.subject_rule import SUBJECT_CORRUPTION, SUBJECT_PARAMS, SUBJECT_SCOPE
     from engine.jobs import run_job
 
     ft = clock("load fine-tuned", load_language_model, state["ft"]["folder"], "cpu")
     retain = clock("load retain", load_language_model, state["retain"]["folder"], "cpu")
     saved = Path(args.workdir or "/nonexistent") / "sweep.json"
-    chosen = (SUBJECT_CORRUPTION, SUBJECT_SIGMA_STD, SUBJECT_PARAMS)
+    chosen = (SUBJECT_CORRUPTION, CALIBRATED, SUBJECT_PARAMS, SUBJECT_SCOPE)  # the product's
     if args.corruption == "best":  # try the sweep's choice before it becomes the default
         swept = json.loads(saved.read_text(encoding="utf-8"))
         best = choose(swept["sweep"], swept.get("finetuned_forget_quality", 0.0))
-        chosen = (best["corruption"], best["sigma_in_std"], best["params"])
-    guard = clock("load guard", guard_of, state["ws"], state["rules"], *chosen,
-                  ft.embedding_std)
+        chosen = (best["corruption"], best["sigma_in_std"], best["params"],
+                  best.get("scope", "all"))
     sets = sets_of(args, state)
     if args.sweep_only:
-        retain_ratios = clock("truth ratios retain", tofu_ratios, retain, sets)
-        sweep = clock("corruption sweep", corruption_sweep, ft, state, sets,
-                      {"truth_ratios": retain_ratios}, args)
-        unguarded = tofu_ratios(ft, sets)
-        from engine.guard.tofu import forget_quality
-        floor = forget_quality(unguarded, retain_ratios)
-        print(f"    unguarded fine-tuned: FQ {floor:.3g}", flush=True)
-        saved.write_text(json.dumps({"sweep": sweep, "finetuned_forget_quality": floor,
-                                     "times": clock.times}), encoding="utf-8")
-        return {"sweep": sweep, "models": {}}
+        return sweep_only(args, clock, state, ft, retain, sets, saved)
+    guard, calibration = clock("load guard (and calibrate its strength)", guard_of, state,
+                               ft, *chosen)
     folder = Path(args.workdir or "/nonexistent")
     raw = {}
     for name in args.models.split(","):
@@ -268,7 +284,8 @@ def measure(args: argparse.Namespace, clock: Clock, state: dict[str, Any]) -> di
     false = sum(guard.classify(q).flagged for q in others)
     return {"models": metrics["models"], "curves": curves, "sweep": sweep,
             "guarded_corruption": {"family": chosen[0], "sigma_in_std": chosen[1],
-                                   "params": chosen[2]},
+                                   "params": chosen[2], "scope": chosen[3],
+                                   "calibration": calibration},
             "counts": {"forget": len(sets.forget), "utility": len(sets.others),
                        "never_trained": len(sets.never)},
             "classifier": {"rules": [r["calibration"] for r in state["rules"]],
@@ -278,16 +295,48 @@ def measure(args: argparse.Namespace, clock: Clock, state: dict[str, Any]) -> di
             "finetune": {"all": state["ft"], "retain": state["retain"]}}
 
 
+def sweep_only(args: argparse.Namespace, clock: Clock, state: dict[str, Any], ft: Any,
+               retain: Any, sets: Any, saved: Path) -> dict[str, Any]:
+    """The corruption sweep alone, saved in the workdir for the next run."""
+    from engine.guard import tofu
+
+    reference = clock("truth ratios and attacks retain", lambda: {
+        "truth_ratios": tofu_ratios(retain, sets),
+        "mia": tofu.membership(retain, sets.forget, sets.never)})
+    sweep = clock("corruption sweep", corruption_sweep, ft, state, sets, reference, args)
+    floor = tofu.forget_quality(tofu_ratios(ft, sets), reference["truth_ratios"])
+    print(f"    unguarded fine-tuned: FQ {floor:.3g}", flush=True)
+    if saved.is_file() and args.sweep_rows:  # keep the rows of an earlier sweep not redone
+        done = {row_key(r) for r in sweep}
+        sweep = [r for r in json.loads(saved.read_text(encoding="utf-8"))["sweep"]
+                 if row_key(r) not in done] + sweep
+    saved.write_text(json.dumps({"sweep": sweep, "finetuned_forget_quality": floor,
+                                 "times": clock.times}), encoding="utf-8")
+    return {"sweep": sweep, "models": {}}
+
+
+def row_key(row: dict[str, Any]) -> tuple:
+    return (row["corruption"], row["sigma_in_std"], json.dumps(row["params"]),
+            row.get("scope", "all"))
+
+
 def choose(sweep: list[dict[str, Any]], floor: float = 0.0) -> dict[str, Any]:
     """The sweep's choice: of the corruptions that reach forget quality 0.05 and beat the
     unguarded fine-tuned model's (``floor``: a corruption that does not move it proves
-    nothing), the one with the least repetition, then the lowest perplexity; else the
-    highest forget quality."""
+    nothing), the one with the least repetition, then the fewest attacks whose PrivLeak is
+    outside +-10% (a row without PrivLeak counts all four), then the lowest perplexity;
+    else the highest forget quality."""
     good = [r for r in sweep if r["forget_quality"] >= max(0.05, floor + 1e-9)]
     if good:
-        return min(good, key=lambda r: (round(r["repetition"], 3),
+        return min(good, key=lambda r: (round(r["repetition"], 3), leaks(r),
                                         r["perplexity_under_finetuned"]))
     return max(sweep, key=lambda r: r["forget_quality"])
+
+
+def leaks(row: dict[str, Any]) -> int:
+    """How many attacks' PrivLeak is outside +-10% (4 when not measured)."""
+    privleak = row.get("privleak") or {}
+    return sum(abs(v) > 0.10 for v in privleak.values()) if privleak else 4
 
 
 def tofu_ratios(lm: Any, sets: Any) -> list[float]:
@@ -302,39 +351,55 @@ def held_questions_of(record: Any) -> list[str]:
     return held_questions(record)
 
 
-SWEEP = [("gaussian_first_n", s, {"n": None}) for s in (1.0, 4.0, 16.0)] + [
-    ("zero_out_top_k", 0.0, {"k": None}), ("flip_sign_top_k", 0.0, {"k": None}),
-    ("shuffle", 0.0, {})]
+SWEEP = [("gaussian_first_n", s, {"n": None}, "all") for s in (1.0, 4.0, 16.0)] + [
+    ("zero_out_top_k", 0.0, {"k": None}, "all"), ("flip_sign_top_k", 0.0, {"k": None}, "all"),
+    ("shuffle", 0.0, {}, "all"), ("gaussian_first_n", 1.0, {"n": None}, "names"),
+    ("gaussian_first_n", CALIBRATED, {"n": None}, "all"),
+    ("gaussian_first_n", CALIBRATED, {"n": None}, "names")]
 
 
 def corruption_sweep(ft: Any, state: dict[str, Any], sets: Any, retain: dict[str, Any],
                      args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Forget quality (vs retain), repetition and the fine-tuned model's perplexity of the
-    guarded answers, for every candidate corruption."""
+    """Forget quality (vs retain), PrivLeak (vs retain, the four attacks), repetition and
+    the fine-tuned model's perplexity of the guarded answers, for every candidate
+    corruption (``--sweep-rows`` picks some)."""
+    rows = []
+    wanted = [int(i) for i in args.sweep_rows.split(",")] if args.sweep_rows else None
+    for i, (family, strength, params, scope) in enumerate(SWEEP):
+        if wanted is None or i in wanted:
+            rows.append(sweep_row(ft, state, sets, retain, args, family, strength, params,
+                                  scope))
+    return rows
+
+
+def sweep_row(ft: Any, state: dict[str, Any], sets: Any, retain: dict[str, Any],
+              args: argparse.Namespace, family: str, strength: float | str,
+              params: dict[str, Any], scope: str) -> dict[str, Any]:
     from engine.guard import tofu
     from engine.guard.subject_audit import corruption_for, guarded_answers
 
     probe = sets.forget[::max(1, len(sets.forget) // args.sweep_answers)][:args.sweep_answers]
     qs = [r.question for r in probe]
-    rows = []
-    for family, strength, params in SWEEP:
-        started = time.perf_counter()
-        guard = guard_of(state["ws"], state["rules"], family, strength, params,
-                         ft.embedding_std)
-        pick = corruption_for(guard)
-        ratios = tofu.truth_ratios(ft, sets.forget, pick)
-        texts = guarded_answers(ft, pick, qs, [""] * len(qs), args.max_new_tokens)
-        ppl = sorted(tofu.perplexity(ft, [(q, t or ".") for q, t in zip(qs, texts, strict=True)]))
-        rows.append({"corruption": family, "sigma_in_std": strength, "params": params,
-                     "forget_quality": tofu.forget_quality(ratios, retain["truth_ratios"]),
-                     "truth_ratio_mean": sum(ratios) / len(ratios),
-                     "repetition": sum(map(tofu.repetition, texts)) / len(texts),
-                     "perplexity_under_finetuned": ppl[len(ppl) // 2],
-                     "examples": texts[:2], "seconds": round(time.perf_counter() - started, 1)})
-        print(f"    sweep {family} {strength} {params}: FQ {rows[-1]['forget_quality']:.3g} "
-              f"rep {rows[-1]['repetition']:.3f} ppl {ppl[len(ppl) // 2]:.1f} "
-              f"{texts[0]!r}", flush=True)
-    return rows
+    started = time.perf_counter()
+    guard, calibration = guard_of(state, ft, family, strength, params, scope)
+    pick = corruption_for(guard)
+    ratios = tofu.truth_ratios(ft, sets.forget, pick)
+    auc = tofu.membership(ft, sets.forget, sets.never, pick)["auc"]
+    texts = guarded_answers(ft, pick, qs, [""] * len(qs), args.max_new_tokens)
+    ppl = sorted(tofu.perplexity(ft, [(q, t or ".") for q, t in zip(qs, texts, strict=True)]))
+    row = {"corruption": family, "sigma_in_std": strength, "params": params, "scope": scope,
+           "calibration": calibration,
+           "forget_quality": tofu.forget_quality(ratios, retain["truth_ratios"]),
+           "truth_ratio_mean": sum(ratios) / len(ratios),
+           "privleak": {a: tofu.privleak(auc[a], retain["mia"]["auc"][a]) for a in auc},
+           "repetition": sum(map(tofu.repetition, texts)) / len(texts),
+           "perplexity_under_finetuned": ppl[len(ppl) // 2],
+           "examples": texts[:3], "seconds": round(time.perf_counter() - started, 1)}
+    print(f"    sweep {family} {strength} {scope}: FQ {row['forget_quality']:.3g} PrivLeak "
+          f"{ {a: round(100 * v) for a, v in row['privleak'].items()} } rep "
+          f"{row['repetition']:.3f} ppl {row['perplexity_under_finetuned']:.1f} "
+          f"{texts[0]!r}", flush=True)
+    return row
 
 
 def print_table(result: dict[str, Any]) -> None:
@@ -378,6 +443,8 @@ def main() -> None:
     parser.add_argument("--corruption", choices=["default", "best"], default="default",
                         help="the guarded model's corruption: the product default, or the "
                              "choice of an earlier --sweep-only run")
+    parser.add_argument("--sweep-rows", help="comma-separated indices of SWEEP to run "
+                        "(default: all; the others' rows are kept from --workdir)")
     parser.add_argument("--sweep-only", action="store_true",
                         help="only the corruption sweep (saved in --workdir for the next run)")
     parser.add_argument("--max-new-tokens", type=int, default=20)

@@ -292,8 +292,14 @@ def _render_subject(subject: dict[str, Any] | None) -> str:
     """The TOFU / MUSE figures of a person's rule (docs/design.md section 14)."""
     if not subject:
         return ""
-    from reports.subject_text import MODELS, counts_sentence, reference_sentence, subject_rows
+    from reports.subject_text import (
+        MODELS,
+        corruption_sentence,
+        counts_sentence,
+        reference_sentence,
+        subject_rows,
+    )
 
     return ("\n\nThe person, as TOFU and MUSE measure it. " + reference_sentence(subject)
-            + " " + counts_sentence(subject) + "\n"
+            + " " + counts_sentence(subject) + " " + corruption_sentence(subject) + "\n"
             + table(subject_rows(subject), ["figure", *MODELS, "target"]))

@@ -20,7 +20,13 @@ from PySide6.QtWidgets import (
 
 from gui.audit_charts_widget import AuditPlot
 from gui.chart_style import BEFORE, MODEL, REFERENCE, percent_ticks
-from reports.subject_text import MODELS, counts_sentence, reference_sentence, subject_rows
+from reports.subject_text import (
+    MODELS,
+    corruption_sentence,
+    counts_sentence,
+    reference_sentence,
+    subject_rows,
+)
 
 COLOURS = {"fine-tuned": BEFORE, "guarded": MODEL, "retain": REFERENCE}
 
@@ -104,8 +110,10 @@ class PeoplePanel(QWidget):
         """Draw a stored people audit (None: empty)."""
         subject = ((audit or {}).get("metrics") or {}).get("subject") or {}
         curves = ((audit or {}).get("curves") or {}).get("subject") or {}
-        self.note.setText(reference_sentence(subject) + " " + counts_sentence(subject)
-                          if subject else "Pick an audit of a person's forget rule.")
+        sentences = (reference_sentence(subject), counts_sentence(subject),
+                     corruption_sentence(subject)) if subject else ()
+        self.note.setText(" ".join(filter(None, sentences))
+                          or "Pick an audit of a person's forget rule.")
         rows = subject_rows(subject) if subject else []
         self.table.setRowCount(len(rows))
         for r, row in enumerate(rows):

@@ -22,6 +22,7 @@ from reports.pdf_audit import verdict_cell
 from reports.pdf_people import people_section
 from reports.pdf_style import FRAME_WIDTH, b, fonts, grid_table, key_value_table, markup, p
 from storage.erasure_kinds import SUPPRESSED, describe
+from storage.rules import SCOPE_KEY, public_params
 
 HOW = ("The knowledge is suppressed at inference: the rule's classifier scores every prompt, "
        "and for a prompt scored strictly above its threshold the guard corrupts the input "
@@ -275,7 +276,11 @@ def _search_sentence(search: dict[str, Any]) -> str:
 
 
 def _params(params: dict[str, Any] | None) -> str:
-    shown = {k: v for k, v in (params or {}).items() if v is not None}
+    """The corruption's parameters; a subject's names are counted, not printed."""
+    public = public_params(params)
+    shown = {k: v for k, v in public.items() if v is not None and k != SCOPE_KEY}
+    if public.get(SCOPE_KEY):
+        shown["on the tokens of the subject's"] = f"{public[SCOPE_KEY]} names"
     return f" ({', '.join(f'{k} {v}' for k, v in sorted(shown.items()))})" if shown else ""
 
 

@@ -11,7 +11,13 @@ from reportlab.platypus import Flowable, KeepTogether, Spacer
 
 from reports.pdf_style import FRAME_WIDTH, fonts, grid_table, p
 from reports.subject_charts import roc_chart, truth_ratio_chart
-from reports.subject_text import MODELS, counts_sentence, reference_sentence, subject_rows
+from reports.subject_text import (
+    MODELS,
+    corruption_sentence,
+    counts_sentence,
+    reference_sentence,
+    subject_rows,
+)
 
 EXPLAIN = ("Measured as TOFU (Maini et al. 2024) and MUSE (Shi et al. 2024) measure "
            "unlearning. Truth ratio: how much more likely the model finds wrong versions of a "
@@ -38,6 +44,8 @@ def people_section(figures: dict[str, Any]) -> list[Flowable]:
         grid_table(["Figure", *MODELS, "Target"], subject_rows(subject),
                    [*widths, FRAME_WIDTH - sum(widths)]),
         Spacer(1, 3), p(EXPLAIN, "small")]
+    if corruption_sentence(subject):
+        out.insert(2, p(corruption_sentence(subject)))
     charts = subject.get("charts") or {}
     font = fonts()[0]
     for title, chart, caption in (

@@ -110,7 +110,7 @@ def _rule(rule: ForgetRule, request: ErasureRequest) -> dict[str, Any]:
             "status": rule.status, "description": rule.description or "",
             "classifier_artifact": rule.classifier_artifact,
             "threshold": _round(rule.threshold), "corruption": rule.corruption,
-            "corruption_params": dict(rule.corruption_params or {}),
+            "corruption_params": store.public_params(rule.corruption_params),
             "sigma": _round(rule.sigma),
             "calibration": {k: _round(calibration[k]) for k in CALIBRATION_KEYS
                             if calibration.get(k) is not None},
@@ -196,6 +196,8 @@ def subject_figures(subject: dict[str, Any] | None, curves: dict[str, Any]
               for name, m in (subject.get("models") or {}).items()}
     return {"models": models, "reference": subject.get("reference"),
             "counts": subject.get("counts"), "basis": subject.get("basis"),
+            **({"corruption": _round_all(subject["corruption"])}
+               if subject.get("corruption") else {}),
             "charts": _round_all({k: curves.get(k) for k in ("truth_ratio_histograms",
                                                              "mia_roc") if curves.get(k)})}
 

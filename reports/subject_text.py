@@ -76,6 +76,29 @@ def reference_sentence(subject: dict[str, Any]) -> str:
             "person among them).")
 
 
+def corruption_sentence(subject: dict[str, Any]) -> str:
+    """How the guard corrupts the person's prompts and, where the rule was calibrated, the
+    answer losses its strength rests on ("" for an audit that did not record it)."""
+    c = subject.get("corruption") or {}
+    if not c:
+        return ""
+    text = (f"Corruption: {c.get('corruption')} on {c.get('token_scope')}, strength "
+            f"{_num(c.get('sigma_in_std'), 2)} embedding standard deviations.")
+    cal = c.get("calibration")
+    if not cal:
+        return text + " Strength fixed, not calibrated (a rule built before calibration)."
+    outcome = {"unguarded": " The model already answers them as a stranger's unguarded.",
+               "bound": " The target was not reached within the strengths searched; the "
+                        "largest is used."}.get(cal.get("outcome"), "")
+    return text + (f" Strength calibrated on the fine-tuned model against a target: the "
+                   f"answer loss of people no model was trained on "
+                   f"({_num(cal.get('target_loss'), 2)}, median of {cal.get('n_strangers')} "
+                   f"answers); the person's loss under the guard "
+                   f"{_num(cal.get('reached_loss'), 2)} (median of {cal.get('n_person')} "
+                   f"training phrasings; {_num(cal.get('unguarded_loss'), 2)} unguarded)."
+                   + outcome)
+
+
 def counts_sentence(subject: dict[str, Any]) -> str:
     n = subject.get("counts") or {}
     return (f"Held-out phrasings only: {n.get('forget', 0)} questions about the forgotten "

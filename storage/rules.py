@@ -23,6 +23,9 @@ from storage.models import ErasureRequest, ForgetRule, Model, ModelVersion, utcn
 from storage.registry import get_model
 from storage.rule_audits import rule_audits, rule_requests
 
+# corruption_params key of a data subject's rule: the names whose tokens the guard corrupts
+# (engine.guard.scope). They name the person, so views show how many, never which.
+SCOPE_KEY = "scope_terms"
 RULE_FIELDS = ("description", "examples", "classifier_artifact", "threshold", "corruption",
                "corruption_params", "sigma", "calibration", "trace")
 
@@ -262,13 +265,22 @@ def rule_dict(session: Session, rule: ForgetRule) -> dict[str, Any]:
             "examples": {part: len(rule.examples.get(part) or [])
                          for part in ("forget", "retain", "general")},
             "classifier_artifact": rule.classifier_artifact, "threshold": rule.threshold,
-            "corruption": rule.corruption, "corruption_params": dict(rule.corruption_params),
+            "corruption": rule.corruption,
+            "corruption_params": public_params(rule.corruption_params),
             "sigma": rule.sigma, "calibration": dict(rule.calibration),
             "trace": list(rule.trace), "request": rule.request_id,
             "requests": [r.id for r in rule_requests(session, rule)],
             "last_audit": audits[0].id if audits else None,
             "created_at": rule.created_at.isoformat(),
             "updated_at": rule.updated_at.isoformat() if rule.updated_at else None}
+
+
+def public_params(params: dict[str, Any] | None) -> dict[str, Any]:
+    """A rule's corruption parameters as views show them: a subject's names counted."""
+    shown = dict(params or {})
+    if isinstance(shown.get(SCOPE_KEY), list):
+        shown[SCOPE_KEY] = len(shown[SCOPE_KEY])
+    return shown
 
 
 def list_rules(session: Session, model_name: str | None = None) -> list[dict[str, Any]]:

@@ -120,10 +120,15 @@ def make_corruption(name: str, sigma: float = 0.0, params: dict[str, Any] | None
                     ) -> Callable[[Tensor], Tensor]:
     """A one-argument corruption with its parameters bound; noise is re-seeded per call.
 
-    ``params`` may hold the size parameter (``n`` or ``k``) and ``seed`` (default 0).
+    ``params`` may hold the size parameter (``n`` or ``k``), ``seed`` (default 0) and the
+    token scope (``SCOPE_KEY``: which tokens to corrupt, the hook's concern, not the
+    family's; engine.guard.scope).
     """
+    from engine.guard.scope import SCOPE_KEY
+
     family = corruption_family(name)
     params = dict(params or {})
+    params.pop(SCOPE_KEY, None)
     seed = int(params.pop("seed", 0))
     unknown = set(params) - ({family.size_param} if family.size_param else set())
     if unknown:

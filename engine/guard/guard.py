@@ -15,6 +15,7 @@ from engine.guard.classifier import Encoder, PromptClassifier, flags, load_sente
 from engine.guard.corruption import make_corruption
 from engine.guard.hook import Corruption, corrupted_answer
 from engine.guard.lm import LoadedLM, answer
+from engine.guard.scope import SCOPE_KEY, ScopedCorruption
 from storage.errors import UnpromptError
 
 
@@ -37,7 +38,11 @@ class GuardRule:
                    dict(row.get("corruption_params") or {}), float(row["sigma"]))
 
     def corruption_fn(self) -> Corruption:
-        return make_corruption(self.corruption, self.sigma, self.corruption_params)
+        """The rule's corruption with its token scope (the subject's names where the
+        rule stores them: engine.guard.scope; all of the prompt's text otherwise)."""
+        params = dict(self.corruption_params)
+        terms = tuple(params.pop(SCOPE_KEY, None) or ())
+        return ScopedCorruption(make_corruption(self.corruption, self.sigma, params), terms)
 
 
 @dataclass

@@ -7,7 +7,8 @@ and only in the thread that registered it (a job suspended mid-generation, see
 engine.background, may share the model with an interleaved job's generations):
 the first forward of ``generate`` embeds the whole prompt; later decode steps embed one new
 token each and pass through untouched. Only the operator's own text is corrupted, never the
-chat template around it.
+chat template around it; a rule whose corruption names the subject's terms corrupts only
+the tokens naming them (engine.guard.scope, docs/design.md section 14).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import torch
 
 from engine.guard.lm import EncodedPrompt, LoadedLM, encode_prompt, generate_text
+from engine.guard.scope import prompt_mask
 from storage.errors import UnpromptError
 
 Corruption = Callable[[torch.Tensor], torch.Tensor]
@@ -62,11 +64,14 @@ def corrupted_prompt_pass(lm: LoadedLM, corruption: Corruption,
 
 def corrupted_answer(lm: LoadedLM, prompt: str | EncodedPrompt, corruption: Corruption,
                      max_new_tokens: int, checkpoint: Callable[[], None] | None = None) -> str:
-    """Greedy answer with the prompt's embeddings corrupted on the prompt pass."""
+    """Greedy answer with the prompt's embeddings corrupted on the prompt pass (the
+    tokens the corruption's scope picks: engine.guard.scope)."""
     encoded = encode_prompt(lm, prompt) if isinstance(prompt, str) else prompt
-    with corrupted_prompt_pass(lm, corruption, encoded.content_mask) as hook:
+    mask = prompt_mask(lm, encoded, prompt if isinstance(prompt, str) else None, corruption)
+    with corrupted_prompt_pass(lm, corruption, mask) as hook:
         text = generate_text(lm, encoded, max_new_tokens, checkpoint)
     if hook.corrupted != 1:  # never hand out an unguarded answer to a flagged prompt
         raise UnpromptError(f"The guard could not corrupt the prompt in {lm.name}: its first "
                             "forward pass did not embed the prompt as expected.")
     return text
+

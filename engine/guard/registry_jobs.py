@@ -200,7 +200,7 @@ def evaluate_rule_job(workspace: str | Path, *, rule: str, operator: str,
                       ) -> Job:
     """`guard eval RULE`: the section-5 figures, stored as an audit that verifies requests."""
     from engine.guard.evaluate import evaluate_rule
-    from engine.guard.subject_audit_job import audit_person, subject_scope_of
+    from engine.guard.subject_audit_job import audit_person, corruption_facts, subject_scope_of
 
     ws = Workspace.open(workspace)
     try:
@@ -213,6 +213,7 @@ def evaluate_rule_job(workspace: str | Path, *, rule: str, operator: str,
                 _check_verifiable(session, row, request)
             fields = rule_fields(row)
             person = subject_scope_of(session, row)
+            corruption = corruption_facts(row)
         encoder = yield from encoder_loading(choice)
         guard_rule = guard_rules(ws, [fields], encoder)[0]
         yield Progress(0.0, f"loading {choice.name}")
@@ -226,6 +227,7 @@ def evaluate_rule_job(workspace: str | Path, *, rule: str, operator: str,
             metrics["subject"], curves["subject"] = yield from scaled(audit_person(
                 ws, person, lm, guard_rule, encoder, device, max_new_tokens, cancel), 0.5, 0.98,
                 "people figures: ")
+            metrics["subject"]["corruption"] = corruption
         with ws.sessions.begin() as session:
             row = store.get_rule(session, store.language_model(session, choice.name), rule)
             run, verified = record_rule_audit(

@@ -6,7 +6,8 @@ pair, the log-probability of every answer token and the mean and standard deviat
 log-probability under the model's own next-token distribution there (what Min-K%++ needs).
 Where the guard flags the question, the flagging rule's corruption is applied to the
 question's input embeddings exactly as ``engine.guard.hook`` does on the prompt pass of a
-guarded generation (the operator's text only, one row at a time), so a guarded score is the
+guarded generation (the operator's text, or the tokens naming the subject where the
+rule says so; one row at a time), so a guarded score is the
 score of the guarded model.
 """
 
@@ -20,6 +21,7 @@ import torch
 
 from engine.guard.finetune import qa_tensors
 from engine.guard.lm import LoadedLM, encode_prompt
+from engine.guard.scope import prompt_mask
 
 Corruption = Callable[[torch.Tensor], torch.Tensor]
 CorruptionFor = Callable[[str], Corruption | None]  # question -> corruption, None: unflagged
@@ -82,8 +84,8 @@ def _corrupted(lm: LoadedLM, embeds: torch.Tensor, questions: list[str],
         corruption = corruption_for(question)
         if corruption is None:
             continue
-        content = encode_prompt(lm, question).content_mask
-        positions = content.nonzero()[:, 0].to(embeds.device)
+        scope = prompt_mask(lm, encode_prompt(lm, question), question, corruption)
+        positions = scope.nonzero()[:, 0].to(embeds.device)
         embeds[row, positions] = corruption(embeds[row:row + 1, positions])[0]
     return embeds
 

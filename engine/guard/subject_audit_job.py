@@ -22,6 +22,18 @@ def subject_scope_of(session: Any, rule: Any) -> dict[str, Any] | None:
     return scopes[-1] if scopes else None
 
 
+def corruption_facts(rule: Any) -> dict[str, Any]:
+    """How a person's rule corrupts a flagged prompt, as its calibration recorded it: the
+    family, the tokens it acts on, the strength and, for a calibrated rule, the answer
+    losses it was calibrated on (engine.guard.subject_strength); no names."""
+    cal = dict(rule.calibration or {})
+    strength = {k: v for k, v in (cal.get("strength") or {}).items() if k != "trace"}
+    return {"corruption": rule.corruption, "sigma": rule.sigma,
+            "sigma_in_std": cal.get("sigma_in_std"),
+            "token_scope": cal.get("token_scope", "all of the prompt's text"),
+            **({"calibration": strength} if strength else {})}
+
+
 def audit_person(ws: Workspace, scope: dict[str, Any], lm: Any, guard_rule: Any,
                  encoder: Any, device: str = "auto", max_new_tokens: int = 20,
                  cancel: CancelToken | None = None

@@ -191,12 +191,15 @@ def subject_records(ws: Workspace, model_name: str) -> list[FactRecord]:
 
 
 def forget_subject_job(workspace: str | Path, *, request: int | str, operator: str,
-                       encoder: str | None = None, cancel: CancelToken | None = None) -> Job:
+                       encoder: str | None = None, device: str = "auto",
+                       cancel: CancelToken | None = None) -> Job:
     """Execute an approved request about one person of a fine-tuned model: build their
     forget rule from the model's records (their questions as positives, the other people's
-    as neighbours), store it, enable it and mark the request executed, in one transaction."""
+    as neighbours; the corruption's strength calibrated on the fine-tuned model), store it,
+    enable it and mark the request executed, in one transaction."""
     from engine.background import in_background, loading
     from engine.guard.classifier import load_sentence_encoder
+    from engine.guard.lm import load_language_model
     from engine.guard.subject_rule import subject_rule_fields
     from storage import requests as reqs
     from storage import rules as store
@@ -212,13 +215,18 @@ def forget_subject_job(workspace: str | Path, *, request: int | str, operator: s
             reqs.check_executable(session, found, "rule")
             model = finetunes.finetuned_model(session, scope["model"])
             std = float(live_std(session, model))
+            folder = live_folder(session, model)
         person = person_of(ws, scope["subject_records"])
         records = subject_records(ws, scope["model"])
+        yield Progress(0.05, "loading the fine-tuned model")
+        lm = yield from in_background(partial(load_language_model, folder, device),
+                                      loading("the fine-tuned model", 0.05))
         yield Progress(0.1, "loading the prompt-classifier encoder")
         enc = yield from in_background(partial(load_sentence_encoder, encoder),
                                        loading("the prompt-classifier encoder", 0.1))
-        yield Progress(0.3, "training the person's prompt classifier")
-        fields = subject_rule_fields(records, person, enc, std)
+        yield Progress(0.3, "training the person's prompt classifier and calibrating the "
+                            "corruption's strength")
+        fields = subject_rule_fields(records, person, enc, std, lm)
         if cancel is not None:
             cancel.check()
         rest = {k: v for k, v in fields.items() if k != "classifier_bytes"}
@@ -240,6 +248,13 @@ def live_std(session: Any, model: Any) -> float:
     from storage.registry import live_version
 
     return float(live_version(session, model).metrics.get("embedding_std") or 1.0)
+
+
+def live_folder(session: Any, model: Any) -> str:
+    """The folder of the live fine-tuned weights."""
+    from storage.registry import live_version
+
+    return str(live_version(session, model).metrics["folder"])
 
 
 def person_of(ws: Workspace, artifact: str) -> str:

@@ -32,14 +32,21 @@ from engine.guard.classifier import (
     flags,
     margin_threshold,
 )
+from engine.guard.lm import LoadedLM
 from engine.guard.people import FactRecord, people
 from engine.guard.rules import Example, RuleSpec, load_general_prompts
+from engine.guard.scope import ALL_TEXT, NAME_TOKENS, SCOPE_KEY, subject_terms
+from engine.guard.subject_strength import calibrate_strength
 from storage.finetunes import subject_rule_name
 
 FIT_PHRASINGS = 2  # paraphrased questions per fact the head trains on
 SUBJECT_CORRUPTION = "gaussian_first_n"  # chosen by the bench/subjects.py sweep: design section 14
-SUBJECT_SIGMA_STD = 1.0  # strength, in units of the embedding matrix's standard deviation
+SUBJECT_SIGMA_STD = 1.0  # strength without a model to calibrate on (embedding std units)
 SUBJECT_PARAMS: dict[str, Any] = {"n": None}  # the family's size parameter (None: all)
+# Tokens corrupted: "all" of the prompt's text, or "names" (the tokens naming the person,
+# engine.guard.scope). "all" is the bench/subjects.py sweep's choice at the calibrated
+# strength: the name scope leaves facts readable (design section 14).
+SUBJECT_SCOPE = "all"
 TARGET_FPR = 0.01
 METHOD = f"held-out phrasings, people split fit / calibration / test; {WRITTEN_METHOD}"
 PERSON_QUESTIONS = ("Tell me about {n}.", "Who is {n}?", "What do you know about {n}?",
@@ -226,19 +233,44 @@ def subject_spec(records: list[FactRecord], person: str) -> RuleSpec:
 
 
 def subject_rule_fields(records: list[FactRecord], person: str, encoder: Encoder,
-                        embedding_std: float, corruption: str = SUBJECT_CORRUPTION,
-                        sigma_std: float = SUBJECT_SIGMA_STD,
+                        embedding_std: float, lm: LoadedLM | None = None,
+                        corruption: str = SUBJECT_CORRUPTION,
                         params: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Everything a ForgetRule row needs (the classifier as bytes)."""
+    """Everything a ForgetRule row needs (the classifier as bytes). With the fine-tuned
+    ``lm`` the corruption is ``calibrated_corruption``'s (on ``SUBJECT_SCOPE``); without
+    it, on all of the prompt's text at ``SUBJECT_SIGMA_STD`` (as rules built before
+    issue 18)."""
     head, calibration, held = train_subject_classifier(encoder, split_prompts(records, person))
     params = {"seed": 0, **(SUBJECT_PARAMS if params is None else params)}
+    cal = {**calibration.to_dict(), **held, "sigma_in_std": SUBJECT_SIGMA_STD}
+    if lm is not None:
+        params, found = calibrated_corruption(records, person, lm, embedding_std, corruption,
+                                              params, SUBJECT_SCOPE == "names")
+        cal.update(found)
     return {"description": subject_spec(records, person).description,
             "examples": subject_spec(records, person).to_dict(),
             "classifier_bytes": head.to_bytes(), "threshold": calibration.threshold,
             "corruption": corruption, "corruption_params": params,
-            "sigma": sigma_std * embedding_std,
-            "calibration": {**calibration.to_dict(), **held, "sigma_in_std": sigma_std},
-            "trace": []}
+            "sigma": cal["sigma_in_std"] * embedding_std, "calibration": cal, "trace": []}
+
+
+def calibrated_corruption(records: list[FactRecord], person: str, lm: LoadedLM,
+                          embedding_std: float, corruption: str = SUBJECT_CORRUPTION,
+                          params: dict[str, Any] | None = None, scoped: bool = False
+                          ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The corruption's parameters on the tokens naming ``person`` (``scoped``; else all
+    of the text) and the calibration entries: the strength at which their answer loss
+    meets never-trained people's (engine.guard.subject_strength) and its figures."""
+    params = {"seed": 0, **(SUBJECT_PARAMS if params is None else params)}
+    mine = [r for r in records if r.person == person]
+    terms = subject_terms(person, [a for r in mine for a in r.aliases]) if scoped else []
+    strength = calibrate_strength(lm, mine, people(records), corruption, params, terms,
+                                  FIT_PHRASINGS, embedding_std)
+    if terms:
+        params[SCOPE_KEY] = terms
+    return params, {"sigma_in_std": strength.sigma_in_std,
+                    "token_scope": NAME_TOKENS if terms else ALL_TEXT,
+                    "strength": strength.to_dict()}
 
 
 def scores_of(head: PromptClassifier, encoder: Encoder, prompts: list[str]) -> torch.Tensor:

@@ -3,6 +3,8 @@ cancel, bad input (docs/design.md section 14)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from sqlalchemy import select
@@ -136,6 +138,11 @@ def test_subject_request_builds_enables_and_executes_the_rule(tuned, tiny_encode
     assert result["status"] == "active" and result["request"] == request_id
     cal = result["calibration"]
     assert {"tpr_held_out_phrasings", "fpr_test_people", "threshold"} <= set(cal)
+    strength = cal["strength"]  # calibrated on the fine-tuned model: names, strength, figures
+    assert cal["sigma_in_std"] == strength["sigma_in_std"] and strength["n_strangers"] > 0
+    assert {"target_loss", "reached_loss", "unguarded_loss"} <= set(strength)
+    assert cal["token_scope"] == "all of the prompt's text"  # SUBJECT_SCOPE, the sweep's
+    assert person not in json.dumps(result)
     assert result["examples"]["forget"] > 0 and result["examples"]["retain"] > 0
     ws = Workspace.open(tuned)
     try:
