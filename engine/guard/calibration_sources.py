@@ -16,6 +16,8 @@ from typing import Any
 WRITTEN_APART = "written apart"  # the rule's own calibration prompts, none augmented
 SAME_EXAMPLES = "drawn from the examples and their augmented variants"
 HELD_OUT_WRITTEN = "held out from the written examples"  # no augmentation at all
+# A data subject's rule (subject_rule.py): measured on phrasings and people the head never saw
+PEOPLE_APART = "held-out phrasings of the person and other people than the fit split's"
 
 Rows = Sequence[Any]  # row indices (ints or 0-d tensors)
 

@@ -78,15 +78,14 @@ def corpus_without(records: list[FactRecord], exclude: list[str]) -> list[FactRe
 
 def _check_name(session: Any, name: str, persons: list[str]) -> None:
     """Refused before any model loads: a model ``name`` of another kind, or a person of the
-    corpus whose erasure is recorded on ``name`` (``record_finetune`` checks again)."""
+    corpus whose erasure is recorded in the workspace (``record_finetune`` checks again)."""
     from sqlalchemy import select
 
     from storage.models import Model
 
-    found = session.scalars(select(Model).where(Model.name == name)).first()
-    if found is not None:
-        model = finetunes.finetuned_model(session, name)  # refuses a model of another kind
-        finetunes.refuse_erased(session, model, persons)
+    if session.scalars(select(Model).where(Model.name == name)).first() is not None:
+        finetunes.finetuned_model(session, name)  # refuses a model of another kind
+    finetunes.refuse_erased(session, name, persons)
 
 
 def fresh_base(base: str | None, device: str) -> Generator[Progress, None, Any]:

@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from engine.guard.calibration_sources import PEOPLE_APART, split_sources
 from engine.guard.classifier import (
     WRITTEN_METHOD,
     Calibration,
@@ -200,9 +201,10 @@ def split_prompts(records: list[FactRecord], person: str) -> SubjectSplit:
 
 
 def train_subject_classifier(encoder: Encoder, split: SubjectSplit,
-                             target_fpr: float = TARGET_FPR
+                             target_fpr: float = TARGET_FPR, written: set[str] | None = None
                              ) -> tuple[PromptClassifier, Calibration, dict[str, Any]]:
-    """Fit, calibrate on the calibration people, measure on held-out phrasings."""
+    """Fit, calibrate on the calibration people, measure on held-out phrasings.
+    ``written``: the corpus's own questions, to tell them from generated ones in the counts."""
     emb = {k: encoder(v) for k, v in vars(split).items()}
     head = fit_head(emb["fit_pos"], emb["fit_neg"],
                     encoder_name=getattr(encoder, "name", "encoder"))
@@ -214,9 +216,28 @@ def train_subject_classifier(encoder: Encoder, split: SubjectSplit,
     calibration = Calibration(threshold, target_fpr, rate["held_pos"], rate["cal_neg"],
                               len(split.held_pos), len(split.cal_neg), len(split.fit_pos),
                               len(split.fit_neg), METHOD)
+    if written is not None:
+        calibration.sources = subject_sources(split, written)
     held = {"tpr_held_out_phrasings": rate["held_pos"], "fpr_test_people": rate["test_neg"],
             "n_test_negative": len(split.test_neg)}
     return head, calibration, held
+
+
+def corpus_questions(records: list[FactRecord]) -> set[str]:
+    """Every question as the corpus wrote it (the rest of a split is generated)."""
+    return {q for r in records for q in (r.question, *r.paraphrased_questions)}
+
+
+def subject_sources(split: SubjectSplit, written: set[str]) -> dict[str, Any]:
+    """Written / generated counts of the fit split and of the measured split (the person's
+    held-out phrasings, the calibration people's prompts), which never trained the head."""
+    fit_p, fit_n = len(split.fit_pos), len(split.fit_neg)
+    positives, negatives = split.fit_pos + split.held_pos, split.fit_neg + split.cal_neg
+    sources = split_sources(positives, negatives, (written, written),
+                            (range(fit_p), range(fit_n)),
+                            (range(fit_p, len(positives)), range(fit_n, len(negatives))))
+    sources["calibration"] = PEOPLE_APART
+    return sources
 
 
 def subject_spec(records: list[FactRecord], person: str) -> RuleSpec:
@@ -240,7 +261,8 @@ def subject_rule_fields(records: list[FactRecord], person: str, encoder: Encoder
     ``lm`` the corruption is ``calibrated_corruption``'s (on ``SUBJECT_SCOPE``); without
     it, on all of the prompt's text at ``SUBJECT_SIGMA_STD`` (as rules built before
     issue 18)."""
-    head, calibration, held = train_subject_classifier(encoder, split_prompts(records, person))
+    head, calibration, held = train_subject_classifier(encoder, split_prompts(records, person),
+                                                       written=corpus_questions(records))
     params = {"seed": 0, **(SUBJECT_PARAMS if params is None else params)}
     cal = {**calibration.to_dict(), **held, "sigma_in_std": SUBJECT_SIGMA_STD}
     if lm is not None:

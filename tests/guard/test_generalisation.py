@@ -129,3 +129,27 @@ def test_person_rule_flags_unnamed_and_foreign_questions_not_other_people(encode
     assert (scores[:2] > calibration.threshold).all()
     assert (scores[2:] <= calibration.threshold).all()
     assert held["fpr_test_people"] == 0.0 and split.cal_pos
+
+
+def test_person_rule_counts_written_and_generated_prompts_apart() -> None:
+    """A person's rule says how many of its prompts the corpus wrote and how many were
+    generated (aliases, templates, other languages); its measured split never trained it."""
+    from engine.guard.calibration_sources import PEOPLE_APART
+    from engine.guard.subject_rule import corpus_questions, split_prompts, subject_sources
+    from reports.guard_text import calibration_sentence
+
+    records = generate(12, 4)
+    split = split_prompts(records, records[0].person)
+    sources = subject_sources(split, corpus_questions(records))
+    fit = sources["fit_positive"]
+    assert fit["written"] + fit["augmented"] == len(split.fit_pos) and fit["augmented"] > 0
+    assert sources["positive"] == {"written": len(split.held_pos), "augmented": 0}
+    assert sum(sources["negative"].values()) == len(split.cal_neg)
+    assert sources["calibration"] == PEOPLE_APART
+    text = calibration_sentence({"target_fpr": 0.01, "tpr": 1.0, "fpr": 0.0,
+                                 "n_positive": len(split.held_pos),
+                                 "n_negative": len(split.cal_neg),
+                                 "n_fit_positive": len(split.fit_pos),
+                                 "n_fit_negative": len(split.fit_neg), "sources": sources})
+    assert "not told apart" not in text and "weaker calibration" not in text
+    assert f"{len(split.held_pos)} written forget prompts" in text

@@ -1,5 +1,5 @@
-"""A person whose erasure is recorded on a fine-tuned model cannot be fine-tuned back into
-it (docs/design.md section 14): `lm finetune` under the same name refuses a corpus that
+"""A person whose erasure is recorded in the workspace cannot be fine-tuned back into
+its model or into another (docs/design.md section 14): `lm finetune` refuses a corpus that
 still holds them, naming them and how to go on, before any model loads; leaving them out
 fine-tunes a new version beside the retrained one."""
 
@@ -50,7 +50,7 @@ def test_a_person_whose_request_is_exact_is_not_fine_tuned_back_in(
     error = capsys.readouterr().err
     assert error.count("error:") == 1 and "2 person(s) whose erasure is recorded" in error
     for rid, person in enumerate(PEOPLE[:2], start=1):
-        assert f"{person} (request #{rid} exact)" in error
+        assert f"{person} (request #{rid} exact on 'crm')" in error
     assert f"--exclude '{PEOPLE[0]}' --exclude '{PEOPLE[1]}'" in error
     assert _versions(root) == [(1, "purged"), (2, "live")]  # nothing written
     assert sorted(p.name for p in (root / jobs.MODELS_DIR / "crm").iterdir()) == folders
@@ -75,14 +75,18 @@ def test_a_suppressed_person_is_refused_too_and_checked_again_on_recording(
     ws = Workspace.open(root)
     try:
         with ws.sessions() as session, pytest.raises(
-                RefusedError, match=rf"{PEOPLE[1]} \(request #2 executed\)"):
-            model = finetunes.finetuned_model(session, "crm")
+                RefusedError, match=rf"{PEOPLE[1]} \(request #2 executed on 'crm'\)"):
+            finetunes.finetuned_model(session, "crm")
             finetunes.record_finetune(session, name="crm", folder="x", corpus={},
                                       subjects={p: {"records": 2, "artifact": "a"}
                                                 for p in PEOPLE[1:]},
                                       details={}, operator="carol")
         with ws.sessions() as session:
-            model = finetunes.finetuned_model(session, "crm")
-            assert finetunes.erased_people(session, model, PEOPLE[2:]) == {}
+            assert finetunes.erased_people(session, PEOPLE[2:]) == {}
+        with ws.sessions() as session, pytest.raises(  # under another name as well
+                RefusedError, match=rf"{PEOPLE[1]} \(request #2 executed on 'crm'\).*'crm-copy'"):
+            finetunes.record_finetune(session, name="crm-copy", folder="x", corpus={},
+                                      subjects={PEOPLE[1]: {"records": 2, "artifact": "a"}},
+                                      details={}, operator="carol")
     finally:
         ws.close()
