@@ -115,7 +115,7 @@ def test_bad_inputs_are_refused(full, pool) -> None:
 def _probe() -> torch.Tensor:
     from engine.datasets import load_dataset
 
-    return load_dataset("digits", classes=["5-9"]).test_x[:40]
+    return load_dataset("digits", classes=["5-9"]).test_x[:40].float()
 
 
 
