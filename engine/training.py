@@ -77,6 +77,8 @@ class TrainConfig:
     max_per_class: int | None = None
     seed: int = 0
     device: str = "auto"
+    stream: bool = False  # decode once into the on-disk cache, read by a DataLoader
+    workers: int | None = None  # its processes (None: engine.images.default_workers)
     pool_data: dict[str, Any] | None = None  # independent mode: non-erasable pool data
 
 
@@ -276,7 +278,8 @@ def _learn_loss(model: PreForgettableViT, xb: torch.Tensor, cols: torch.Tensor,
 
 def _load(cfg: TrainConfig) -> ImageDataset:
     return load_dataset(cfg.dataset, cfg.data_dir, cfg.classes, cfg.img_size, cfg.seed,
-                        cfg.max_per_class, class_seeded=cfg.mode == "independent")
+                        cfg.max_per_class, class_seeded=cfg.mode == "independent",
+                        stream=cfg.stream, workers=cfg.workers)
 
 
 def _trainable(model: torch.nn.Module) -> list[tuple[str, torch.nn.Parameter]]:
