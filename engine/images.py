@@ -109,6 +109,8 @@ class Images:
         state = dict(self.__dict__)
         if self.streamed:  # reopen the cache file instead of copying its bytes
             state["data"] = tuple(self.data.shape)
+        elif self.rows is not None:  # a subset travels as its own rows only
+            state["data"], state["rows"] = self.read(), None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:

@@ -63,9 +63,12 @@ def test_streamed_and_in_memory_data_give_the_same_model(tmp_path):
 
 
 def test_dataloader_workers_give_the_batches_in_the_same_order(tmp_path):
-    data = _load(_photos(tmp_path / "photos"), tmp_path / "cache")
+    root = _photos(tmp_path / "photos")
+    data = _load(root, tmp_path / "cache")
     images = data.train_x[torch.arange(len(data.train_x)).flip(0)]  # a lazy subset
     assert len(pickle.dumps(images)) < 2_000  # a worker reopens the file, no copy
+    in_memory = _load(root, None).train_x
+    assert len(pickle.dumps(in_memory[:2])) < len(pickle.dumps(in_memory)) / 5  # own rows
     order = [np.array([3, 0, 5]), np.array([1, 2]), np.array([4])]
     inline = list(images.batches(order, "cpu"))
     images.workers = 1
