@@ -64,7 +64,7 @@ class Images:
         rows = self._absolute(local)
         if isinstance(self.data, np.ndarray):
             return torch.from_numpy(_gather(self.data, rows))
-        return self.data if rows is None else self.data[torch.from_numpy(rows)]
+        return self.data if rows is None else self.data.index_select(0, torch.from_numpy(rows))
 
     def float(self) -> Any:
         """All rows as one normalised float tensor on the host (for small subsets)."""
@@ -85,8 +85,11 @@ class Images:
             yield self.normalise(to_device(self.read(_as_numpy(idx)), device))
 
     def normalise(self, raw: Any) -> Any:
-        """Stored values to floats in [-1, 1], where they are (on the device for a batch)."""
-        return raw.float() if self.scale is None else raw.float() / self.scale * 2 - 1
+        """Stored values to floats in [-1, 1], where they are (on the device for a batch);
+        in place on the new float copy (the same rounding as ``x / scale * 2 - 1``)."""
+        if self.scale is None:
+            return raw.float()
+        return raw.float().div_(self.scale).mul_(2).sub_(1)
 
     def _loader_batches(self, order: Sequence[Any], device: Any) -> Iterator[Any]:
         import torch
