@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-MODES = ("float32-memory", "uint8-memory", "stream-cold", "stream-warm", "stream-warm-inline")
+MODES = ("float32-memory", "uint8-memory", "stream-cold", "stream-warm", "stream-warm-1-worker")
 SMALL_VIT = {"embed_dim": 192, "depth": 2, "num_heads": 3, "mlp_ratio": 4.0}
 
 
@@ -72,7 +72,7 @@ def measure(mode: str, folder: str, cache: str, img_size: int, device: str,
     start = time.perf_counter()
     data = load_dataset("imagefolder", data_dir=folder, img_size=img_size,
                         stream=mode.startswith("stream"), cache_dir=cache,
-                        workers=0 if mode.endswith("inline") else None)
+                        workers=1 if mode.endswith("1-worker") else None)
     if mode == "float32-memory":  # the path before: whole normalised float tensors
         data.train_x, data.test_x = Images(data.train_x.float()), Images(data.test_x.float())
     load_s = time.perf_counter() - start
