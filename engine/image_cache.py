@@ -7,7 +7,8 @@ modification times), the image size and the split's rows, so a second job on the
 data reuses the cache and changed data never meets a stale one. Written atomically: the
 array is filled under a temporary name, flushed, renamed, and only then is the JSON
 written; a cache is trusted only with its JSON and the exact byte count, so a decode that
-was killed leaves nothing a later job reads.
+was killed leaves nothing a later job reads (the next decode of that key removes what it
+left).
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ def refuse_disk(folder: Path, need: int) -> None:
 def _build(data_path: Path, meta_path: Path, meta: dict[str, Any],
            fill: Callable[[np.ndarray], None]) -> None:
     data_path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_dead_partials(data_path)
     partial = data_path.with_name(f"{data_path.name}.partial-{os.getpid()}")
     try:
         out = np.memmap(partial, dtype=np.uint8, mode="w+", shape=tuple(meta["shape"]))
@@ -110,6 +112,24 @@ def _build(data_path: Path, meta_path: Path, meta: dict[str, Any],
         _fsync(data_path.parent)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def _remove_dead_partials(data_path: Path) -> None:
+    """Drop what decodes of this cache that were killed left (their process is gone)."""
+    for stale in data_path.parent.glob(f"{data_path.name}.partial-*"):
+        pid = stale.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            stale.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _fsync(path: Path) -> None:

@@ -105,8 +105,10 @@ def test_a_killed_decode_leaves_no_cache_a_later_job_trusts(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         cached_images(tmp_path, "k", shape, 255.0, killed)
     assert list(tmp_path.iterdir()) == []
+    (tmp_path / "k.u8.partial-999999999").write_bytes(b"\7" * 8)  # SIGKILLed mid-decode
     images = cached_images(tmp_path, "k", shape, 255.0, lambda out: out.fill(9))
     assert int(images.read().min()) == 9
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k.json", "k.u8"]
     with (tmp_path / "k.u8").open("r+b") as handle:  # a cache cut short is rebuilt
         handle.truncate(8)
     rebuilt = cached_images(tmp_path, "k", shape, 255.0, lambda out: out.fill(5))
