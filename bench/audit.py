@@ -8,11 +8,11 @@ Isolation protocol (docs/design.md section 5): a backbone is pretrained on class
 (declared non-erasable, ``pretrain``), then one pre-forgettable model per training mode
 is trained on classes 5-9 from it, one class is forgotten (``forget``) and ``audit_job``
 runs with the retrain reference and the relearn attack; repeated for each ``--forget``
-class (a fresh model each time), with means and worst cases over the classes. The
-original model's figures are measured on the same audit samples before the forget
-(relearn needs a missing prompt, so the original has none). Prints one table per mode and writes
-bench/results/audit.json. Targets: MIA-efficacy within 5 points of the reference (the
-label-free top-1 figure where SalUn's is degenerate);
+class (a fresh model each time, in a fresh copy of the pretrained workspace), with means
+and worst cases over the classes. The original model's figures are measured on the same
+audit samples before the forget (relearn needs a missing prompt, so the original has none).
+Prints one table per mode and writes bench/results/audit.json. Targets: MIA-efficacy within
+5 points of the reference (the label-free top-1 figure where SalUn's is degenerate);
 distinguishability AUC within 0.05 of 0.5; relearn at every n within 5 points of the
 reference. Not part of the test run.
 
@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -57,7 +59,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lira-modes", nargs="*", default=["full"])
     p.add_argument("--relearn-seeds", type=int, default=3)
     p.add_argument("--audit-per-class", type=int, default=1000)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=default_threads(),
+                   help="torch threads (default: one core left free, at most 8)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workspace", type=Path, help="keep the workspace here (default: temp)")
     p.add_argument("--dataset", choices=sorted(ARCHS), default="fashion-mnist")
@@ -66,6 +69,22 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--digits-epochs", type=int, default=None,
                    help="with --default-digits: train for this many epochs, not the default")
     return p.parse_args(argv)
+
+
+def default_threads() -> int:
+    """One core left to the OS and the other processes (two threads on a two-core machine
+    spin against each other and everything else), at most 8."""
+    return max(1, min(8, (os.cpu_count() or 2) - 1))
+
+
+def trial_workspace(pretrained: Path, root: Path, cid: int) -> Path:
+    """A fresh copy of the pretrained workspace for the trial forgetting ``cid``: models of
+    a mode trained alike (``frozen`` is deterministic) hold the same class bytes, and a
+    forget refuses to purge bytes another model still serves (section 4.5.2)."""
+    trial = root / f"trial-{cid}"
+    shutil.rmtree(trial, ignore_errors=True)
+    shutil.copytree(pretrained, trial)
+    return trial
 
 
 def data_options(args: argparse.Namespace, classes: str) -> dict[str, Any]:
@@ -215,14 +234,16 @@ def main(argv: list[str] | None = None) -> int:
     start = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
         root = args.workspace or Path(tmp) / "ws"
+        root.mkdir(parents=True, exist_ok=True)
         report = {"config": {**{k: str(v) if isinstance(v, Path) else v
                                 for k, v in vars(args).items()}, "arch": ARCH},
                   "machine": {"cpu_threads": args.threads, "python": platform.python_version(),
                               "torch": torch.__version__},
-                  "backbone": pretrain(root, args), "modes": []}
+                  "backbone": pretrain(root / "pretrained", args), "modes": []}
         for cid in args.forget:
+            trial = trial_workspace(root / "pretrained", root, cid)
             for mode in args.modes:
-                result = run_mode(root, mode, cid, args)
+                result = run_mode(trial, mode, cid, args)
                 result["targets"] = targets(result)
                 report["modes"].append(result)
                 print_mode(result)

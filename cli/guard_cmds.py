@@ -145,16 +145,30 @@ def _render_rule(r: dict[str, Any]) -> str:
             f"threshold {r['threshold']:.4f}, flagging scores strictly above it (target FPR "
             f"{cal.get('target_fpr', 0):.1%}, {_calibrated_on(cal)} TPR {cal.get('tpr', 0):.1%}"
             f", FPR {cal.get('fpr', 0):.1%}); "
-            f"{r['corruption']} sigma {r['sigma']:.4f}.")
+            f"{r['corruption']} sigma {r['sigma']:.4f}.{_fit_on(cal)}")
 
 
 def _calibrated_on(cal: dict[str, Any]) -> str:
     """Where the stored calibration rates come from (rules trained before held-out
-    calibration quote other heads' out-of-fold scores)."""
+    calibration quote other heads' out-of-fold scores), written and augmented apart."""
+    from reports.guard_text import prompt_count
+
     if cal.get("n_fit_positive") is not None:
-        return (f"on {cal.get('n_positive')} + {cal.get('n_negative')} held-out calibration "
-                "prompts:")
+        sources = cal.get("sources") or {}
+        return (f"on {prompt_count(cal.get('n_positive'), sources.get('positive'), 'forget')} "
+                f"and {prompt_count(cal.get('n_negative'), sources.get('negative'), 'other')} "
+                "held out for calibration:")
     return "out-of-fold:"
+
+
+def _fit_on(cal: dict[str, Any]) -> str:
+    """' The classifier was fit on ...' and, for a split drawn from the same examples, why
+    that calibration is weaker."""
+    from reports.guard_text import fit_prompts, weaker_sentence
+
+    if cal.get("n_fit_positive") is None:
+        return ""
+    return f" The classifier was fit on {fit_prompts(cal)}.{weaker_sentence(cal)}"
 
 
 def cmd_rule_list(ctx: Context) -> int:

@@ -231,15 +231,16 @@ def learn_job(workspace: str | Path, *, model_name: str, class_name: str, data_d
               operator: str, cancel: CancelToken | None = None, epochs: int = 10,
               seed: int = 0) -> Generator[Progress, None, dict[str, Any]]:
     """Add a class as a new prompt + head row trained on its own images only."""
+    from engine.erased_images import refuse_class_name, refuse_erased_images
     from engine.training import learn_class_job
 
     ws = Workspace.open(workspace)
     try:
         model, info = load_live(ws, model_name)
-        if class_name in info["class_names"].values():
-            raise RefusedError(f"model {model_name!r} already has a class named {class_name!r}")
+        refuse_class_name(ws, model_name, class_name)
         data = cached_reference(info["dataset"])
         images = _class_images(Path(data_dir), data)
+        refuse_erased_images(ws, model_name, images, data)
         before = accuracy_report(model, info)
         old_shas = _class_shas(ws, model_name)
         new_id = max(info["class_names"]) + 1  # ids of forgotten classes are never reused

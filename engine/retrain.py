@@ -181,10 +181,22 @@ def decide_retrain(workspace: str | Path, *, model_name: str, operator: str,
     ws = Workspace.open(workspace)
     try:
         with ws.sessions.begin() as session:
-            return rt.decide_held(session, get_model(session, model_name), operator,
-                                  passphrase, accept, reason)
+            decided = rt.decide_held(session, get_model(session, model_name), operator,
+                                     passphrase, accept, reason)
+        finish_decision(ws)
+        return decided
     finally:
         ws.close()
+
+
+def finish_decision(ws: Workspace) -> list[str]:
+    """After a decision on a held retrain: a rejected fine-tune's weights folder is destroyed
+    (killed first, ``Workspace.open`` does it). Returns the folders destroyed."""
+    from engine.forget import crash_point
+    from storage.weights_purge import destroy_rejected
+
+    crash_point("retrain-rejected-before-cleanup")
+    return destroy_rejected(ws.root, ws.sessions)
 
 
 def held_reference(session: Any, model_name: str) -> AuditRun | None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
+from engine.retrain import finish_decision
 from gui.bridge import JobHandle
 from gui.context import AppContext
 from gui.errors import show_error
@@ -52,6 +53,7 @@ def decide_retrain(ctx: AppContext, parent: QWidget, held: dict[str, Any]) -> bo
         with ctx.workspace.sessions.begin() as session:
             decide_held(session, get_model(session, held["model"]), values["operator"],
                         values["passphrase"], accept, values["reason"])
+        finish_decision(ctx.workspace)
 
     dialog = RetrainDecisionDialog(held, ctx.operator, record, parent)
     dialog.exec()

@@ -20,6 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from reports.guard_text import fit_prompts, prompt_count, weaker_sentence
+
 MIN_FORGET = 5  # engine.guard.classifier.MIN_FORGET_EXAMPLES (the engine loads torch)
 
 
@@ -36,15 +38,19 @@ def threshold_text(calibration: dict[str, Any], threshold: float) -> str:
     """The threshold and the rates it gave on prompts the classifier never trained on."""
     if "tpr" not in calibration:
         return f"Threshold {threshold:.3f} (no calibration stored: train the rule)."
-    where = ("measured on a calibration split the classifier never trained on"
-             if calibration.get("n_fit_positive") is not None else
-             "measured out-of-fold (a rule trained before held-out calibration)")
+    held_out = calibration.get("n_fit_positive") is not None
+    where = ("measured on a calibration split the classifier never trained on" if held_out
+             else "measured out-of-fold (a rule trained before held-out calibration)")
+    sources = calibration.get("sources") or {}
+    fit = (f" The classifier was fit on {fit_prompts(calibration)}."
+           f"{weaker_sentence(calibration)}" if held_out else "")
+    positive = prompt_count(calibration.get("n_positive"), sources.get("positive"), "forget")
+    negative = prompt_count(calibration.get("n_negative"), sources.get("negative"), "other")
     return (f"Threshold {threshold:.3f}: flags {calibration['tpr']:.1%} of the forget prompts "
             f"(true-positive rate) and {calibration['fpr']:.1%} of other prompts "
-            f"(false-positive rate), {where}: {calibration.get('n_positive', '?')} forget and "
-            f"{calibration.get('n_negative', '?')} other prompts; calibrated for a "
-            f"{calibration.get('target_fpr', 0):.1%} target false-positive rate. A prompt is "
-            "flagged when its score is strictly above the threshold.")
+            f"(false-positive rate), {where}: {positive} and {negative}; "
+            f"calibrated for a {calibration.get('target_fpr', 0):.1%} target false-positive "
+            f"rate. A prompt is flagged when its score is strictly above the threshold.{fit}")
 
 
 def curve_rates(curve: dict[str, list[float]], threshold: float) -> tuple[float, float]:

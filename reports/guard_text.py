@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+SAME_EXAMPLES = "drawn from the examples and their augmented variants"  # as the engine records
+
 
 def pct(value: Any) -> str:
     return "n/a" if not isinstance(value, int | float) else f"{value * 100:.1f}%"
@@ -29,18 +31,54 @@ def examples_sentence(examples: dict[str, int]) -> str:
 def calibration_sentence(cal: dict[str, Any]) -> str:
     """How the threshold was calibrated and on how many prompts: a held-out calibration split
     the deployed classifier never trained on, or (rules trained before it) out-of-fold scores
-    of other heads, labelled as such."""
+    of other heads, labelled as such. Counts say which prompts were written and which were
+    augmented variants, and a split drawn from the same examples says it is weaker."""
     target = f"Calibrated for FPR at most {pct(cal.get('target_fpr'))}"
-    rates = (f"TPR {pct(cal.get('tpr'))} on {n_before(cal.get('n_positive'))}forget and FPR "
-             f"{pct(cal.get('fpr'))} on {n_before(cal.get('n_negative'))}other prompts")
+    sources = cal.get("sources") or {}
+    positive = prompt_count(cal.get("n_positive"), sources.get("positive"), "forget")
+    negative = prompt_count(cal.get("n_negative"), sources.get("negative"), "other")
+    rates = f"TPR {pct(cal.get('tpr'))} on {positive} and FPR {pct(cal.get('fpr'))} on {negative}"
     if cal.get("n_fit_positive") is not None:
-        return (f"{target} on a calibration split the deployed classifier never trained on "
-                f"(it trained on {cal['n_fit_positive']} forget and "
-                f"{cal.get('n_fit_negative', '?')} other prompts): {rates}.")
+        return (f"{target} on a calibration split the deployed classifier never trained on: "
+                f"{rates}. It trained on {fit_prompts(cal)}.{weaker_sentence(cal)}")
     if cal.get("tpr") is None:
         return f"{target}."
     return (f"{target} on out-of-fold scores of other heads (a rule trained before held-out "
             f"calibration; the deployed classifier then trained on every prompt): {rates}.")
+
+
+def prompt_count(count: Any, split: dict[str, int] | None, noun: str) -> str:
+    """'40 forget prompts (12 written, 28 augmented variants)'; without a breakdown (rules
+    trained before it, people's rules) the count says that it mixes both."""
+    if not _number(count):
+        return f"{noun} prompts"
+    prompts = "prompt" if int(count) == 1 else "prompts"
+    if not split:
+        return f"{int(count)} {noun} {prompts} (written and augmented, not told apart)"
+    if not split.get("augmented"):
+        return f"{int(count)} written {noun} {prompts}"
+    return (f"{int(count)} {noun} {prompts} ({split['written']} written, "
+            f"{split['augmented']} augmented variants)")
+
+
+def fit_prompts(cal: dict[str, Any]) -> str:
+    """What the deployed classifier was fit on, written and augmented told apart."""
+    sources = cal.get("sources") or {}
+    positive = prompt_count(cal.get("n_fit_positive"), sources.get("fit_positive"), "forget")
+    negative = prompt_count(cal.get("n_fit_negative"), sources.get("fit_negative"), "other")
+    return f"{positive} and {negative}"
+
+
+def weaker_sentence(cal: dict[str, Any]) -> str:
+    """Said when the calibration split was drawn from the same written examples as the fit
+    split and their augmented variants: a variant's written example (or its other variants)
+    trained the classifier, so the split flatters its rates."""
+    if (cal.get("sources") or {}).get("calibration") != SAME_EXAMPLES:
+        return ""
+    return (" The calibration split was drawn from the same written examples and their "
+            "augmented variants (the rule has no calibration prompts written apart), so the "
+            "classifier trained on relatives of its prompts: a weaker calibration than one "
+            "on prompts written apart, and its rates are likely flattered.")
 
 
 def _number(value: Any) -> bool:

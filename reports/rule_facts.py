@@ -24,6 +24,7 @@ from storage.erasure_kinds import SUPPRESSED
 from storage.errors import RefusedError
 from storage.models import AuditRun, ErasureRequest, ForgetRule, Model
 from storage.registry import live_version
+from storage.rule_audits import rule_audits
 from storage.settings import get_setting
 
 METHOD = {"name": "Embedding-corrupted prompts (ECO guard at inference)",
@@ -36,7 +37,7 @@ NOTE = ("The language model's weights are unchanged. The knowledge is suppressed
         "guard must stay enabled; disabling the rule is refused while it enforces this "
         "request.")
 CALIBRATION_KEYS = ("target_fpr", "tpr", "fpr", "n_positive", "n_negative", "n_fit_positive",
-                    "n_fit_negative", "folds", "method")
+                    "n_fit_negative", "folds", "method", "sources")
 SEARCH_KEYS = ("known", "used", "evaluated", "ignorant_level", "objective", "note")
 
 
@@ -69,7 +70,7 @@ def check_rule_certifiable(session: Session, request: ErasureRequest) -> AuditRu
 
 def guard_audit(session: Session, rule: ForgetRule) -> AuditRun | None:
     """The newest `guard eval` of the rule version now in force."""
-    return next((run for run in store.rule_audits(session, rule)
+    return next((run for run in rule_audits(session, rule)
                  if run.config.get("rule_version") == rule.version), None)
 
 

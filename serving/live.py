@@ -217,7 +217,7 @@ def lm_specs(session: Any) -> dict[str, LMSpec]:
     models = rule_store.language_models(session)
     if not models:
         return {}
-    from engine.guard.registry_jobs import rule_fields
+    from engine.guard.rule_rows import rule_fields
 
     out = {}
     for model in models:

@@ -140,7 +140,7 @@ def build_guard(ws: Workspace, spec: LMSpec, encoders: dict[str, Any]) -> Any:
     """The guard of ``spec`` exactly as `guard ask` builds it (engine.guard.registry_jobs)."""
     from engine.guard.classifier import load_sentence_encoder
     from engine.guard.guard import Guard
-    from engine.guard.registry_jobs import guard_rules
+    from engine.guard.rule_rows import guard_rules
 
     guard = Guard()
     if spec.rules:

@@ -25,7 +25,7 @@ from storage.registry import get_model
 from storage.requests import mark_verified
 
 IMAGE_KIND, REFERENCE_KIND = "image", "reference"
-PEOPLE_KIND = "guard"  # storage.rules.GUARD_AUDIT_KIND: a rule audit, here of a person
+PEOPLE_KIND = "guard"  # storage.rule_audits.GUARD_AUDIT_KIND: a rule audit, here of a person
 
 
 def record_audit(session: Session, *, version_id: int, config: dict[str, Any],

@@ -125,3 +125,13 @@ def settle(session: Session, run_id: int | None) -> None:
     run = session.get(AuditRun, run_id) if run_id else None
     if run is not None:
         run.metrics = {**run.metrics, "status": "promoted"}
+
+
+def registered_folders(session: Session, model: Model) -> set[str]:
+    """Every weights folder the registry names for ``model``: its versions' (purged ones
+    too: ``Workspace.open`` destroys those paths) and its held retrains'."""
+    folders = {(v.metrics or {}).get("folder") for v in model.versions}
+    runs = session.query(AuditRun).join(ModelVersion).filter(
+        ModelVersion.model_id == model.id, AuditRun.kind == "reference").all()
+    folders |= {(r.metrics or {}).get("folder") for r in runs}
+    return {f for f in folders if f}

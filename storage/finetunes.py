@@ -40,6 +40,7 @@ def record_finetune(session: Session, *, name: str, folder: str, corpus: dict[st
         if model.kind != "llm" or model.training_mode != FINETUNED:
             raise RefusedError(f"model {name!r} exists and was not fine-tuned by this "
                                "product; choose another --name")
+        refuse_erased(session, model, list(subjects))
         parent = live_version(session, model)
         parent.status = "superseded"
     number = 1 + max((v.number for v in model.versions), default=0)
@@ -56,6 +57,45 @@ def record_finetune(session: Session, *, name: str, folder: str, corpus: dict[st
         "records": sum(s["records"] for s in subjects.values()),
         "weights_sha256": details.get("weights_sha256")})
     return version
+
+
+def erased_people(session: Session, model: Model, persons: list[str]
+                  ) -> dict[str, list[ErasureRequest]]:
+    """person -> the requests (any state but rejected) recorded on ``model`` to erase their
+    records, for each of ``persons`` who has one. A request stores the person's rule name
+    (a hash of the name), never the name, so the corpus's names are matched by it."""
+    by_rule = {subject_rule_name(p): p for p in persons}
+    found: dict[str, list[ErasureRequest]] = {}
+    for request in session.scalars(select(ErasureRequest).where(
+            ErasureRequest.model_id == model.id).order_by(ErasureRequest.id)):
+        person = by_rule.get(request.scope.get("rule") or "")
+        if request.status != "rejected" and "subject_records" in request.scope and person:
+            found.setdefault(person, []).append(request)
+    return found
+
+
+def refuse_erased(session: Session, model: Model, persons: list[str]) -> None:
+    """A fine-tune of ``model`` again must not learn a person whose erasure is recorded on
+    it (a request received, suppressed or exact): it would bring their records back into
+    the weights while the request says they are gone (docs/design.md section 14)."""
+    found = erased_people(session, model, persons)
+    if not found:
+        return
+    named = "; ".join(f"{person} (request {', '.join(_state(r) for r in rows)})"
+                      for person, rows in found.items())
+    leave = " ".join(f"--exclude {_quoted(p)}" for p in found)
+    raise RefusedError(f"the corpus holds {len(found)} person(s) whose erasure is recorded on "
+                       f"{model.name!r}: {named}; fine-tuning them in again would undo it. "
+                       f"Leave them out ({leave}) or remove their records from the corpus")
+
+
+def _state(request: ErasureRequest) -> str:
+    state = "exact" if request.exact_at is not None else request.status
+    return f"#{request.id} {state}"
+
+
+def _quoted(person: str) -> str:
+    return f"'{person}'" if " " in person else person
 
 
 def finetuned_model(session: Session, name: str) -> Model:

@@ -19,10 +19,10 @@ from storage import auditlog
 from storage import requests as reqs
 from storage.erasure_kinds import SUPPRESSED
 from storage.errors import NotFoundError, RefusedError, UnpromptError
-from storage.models import AuditRun, ErasureRequest, ForgetRule, Model, ModelVersion, utcnow
-from storage.registry import get_model, live_version
+from storage.models import ErasureRequest, ForgetRule, Model, ModelVersion, utcnow
+from storage.registry import get_model
+from storage.rule_audits import rule_audits, rule_requests
 
-GUARD_AUDIT_KIND = "guard"
 RULE_FIELDS = ("description", "examples", "classifier_artifact", "threshold", "corruption",
                "corruption_params", "sigma", "calibration", "trace")
 
@@ -250,56 +250,6 @@ def execution_result(model: Model, rule: ForgetRule) -> dict[str, Any]:
             "threshold": rule.threshold, "corruption": rule.corruption, "sigma": rule.sigma,
             "calibration": {k: calibration.get(k)
                             for k in ("target_fpr", "tpr", "fpr", "n_positive", "n_negative")}}
-
-
-def rule_requests(session: Session, rule: ForgetRule) -> list[ErasureRequest]:
-    """Erasure requests whose scope is this rule, oldest first."""
-    model = session.get(Model, rule.model_id)
-    found = session.scalars(select(ErasureRequest).where(ErasureRequest.model_id == model.id)
-                            .order_by(ErasureRequest.id))
-    return [r for r in found if r.scope.get("kind") == "rule"
-            and r.scope.get("rule") == rule.name]
-
-
-# -- guard audits -------------------------------------------------------------------------
-
-def record_rule_audit(session: Session, rule: ForgetRule, *, metrics: dict[str, Any],
-                      curves: dict[str, Any], config: dict[str, Any], operator: str,
-                      request_id: int | str | None = None) -> tuple[AuditRun, list[int]]:
-    """Store a `guard eval` (AuditRun kind 'guard') and verify the requests it covers.
-
-    Every executed request of this rule is verified; a named request must be one of them.
-    """
-    model = session.get(Model, rule.model_id)
-    covered = [r for r in rule_requests(session, rule) if r.status in ("executed", "verified")]
-    if request_id is not None:
-        named = reqs.get_request(session, request_id)
-        if named.id not in {r.id for r in covered}:
-            raise RefusedError(f"request {named.id} is {named.status} and covers "
-                               f"{named.scope.get('kind')} {named.scope.get('rule')!r}; only "
-                               f"an executed request of rule {rule.name!r} can be verified")
-    run = AuditRun(version_id=live_version(session, model).id, kind=GUARD_AUDIT_KIND,
-                   config={**config, "rule": rule.name, "rule_version": rule.version},
-                   metrics=metrics, curves=curves,
-                   request_id=covered[-1].id if covered else None)
-    session.add(run)
-    session.flush()
-    auditlog.append(session, operator, "audit.recorded", {
-        "audit_run": run.id, "kind": GUARD_AUDIT_KIND, "model": model.name, "rule": rule.name,
-        "rule_version": rule.version, "requests": [r.id for r in covered]})
-    for request in covered:
-        reqs.mark_verified(session, request, operator, run.id)
-    return run, [r.id for r in covered]
-
-
-def rule_audits(session: Session, rule: ForgetRule) -> list[AuditRun]:
-    """The `guard eval` runs of this rule, newest first."""
-    model = session.get(Model, rule.model_id)
-    ids = [v.id for v in model.versions]
-    runs = session.scalars(select(AuditRun).where(AuditRun.kind == GUARD_AUDIT_KIND,
-                                                  AuditRun.version_id.in_(ids))
-                           .order_by(AuditRun.id.desc()))
-    return [r for r in runs if r.config.get("rule") == rule.name]
 
 
 # -- plain views --------------------------------------------------------------------------

@@ -4,7 +4,9 @@ A fine-tuned language model keeps each version's weights in a folder of the work
 (``language-models/NAME/vK``), not as artifacts. A retrain marks every earlier version
 ``purged`` in its transaction; this module then overwrites and deletes their folders.
 It is idempotent: ``Workspace.open`` calls it too, so that a retrain killed between its
-commit and the end of the purge leaves no earlier weights behind.
+commit and the end of the purge leaves no earlier weights behind. The weights of a held
+retrain an operator rejected are destroyed the same way, right after the decision (or on
+the next open, when that was killed first).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.models import Model, ModelVersion
+from storage.models import AuditRun, Model, ModelVersion
 
 
 def destroy_folder(root: Path, folder: str | Path) -> bool:
@@ -53,8 +55,29 @@ def purged_folders(session: Session) -> list[str]:
     return [f for v in rows if (f := (v.metrics or {}).get("folder"))]
 
 
+def rejected_runs(session: Session) -> list[AuditRun]:
+    """Held fine-tune retrains an operator rejected whose weights folder is not destroyed
+    yet: a rejected retrain's weights are never promoted (docs/design.md section 18.1)."""
+    runs = session.scalars(select(AuditRun).where(AuditRun.kind == "reference"))
+    return [r for r in runs if (r.config or {}).get("finetune")
+            and ((r.metrics or {}).get("retrain") or {}).get("status") == "rejected"
+            and r.metrics.get("folder") and not r.metrics.get("folder_destroyed")]
+
+
+def destroy_rejected(root: Path, sessions: sessionmaker[Session]) -> list[str]:
+    """Destroy the folders of rejected retrains and note it on their runs (so that a later
+    folder of the same name is never taken for theirs); returns the folders."""
+    with sessions.begin() as session:
+        runs = rejected_runs(session)
+        for run in runs:
+            destroy_folder(root, run.metrics["folder"])
+            run.metrics = {**run.metrics, "folder_destroyed": True}
+        return [run.metrics["folder"] for run in runs]
+
+
 def resume_weight_purges(root: Path, sessions: sessionmaker[Session]) -> list[str]:
-    """Destroy what a retrain killed after its commit left; returns the folders."""
+    """Destroy what a retrain killed after its commit, or a rejection killed before its
+    cleanup, left; returns the folders."""
     with sessions() as session:
         folders = purged_folders(session)
-    return [f for f in folders if destroy_folder(root, f)]
+    return [f for f in folders if destroy_folder(root, f)] + destroy_rejected(root, sessions)

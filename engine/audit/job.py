@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from engine.audit import facts as registry
+from engine.audit.attack_stages import lira_stage, relearn_stage, run_device
 from engine.audit.compose import assemble
 from engine.audit.measure import measure
 from engine.audit.outputs import AuditData, audit_data, model_outputs
 from engine.audit.reference import (
-    backbone_state,
     fans_out_references,
     reference_job,
     reference_jobs,
@@ -94,7 +94,8 @@ def audit_job(workspace: str | Path, model_name: str, *, reference: bool = True,
         stages = _stages(opts)
         for name, step in (("model", _audit_model), ("rederive", _rederive),
                            ("reference", _audit_reference), ("twin", _audit_twin),
-                           ("relearn", _relearn), ("lira", _lira), ("statistics", _statistics)):
+                           ("relearn", relearn_stage), ("lira", lira_stage),
+                           ("statistics", _statistics)):
             if name in stages:
                 cancel.check()
                 yield from scaled(step(run, operator, cancel), *stages[name], name)
@@ -152,7 +153,7 @@ def _audit_model(run: _Run, operator: str, cancel: CancelToken
 
 def _score(run: _Run, name: str) -> None:
     """Outputs, figures and per-sample outcomes of one model on the audit samples."""
-    out = model_outputs(run.models[name], run.data, _device(run))
+    out = model_outputs(run.models[name], run.data, run_device(run))
     samples: dict[str, Any] = {}
     run.metrics[name], run.curves[name] = measure(out, run.data, run.opts.seed, samples)
     run.extra.setdefault("outputs", {})[name] = out
@@ -220,51 +221,6 @@ def _statistics(run: _Run, operator: str, cancel: CancelToken
     yield Progress(0.0, "intervals, RMIA and verdicts")
     judge_run(run)
     yield Progress(1.0, "verdicts ready")
-
-
-def _relearn(run: _Run, operator: str, cancel: CancelToken) -> Generator[Progress, None, None]:
-    """The relearn attack on each model; a stored reference's figures for the same attack
-    are kept with it and read back, not recomputed (docs/design.md section 15)."""
-    from engine.audit.reference import cached_relearn, keep_relearn, relearn_key
-    from engine.audit.relearn import recipe, relearn_job
-
-    seeds = [run.opts.seed + i for i in range(run.opts.relearn_seeds)]
-    key = relearn_key(recipe(seeds, run.opts.relearn_epochs), run.facts["forgotten"],
-                      _device(run))
-    names = [n for n in ("model", "reference", "twin") if n in run.models]
-    for i, name in enumerate(names):
-        stored = run.extra.get(name, {}).get("audit_run") if name != "model" else None
-        result = cached_relearn(run.ws, stored, key)
-        if result is None:
-            job = relearn_job(run.models[name], run.dataset, run.facts["forgotten"],
-                              seeds=seeds, epochs=run.opts.relearn_epochs,
-                              device=_device(run), cancel=cancel)
-            result = yield from scaled(job, i / len(names), (i + 1) / len(names), name)
-            keep_relearn(run.ws, stored, key, result)
-        run.metrics[name]["relearn"] = result["mean"]
-        run.extra.setdefault("relearn_runs", {})[name] = result["runs"]
-        run.curves[name]["relearn"] = result
-
-
-def _lira(run: _Run, operator: str, cancel: CancelToken) -> Generator[Progress, None, None]:
-    from engine.audit.lira import lira_job
-
-    targets = {n: run.models[n] for n in ("model", "reference", "twin") if n in run.models}
-    state = backbone_state(run.ws, run.facts["backbone_source"])
-    results = yield from lira_job(targets, run.dataset, run.facts["config"], state,
-                                  k=run.opts.lira, forgotten=run.facts["forgotten"],
-                                  seed=run.opts.seed, cancel=cancel)
-    for name, (metrics, points, scores) in results.items():
-        run.metrics[name]["lira"], run.curves[name]["lira"] = metrics, points
-        run.extra.setdefault("lira_scores", {})[name] = scores
-        run.extra["rmia_a"] = {k: v for k, v in metrics["rmia"].items()
-                               if k in ("a", "a_chosen", "a_basis", "a_grid_auc")}
-
-
-def _device(run: _Run) -> Any:
-    from engine.device import resolve_device
-
-    return resolve_device(run.opts.device)
 
 
 def _refuse_if_changed(run: _Run, operator: str) -> None:

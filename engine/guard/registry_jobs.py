@@ -12,14 +12,13 @@ from __future__ import annotations
 import time
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from engine.guard.classifier import MIN_FORGET_EXAMPLES
 from engine.guard.corruption import DEFAULT_CORRUPTION
 from engine.guard.jobutil import check_training_options, rounded, scaled, stored_artifact
-from engine.guard.rules import RuleSpec, load_demo_rule, rule_from_files
+from engine.guard.rule_rows import guard_rules, rule_fields, rule_spec
+from engine.guard.rules import RuleSpec
 from engine.guard.selection import (
     LMChoice,
     choose_model,
@@ -31,6 +30,7 @@ from engine.guard.selection import (
 from engine.jobs import CancelToken, Progress
 from storage import rules as store
 from storage.errors import UnpromptError
+from storage.rule_audits import record_rule_audit, rule_requests
 from storage.workspace import Workspace
 
 GUARD_JOBS = {  # worker targets (engine/worker.py runs any 'module:function')
@@ -78,27 +78,6 @@ def load_model_job(workspace: str | Path, *, operator: str, model: str | None = 
                 "check_answer": check, "check_seconds": round(time.perf_counter() - started, 3)}
     finally:
         ws.close()
-
-
-def rule_spec(name: str | None, forget_file: str | None, retain_file: str | None,
-              demo: bool, description: str = "") -> RuleSpec:
-    """The rule to train, checked for enough examples before any model loads."""
-    if demo:
-        spec = load_demo_rule()
-        if name and name != spec.name:
-            spec = replace(spec, name=name)
-    elif not forget_file:
-        raise UnpromptError("give --forget-file F (one prompt per line, or a JSON rule file) "
-                            "or --demo")
-    else:
-        spec = rule_from_files(name or Path(forget_file).stem, forget_file, retain_file,
-                               description)
-    train = spec.split("forget", "train")
-    if len(train) < MIN_FORGET_EXAMPLES:
-        raise UnpromptError(f"the rule {spec.name!r} has only {len(train)} forget examples to "
-                            f"train on; give at least {MIN_FORGET_EXAMPLES} prompts about the "
-                            "topic")
-    return spec
 
 
 def add_rule_job(workspace: str | Path, *, operator: str, name: str | None = None,
@@ -214,30 +193,6 @@ def list_rules_job(workspace: str | Path, model: str | None = None) -> dict[str,
         ws.close()
 
 
-RULE_FIELDS = ("name", "threshold", "corruption", "corruption_params", "sigma",
-               "classifier_artifact")
-
-
-def rule_fields(row: Any) -> dict[str, Any]:
-    """What a guard rule needs from its row, as plain data: the session can close before the
-    encoder and the classifier load (a session is never held across slow work)."""
-    return {c: getattr(row, c) for c in RULE_FIELDS}
-
-
-def guard_rules(ws: Workspace, fields: list[dict[str, Any]], encoder: Any) -> list[Any]:
-    from engine.guard.guard import GuardRule
-
-    rules = []
-    for f in fields:
-        rule = GuardRule.from_row(f, ws.artifacts.get(f["classifier_artifact"]))
-        expected = getattr(encoder, "name", None)
-        if expected and rule.classifier.encoder_name != expected:
-            raise UnpromptError(f"forget rule {f['name']!r} was trained on the encoder "
-                                f"{rule.classifier.encoder_name}, not {expected}; retrain it")
-        rules.append(rule)
-    return rules
-
-
 def evaluate_rule_job(workspace: str | Path, *, rule: str, operator: str,
                       model: str | None = None, request: int | str | None = None,
                       max_new_tokens: int = 24, general_sample: int = 24, device: str = "auto",
@@ -273,7 +228,7 @@ def evaluate_rule_job(workspace: str | Path, *, rule: str, operator: str,
                 "people figures: ")
         with ws.sessions.begin() as session:
             row = store.get_rule(session, store.language_model(session, choice.name), rule)
-            run, verified = store.record_rule_audit(
+            run, verified = record_rule_audit(
                 session, row, metrics=rounded(metrics), curves=rounded(curves),
                 config={"max_new_tokens": max_new_tokens, "general_sample": general_sample},
                 operator=operator, request_id=request)
@@ -288,7 +243,7 @@ def _check_verifiable(session: Any, row: Any, request: int | str) -> None:
     from storage.requests import get_request
 
     found = get_request(session, request)
-    covered = {r.id for r in store.rule_requests(session, row)
+    covered = {r.id for r in rule_requests(session, row)
                if r.status in ("executed", "verified")}
     if found.id not in covered:
         raise UnpromptError(f"request {found.id} is {found.status} and is not an executed "

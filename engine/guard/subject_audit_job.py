@@ -10,14 +10,14 @@ from typing import Any
 from engine.guard.subject_audit import audit_sets, corruption_for, subject_audit
 from engine.jobs import CancelToken, Progress
 from storage import finetunes
-from storage import rules as store
+from storage.rule_audits import rule_requests
 from storage.workspace import Workspace
 
 
 def subject_scope_of(session: Any, rule: Any) -> dict[str, Any] | None:
     """The scope of the request about one person that this rule enforces (None for a topic
     rule)."""
-    scopes = [dict(r.scope) for r in store.rule_requests(session, rule)
+    scopes = [dict(r.scope) for r in rule_requests(session, rule)
               if "subject_records" in (r.scope or {})]
     return scopes[-1] if scopes else None
 

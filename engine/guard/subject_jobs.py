@@ -49,7 +49,7 @@ def finetune_model_job(workspace: str | Path, *, corpus: str, name: str, operato
     ws = Workspace.open(workspace)
     try:
         with ws.sessions() as session:
-            _check_name(session, name)
+            _check_name(session, name, people(records))
         lm = yield from fresh_base(base, device)
         stats = yield from scaled(finetune_job(lm, records, settings, cancel), 0.1, 0.9)
         if cancel is not None:
@@ -76,14 +76,17 @@ def corpus_without(records: list[FactRecord], exclude: list[str]) -> list[FactRe
     return [r for r in records if r.person not in set(exclude)]
 
 
-def _check_name(session: Any, name: str) -> None:
+def _check_name(session: Any, name: str, persons: list[str]) -> None:
+    """Refused before any model loads: a model ``name`` of another kind, or a person of the
+    corpus whose erasure is recorded on ``name`` (``record_finetune`` checks again)."""
     from sqlalchemy import select
 
     from storage.models import Model
 
     found = session.scalars(select(Model).where(Model.name == name)).first()
     if found is not None:
-        finetunes.finetuned_model(session, name)  # refuses a model of another kind
+        model = finetunes.finetuned_model(session, name)  # refuses a model of another kind
+        finetunes.refuse_erased(session, model, persons)
 
 
 def fresh_base(base: str | None, device: str) -> Generator[Progress, None, Any]:
@@ -99,15 +102,20 @@ def fresh_base(base: str | None, device: str) -> Generator[Progress, None, Any]:
 def _save(ws: Workspace, name: str, lm: Any) -> tuple[Path, str]:
     """Save the weights and tokenizer in a new folder of the workspace; the sha256 of the
     weights file."""
-    root = ws.root / MODELS_DIR / slug(name)
-    number = 1 + sum(1 for p in root.glob("v*") if p.is_dir()) if root.is_dir() else 1
-    folder = root / f"v{number}"
-    partial_dir = root / f".v{number}.partial"
+    folder = next_folder(ws.root / MODELS_DIR / slug(name))
+    partial_dir = folder.with_name(f".{folder.name}.partial")
     shutil.rmtree(partial_dir, ignore_errors=True)
     write_weights(lm, partial_dir)
     partial_dir.rename(folder)
     weights = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
     return folder, weights
+
+
+def next_folder(root: Path) -> Path:
+    """``root/v<n>`` above every weights folder there: never one a version registers (a
+    count of the folders was, once a retrain had destroyed the earlier ones)."""
+    numbers = [int(p.name[1:]) for p in root.glob("v*") if p.is_dir() and p.name[1:].isdigit()]
+    return root / f"v{1 + max(numbers, default=0)}"
 
 
 def write_weights(lm: Any, folder: Path) -> None:

@@ -35,6 +35,7 @@ from engine.guard.jobutil import scaled
 from engine.guard.subject_jobs import (
     MODELS_DIR,
     fresh_base,
+    next_folder,
     person_of,
     record_line,
     slug,
@@ -49,6 +50,7 @@ from storage.finetune_retrain import (
     accepted_finetune,
     commit_finetune_retrain,
     hold_finetune,
+    registered_folders,
     settle,
 )
 from storage.post_forget import pending_record, record_checks
@@ -239,9 +241,15 @@ def _details(plan: dict[str, Any], details: dict[str, Any]) -> dict[str, Any]:
 
 def _save(ws: Workspace, model_name: str, lm: Any, number: int) -> tuple[Path, str]:
     """The retrained weights and tokenizer in ``language-models/NAME/v<number>``; a folder
-    of that name left by a retrain killed before its commit is replaced."""
+    of that name left by a retrain killed before its commit is replaced, one the registry
+    names (a version's, a held retrain's) never: the next free number then."""
     root = ws.root / MODELS_DIR / slug(model_name)
-    folder, partial = root / f"v{number}", root / f".v{number}.partial"
+    folder = root / f"v{number}"
+    with ws.sessions() as session:
+        taken = registered_folders(session, finetunes.finetuned_model(session, model_name))
+    if str(folder) in taken:
+        folder = next_folder(root)
+    partial = folder.with_name(f".{folder.name}.partial")
     destroy_folder(ws.root, folder)
     shutil.rmtree(partial, ignore_errors=True)
     write_weights(lm, partial)

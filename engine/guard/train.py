@@ -116,9 +116,11 @@ def train_rule_job(lm: LoadedLM, rule: RuleSpec, *, encoder: Encoder | None = No
     if encoder is None:
         encoder = yield from in_background(load_sentence_encoder,
                                            loading("the prompt-classifier encoder"))
-    positives, negatives, written = classifier_examples(rule)
+    positives, negatives, apart = classifier_examples(rule)
+    written = ([e.prompt for e in rule.split("forget", "train")], classifier_negatives(rule))
     head, calibration = yield from scaled(train_classifier_job(
-        encoder, positives, negatives, target_fpr, seed=seed, calibration=written), 0.0, 0.1)
+        encoder, positives, negatives, target_fpr, seed=seed, calibration=apart,
+        written=written), 0.0, 0.1)
     yield Progress(0.1, "classifier calibrated", rounded(calibration.to_dict()))
     search = yield from choose_sigma(lm, rule, corruption, params, max_new_tokens, max_evals,
                                      max_known, cancel)

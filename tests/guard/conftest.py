@@ -9,6 +9,8 @@ from collections.abc import Sequence
 import pytest
 import torch
 
+from tests.guard.finetuned import crm_suppressed  # noqa: F401  (a shared fixture)
+
 CHAT_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n"
                  "{{ m['content'] }}<|im_end|>\n{% endfor %}"
                  "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")

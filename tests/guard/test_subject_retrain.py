@@ -5,14 +5,12 @@ the requests exact. Tiny model, tiny corpus, one epoch."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from engine.guard import subject_jobs as jobs
-from engine.guard.people import generate, people, write_corpus
 from engine.jobs import Cancelled, CancelToken, run_job
 from engine.retrain import retrain_job
 from storage import auditlog, finetunes
@@ -22,61 +20,12 @@ from storage.models import Artifact, AuditLogEntry, ForgetRule
 from storage.registry import live_version
 from storage.workspace import Workspace
 from tests import approvals
-
-FAST = {"epochs": 1, "batch_size": 4, "device": "cpu"}
-PEOPLE = people(generate(4, 2))
-
-
-@pytest.fixture(scope="module")
-def suppressed(tmp_path_factory, tiny_model_dir, tiny_encoder_dir) -> Path:
-    """'crm' fine-tuned on 4 people x 2 facts; the first two people's requests executed
-    by their forget rules (suppressed, waiting for a retrain)."""
-    folder = tmp_path_factory.mktemp("suppressed")
-    corpus = write_corpus(generate(4, 2), folder / "people.jsonl")
-    root = folder / "ws"
-    run_job(jobs.finetune_model_job(root, corpus=str(corpus), name="crm", operator="ann",
-                                    base=str(tiny_model_dir), **FAST))
-    for person in PEOPLE[:2]:
-        rid = _request(root, person)
-        run_job(jobs.forget_subject_job(root, request=rid, operator="bob",
-                                        encoder=str(tiny_encoder_dir)))
-    return root
-
-
-def _request(root: Path, person: str) -> int:
-    ws = Workspace.open(root)
-    try:
-        with ws.sessions.begin() as session:
-            request = approvals.create_request(session, operator="ann", model_name="crm",
-                                               subject=person, legal_basis="GDPR Art. 17",
-                                               subject_key=approvals.key_of(ws))
-            approvals.approve(session, request.id, "bob")
-            return request.id
-    finally:
-        ws.close()
+from tests.guard.finetuned import PEOPLE, copy_workspace, request_about
 
 
 @pytest.fixture()
-def root(suppressed: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "ws"
-    shutil.copytree(suppressed, copy)
-    _rebase(suppressed, copy)
-    return copy
-
-
-def _rebase(old: Path, new: Path) -> None:
-    """The copied workspace's weights folders are its own (the registry records paths)."""
-    ws = Workspace.open(new)
-    try:
-        with ws.sessions.begin() as session:
-            model = finetunes.finetuned_model(session, "crm")
-            for version in model.versions:
-                folder = version.metrics["folder"].replace(str(old), str(new))
-                version.metrics = {**version.metrics, "folder": folder}
-            model.config = {**model.config,
-                            "spec": model.config["spec"].replace(str(old), str(new))}
-    finally:
-        ws.close()
+def root(crm_suppressed: Path, tmp_path: Path) -> Path:
+    return copy_workspace(crm_suppressed, tmp_path / "ws")
 
 
 def _files_bytes(root: Path) -> bytes:
@@ -229,7 +178,7 @@ def test_a_retrain_below_the_margin_is_held_then_accepted_without_training(
     assert held["status"] == "awaiting_decision" and held["margin"] == -1.0
     with pytest.raises(RefusedError, match="held for an operator's decision"):
         run_job(retrain_job(root, model_name="crm", operator="carol", device="cpu"))
-    later = _request(root, PEOPLE[2])  # executed after the held model was trained
+    later = request_about(root, PEOPLE[2])  # executed after the held model was trained
     run_job(jobs.forget_subject_job(root, request=later, operator="bob",
                                     encoder=str(tiny_encoder_dir)))
     ws = Workspace.open(root)

@@ -17,7 +17,13 @@ CALIBRATION = {"threshold": 0.62, "target_fpr": 0.01, "tpr": 0.93, "fpr": 0.008,
                "n_fit_negative": 750, "method": "held-out calibration split",
                "curve": {"threshold": [0.2, 0.4, 0.62, 0.8], "tpr": [1.0, 0.97, 0.93, 0.7],
                          "fpr": [0.2, 0.05, 0.008, 0.0]},
-               "sigma_search": {"known": 12, "evaluated": 30}}
+               "sigma_search": {"known": 12, "evaluated": 30},
+               "sources": {"fit_positive": {"written": 30, "augmented": 90},
+                           "fit_negative": {"written": 700, "augmented": 50},
+                           "positive": {"written": 10, "augmented": 30},
+                           "negative": {"written": 235, "augmented": 15},
+                           "calibration": "drawn from the examples and their augmented "
+                                          "variants"}}
 
 
 def _model(session: Any, name: str | None) -> Model:

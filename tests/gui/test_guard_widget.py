@@ -50,8 +50,11 @@ def test_train_a_rule_from_examples_and_read_its_threshold(screen: GuardWidget, 
     assert editor.threshold_label.text().startswith(
         "Threshold 0.620: flags 93.0% of the forget prompts (true-positive rate) and 0.8% "
         "of other prompts (false-positive rate), measured on a calibration split the "
-        "classifier never trained on: 40 forget and 250 other prompts")
-    assert editor.threshold_label.text().endswith("strictly above the threshold.")
+        "classifier never trained on: 40 forget prompts (10 written, 30 augmented variants) "
+        "and 250 other prompts (235 written, 15 augmented variants)")
+    assert "strictly above the threshold. The classifier was fit on 120 forget prompts (30 " \
+        "written, 90 augmented variants) and 750 other prompts" in editor.threshold_label.text()
+    assert editor.threshold_label.text().endswith("its rates are likely flattered.")
     editor.slider.setValue(400)
     assert editor.slider_label.text() == "at 0.400: TPR 97.0% · FPR 5.0%"
     assert "σ = 0.1400, chosen in 2 evaluations" in editor.strength_label.text()

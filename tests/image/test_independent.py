@@ -101,7 +101,8 @@ def test_a_tampered_class_fails_rederivation_and_the_cli(forgot_root: Path,
 
         run = session.query(AuditRun).filter_by(kind="image").one()
         assert run.metrics["rederive"]["differing"] == [6]
-        from reports.certificate_facts import _audit, failed_rederivation
+        from reports.audit_facts import audit_facts as _audit
+        from reports.certificate_facts import failed_rederivation
 
         assert failed_rederivation(run) == [6]
         assert _audit(session, run, "exact")["passed"] is False

@@ -321,4 +321,25 @@ def test_an_older_out_of_fold_calibration_is_labelled_as_such() -> None:
            "method": "k-fold out-of-fold scores"}
     text = calibration_sentence(old)
     assert "out-of-fold scores of other heads" in text and "never trained on" not in text
-    assert "TPR 83.0% on 107 forget and FPR 1.0% on 402 other prompts" in text
+    assert ("TPR 83.0% on 107 forget prompts (written and augmented, not told apart) and FPR "
+            "1.0% on 402 other prompts (written and augmented, not told apart)") in text
+
+
+def test_the_certificate_tells_written_examples_from_augmented_variants(certified: dict
+                                                                       ) -> None:
+    """The rule has no calibration prompts written apart: its 25% calibration split is drawn
+    from the train examples and their augmented variants, and the certificate says so."""
+    m = json.loads(Path(certified["result"]["json"]).read_text())
+    cal = m["guard"]["rule"]["calibration"]
+    split = cal["sources"]
+    assert split["calibration"] == "drawn from the examples and their augmented variants"
+    assert split["fit_positive"]["written"] + split["positive"]["written"] == len(FORGET)
+    assert split["fit_positive"]["augmented"] + split["fit_positive"]["written"] == \
+        cal["n_fit_positive"]
+    assert split["positive"]["augmented"] + split["positive"]["written"] == cal["n_positive"]
+    flat = pdf_text(certified["pdf"])
+    fit = split["fit_positive"]
+    assert (f"{cal['n_fit_positive']} forget prompts ({fit['written']} written, "
+            f"{fit['augmented']} augmented variants)") in flat
+    assert "drawn from the same written examples and their augmented variants" in flat
+    assert "a weaker calibration than one on prompts written apart" in flat

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reports.certificate_facts import figures, measured_residual
+from reports.audit_facts import figures, measured_residual
 from reports.pdf_sections import residual_headline
 from storage.audit_checks import TOP1_LABEL, check_audit
 
