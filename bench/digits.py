@@ -51,7 +51,8 @@ def main() -> None:
     report = {"runs": runs, "median_test_accuracy": acc, "median_wall_seconds": wall,
               "targets": {"test_accuracy": TARGET_ACCURACY, "seconds": TARGET_SECONDS},
               "met": acc >= TARGET_ACCURACY and wall <= TARGET_SECONDS,
-              "machine": {"cpus": os.cpu_count(), "torch_threads": args.threads}}
+              "machine": {"cpus": os.cpu_count(), "torch_threads": args.threads,
+                          "load_average_1_5_15": [round(v, 2) for v in os.getloadavg()]}}
     print(f"{'seed':>4} {'test acc':>9} {'wall s':>7}")
     for r in runs:
         print(f"{r['seed']:>4} {r['test_accuracy']:>9.4f} {r['wall_seconds']:>7.1f}")

@@ -67,6 +67,9 @@ def _training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--img-size", type=_positive_int, metavar="S")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    parser.add_argument("--stream", action="store_true", default=None,
+                        help="decode the images once into an on-disk cache and stream "
+                             "them (datasets larger than memory)")
 
 
 def _positive_int(text: str) -> int:
@@ -84,7 +87,8 @@ def cmd_pretrain(ctx: Context) -> int:
     from engine.image_jobs import pretrain_backbone_job
 
     a = ctx.args
-    opts = _options(a, "dataset", "data_dir", "classes", "epochs", "img_size", "seed", "device")
+    opts = _options(a, "dataset", "data_dir", "classes", "epochs", "img_size", "seed", "device",
+                    "stream")
     job = pretrain_backbone_job(ctx.workspace.root, name=a.name, operator=ctx.operator, **opts)
     result = run_with_progress(ctx, job)
     emit(ctx, result, lambda r: f"Backbone {r['name']} registered: test accuracy "
@@ -97,7 +101,7 @@ def cmd_train(ctx: Context) -> int:
 
     a = ctx.args
     opts = _options(a, "dataset", "data_dir", "classes", "backbone", "pretrained", "mode",
-                    "epochs", "img_size", "seed", "device")
+                    "epochs", "img_size", "seed", "device", "stream")
     job = train_model_job(ctx.workspace.root, name=a.name, operator=ctx.operator,
                           backbone_from=a.backbone_from, **opts)
     result = run_with_progress(ctx, job)

@@ -177,20 +177,62 @@ def _decode(value):
 # ---------------------------------------------------------------- image folders
 
 def read_image_folder(folder: Path, img_size: int | None) -> RawData:
-    """One sub-folder per class (sorted names are the label indices)."""
+    """One sub-folder per class (sorted names are the label indices). The images are
+    decoded only when rows of them are read (``ImageFiles``), once, at ``img_size``."""
     class_dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not class_dirs:
         raise UnpromptError(f"{folder} has no class sub-folders (one folder per class).")
-    images, labels = [], []
+    paths, labels = [], []
     for label, class_dir in enumerate(class_dirs):
-        paths = sorted(p for p in class_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not paths:
+        own = sorted(p for p in class_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not own:
             raise UnpromptError(f"The class folder {class_dir} has no images.")
-        images += [_read_image(p, img_size) for p in paths]
-        labels += [label] * len(paths)
-    stacked = _stack_images(images, folder, img_size)
-    return RawData(stacked, np.asarray(labels, dtype=np.int64), None,
-                   [p.name for p in class_dirs], 255.0, folder)
+        paths += own
+        labels += [label] * len(own)
+    return RawData(ImageFiles(paths, folder, img_size), np.asarray(labels, dtype=np.int64),
+                   None, [p.name for p in class_dirs], 255.0, folder)
+
+
+_GREY_MODES = ("1", "L", "I", "I;16", "F")
+
+
+class ImageFiles:
+    """Image files read as one uint8 array ``(N, H, W[, 3])`` whose rows decode on demand;
+    sizes and colour come from the files' headers, so listing decodes nothing."""
+
+    dtype = np.uint8
+
+    def __init__(self, paths: list[Path], folder: Path, img_size: int | None) -> None:
+        self.paths, self.img_size = paths, img_size
+        headers = [_header(p) for p in paths]
+        sizes = {size for size, _ in headers}
+        if len(sizes) > 1 and img_size is None:
+            shown = ", ".join(f"{w}x{h}" for w, h in sorted(sizes)[:4])
+            raise UnpromptError(f"The images in {folder} have mixed sizes ({shown}); "
+                                "give an image size to resize them all.")
+        self.rgb = any(mode not in _GREY_MODES for _, mode in headers)
+        width, height = (img_size, img_size) if img_size else sizes.pop()
+        self.shape = (len(paths), height, width, *((3,) if self.rgb else ()))
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, rows: np.ndarray) -> np.ndarray:
+        out = np.empty((len(rows), *self.shape[1:]), dtype=np.uint8)
+        for i, row in enumerate(np.asarray(rows)):
+            img, _ = _read_image(self.paths[int(row)], self.img_size)
+            out[i] = np.asarray(img.convert("RGB") if self.rgb else img, dtype=np.uint8)
+        return out
+
+
+def _header(path: Path) -> tuple[tuple[int, int], str]:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            return img.size, img.mode
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
+        raise UnpromptError(f"{path} is not a readable image ({exc}).") from None
 
 
 def read_images(folder: Path, img_size: int | None) -> np.ndarray:

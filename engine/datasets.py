@@ -1,8 +1,9 @@
 """Image datasets with a fixed, recorded train / test split (docs/design.md section 4).
 
-``load_dataset`` returns normalised float tensors ``(N, C, H, W)`` in [-1, 1] and labels
-that are the dataset's own label indices, so a class keeps one stable id everywhere
-(the model keys its prompts by it). Readers for the file formats live in
+``load_dataset`` returns the images as ``engine.images.Images`` (uint8 ``(N, C, H, W)``,
+in memory or streamed from an on-disk cache, read as floats in [-1, 1] one batch at a
+time) and labels that are the dataset's own label indices, so a class keeps one stable id
+everywhere (the model keys its prompts by it). Readers for the file formats live in
 ``engine.dataset_files``; every bad input raises ``UnpromptError`` with one sentence.
 """
 
@@ -18,6 +19,8 @@ from typing import Any
 import numpy as np
 
 from engine import dataset_files as files
+from engine.dataset_store import Storage, check_memory, decoded_images, source_identity
+from engine.images import Images, as_images
 from storage.errors import NotFoundError, UnpromptError
 
 DATASETS = ("digits", "fashion-mnist", "mnist", "cifar10", "cifar100", "imagefolder")
@@ -36,12 +39,15 @@ class ImageDataset:
     name: str
     class_ids: list[int]
     class_names: dict[int, str]
-    train_x: Any  # torch.Tensor (N, C, H, W) float32, normalised to [-1, 1]
+    train_x: Images  # (N, C, H, W) uint8 or floats; a float tensor given is wrapped
     train_y: Any  # torch.Tensor (N,) int64, the dataset's own label indices
-    test_x: Any
+    test_x: Images
     test_y: Any
     params: dict[str, Any] = field(default_factory=dict)
     split: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.train_x, self.test_x = as_images(self.train_x), as_images(self.test_x)
 
     @property
     def channels(self) -> int:
@@ -60,15 +66,18 @@ class ImageDataset:
 def load_dataset(name: str, data_dir: str | Path | None = None,
                  classes: Sequence[int | str] | None = None, img_size: int | None = None,
                  seed: int = 0, max_per_class: int | None = None,
-                 class_seeded: bool | None = False,
-                 memory_limit: int | None = None) -> ImageDataset:
+                 class_seeded: bool | None = False, memory_limit: int | None = None,
+                 stream: bool | None = False, cache_dir: str | Path | None = None,
+                 workers: int | None = None) -> ImageDataset:
     """Load dataset ``name``, keep ``classes`` (indices or names), resize to ``img_size``.
 
     ``class_seeded``: every class's split and cap draw from its own seed (``class_seed``),
     so a class gets the same images whichever other classes are loaded with it (the
     independent mode, docs/design.md section 17); off, one generator runs over all classes.
-    Refused before any tensor is made when they would not fit in ``memory_limit`` bytes
-    (default: most of the memory available now)."""
+    ``stream``: decode once into the on-disk cache (``cache_dir``) and read it through
+    ``workers`` DataLoader processes; else held in memory, refused before any tensor is
+    made when the uint8 images would not fit in ``memory_limit`` bytes (default: most of
+    the memory available now)."""
     raw = _read_raw(name, data_dir, img_size)
     ids = resolve_classes(classes, raw.names)
     if raw.test is None:
@@ -84,8 +93,9 @@ def load_dataset(name: str, data_dir: str | Path | None = None,
     if max_per_class is not None:
         train_idx = _cap_per_class(train_idx, raw.train_labels, max_per_class, seed,
                                    bool(class_seeded))
-    check_memory(name, raw.train_images, len(train_idx) + len(test_idx), img_size,
-                 memory_limit)
+    if not stream:
+        check_memory(name, raw.train_images, len(train_idx) + len(test_idx), img_size,
+                     memory_limit)
     split.update(train_count=len(train_idx), test_count=len(test_idx),
                  digest=_split_digest(train_idx, test_idx))
     params = {"dataset": name, "data_dir": str(raw.folder) if raw.folder else None,
@@ -93,17 +103,24 @@ def load_dataset(name: str, data_dir: str | Path | None = None,
               "max_per_class": max_per_class, "normalise": "x / max * 2 - 1"}
     if class_seeded:  # only then: older references keep their exact params
         params["class_seeded"] = True
+    if stream:  # likewise; a reload streams again
+        params["stream"] = True
+    storage = Storage(bool(stream), cache_dir, workers)
+    identity = source_identity(name, raw.folder) if stream else {}
     return ImageDataset(
         name=name, class_ids=ids, class_names={i: raw.names[i] for i in ids},
-        train_x=to_tensor(raw.train_images[train_idx], raw.max_value, img_size),
+        train_x=decoded_images(raw.train_images, train_idx, raw.max_value, img_size,
+                               storage, {**identity, "part": "train"}),
         train_y=_labels(raw.train_labels[train_idx]),
-        test_x=to_tensor(test_images[test_idx], raw.max_value, img_size),
+        test_x=decoded_images(test_images, test_idx, raw.max_value, img_size, storage,
+                              {**identity, "part": "test" if raw.test else "train"}),
         test_y=_labels(test_labels[test_idx]), params=params, split=split)
 
 
 def load_reference(reference: dict[str, Any]) -> ImageDataset:
     """Reload the dataset a model was trained on and check the split is the same."""
-    keys = ("data_dir", "classes", "img_size", "seed", "max_per_class", "class_seeded")
+    keys = ("data_dir", "classes", "img_size", "seed", "max_per_class", "class_seeded",
+            "stream")
     data = load_dataset(reference["dataset"], **{k: reference.get(k) for k in keys})
     expected = reference.get("split", {}).get("digest")
     if expected and expected != data.split["digest"]:
@@ -111,43 +128,6 @@ def load_reference(reference: dict[str, Any]) -> ImageDataset:
             f"The {reference['dataset']} data at {reference.get('data_dir')} has changed since "
             "the model was trained, so its recorded train / test split no longer matches.")
     return data
-
-
-# Share of the memory available at load time the float tensors may take.
-MEMORY_SHARE = 0.7
-
-
-def check_memory(name: str, images: np.ndarray, count: int, img_size: int | None,
-                 limit: int | None = None) -> None:
-    """Refuse a dataset whose float32 tensors would not fit (docs/design.md section 16)."""
-    side = img_size or int(images.shape[1])
-    channels = int(images.shape[3]) if images.ndim == 4 else 1
-    need = count * channels * side * side * 4
-    if limit is None:
-        available = available_memory()
-        limit = None if available is None else int(available * MEMORY_SHARE)
-    if limit is not None and need > limit:
-        raise UnpromptError(
-            f"The {name} images at {side}x{side} need about {need / 2**30:.1f} GiB in memory "
-            f"but only {limit / 2**30:.1f} GiB can be spared; choose a smaller image size "
-            "or fewer images per class (--img-size, --max-per-class).")
-
-
-def available_memory() -> int | None:
-    """Bytes of memory available now (None where the platform does not say)."""
-    try:
-        import psutil
-
-        return int(psutil.virtual_memory().available)
-    except ImportError:
-        pass
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
 
 
 def resolve_classes(classes: Sequence[int | str] | None, names: Sequence[str]) -> list[int]:

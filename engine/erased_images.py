@@ -55,10 +55,10 @@ def refuse_erased_images(ws: Workspace, model_name: str, images: Any, data: Any)
     up to 8-bit re-encoding) are not learned, under any class name."""
     import torch
 
-    new = images.reshape(len(images), -1).float()
+    new = images.float().reshape(len(images), -1)  # engine.images.Images or a tensor
     for label, described in forgotten_classes(ws, model_name).items():
-        theirs = torch.cat([x[y == label] for x, y in ((data.train_x, data.train_y),
-                                                       (data.test_x, data.test_y))])
+        theirs = torch.cat([x[y == label].float() for x, y in ((data.train_x, data.train_y),
+                                                               (data.test_x, data.test_y))])
         if len(theirs) == 0:
             continue
         flat = theirs.reshape(len(theirs), -1).float()

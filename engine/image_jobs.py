@@ -278,11 +278,9 @@ def learn_job(workspace: str | Path, *, model_name: str, class_name: str, data_d
 
 def _class_images(folder: Path, data: Any) -> Any:
     """The new class's images, shaped and scaled like the model's training data."""
-    from engine.dataset_files import read_images
-    from engine.datasets import match_channels, to_tensor
+    from engine.dataset_store import folder_images
 
-    raw = read_images(folder, data.img_size)
-    return match_channels(to_tensor(raw, 255.0, data.img_size), data.channels)
+    return folder_images(folder, data.img_size, data.channels)
 
 
 def _class_shas(ws: Workspace, model_name: str) -> tuple[str, dict[str, str]]:

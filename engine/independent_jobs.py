@@ -31,7 +31,8 @@ from storage.errors import RefusedError, UnpromptError
 def load_classes(cfg: Any) -> ImageDataset:
     """The recipe's data, each class's images chosen with its own seed."""
     return load_dataset(cfg.dataset, cfg.data_dir, cfg.classes, cfg.img_size, cfg.seed,
-                        cfg.max_per_class, class_seeded=True)
+                        cfg.max_per_class, class_seeded=True, stream=cfg.stream,
+                        workers=cfg.workers)
 
 
 def train_independent(cfg: Any, cancel: CancelToken | None = None,

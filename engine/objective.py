@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.device import autocast, to_device, to_host
+from engine.images import as_images
 from engine.jobs import CancelToken, Progress
 
 StepFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -132,15 +133,17 @@ def warmup_cosine(optimizer: torch.optim.Optimizer, total: int, warmup: int):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def fit(step: StepFn, params: list[tuple[str, torch.nn.Parameter]], x: torch.Tensor,
+def fit(step: StepFn, params: list[tuple[str, torch.nn.Parameter]], x: Any,
         y: torch.Tensor, opts: dict[str, Any], gen: torch.Generator,
         cancel: CancelToken | None, label: str) -> Generator[Progress, None, list[dict]]:
     """Epochs of shuffled mini-batches; yields Progress, returns the per-epoch history.
 
-    ``x`` may stay on the host: each batch moves to the parameters' device (``y`` is
+    ``x`` (``Images`` or a float tensor) stays where it is stored: an epoch's order is
+    drawn first and its batches reach the parameters' device as floats (``y`` is
     indexed where it lives). Loss sums stay on the device; the host reads them only
     when it reports progress, so no step waits for the device."""
     cancel = cancel or CancelToken()
+    source = as_images(x)
     device = params[0][1].device if params else torch.device("cpu")
     epochs, batch = int(opts["epochs"]), int(opts["batch_size"])
     per_epoch = max(1, math.ceil(len(x) / batch))
@@ -150,9 +153,10 @@ def fit(step: StepFn, params: list[tuple[str, torch.nn.Parameter]], x: torch.Ten
     start, last, history, done = time.monotonic(), 0.0, [], 0
     for epoch in range(1, epochs + 1):
         sums = torch.zeros(3, device=device)
-        for idx in torch.randperm(len(x), generator=gen).split(batch):
+        order = torch.randperm(len(x), generator=gen).split(batch)
+        for idx, xb in zip(order, source.batches(order, device), strict=True):
             cancel.check()
-            xb = random_shift(to_device(x[idx], device).float(), opts.get("augment", 0), gen)
+            xb = random_shift(xb, opts.get("augment", 0), gen)
             with autocast(device):
                 loss, correct = step(xb, y[idx.to(y.device)])
             optimizer.zero_grad(set_to_none=True)

@@ -17,12 +17,13 @@ import torch
 from engine.datasets import ImageDataset, load_dataset
 from engine.device import (
     device_description,
-    model_device,
     module_to_host,
     resolve_device,
     to_device,
     to_host,
 )
+from engine.evaluation import evaluate, plain_accuracy, predict_logits
+from engine.images import Images, as_images
 from engine.jobs import CancelToken, Progress
 from engine.objective import (
     fit,
@@ -76,6 +77,8 @@ class TrainConfig:
     max_per_class: int | None = None
     seed: int = 0
     device: str = "auto"
+    stream: bool = False  # decode once into the on-disk cache, read by a DataLoader
+    workers: int | None = None  # its processes (None: engine.images.default_workers)
     pool_data: dict[str, Any] | None = None  # independent mode: non-erasable pool data
 
 
@@ -204,7 +207,7 @@ def pretrain_job(config: TrainConfig | Mapping[str, Any], cancel: CancelToken | 
     params += [(f"head.{n}", p) for n, p in head.named_parameters()]
     yield from fit(step, params, data.train_x, data.train_y, asdict(cfg), gen, cancel,
                    "pretrain")
-    accuracy = _plain_accuracy(net, data.test_x, lookup[to_device(data.test_y, device)], device)
+    accuracy = plain_accuracy(net, data.test_x, lookup[to_device(data.test_y, device)], device)
     arch = {"backbone": cfg.backbone, "overrides": dict(cfg.overrides),
             "img_size": data.img_size, "patch_size": cfg.patch_size, "in_chans": data.channels}
     state = {k: to_host(v).clone() for k, v in backbone.state_dict().items()}
@@ -273,55 +276,19 @@ def _learn_loss(model: PreForgettableViT, xb: torch.Tensor, cols: torch.Tensor,
     return loss + keep_old_loss(logits[2 * n:], cols_dev, old, new_col), correct
 
 
-@torch.no_grad()
-def predict_logits(model: PreForgettableViT, x: torch.Tensor, device: Any = None,
-                   batch_size: int = 512) -> torch.Tensor:
-    """Logits over ``model.class_ids`` with every remaining prompt present, left on
-    ``device`` (the model's own by default), batch by batch from wherever ``x`` lives."""
-    device = model_device(model) if device is None else torch.device(device)
-    was_training = model.training
-    model.eval()
-    outs = [model(to_device(part, device).float()) for part in x.split(batch_size)]
-    model.train(was_training)
-    return torch.cat(outs) if outs else torch.zeros(0, len(model.class_ids), device=device)
-
-
-def evaluate(model: PreForgettableViT, x: torch.Tensor, y: torch.Tensor,
-             device: Any = None) -> tuple[dict[int, float], float]:
-    """Per-class accuracy (by class id; a removed class scores 0) and overall fraction.
-
-    Counted on the device; the host reads one small table at the end."""
-    device = model_device(model) if device is None else torch.device(device)
-    labels = to_host(y).long() if y.device.type != "cpu" else y.long()
-    present = sorted(set(labels.tolist()))
-    logits = predict_logits(model, x, device)
-    ids = torch.tensor(model.class_ids, dtype=torch.long, device=device)
-    pred = ids[logits.argmax(dim=-1)] if len(ids) else torch.full(
-        (len(x),), -1, dtype=torch.long, device=device)
-    lookup = torch.zeros(max(present, default=0) + 1, dtype=torch.long)
-    lookup[present] = torch.arange(len(present))
-    slot = to_device(lookup[labels], device)
-    hit = (pred == to_device(labels, device)).float()
-    table = torch.zeros(2, len(present), device=device)
-    table[0].index_add_(0, slot, hit)
-    table[1].index_add_(0, slot, torch.ones_like(hit))
-    hits, counts = to_host(table).tolist()
-    per_class = {c: hits[i] / max(counts[i], 1.0) for i, c in enumerate(present)}
-    return per_class, (sum(hits) / len(labels) if len(labels) else 0.0)
-
-
 def _load(cfg: TrainConfig) -> ImageDataset:
     return load_dataset(cfg.dataset, cfg.data_dir, cfg.classes, cfg.img_size, cfg.seed,
-                        cfg.max_per_class, class_seeded=cfg.mode == "independent")
+                        cfg.max_per_class, class_seeded=cfg.mode == "independent",
+                        stream=cfg.stream, workers=cfg.workers)
 
 
 def _trainable(model: torch.nn.Module) -> list[tuple[str, torch.nn.Parameter]]:
     return [(n, p) for n, p in model.named_parameters() if p.requires_grad]
 
 
-def _learn_data(model: PreForgettableViT, class_id: int, images: torch.Tensor,
-                retain: tuple[torch.Tensor, torch.Tensor], per_class: int,
-                gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def _learn_data(model: PreForgettableViT, class_id: int, images: Any,
+                retain: tuple[Any, torch.Tensor], per_class: int,
+                gen: torch.Generator) -> tuple[Images, torch.Tensor]:
     rx, ry = retain
     keep = []
     for cid in model.class_ids:
@@ -332,9 +299,10 @@ def _learn_data(model: PreForgettableViT, class_id: int, images: torch.Tensor,
     # A new class usually comes with far fewer images than the others have: repeat them
     # until it weighs like an average class, or its prompt barely trains.
     average = len(idx) // max(len(keep), 1)
-    new_x = images.float().repeat(max(1, -(-average // len(images))), 1, 1, 1)
+    repeats = max(1, -(-average // len(images)))
+    new_x = as_images(images)[torch.arange(len(images)).repeat(repeats)]
     labels = torch.full((len(new_x),), class_id, dtype=torch.long)
-    return torch.cat([rx[idx], new_x]), torch.cat([ry[idx].long(), labels])
+    return Images.cat([as_images(rx)[idx], new_x]), torch.cat([ry[idx].long(), labels])
 
 
 # Share of retained training samples the new class may take over after the bias cap.
@@ -360,11 +328,3 @@ def _cap_new_bias(model: PreForgettableViT, class_id: int, x: torch.Tensor, y: t
     limit = margin[allowed].item() - 1e-3
     if limit < 0:
         model.heads[str(class_id)][-1] += limit
-
-
-@torch.no_grad()
-def _plain_accuracy(net: torch.nn.Module, x: torch.Tensor, cols: torch.Tensor,
-                    device: Any) -> float:
-    net.eval()
-    pred = torch.cat([net(to_device(part, device)).argmax(-1) for part in x.split(512)])
-    return to_host((pred == cols).float().mean()).item() if len(cols) else 0.0

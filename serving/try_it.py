@@ -59,7 +59,7 @@ def _test_input(info: dict[str, Any], index: int | None, seed: int) -> tuple[Any
     if not 0 <= index < count:
         raise UnpromptError(f"there is no test image {index}; the test split has {count}")
     label = int(data.test_y[index])
-    return data.test_x[index:index + 1], info["class_names"].get(label, str(label)), index
+    return data.test_x[index:index + 1].float(), info["class_names"].get(label, str(label)), index
 
 
 def _file_input(path: Path, config: dict[str, Any]) -> Any:

@@ -186,6 +186,6 @@ def _auc(score: np.ndarray, is_member: np.ndarray, mask: np.ndarray) -> float:
 
 
 def _cat(a: Any, b: Any) -> Any:
-    import torch
+    from engine.images import Images
 
-    return torch.cat([a, b])
+    return Images.cat([a, b])

@@ -73,12 +73,14 @@ def features_and_logits(model: Any, x: Any, device: Any = "cpu", batch_size: int
     """CLS features with every remaining prompt present, and the logits they give."""
     import torch
 
+    from engine.images import as_images, in_order
+
     was_training = model.training
     model.eval().to(device)
-    feats = []
+    source, feats = as_images(x), []
     with torch.no_grad():
-        for part in x.split(batch_size):
-            feats.append(model.features(part.to(device)).cpu())
+        for xb in source.batches(in_order(len(source), batch_size), device):
+            feats.append(model.features(xb).cpu())
         features = torch.cat(feats) if feats else torch.zeros(0, model.dim)
         logits = head_logits(model, features)
     model.train(was_training)

@@ -120,9 +120,13 @@ def _features(model: Any, x: Any, device: Any) -> Any:
     """The frozen model's features of ``x`` (on the host)."""
     import torch
 
+    from engine.images import as_images, in_order
+
     model.eval().to(device)
+    source = as_images(x)
     with torch.no_grad():
-        parts = [model.features(part.to(device)).cpu() for part in x.split(256)]
+        parts = [model.features(xb).cpu()
+                 for xb in source.batches(in_order(len(source), 256), device)]
     return torch.cat(parts) if parts else torch.zeros(0, model.feature_dim)
 
 
@@ -148,7 +152,7 @@ def _attack(model: Any, cid: int, rows: np.ndarray, inputs: _Inputs, epochs: int
     x, y = inputs.train(rows)
     opts = {"epochs": epochs, "batch_size": 64, "lr": LR, "weight_decay": 0.0}
     gen = torch.Generator().manual_seed(seed)
-    yield from fit(step, params, x.to(device), y.to(device), opts, gen, cancel, "relearn")
+    yield from fit(step, params, x, y.to(device), opts, gen, cancel, "relearn")
     return _accuracy(victim, inputs, cid, device)
 
 

@@ -67,7 +67,7 @@ def test_features_and_head_give_the_models_own_logits(overfit) -> None:  # noqa:
     model.eval()
     feats, logits = features_and_logits(model, data.test_x[:32])
     with torch.no_grad():
-        expected = model(data.test_x[:32]).numpy()
+        expected = model(data.test_x[:32].float()).numpy()
     assert np.allclose(logits, expected, atol=1e-4)
     assert np.allclose(head_logits(model, torch.from_numpy(feats)).numpy(), expected,
                        atol=1e-4)
