@@ -169,11 +169,11 @@ class DemoBanner(QFrame):
         if not self._people_ready():
             return ""
         return (f" The people demo is ready too: on Requests press New request…, choose "
-                f"'{PEOPLE_MODEL}' and the person '{DEMO_PERSON}', record the request and "
-                "approve it (approving builds and enables the person's forget rule); then "
-                "on Audits pick that request and press Run audit: the People (TOFU / MUSE) "
-                f"tab sets the guarded model beside '{PEOPLE_RETAIN}', which never saw "
-                f"{DEMO_PERSON}.")
+                f"'{PEOPLE_MODEL}' and the person '{DEMO_PERSON}' and record it; another "
+                "operator approves it (four-eyes; Operators… registers them), which builds "
+                "and enables the person's forget rule. Then on Audits pick that request and "
+                "press Run audit: the People (TOFU / MUSE) tab sets the guarded model beside "
+                f"'{PEOPLE_RETAIN}', which never saw {DEMO_PERSON}.")
 
     def _missing_part(self) -> str:
         return "".join(f" ({_capital(job.part or job.title)} could not be built: {error} "

