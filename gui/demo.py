@@ -80,18 +80,22 @@ class DemoBanner(QFrame):
     def _build_widgets(self) -> None:
         self.text = QLabel()
         self.text.setWordWrap(True)
-        self.people_check = QCheckBox(
-            f"Also the people demo: fine-tune the offline language model on "
-            f"{PEOPLE_SIZE['people']} fictitious people, and once more without "
-            f"{DEMO_PERSON} as the People audit's reference (about {PEOPLE_MINUTES} minutes "
-            "more on a CPU)")
+        self.people_check = QCheckBox("Also the people demo:")
+        self.people_note = QLabel(  # a check box does not wrap: its text stays short
+            f"the offline language model fine-tuned on {PEOPLE_SIZE['people']} fictitious "
+            f"people, and once more without {DEMO_PERSON} as the People audit's reference "
+            f"(about {PEOPLE_MINUTES} minutes more on a CPU)")
+        self.people_note.setWordWrap(True)
         self.progress = QProgressBar()
         self.progress.setFixedWidth(220)
         self.action_button, self.requests_button = QPushButton(), QPushButton("Open Requests")
         self.close_button = QPushButton()
+        option = QHBoxLayout()
+        option.addWidget(self.people_check)
+        option.addWidget(self.people_note, 1)
         column = QVBoxLayout()
         column.addWidget(self.text)
-        column.addWidget(self.people_check)
+        column.addLayout(option)
         row = QHBoxLayout(self)
         row.setContentsMargins(12, 8, 12, 8)
         row.addLayout(column, 1)
@@ -127,7 +131,8 @@ class DemoBanner(QFrame):
         self.action_button.setText(action)
         self.action_button.setVisible(bool(action))
         self.close_button.setText(close)
-        self.people_check.setVisible(state == "offer" and bool(self._people_jobs))
+        for widget in (self.people_check, self.people_note):
+            widget.setVisible(state == "offer" and bool(self._people_jobs))
         self.requests_button.setVisible(state == "done" and self._people_ready())
         self.progress.setVisible(state in ("building", "usable"))
         self.progress.setRange(0, 0)

