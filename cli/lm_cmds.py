@@ -41,15 +41,15 @@ def register(commands: argparse._SubParsersAction, parent: argparse.ArgumentPars
 
 
 def cmd_people(ctx: Context) -> int:
-    from engine.guard.people import generate, people, write_corpus
+    from engine.guard.subject_jobs import people_corpus_job
 
     a = ctx.args
     out = Path(a.out)
     if out.exists():
         raise UnpromptError(f"{out} exists; choose another file")
-    records = generate(a.people, a.facts, a.seed)
-    write_corpus(records, out)
-    result = {"corpus": str(out), "people": len(people(records)), "records": len(records)}
+    result = people_corpus_job(Path.cwd(), file=str(out), people=a.people, facts=a.facts,
+                               seed=a.seed)
+    result = {"corpus": str(out), "people": len(result["people"]), "records": result["records"]}
     emit(ctx, result, lambda r: f"{r['corpus']}: {r['people']} people, {r['records']} records.")
     return 0
 

@@ -17,6 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from engine.guard import people as people_corpus
 from engine.guard.finetune import FinetuneSettings, finetune_job
 from engine.guard.jobutil import scaled, stored_artifact
 from engine.guard.people import FORMAT, FactRecord, people, read_corpus, write_corpus
@@ -26,11 +27,31 @@ from storage.errors import UnpromptError
 from storage.workspace import Workspace
 
 SUBJECT_JOBS = {  # worker targets (engine/worker.py runs any 'module:function')
+    "lm.people": "engine.guard.subject_jobs:people_corpus_job",
     "lm.finetune": "engine.guard.subject_jobs:finetune_model_job",
     "lm.forget": "engine.guard.subject_jobs:forget_subject_job",
 }
 Job = Generator[Progress, None, dict[str, Any]]
 MODELS_DIR = "language-models"
+
+
+def people_corpus_job(workspace: str | Path, *, file: str, people: int, facts: int,
+                      seed: int = 0, operator: str | None = None) -> dict[str, Any]:
+    """`lm people`: write a generated corpus of fictitious people to ``file`` (relative to
+    the workspace folder, or absolute). The generator is deterministic, so a file that
+    already holds exactly this corpus is kept (a retried demo); any other file is refused."""
+    records = people_corpus.generate(people, facts, seed)
+    path = Path(workspace) / file
+    text = "".join(record_line(r) for r in records)
+    if path.exists() and (not path.is_file() or path.read_bytes() != text.encode()):
+        raise UnpromptError(f"{path} exists; choose another file")
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial_file = path.with_name(f".{path.name}.partial")
+        partial_file.write_text(text, encoding="utf-8")
+        partial_file.rename(path)
+    return {"corpus": str(path), "people": people_corpus.people(records),
+            "records": len(records)}
 
 
 def finetune_model_job(workspace: str | Path, *, corpus: str, name: str, operator: str,
