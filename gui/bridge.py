@@ -68,6 +68,14 @@ class EngineBridge(QObject):
         self._timer = QTimer(self)
         self._timer.setInterval(interval_ms)
         self._timer.timeout.connect(self._on_timer_timeout)
+        # Delivery runs on its own timer: a slot may open a modal dialog, and Qt never fires
+        # a timer again while its own slot runs a nested event loop. Were delivery on the
+        # polling timer, the worker's pipe would stop draining until the dialog closed and
+        # the worker would block on it (a job frozen behind an unanswered message box).
+        self._delivery = QTimer(self)
+        self._delivery.setSingleShot(True)
+        self._delivery.setInterval(0)
+        self._delivery.timeout.connect(self._on_delivery_timeout)
 
     @property
     def device(self) -> str | None:
@@ -116,6 +124,7 @@ class EngineBridge(QObject):
     def close(self) -> None:
         """Stop polling and, when the bridge owns it, the worker."""
         self._timer.stop()
+        self._delivery.stop()
         if self._owns_client:
             self._client.close()
         self._queue.clear()
@@ -123,9 +132,14 @@ class EngineBridge(QObject):
         self._progress.clear()
 
     def _on_timer_timeout(self) -> None:
-        # A slot may open a modal dialog whose event loop calls us again: events stay in
-        # one queue, so they are delivered once and in order either way.
+        """Drain the worker's pipe; the events are delivered by the delivery timer."""
         self._queue.extend(self._client.poll())
+        if self._queue or self._moved:
+            self._delivery.start()  # restarted inside a dialog's loop, it fires there too
+
+    def _on_delivery_timeout(self) -> None:
+        # A slot may open a modal dialog whose event loop delivers again: events stay in
+        # one queue, so they are delivered once and in order either way.
         moved, self._moved = self._moved, False
         while self._queue:
             event = self._queue.popleft()
