@@ -50,6 +50,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 # `full` mode's wrong pass runs on this share of each batch's rows: 2.70x a plain ViT's
 # training FLOPs becomes 1.94x at 224 px and 100 classes (docs/design.md section 16).
 FULL_WRONG_ROWS = 1.0  # set from bench/full_cost.py
+
+
+def default_wrong_rows(mode: str) -> float:
+    """The wrong pass's share of rows a new model of ``mode`` trains with."""
+    return FULL_WRONG_ROWS if mode == "full" else 1.0
+
+
 # Any other dataset (mnist, cifar10/100, imagefolder): images resized to 32x32.
 GENERIC_DEFAULTS = {**DEFAULTS["fashion-mnist"], "img_size": 32, "patch_size": 4,
                     "batch_size": 64, "max_per_class": None}
@@ -86,9 +93,11 @@ class TrainConfig:
     wrong_rows: float = 1.0
 
     def __post_init__(self) -> None:
-        if not 0.0 < float(self.wrong_rows) <= 1.0:
-            raise UnpromptError(f"wrong_rows must be a share in (0, 1], "
-                                f"got {self.wrong_rows!r}.")
+        share = self.wrong_rows
+        if isinstance(share, bool) or not isinstance(share, (int, float)) \
+                or not 0.0 < share <= 1.0:
+            raise UnpromptError(f"wrong_rows must be a share of the rows in (0, 1], "
+                                f"not {share!r}.")
 
     @classmethod
     def for_dataset(cls, dataset: str = "digits", **changes: Any) -> TrainConfig:
@@ -96,8 +105,7 @@ class TrainConfig:
         base = DEFAULTS.get(dataset, GENERIC_DEFAULTS)
         values = {**base, "dataset": dataset,
                   **{k: v for k, v in changes.items() if v is not None}}
-        if values.get("mode", "full") == "full":
-            values.setdefault("wrong_rows", FULL_WRONG_ROWS)
+        values.setdefault("wrong_rows", default_wrong_rows(values.get("mode", "full")))
         return cls.from_dict(values)
 
     @classmethod
