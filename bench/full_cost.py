@@ -39,6 +39,7 @@ import platform
 import random
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -158,7 +159,7 @@ def machine(args: argparse.Namespace) -> dict:
 @contextlib.contextmanager
 def locked(out: Path):
     """The report, read and written back under a lock: parallel runs share the file."""
-    with open(out.with_suffix(".lock"), "w") as lock:
+    with open(Path(tempfile.gettempdir()) / f"{out.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         report = json.loads(out.read_text()) if out.exists() else {}
         report["candidates"] = CANDIDATES

@@ -3,7 +3,8 @@
 Every batch makes two passes through the pre-forgettable model (docs/design.md section 4):
 1. *mixed subset*: each sample sees its own prompt plus a random subset of the others
    (size uniform in [0, C-1]); cross-entropy on its label;
-2. *wrong subset*: only prompts of other classes (possibly none); KL(uniform || softmax).
+2. *wrong subset*: only prompts of other classes (possibly none); KL(uniform || softmax),
+   on a share of the rows (``wrong_rows``; 1.0 is the paper's objective).
 Prompts carry no position, so the random positions of the paper are implicit.
 """
 
