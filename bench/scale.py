@@ -14,6 +14,7 @@ A reduced run for a small CPU machine:
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -33,6 +34,7 @@ import torch.nn.functional as F  # noqa: E402
 from engine.device import autocast, device_description, resolve_device  # noqa: E402
 from engine.objective import make_optimizer, two_pass_loss  # noqa: E402
 from engine.pfm import MODES, PreForgettableViT  # noqa: E402
+from engine.training import default_wrong_rows  # noqa: E402
 
 MODELS = "vit_small_patch16_224,vit_base_patch16_224"
 
@@ -116,9 +118,10 @@ def pfm_model(name: str, mode: str, args: argparse.Namespace, cls=None) -> PreFo
 
 def pfm_step(name: str, mode: str, args: argparse.Namespace, dev: torch.device,
              code: tuple | None = None, device_labels: bool = False):
-    """A training step of the two-pass objective; ``code`` = (model class, loss) of
-    another checkout (``--compare-old``), else this one's."""
-    cls, loss = code or (PreForgettableViT, two_pass_loss)
+    """A training step of the two-pass objective as a new model of ``mode`` trains with
+    it; ``code`` = (model class, loss) of another variant or checkout (``--compare-old``)."""
+    cls, loss = code or (PreForgettableViT, functools.partial(
+        two_pass_loss, wrong_rows=default_wrong_rows(mode)))
     model = pfm_model(name, mode, args, cls).to(dev).train()
     gen = torch.Generator().manual_seed(0)
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
@@ -217,6 +220,12 @@ def no_prompts_loss(model, x: torch.Tensor, cols: torch.Tensor, gen: torch.Gener
     return two_pass_terms(model(torch.cat([x, x]), masks), cols.to(x.device), n)
 
 
+def paper_loss(model, x: torch.Tensor, cols: torch.Tensor, gen: torch.Generator):
+    """The paper's objective: the wrong pass on every row (``wrong_rows`` 1.0), which
+    `full` mode trained with before docs/design.md section 4.2's share."""
+    return two_pass_loss(model, x, cols, gen, wrong_rows=1.0)
+
+
 def flop_counts(name: str, args: argparse.Namespace) -> dict:
     """GFLOPs per image of one training step (forward + backward), counted on the meta
     device: the work itself, whatever the machine's load."""
@@ -226,6 +235,9 @@ def flop_counts(name: str, args: argparse.Namespace) -> dict:
     modes = args.modes.split(",")
     steps = {"plain": plain_step(name, args, meta)}
     steps.update({mode: pfm_step(name, mode, args, meta) for mode in modes})
+    steps.update({f"paper-{mode}": pfm_step(name, mode, args, meta,
+                                            (PreForgettableViT, paper_loss))
+                  for mode in modes if default_wrong_rows(mode) < 1.0})
     steps.update({f"all-prompts-{mode}": pfm_step(name, mode, args, meta,
                                                   (PreForgettableViT, all_prompts_loss))
                   for mode in modes})
@@ -247,6 +259,9 @@ def training(name: str, args: argparse.Namespace, dev: torch.device) -> dict:
     modes = args.modes.split(",")
     steps = {"plain": plain_step(name, args, dev)}
     steps.update({mode: pfm_step(name, mode, args, dev) for mode in modes})
+    steps.update({f"paper-{mode}": pfm_step(name, mode, args, dev,
+                                            (PreForgettableViT, paper_loss))
+                  for mode in modes if default_wrong_rows(mode) < 1.0})
     if args.compare_old:
         code = old_code(args.compare_old)
         steps.update({f"old-{mode}": pfm_step(name, mode, args, dev, code, True)

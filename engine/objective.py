@@ -3,7 +3,8 @@
 Every batch makes two passes through the pre-forgettable model (docs/design.md section 4):
 1. *mixed subset*: each sample sees its own prompt plus a random subset of the others
    (size uniform in [0, C-1]); cross-entropy on its label;
-2. *wrong subset*: only prompts of other classes (possibly none); KL(uniform || softmax).
+2. *wrong subset*: only prompts of other classes (possibly none); KL(uniform || softmax),
+   on a share of the rows (``wrong_rows``; 1.0 is the paper's objective).
 Prompts carry no position, so the random positions of the paper are implicit.
 """
 
@@ -50,30 +51,45 @@ def prompt_groups(rows: int) -> int:
 
 
 def two_pass_masks(cols: torch.Tensor, n_classes: int, gen: torch.Generator,
-                   with_all: bool = False) -> torch.Tensor:
-    """Host masks for the mixed rows, the wrong rows (and rows with every prompt)."""
+                   with_all: bool = False, wrong: torch.Tensor | None = None) -> torch.Tensor:
+    """Host masks for the mixed rows, the wrong rows (and rows with every prompt);
+    ``wrong`` picks the rows that make the wrong pass (None: every row)."""
     host = to_host(cols) if cols.device.type != "cpu" else cols
-    parts = [subset_mask(host, n_classes, gen, True), subset_mask(host, n_classes, gen, False)]
+    parts = [subset_mask(host, n_classes, gen, True),
+             subset_mask(host if wrong is None else host[wrong], n_classes, gen, False)]
     if with_all:
         parts.append(torch.ones(len(host), n_classes, dtype=torch.bool))
     return torch.cat(parts)
 
 
-def two_pass_loss(model: Any, x: torch.Tensor, cols: torch.Tensor,
-                  gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mixed-subset cross-entropy + wrong-subset KL to uniform; returns (loss, correct)."""
+def wrong_pass_rows(n: int, share: float, gen: torch.Generator) -> torch.Tensor | None:
+    """A random ``share`` of ``n`` rows (at least one) for the wrong pass, in row order;
+    None when every row makes it (no draw, so ``share`` 1 is the objective as it was)."""
+    if share >= 1.0:
+        return None
+    count = min(n, max(1, round(share * n)))
+    return torch.randperm(n, generator=gen)[:count].sort().values
+
+
+def two_pass_loss(model: Any, x: torch.Tensor, cols: torch.Tensor, gen: torch.Generator,
+                  wrong_rows: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mixed-subset cross-entropy on every row + wrong-subset KL to uniform on a
+    ``wrong_rows`` share of them (docs/design.md section 4.2); returns (loss, correct)."""
     n, n_classes = len(x), len(model.class_ids)
-    masks = two_pass_masks(cols, n_classes, gen)
-    logits = model(torch.cat([x, x]), masks, groups=prompt_groups(2 * n))
-    return two_pass_terms(logits, to_device(cols, x.device), n)
+    wrong = wrong_pass_rows(n, wrong_rows, gen)
+    masks = two_pass_masks(cols, n_classes, gen, wrong=wrong)
+    inputs = torch.cat([x, x if wrong is None else x[to_device(wrong, x.device)]])
+    logits = model(inputs, masks, groups=prompt_groups(len(inputs)))
+    return two_pass_terms(logits, to_device(cols, x.device), n, len(inputs) - n)
 
 
-def two_pass_terms(logits: torch.Tensor, cols: torch.Tensor,
-                   n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The objective on logits whose first ``n`` rows are mixed and next ``n`` wrong."""
+def two_pass_terms(logits: torch.Tensor, cols: torch.Tensor, n: int,
+                   n_wrong: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The objective on logits whose first ``n`` rows are mixed and the next ``n_wrong``
+    (``n`` by default) wrong."""
     logits = logits.float()
     ce = F.cross_entropy(logits[:n], cols)
-    log_p = F.log_softmax(logits[n:2 * n], dim=-1)
+    log_p = F.log_softmax(logits[n:n + (n if n_wrong is None else n_wrong)], dim=-1)
     kl = (-math.log(logits.shape[1]) - log_p.mean(dim=-1)).mean()
     return ce + kl, logits[:n].argmax(dim=-1) == cols
 

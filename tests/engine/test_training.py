@@ -86,7 +86,11 @@ def blob_model():
     known = [0, 1, 2, 3]
     (tx, ty), (vx, vy) = _blobs(known, 40, 0), _blobs(known, 100, 1)
     data = ImageDataset("blobs", known, {c: str(c) for c in known}, tx, ty, vx, vy)
-    cfg = _config(epochs=20, batch_size=16, overrides={**TINY, "weight_init": "jax"})
+    # The paper's objective (wrong pass on every row): on this 160-image toy at batch 16,
+    # `full`'s default share 0.4 reaches 0.77 / 1.0 / 0.92 over seeds 0-2 (1.0: 1.0 / 0.99 /
+    # 1.0), and this fixture needs a model that knows its classes, not the default's figure.
+    cfg = _config(epochs=20, batch_size=16, overrides={**TINY, "weight_init": "jax"},
+                  wrong_rows=1.0)
     result = run_job(train_job(cfg, dataset=data))
     assert result.test_accuracy > 0.9
     return result.model, data
