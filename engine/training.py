@@ -52,11 +52,15 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 # training FLOPs becomes 1.94x at 224 px and 100 classes, with accuracy and forgetting
 # within the paper objective's spread over seeds (bench/full_cost.py; docs/design.md section 4).
 FULL_WRONG_ROWS = 0.4
+# Below this many wrong rows a step the share is felt (design section 4.2): smaller batches
+# keep the paper's objective.
+MIN_WRONG_ROWS = 16
 
 
-def default_wrong_rows(mode: str) -> float:
+def default_wrong_rows(mode: str, batch_size: int = 64) -> float:
     """The wrong pass's share of rows a new model of ``mode`` trains with."""
-    return FULL_WRONG_ROWS if mode == "full" else 1.0
+    small = batch_size * FULL_WRONG_ROWS < MIN_WRONG_ROWS
+    return FULL_WRONG_ROWS if mode == "full" and not small else 1.0
 
 
 # Any other dataset (mnist, cifar10/100, imagefolder): images resized to 32x32.
@@ -109,7 +113,8 @@ class TrainConfig:
         base = DEFAULTS.get(dataset, GENERIC_DEFAULTS)
         values = {**base, "dataset": dataset,
                   **{k: v for k, v in changes.items() if v is not None}}
-        values.setdefault("wrong_rows", default_wrong_rows(values.get("mode", "full")))
+        values.setdefault("wrong_rows", default_wrong_rows(values.get("mode", "full"),
+                                                           int(values.get("batch_size", 64))))
         return cls.from_dict(values)
 
     @classmethod

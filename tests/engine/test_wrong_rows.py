@@ -61,6 +61,9 @@ def test_share_one_is_the_paper_objective_draw_for_draw(make_model):
 
 def test_full_mode_defaults_to_the_share_and_old_configs_keep_the_paper_objective():
     assert TrainConfig.for_dataset("digits").wrong_rows == FULL_WRONG_ROWS
+    # a batch too small to spare rows keeps the paper's objective; set explicitly, it is kept
+    assert TrainConfig.for_dataset("digits", batch_size=16).wrong_rows == 1.0
+    assert TrainConfig.for_dataset("digits", batch_size=16, wrong_rows=0.5).wrong_rows == 0.5
     assert TrainConfig.for_dataset("digits", mode="lora").wrong_rows == 1.0
     assert TrainConfig.for_dataset("digits", wrong_rows=1.0).wrong_rows == 1.0
     saved = TrainConfig.for_dataset("digits").to_dict()
