@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from engine.images import Images
+from storage.durable import fsync_path
 from storage.errors import UnpromptError
 
 CACHE_ENV = "UNPROMPT_DATA_CACHE"
@@ -103,13 +104,13 @@ def _build(data_path: Path, meta_path: Path, meta: dict[str, Any],
         fill(out)
         out.flush()
         del out
-        _fsync(partial)
+        fsync_path(partial)
         os.replace(partial, data_path)
         temp = meta_path.with_name(f"{meta_path.name}.partial-{os.getpid()}")
         temp.write_text(json.dumps(meta))
-        _fsync(temp)
+        fsync_path(temp)
         os.replace(temp, meta_path)
-        _fsync(data_path.parent)
+        fsync_path(data_path.parent)
     finally:
         partial.unlink(missing_ok=True)
 
@@ -130,11 +131,3 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 
 from reports.keys import SigningIdentity, check_validity
 from reports.manifest import canonical_json, manifest_sha256
+from storage.durable import fsync_path
 from storage.errors import RefusedError, UnpromptError
 
 FIELD_NAME = "UnpromptCertificateSignature"
@@ -100,7 +101,7 @@ def write_files(files: dict[Path, bytes], *, overwrite: bool = False) -> None:
             (os.replace if overwrite else os.link)(tmp, path)
             placed.append(path)
         for folder in dict.fromkeys(p.parent for p in placed):
-            _fsync_dir(folder)
+            fsync_path(folder)
     except BaseException as exc:
         _undo(placed if not overwrite else [], folders)
         if isinstance(exc, FileExistsError):
@@ -157,14 +158,6 @@ def _refuse_existing(paths: list[Path]) -> None:
         if path.exists():
             raise RefusedError(f"{path} already exists; choose another name or allow "
                                "overwriting.")
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _signer(identity: SigningIdentity) -> Any:

@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage.durable import fsync_path
 from storage.errors import IntegrityError, NotFoundError
 from storage.models import Artifact, utcnow
 
@@ -36,15 +37,7 @@ def atomic_write(path: Path, data: bytes) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_path(path.parent)
 
 
 class ArtifactStore:
@@ -136,4 +129,4 @@ class ArtifactStore:
             target.unlink()
         except FileNotFoundError:
             return
-        _fsync_dir(self.root)
+        fsync_path(self.root)
