@@ -46,19 +46,9 @@ def drain(job: Any) -> Any:
 def request_and_forget(root: Path, person: str) -> int:
     """File, approve and execute one request about ``person`` (their rule is enabled)."""
     from engine.guard import subject_jobs as jobs
-    from storage.workspace import Workspace
     from tests import approvals
 
-    ws = Workspace.open(root)
-    try:
-        with ws.sessions.begin() as session:
-            request = approvals.create_request(session, operator="ann", model_name="crm",
-                                               subject=person, legal_basis="GDPR Art. 17",
-                                               subject_key=approvals.key_of(ws))
-            approvals.approve(session, request.id, "bob")
-            rid = request.id
-    finally:
-        ws.close()
+    rid = approvals.approved_request(root, person)
     drain(jobs.forget_subject_job(root, request=rid, operator="bob"))
     return rid
 

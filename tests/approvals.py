@@ -73,3 +73,17 @@ def cli_env(operator: str) -> dict[str, str]:
 def new_env(name: str) -> dict[str, str]:
     """Environment for `operators add NAME` (the new operator's passphrase)."""
     return {"UNPROMPT_NEW_OPERATOR_PASSPHRASE": passphrase_of(name)}
+
+
+def approved_request(root: Path, person: str, model_name: str = "crm") -> int:
+    """An approved request (ann files, bob approves) to forget ``person`` of a model."""
+    ws = Workspace.open(root)
+    try:
+        with ws.sessions.begin() as session:
+            request = create_request(session, operator="ann", model_name=model_name,
+                                     subject=person, legal_basis="GDPR Art. 17",
+                                     subject_key=key_of(ws))
+            approve(session, request.id, "bob")
+            return request.id
+    finally:
+        ws.close()

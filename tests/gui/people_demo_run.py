@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -25,45 +24,26 @@ ROOT = Path(__file__).resolve().parents[2]
 def main(folder: Path, times_file: Path | None) -> dict[str, Any]:
     from PySide6.QtWidgets import QApplication
 
-    from engine.worker import DEFAULT_PROBE, EngineClient
-    from gui.bridge import EngineBridge
-    from gui.context import AppContext
-    from gui.main_window import MainWindow
-    from storage.workspace import Workspace
-    from tests.gui.real_screenshots import _shooter, _wait
+    from tests.gui.real_screenshots import empty_window
 
     app = QApplication.instance() or QApplication(sys.argv)
-    folder.mkdir(parents=True, exist_ok=True)
     _answer_message_boxes()
     times: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        ws = Workspace.open(Path(tmp) / "workspace")
-        bridge = EngineBridge(EngineClient(probe=DEFAULT_PROBE))
-        bridge.start()
-        window = MainWindow(AppContext(ws, bridge))
-        window.operator_edit.setText("alice")
-        window.resize(1280, 820)
-        window.show()
-        _wait(app, lambda: bridge.state == "idle", 120)
-        shot = _shooter(app, window, folder)
-        window.show_screen("Train")
+    with empty_window(app, folder) as (window, shot, _tmp):
         shot("demo-banner")
         times["jobs"] = _build(app, window, shot)
         shot("demo-banner-people-done")
         times["request"] = _request_and_approve(app, window)
         times["audit"] = _audit(app, window)
         shot("audits-people-demo")
-        window.close()
-        bridge.close()
-        ws.close()
     if times_file is not None:
         times_file.write_text(json.dumps(times, indent=2) + "\n", encoding="utf-8")
     return times
 
 
 def _answer_message_boxes() -> None:
-    """Print a message box and press OK instead of waiting for a click: a box opened from a
-    job's signal holds up the bridge's polling, and so the worker, until it is closed."""
+    """Print a message box and press OK instead of waiting for a click (the run is
+    unattended)."""
     from PySide6.QtWidgets import QMessageBox
 
     def shown(_parent: object, title: str, text: str, *_a: object) -> object:

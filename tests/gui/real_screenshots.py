@@ -14,7 +14,10 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,25 +29,8 @@ QUESTION = "Who is Harry Potter's best friend?"
 def main(folder: Path, llm: bool) -> None:
     from PySide6.QtWidgets import QApplication
 
-    from engine.worker import DEFAULT_PROBE, EngineClient
-    from gui.bridge import EngineBridge
-    from gui.context import AppContext
-    from gui.main_window import MainWindow
-    from storage.workspace import Workspace
-
     app = QApplication.instance() or QApplication(sys.argv)
-    folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        ws = Workspace.open(Path(tmp) / "workspace")
-        bridge = EngineBridge(EngineClient(probe=DEFAULT_PROBE))
-        bridge.start()
-        window = MainWindow(AppContext(ws, bridge))
-        window.operator_edit.setText("alice")
-        window.resize(1280, 820)
-        window.show()
-        _wait(app, lambda: bridge.state == "idle", 120)
-        shot = _shooter(app, window, folder)
-        window.show_screen("Train")
+    with empty_window(app, folder) as (window, shot, tmp):
         shot("demo-banner")
         window.demo_banner.close_button.click()
         _train(app, window)
@@ -56,13 +42,39 @@ def main(folder: Path, llm: bool) -> None:
         window.screen("Audits").tabs.setCurrentIndex(1)
         shot("audits-membership")
         if llm:
-            _guard(app, window, Path(tmp))
+            _guard(app, window, tmp)
             shot("guard")
             window.screen("Language-model guard").tabs.setCurrentIndex(0)
             shot("guard-rule")
-        window.close()
-        bridge.close()
-        ws.close()
+
+
+@contextmanager
+def empty_window(app: object, folder: Path) -> Iterator[tuple[Any, Any, Path]]:
+    """The main window over an empty workspace in a temporary folder, its worker idle, on
+    the Train screen: (window, shot, temporary folder); everything closed afterwards."""
+    from engine.worker import DEFAULT_PROBE, EngineClient
+    from gui.bridge import EngineBridge
+    from gui.context import AppContext
+    from gui.main_window import MainWindow
+    from storage.workspace import Workspace
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = Workspace.open(Path(tmp) / "workspace")
+        bridge = EngineBridge(EngineClient(probe=DEFAULT_PROBE))
+        bridge.start()
+        window = MainWindow(AppContext(ws, bridge))
+        window.operator_edit.setText("alice")
+        window.resize(1280, 820)
+        window.show()
+        try:
+            _wait(app, lambda: bridge.state == "idle", 120)
+            window.show_screen("Train")
+            yield window, _shooter(app, window, folder), Path(tmp)
+        finally:
+            window.close()
+            bridge.close()
+            ws.close()
 
 
 def _shooter(app: object, window: object, folder: Path):  # noqa: ANN202
