@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -292,3 +292,11 @@ def read_corpus(path: str | Path) -> list[FactRecord]:
 def people(records: Iterable[FactRecord]) -> list[str]:
     """The people of a corpus, in order of first appearance."""
     return list(dict.fromkeys(r.person for r in records))
+
+
+def strangers(trained: Sequence[str], facts: int, count: int, seed: int) -> list[FactRecord]:
+    """Records of ``count`` people generated under ``seed`` whose names are not among
+    ``trained`` (people no model was trained on)."""
+    pool = generate(len(trained) + count, max(1, facts), seed)
+    names = [p for p in people(pool) if p not in set(trained)][:count]
+    return [r for r in pool if r.person in set(names)]

@@ -20,7 +20,7 @@ from typing import Any
 from engine.guard import tofu
 from engine.guard.hook import corrupted_answer
 from engine.guard.lm import LoadedLM
-from engine.guard.people import FactRecord, generate, people
+from engine.guard.people import FactRecord, people, strangers
 from engine.guard.scoring import CorruptionFor, batch_answers
 from engine.guard.subject_rule import held_questions
 from engine.jobs import CancelToken, Progress
@@ -50,9 +50,7 @@ def held_out(records: Sequence[FactRecord]) -> list[FactRecord]:
 
 def never_trained(trained: Sequence[str], facts: int, count: int) -> list[FactRecord]:
     """Records of ``count`` generated people whose names are not among ``trained``."""
-    pool = generate(len(trained) + count, max(1, facts), NEVER_TRAINED_SEED)
-    names = [p for p in people(pool) if p not in set(trained)][:count]
-    return [r for r in pool if r.person in set(names)]
+    return strangers(trained, facts, count, NEVER_TRAINED_SEED)
 
 
 def audit_sets(records: Sequence[FactRecord], forgotten: Sequence[str],

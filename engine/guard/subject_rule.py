@@ -269,8 +269,8 @@ def subject_rule_fields(records: list[FactRecord], person: str, encoder: Encoder
         params, found = calibrated_corruption(records, person, lm, embedding_std, corruption,
                                               params, SUBJECT_SCOPE == "names")
         cal.update(found)
-    return {"description": subject_spec(records, person).description,
-            "examples": subject_spec(records, person).to_dict(),
+    spec = subject_spec(records, person)
+    return {"description": spec.description, "examples": spec.to_dict(),
             "classifier_bytes": head.to_bytes(), "threshold": calibration.threshold,
             "corruption": corruption, "corruption_params": params,
             "sigma": cal["sigma_in_std"] * embedding_std, "calibration": cal, "trace": []}

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from statistics import median
 from typing import Any
 
 from engine.guard.corruption import make_corruption
 from engine.guard.lm import LoadedLM
-from engine.guard.people import FactRecord, generate, people
+from engine.guard.people import FactRecord, strangers
 from engine.guard.scope import ScopedCorruption
 from engine.guard.scoring import answer_scores
 
@@ -50,17 +51,10 @@ class Strength:
         return asdict(self)
 
 
-def median(values: Sequence[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-
-
-def strangers(trained: Sequence[str], facts: int, count: int = STRANGERS) -> list[FactRecord]:
-    """Records of ``count`` generated people none of whose names was trained on."""
-    pool = generate(len(trained) + count, max(1, facts), CALIBRATION_SEED)
-    names = [p for p in people(pool) if p not in set(trained)][:count]
-    return [r for r in pool if r.person in set(names)]
+def calibration_strangers(trained: Sequence[str], facts: int, count: int = STRANGERS
+                          ) -> list[FactRecord]:
+    """The calibration's never-trained people (their own seed, apart from the audit's)."""
+    return strangers(trained, facts, count, CALIBRATION_SEED)
 
 
 def training_pairs(records: Sequence[FactRecord], phrasings: int) -> list[tuple[str, str]]:
@@ -100,7 +94,7 @@ def calibrate_strength(lm: LoadedLM, mine: Sequence[FactRecord], trained: Sequen
                        corruption: str, params: dict[str, Any], terms: Sequence[str],
                        phrasings: int, embedding_std: float) -> Strength:
     """The strength at which the person's answer loss under the guard meets strangers'."""
-    others = strangers(trained, len(mine))
+    others = calibration_strangers(trained, len(mine))
     target = median_loss(lm, training_pairs(others, phrasings))
     pairs = training_pairs(mine, phrasings)
 

@@ -69,11 +69,11 @@ def test_bisection_reaches_the_target_loss_on_a_tiny_model(lm) -> None:
 
 def test_calibration_records_its_figures_and_never_uses_trained_people(lm) -> None:
     from engine.guard.people import generate, people
-    from engine.guard.subject_strength import calibrate_strength, strangers
+    from engine.guard.subject_strength import calibrate_strength, calibration_strangers
 
     records = generate(4, 2)
     mine = [r for r in records if r.person == people(records)[0]]
-    assert not set(people(strangers(people(records), 2))) & set(people(records))
+    assert not set(people(calibration_strangers(people(records), 2))) & set(people(records))
     found = calibrate_strength(lm, mine, people(records), "gaussian_first_n", {"n": None},
                                subject_terms(mine[0].person), 1, lm.embedding_std)
     assert found.n_person == 4 and found.n_strangers == 8 * 2 * 2  # people x facts x phrasings
