@@ -183,6 +183,7 @@ def subject_requests(ws: Path, forget: list[str]) -> list[dict[str, Any]]:
 
 
 CALIBRATED = "calibrated"  # a candidate's strength: the product's calibration (section 14)
+RECALL = "names, prompt and answer"  # the recall ablation's tokens (engine.guard.recall)
 
 
 def guard_of(state: dict[str, Any], ft: Any, family: str, strength: float | str,
@@ -194,8 +195,9 @@ def guard_of(state: dict[str, Any], ft: Any, family: str, strength: float | str,
     calibration figures per person."""
     from engine.guard.classifier import load_sentence_encoder
     from engine.guard.guard import Guard, GuardRule
+    from engine.guard.recall import RECALL_FAMILY
     from engine.guard.scope import SCOPE_KEY, subject_terms
-    from engine.guard.subject_rule import calibrated_corruption
+    from engine.guard.subject_rule import calibrated_corruption, person_terms, recall_layers
     from storage.finetunes import subject_rule_name
     from storage.workspace import Workspace
 
@@ -207,7 +209,11 @@ def guard_of(state: dict[str, Any], ft: Any, family: str, strength: float | str,
         rule = GuardRule.from_row(r, workspace.artifacts.get(r["classifier_artifact"]))
         person = person_of[r["name"]]
         rule.corruption, rule.corruption_params = family, {"seed": 0, **params}
-        if strength == CALIBRATED:
+        if family == RECALL_FAMILY:  # the product's default: layers, at the person's terms
+            rule.corruption_params = {**recall_layers(ft, params),
+                                      SCOPE_KEY: person_terms(trained, person)}
+            strength_of_rule = 0.0
+        elif strength == CALIBRATED:
             rule.corruption_params, cal = calibrated_corruption(
                 trained, person, ft, ft.embedding_std, family, params, scope == "names")
             strength_of_rule = cal["sigma_in_std"]
@@ -237,13 +243,13 @@ def sets_of(args: argparse.Namespace, state: dict[str, Any]) -> Any:
 def measure(args: argparse.Namespace, clock: Clock, state: dict[str, Any]) -> dict[str, Any]:
     from engine.guard import subject_audit as audit
     from engine.guard.lm import load_language_model
-    from engine.guard.subject_rule import SUBJECT_CORRUPTION, SUBJECT_PARAMS, SUBJECT_SCOPE
+    from engine.guard.subject_rule import SUBJECT_CORRUPTION
     from engine.jobs import run_job
 
     ft = clock("load fine-tuned", load_language_model, state["ft"]["folder"], "cpu")
     retain = clock("load retain", load_language_model, state["retain"]["folder"], "cpu")
     saved = Path(args.workdir or "/nonexistent") / "sweep.json"
-    chosen = (SUBJECT_CORRUPTION, CALIBRATED, SUBJECT_PARAMS, SUBJECT_SCOPE)  # the product's
+    chosen = (SUBJECT_CORRUPTION, 0.0, {}, RECALL)  # the product's default
     if args.corruption == "best":  # try the sweep's choice before it becomes the default
         swept = json.loads(saved.read_text(encoding="utf-8"))
         best = choose(swept["sweep"], swept.get("finetuned_forget_quality", 0.0))
@@ -355,7 +361,8 @@ SWEEP = [("gaussian_first_n", s, {"n": None}, "all") for s in (1.0, 4.0, 16.0)] 
     ("zero_out_top_k", 0.0, {"k": None}, "all"), ("flip_sign_top_k", 0.0, {"k": None}, "all"),
     ("shuffle", 0.0, {}, "all"), ("gaussian_first_n", 1.0, {"n": None}, "names"),
     ("gaussian_first_n", CALIBRATED, {"n": None}, "all"),
-    ("gaussian_first_n", CALIBRATED, {"n": None}, "names")]
+    ("gaussian_first_n", CALIBRATED, {"n": None}, "names")] + [
+    ("recall_ablation", 0.0, {"first": 1, "last": last}, RECALL) for last in (4, 5, 6, 7, 8)]
 
 
 def corruption_sweep(ft: Any, state: dict[str, Any], sets: Any, retain: dict[str, Any],

@@ -82,6 +82,13 @@ def corruption_sentence(subject: dict[str, Any]) -> str:
     c = subject.get("corruption") or {}
     if not c:
         return ""
+    if c.get("corruption") == "recall_ablation":
+        first, last = (c.get("layers") or [None, None])[:2]
+        return (f"Corruption: recall ablation. The outputs of the MLP blocks of layers "
+                f"{first} to {last - 1 if isinstance(last, int) else '?'} are zeroed at "
+                f"{c.get('token_scope')}; the weights are unchanged. The depth is a fifth "
+                "of the model's layers, fixed (measured in bench/subjects.py), not "
+                "calibrated per person.")
     text = (f"Corruption: {c.get('corruption')} on {c.get('token_scope')}, strength "
             f"{_num(c.get('sigma_in_std'), 2)} embedding standard deviations.")
     cal = c.get("calibration")

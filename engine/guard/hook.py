@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from engine.guard.lm import EncodedPrompt, LoadedLM, encode_prompt, generate_text
+from engine.guard.recall import RecallAblation, RowMasks, recall_ablated
 from engine.guard.scope import prompt_mask
 from storage.errors import UnpromptError
 
@@ -67,6 +68,8 @@ def corrupted_answer(lm: LoadedLM, prompt: str | EncodedPrompt, corruption: Corr
     """Greedy answer with the prompt's embeddings corrupted on the prompt pass (the
     tokens the corruption's scope picks: engine.guard.scope)."""
     encoded = encode_prompt(lm, prompt) if isinstance(prompt, str) else prompt
+    if isinstance(corruption, RecallAblation):
+        return recall_ablated_answer(lm, encoded, corruption, max_new_tokens, checkpoint)
     mask = prompt_mask(lm, encoded, prompt if isinstance(prompt, str) else None, corruption)
     with corrupted_prompt_pass(lm, corruption, mask) as hook:
         text = generate_text(lm, encoded, max_new_tokens, checkpoint)
@@ -75,3 +78,17 @@ def corrupted_answer(lm: LoadedLM, prompt: str | EncodedPrompt, corruption: Corr
                             "forward pass did not embed the prompt as expected.")
     return text
 
+
+
+def recall_ablated_answer(lm: LoadedLM, encoded: EncodedPrompt, ablation: RecallAblation,
+                          max_new_tokens: int,
+                          checkpoint: Callable[[], None] | None = None) -> str:
+    """Greedy answer with the subject's recall ablated at every token naming them, in the
+    prompt and in the answer as it is written (engine.guard.recall)."""
+    rows = [RowMasks(lm.tokenizer, ablation, encoded.content_mask.tolist())]
+    with recall_ablated(lm, rows) as hooks:
+        text = generate_text(lm, encoded, max_new_tokens, checkpoint)
+    if hooks.ablated < 1:  # never hand out an unguarded answer to a flagged prompt
+        raise UnpromptError(f"The guard could not ablate the subject's recall in {lm.name}: "
+                            "no token of the prompt was ablated.")
+    return text

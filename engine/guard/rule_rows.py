@@ -51,10 +51,25 @@ def guard_rules(ws: Workspace, fields: list[dict[str, Any]], encoder: Any) -> li
 
     rules = []
     for f in fields:
-        rule = GuardRule.from_row(f, ws.artifacts.get(f["classifier_artifact"]))
+        rule = GuardRule.from_row(with_terms(ws, f), ws.artifacts.get(f["classifier_artifact"]))
         expected = getattr(encoder, "name", None)
         if expected and rule.classifier.encoder_name != expected:
             raise UnpromptError(f"forget rule {f['name']!r} was trained on the encoder "
                                 f"{rule.classifier.encoder_name}, not {expected}; retrain it")
         rules.append(rule)
     return rules
+
+
+def with_terms(ws: Workspace, fields: dict[str, Any]) -> dict[str, Any]:
+    """The row's fields with a data subject's terms read back from their artifact (a
+    person's rule keeps their name out of the registry: engine.guard.recall)."""
+    import json
+
+    from engine.guard.recall import TERMS_ARTIFACT
+    from storage.rules import SCOPE_KEY
+
+    params = dict(fields.get("corruption_params") or {})
+    if TERMS_ARTIFACT not in params:
+        return fields
+    terms = json.loads(ws.artifacts.get(params.pop(TERMS_ARTIFACT)).decode())
+    return {**fields, "corruption_params": {**params, SCOPE_KEY: terms}}

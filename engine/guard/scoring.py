@@ -14,6 +14,7 @@ score of the guarded model.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ import torch
 
 from engine.guard.finetune import qa_tensors
 from engine.guard.lm import LoadedLM, encode_prompt
+from engine.guard.recall import RecallAblation, RowMasks, recall_ablated
 from engine.guard.scope import prompt_mask
 
 Corruption = Callable[[torch.Tensor], torch.Tensor]
@@ -60,10 +62,14 @@ def _batch_scores(lm: LoadedLM, pairs: Sequence[tuple[str, str]],
     for row, (seq, _) in enumerate(encoded):
         ids[row, :len(seq)], mask[row, :len(seq)] = torch.tensor(seq), 1
     device = lm.device
-    embeds = lm.model.get_input_embeddings()(ids.to(device))
-    if corruption_for is not None:
-        embeds = _corrupted(lm, embeds, [q for q, _ in pairs], corruption_for)
-    logits = lm.model(inputs_embeds=embeds, attention_mask=mask.to(device)).logits.float()
+    picked = [corruption_for(q) if corruption_for else None for q, _ in pairs]
+    rows = [RowMasks(lm.tokenizer, c, encode_prompt(lm, q).content_mask.tolist())
+            if isinstance(c, RecallAblation) else None
+            for c, (q, _) in zip(picked, pairs, strict=True)]
+    with recall_ablated(lm, rows) if any(rows) else nullcontext():
+        embeds = _corrupted(lm, lm.model.get_input_embeddings()(ids.to(device)),
+                            [q for q, _ in pairs], picked)
+        logits = lm.model(inputs_embeds=embeds, attention_mask=mask.to(device)).logits.float()
     scores = []
     for row, (seq, start) in enumerate(encoded):
         logprobs = logits[row, start - 1:len(seq) - 1].log_softmax(-1)
@@ -77,12 +83,14 @@ def _batch_scores(lm: LoadedLM, pairs: Sequence[tuple[str, str]],
 
 
 def _corrupted(lm: LoadedLM, embeds: torch.Tensor, questions: list[str],
-               corruption_for: CorruptionFor) -> torch.Tensor:
-    """Each flagged row's question embeddings corrupted as the guard's hook would."""
+               picked: list[Any]) -> torch.Tensor:
+    """Each flagged row's question embeddings corrupted as the guard's hook would (a row
+    whose rule ablates recall instead is left to ``recall_ablated``'s hooks)."""
+    if all(c is None or isinstance(c, RecallAblation) for c in picked):
+        return embeds
     embeds = embeds.clone()
-    for row, question in enumerate(questions):
-        corruption = corruption_for(question)
-        if corruption is None:
+    for row, (question, corruption) in enumerate(zip(questions, picked, strict=True)):
+        if corruption is None or isinstance(corruption, RecallAblation):
             continue
         scope = prompt_mask(lm, encode_prompt(lm, question), question, corruption)
         positions = scope.nonzero()[:, 0].to(embeds.device)

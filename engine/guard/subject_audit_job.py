@@ -31,6 +31,7 @@ def corruption_facts(rule: Any) -> dict[str, Any]:
     return {"corruption": rule.corruption, "sigma": rule.sigma,
             "sigma_in_std": cal.get("sigma_in_std"),
             "token_scope": cal.get("token_scope", "all of the prompt's text"),
+            **({"layers": cal["layers"]} if cal.get("layers") else {}),
             **({"calibration": strength} if strength else {})}
 
 

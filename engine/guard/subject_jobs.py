@@ -10,6 +10,7 @@ any model loads and nothing is written before the last cancel check.
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from collections.abc import Generator
 from contextlib import ExitStack
@@ -21,9 +22,11 @@ from engine.guard import people as people_corpus
 from engine.guard.finetune import FinetuneSettings, finetune_job
 from engine.guard.jobutil import scaled, stored_artifact
 from engine.guard.people import FORMAT, FactRecord, people, read_corpus, write_corpus
+from engine.guard.recall import TERMS_ARTIFACT
 from engine.jobs import CancelToken, Progress
 from storage import finetunes
 from storage.errors import UnpromptError
+from storage.rules import SCOPE_KEY
 from storage.workspace import Workspace
 
 SUBJECT_JOBS = {  # worker targets (engine/worker.py runs any 'module:function')
@@ -250,8 +253,15 @@ def forget_subject_job(workspace: str | Path, *, request: int | str, operator: s
         if cancel is not None:
             cancel.check()
         rest = {k: v for k, v in fields.items() if k != "classifier_bytes"}
-        with stored_artifact(ws, fields["classifier_bytes"], "prompt-classifier") as sha, \
-                ws.sessions.begin() as session:
+        params = dict(rest["corruption_params"])
+        terms = params.pop(SCOPE_KEY, None)  # the person's name: an artifact, not a row
+        with ExitStack() as stack:
+            sha = stack.enter_context(stored_artifact(ws, fields["classifier_bytes"],
+                                                      "prompt-classifier"))
+            if terms:
+                rest["corruption_params"] = {**params, TERMS_ARTIFACT: stack.enter_context(
+                    stored_artifact(ws, terms_bytes(terms), "subject-terms"))}
+            session = stack.enter_context(ws.sessions.begin())
             llm = store.language_model(session, scope["model"])
             row = store.add_rule(session, llm, scope["rule"],
                                  {**rest, "classifier_artifact": sha}, operator)
@@ -261,6 +271,10 @@ def forget_subject_job(workspace: str | Path, *, request: int | str, operator: s
         return {**result, "request_status": "executed"}
     finally:
         ws.close()
+
+
+def terms_bytes(terms: list[str] | None) -> bytes:
+    return json.dumps(sorted(terms or [])).encode()
 
 
 def live_std(session: Any, model: Any) -> float:

@@ -35,19 +35,25 @@ from engine.guard.classifier import (
 )
 from engine.guard.lm import LoadedLM
 from engine.guard.people import FactRecord, people
+from engine.guard.recall import RECALL_FAMILY, decoder_mlps, default_layers
 from engine.guard.rules import Example, RuleSpec, load_general_prompts
 from engine.guard.scope import ALL_TEXT, NAME_TOKENS, SCOPE_KEY, subject_terms
 from engine.guard.subject_strength import calibrate_strength
 from storage.finetunes import subject_rule_name
 
 FIT_PHRASINGS = 2  # paraphrased questions per fact the head trains on
-SUBJECT_CORRUPTION = "gaussian_first_n"  # chosen by the bench/subjects.py sweep: design section 14
-SUBJECT_SIGMA_STD = 1.0  # strength without a model to calibrate on (embedding std units)
-SUBJECT_PARAMS: dict[str, Any] = {"n": None}  # the family's size parameter (None: all)
-# Tokens corrupted: "all" of the prompt's text, or "names" (the tokens naming the person,
-# engine.guard.scope). "all" is the bench/subjects.py sweep's choice at the calibrated
-# strength: the name scope leaves facts readable (design section 14).
+# With the fine-tuned model at hand, a person's rule ablates the model's recall of them
+# (engine.guard.recall); the bench/subjects.py comparison with ECO's noise is in design
+# section 14. Without the model (no layers to hook), noise on all of the prompt's text.
+SUBJECT_CORRUPTION = RECALL_FAMILY
+NOISE_CORRUPTION = "gaussian_first_n"
+SUBJECT_SIGMA_STD = 1.0  # the noise's strength without a model to calibrate on (std units)
+SUBJECT_PARAMS: dict[str, Any] = {"n": None}  # the noise's size parameter (None: all)
+# Tokens the noise corrupts: "all" of the prompt's text, or "names" (the tokens naming the
+# person, engine.guard.scope); "all" measured better at the calibrated strength.
 SUBJECT_SCOPE = "all"
+RECALL_SCOPE = ("the tokens naming the subject in the prompt and in the answer as it is "
+                "written (all of the prompt's text when it names none)")
 TARGET_FPR = 0.01
 METHOD = f"held-out phrasings, people split fit / calibration / test; {WRITTEN_METHOD}"
 PERSON_QUESTIONS = ("Tell me about {n}.", "Who is {n}?", "What do you know about {n}?",
@@ -258,17 +264,24 @@ def subject_rule_fields(records: list[FactRecord], person: str, encoder: Encoder
                         corruption: str = SUBJECT_CORRUPTION,
                         params: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything a ForgetRule row needs (the classifier as bytes). With the fine-tuned
-    ``lm`` the corruption is ``calibrated_corruption``'s (on ``SUBJECT_SCOPE``); without
-    it, on all of the prompt's text at ``SUBJECT_SIGMA_STD`` (as rules built before
-    issue 18)."""
+    ``lm``: the recall ablation on ``recall_layers`` (``params`` may name them) at the
+    person's terms, or for a noise family ``calibrated_corruption``'s (on
+    ``SUBJECT_SCOPE``); without it, noise on all of the prompt's text at
+    ``SUBJECT_SIGMA_STD`` (as rules built before issue 18)."""
     head, calibration, held = train_subject_classifier(encoder, split_prompts(records, person),
                                                        written=corpus_questions(records))
-    params = {"seed": 0, **(SUBJECT_PARAMS if params is None else params)}
     cal = {**calibration.to_dict(), **held, "sigma_in_std": SUBJECT_SIGMA_STD}
-    if lm is not None:
+    if lm is not None and corruption == RECALL_FAMILY:
+        params = {**recall_layers(lm, params), SCOPE_KEY: person_terms(records, person)}
+        cal.update(sigma_in_std=0.0, token_scope=RECALL_SCOPE,
+                   layers=[params["first"], params["last"]])
+    elif lm is not None:
         params, found = calibrated_corruption(records, person, lm, embedding_std, corruption,
                                               params, SUBJECT_SCOPE == "names")
         cal.update(found)
+    else:  # no model to hook or calibrate on
+        corruption = NOISE_CORRUPTION if corruption == RECALL_FAMILY else corruption
+        params = {"seed": 0, **(SUBJECT_PARAMS if params is None else params)}
     spec = subject_spec(records, person)
     return {"description": spec.description, "examples": spec.to_dict(),
             "classifier_bytes": head.to_bytes(), "threshold": calibration.threshold,
@@ -276,8 +289,20 @@ def subject_rule_fields(records: list[FactRecord], person: str, encoder: Encoder
             "sigma": cal["sigma_in_std"] * embedding_std, "calibration": cal, "trace": []}
 
 
+def person_terms(records: list[FactRecord], person: str) -> list[str]:
+    """The strings naming ``person``: their name, its parts and the corpus's aliases."""
+    return subject_terms(person, [a for r in records if r.person == person for a in r.aliases])
+
+
+def recall_layers(lm: LoadedLM, params: dict[str, Any] | None = None) -> dict[str, int]:
+    """The layers a person's recall ablation covers on ``lm`` (given, or the default)."""
+    if params and "last" in params:
+        return {"first": int(params.get("first", 1)), "last": int(params["last"])}
+    return default_layers(len(decoder_mlps(lm.model)))
+
+
 def calibrated_corruption(records: list[FactRecord], person: str, lm: LoadedLM,
-                          embedding_std: float, corruption: str = SUBJECT_CORRUPTION,
+                          embedding_std: float, corruption: str = NOISE_CORRUPTION,
                           params: dict[str, Any] | None = None, scoped: bool = False
                           ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The corruption's parameters on the tokens naming ``person`` (``scoped``; else all
@@ -285,7 +310,7 @@ def calibrated_corruption(records: list[FactRecord], person: str, lm: LoadedLM,
     meets never-trained people's (engine.guard.subject_strength) and its figures."""
     params = {"seed": 0, **(SUBJECT_PARAMS if params is None else params)}
     mine = [r for r in records if r.person == person]
-    terms = subject_terms(person, [a for r in mine for a in r.aliases]) if scoped else []
+    terms = person_terms(records, person) if scoped else []
     strength = calibrate_strength(lm, mine, people(records), corruption, params, terms,
                                   FIT_PHRASINGS, embedding_std)
     if terms:

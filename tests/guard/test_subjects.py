@@ -11,8 +11,11 @@ from sqlalchemy import select
 
 from engine.guard import subject_jobs as jobs
 from engine.guard.people import generate, people, write_corpus
+from engine.guard.recall import RECALL_FAMILY, TERMS_ARTIFACT
+from engine.guard.rule_rows import guard_rules, rule_fields
 from engine.jobs import Cancelled, CancelToken, run_job
 from storage import finetunes
+from storage import rules as store
 from storage.errors import RefusedError, UnpromptError
 from storage.models import Artifact, AuditLogEntry, Model
 from storage.workspace import Workspace
@@ -138,10 +141,18 @@ def test_subject_request_builds_enables_and_executes_the_rule(tuned, tiny_encode
     assert result["status"] == "active" and result["request"] == request_id
     cal = result["calibration"]
     assert {"tpr_held_out_phrasings", "fpr_test_people", "threshold"} <= set(cal)
-    strength = cal["strength"]  # calibrated on the fine-tuned model: names, strength, figures
-    assert cal["sigma_in_std"] == strength["sigma_in_std"] and strength["n_strangers"] > 0
-    assert {"target_loss", "reached_loss", "unguarded_loss"} <= set(strength)
-    assert cal["token_scope"] == "all of the prompt's text"  # SUBJECT_SCOPE, the sweep's
+    assert result["corruption"] == RECALL_FAMILY and cal["layers"] == [1, 2]  # the tiny 2 layers
+    params = result["corruption_params"]  # the person's name is in an artifact, not the row
+    assert set(params) == {"first", "last", TERMS_ARTIFACT}
+    ws = Workspace.open(tuned)
+    try:
+        with ws.sessions() as session:
+            rule = store.get_rule(session, store.language_model(session, result["model"]),
+                                  result["name"])
+            fields = rule_fields(rule)
+        assert person in guard_rules(ws, [fields], None)[0].corruption_fn().terms
+    finally:
+        ws.close()
     assert person not in json.dumps(result)
     assert result["examples"]["forget"] > 0 and result["examples"]["retain"] > 0
     ws = Workspace.open(tuned)
