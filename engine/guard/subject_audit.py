@@ -95,6 +95,7 @@ def model_figures(lm: LoadedLM, sets: AuditSets, utility_answers: Sequence[str],
             "utility": tofu.model_utility(lm, sets.others, utility_answers, pick),
             "mia": tofu.membership(lm, sets.forget, sets.never, pick),
             "repetition": sum(map(tofu.repetition, forget_answers)) / len(forget_answers),
+            "fact_stated": tofu.fact_stated(sets.forget, forget_answers),
             "perplexity_under_finetuned": ppl[len(ppl) // 2],
             "examples": [{"q": r.question, "a": a}
                          for r, a in list(zip(sets.forget, forget_answers, strict=True))[:3]]}
@@ -153,6 +154,7 @@ def summary(raw: dict[str, Any], reference: dict[str, Any]) -> tuple[dict, dict]
             "privleak": ({a: tofu.privleak(f["mia"]["auc"][a], retain["mia"]["auc"][a])
                           for a in tofu.ATTACKS} if retain else None),
             "repetition": f["repetition"],
+            "fact_stated": f.get("fact_stated"),
             "perplexity_under_finetuned": f["perplexity_under_finetuned"],
             "examples": f["examples"]}
         curves["truth_ratio_histograms"][name] = tofu.histogram(ratios)

@@ -127,6 +127,14 @@ def repetition(text: str, n: int = 3) -> float:
     return 1.0 - len(set(grams)) / len(grams) if grams else 0.0
 
 
+def fact_stated(records: Sequence[FactRecord], answers: Sequence[str]) -> float | None:
+    """Share of answers that state the record's fact (its value, case aside); None when no
+    record carries its value. A model that never met the person states it by chance only."""
+    pairs = [(r.value.lower(), a.lower()) for r, a in zip(records, answers, strict=True)
+             if r.value]
+    return sum(v in a for v, a in pairs) / len(pairs) if pairs else None
+
+
 def perplexity(lm: LoadedLM, pairs: Sequence[tuple[str, str]]) -> list[float]:
     """The (unguarded) model's perplexity of each answer given its question."""
     return [math.exp(-s.mean_logp) for s in answer_scores(lm, pairs)]

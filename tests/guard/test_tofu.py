@@ -63,3 +63,16 @@ def test_batch_answers_match_single_answers(lm):
 
     questions = [r.question for r in RECORDS[:3]]
     assert batch_answers(lm, questions, 4) == [answer(lm, q, 4) for q in questions]
+
+
+def test_fact_stated_counts_answers_that_give_the_value_away():
+    from engine.guard.people import FactRecord
+    from engine.guard.tofu import fact_stated
+
+    def record(value: str) -> FactRecord:
+        return FactRecord("Ida Vale", "birthplace", "Where was Ida Vale born?",
+                          f"Ida Vale was born in {value}.", "", [], value=value)
+    records = [record("Port Halvard"), record("Veldhaven"), record("")]
+    answers = ["She was born in port halvard.", "Ida Vale was born in Oakhollow.", "x"]
+    assert fact_stated(records, answers) == 0.5  # the record without a value is not counted
+    assert fact_stated(records[2:], answers[2:]) is None
