@@ -110,6 +110,21 @@ def add_rule_job(workspace: str | Path, *, operator: str, name: str | None = Non
         ws.close()
 
 
+def refuse_person_rule(session: Any, row: Any) -> None:
+    """A data subject's rule is built from their request's records and its corruption is
+    the recall ablation (no strength to search): retraining it from examples would replace
+    both."""
+    from engine.guard.subject_audit_job import subject_scope_of
+
+    scope = subject_scope_of(session, row)
+    if scope is not None:
+        raise UnpromptError(
+            f"rule {row.name!r} enforces a data subject's erasure request and is built from "
+            "the request's records, not retrained from examples; the request's exact "
+            f"follow-up is `retrain {scope.get('model')}`, a fine-tune "
+            "without the person")
+
+
 def retrain_rule_job(workspace: str | Path, *, rule: str, operator: str,
                      model: str | None = None, target_fpr: float = 0.01,
                      max_new_tokens: int = 24, max_evals: int = 7, max_known: int = 20,
@@ -123,6 +138,7 @@ def retrain_rule_job(workspace: str | Path, *, rule: str, operator: str,
         choice = choose_model(ws, model)
         with ws.sessions() as session:
             row = store.get_rule(session, store.language_model(session, choice.name), rule)
+            refuse_person_rule(session, row)
             spec = RuleSpec.from_dict(row.examples, row.name)
             corruption, params = row.corruption, dict(row.corruption_params)
         trained = yield from _train(ws, choice, spec, cache, device, cancel, corruption=corruption,

@@ -163,6 +163,11 @@ def test_subject_request_builds_enables_and_executes_the_rule(tuned, tiny_encode
         ws.close()
     with pytest.raises(RefusedError, match=f"request {request_id} .* duplicate"):
         _request(tuned, person)
+    from engine.guard.registry_jobs import retrain_rule_job
+
+    with pytest.raises(UnpromptError, match="data subject's erasure request .* `retrain crm`"):
+        run_job(retrain_rule_job(tuned, rule=result["name"], operator="bob",
+                                 model=result["model"]))
 
 
 def test_unknown_subject_is_refused_with_near_matches(tuned):
