@@ -228,6 +228,11 @@ class RuleEditor(QWidget):
 
 
 def _strength_text(rule: dict[str, Any]) -> str:
+    layers = (rule.get("calibration") or {}).get("layers")
+    if rule.get("corruption") == "recall_ablation" and layers:
+        return (f"Recall ablation: the MLP outputs of layers {layers[0]} to {layers[1] - 1} "
+                "are zeroed at the tokens naming the person, in the prompt and in the answer "
+                "(no strength to set).")
     search = (rule.get("calibration") or {}).get("sigma_search") or {}
     text = (f"Corruption {rule.get('corruption', '')} of the prompt's embeddings, strength "
             f"σ = {rule.get('sigma', 0.0):.4f}")

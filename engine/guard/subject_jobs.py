@@ -218,8 +218,9 @@ def forget_subject_job(workspace: str | Path, *, request: int | str, operator: s
                        cancel: CancelToken | None = None) -> Job:
     """Execute an approved request about one person of a fine-tuned model: build their
     forget rule from the model's records (their questions as positives, the other people's
-    as neighbours; the corruption's strength calibrated on the fine-tuned model), store it,
-    enable it and mark the request executed, in one transaction."""
+    as neighbours; their recall ablated on the fine-tuned model's layers, engine.guard.recall),
+    store it (their names in an artifact, not the row), enable it and mark the request
+    executed, in one transaction."""
     from engine.background import in_background, loading
     from engine.guard.classifier import load_sentence_encoder
     from engine.guard.lm import load_language_model
@@ -247,8 +248,7 @@ def forget_subject_job(workspace: str | Path, *, request: int | str, operator: s
         yield Progress(0.1, "loading the prompt-classifier encoder")
         enc = yield from in_background(partial(load_sentence_encoder, encoder),
                                        loading("the prompt-classifier encoder", 0.1))
-        yield Progress(0.3, "training the person's prompt classifier and calibrating the "
-                            "corruption's strength")
+        yield Progress(0.3, "training the person's prompt classifier")
         fields = subject_rule_fields(records, person, enc, std, lm)
         if cancel is not None:
             cancel.check()

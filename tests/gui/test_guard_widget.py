@@ -153,3 +153,13 @@ def test_a_rule_is_disabled_while_another_rule_builds(screen: GuardWidget,
     gate.unlink()
     _idle(screen, qtbot)
     assert sorted(r["name"] for r in screen.rules.records()) == ["harry-potter", "wizards"]
+
+
+def test_a_person_rule_says_what_it_ablates_not_a_strength():
+    from gui.rule_editor_widget import _strength_text
+
+    rule = {"corruption": "recall_ablation", "sigma": 0.0,
+            "calibration": {"layers": [1, 6]}}
+    text = _strength_text(rule)
+    assert "layers 1 to 5" in text and "σ" not in text
+    assert "σ = 0.1200" in _strength_text({"corruption": "gaussian_first_n", "sigma": 0.12})
