@@ -237,7 +237,7 @@ def sets_of(args: argparse.Namespace, state: dict[str, Any]) -> Any:
     trained = [r for r in state["everyone"] if r.person not in set(state["holdout"])]
     sets = audit_sets(trained, state["forget"], args.utility_sample)
     never = [r for r in state["everyone"] if r.person in set(state["holdout"])]
-    return AuditSets(sets.forget, sets.others, held_out(never))
+    return AuditSets(sets.forget, sets.others, held_out(never), sets.verbatim, never)
 
 
 def measure(args: argparse.Namespace, clock: Clock, state: dict[str, Any]) -> dict[str, Any]:
@@ -293,7 +293,7 @@ def measure(args: argparse.Namespace, clock: Clock, state: dict[str, Any]) -> di
                                    "params": chosen[2], "scope": chosen[3],
                                    "calibration": calibration},
             "counts": {"forget": len(sets.forget), "utility": len(sets.others),
-                       "never_trained": len(sets.never)},
+                       "never_trained": len(sets.never), "verbatim": len(sets.verbatim)},
             "classifier": {"rules": [r["calibration"] for r in state["rules"]],
                            "tpr_held_out_phrasings_guard": flagged / len(held),
                            "fpr_other_people_held_out_guard": false / len(others),

@@ -43,6 +43,8 @@ ROWS: list[tuple[str, tuple[str, ...], Any]] = [
     ("  probability / ROUGE-L / truth", (), None),
     *[(f"{label} AUC", ("mia_auc", key), _num) for key, label in ATTACK_NAMES.items()],
     *[(f"PrivLeak, {label}", ("privleak", key), _pct) for key, label in ATTACK_NAMES.items()],
+    *[(f"PrivLeak, {label}, training questions", ("privleak_verbatim", key), _pct)
+      for key, label in ATTACK_NAMES.items()],
     ("repetition of answers", ("repetition",), _num),
     ("answers stating the true fact", ("fact_stated",), _num),
     ("perplexity (fine-tuned model)", ("perplexity_under_finetuned",), lambda v: _num(v, 2)),

@@ -14,7 +14,7 @@ figures that need it (forget quality, PrivLeak) are omitted with the reason, nev
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from engine.guard import tofu
@@ -41,6 +41,10 @@ class AuditSets:
     forget: list[FactRecord]
     others: list[FactRecord]
     never: list[FactRecord]
+    # the forgotten and never-trained records asked in their training question (MUSE's
+    # attacker holds the training text); empty: not measured
+    verbatim: list[FactRecord] = field(default_factory=list)
+    verbatim_never: list[FactRecord] = field(default_factory=list)
 
 
 def held_out(records: Sequence[FactRecord]) -> list[FactRecord]:
@@ -62,7 +66,7 @@ def audit_sets(records: Sequence[FactRecord], forgotten: Sequence[str],
     sample = others[::max(1, len(others) // utility_sample)][:utility_sample]
     facts = max(len([r for r in mine if r.person == p]) for p in gone) if mine else 1
     never = never_trained(people(records), facts, max(2, len(gone)))
-    return AuditSets(held_out(mine), held_out(sample), held_out(never))
+    return AuditSets(held_out(mine), held_out(sample), held_out(never), mine, never)
 
 
 def corruption_for(guard: Any) -> CorruptionFor:
@@ -94,6 +98,8 @@ def model_figures(lm: LoadedLM, sets: AuditSets, utility_answers: Sequence[str],
     return {"truth_ratios": tofu.truth_ratios(lm, sets.forget, pick),
             "utility": tofu.model_utility(lm, sets.others, utility_answers, pick),
             "mia": tofu.membership(lm, sets.forget, sets.never, pick),
+            **({"mia_verbatim": tofu.membership(lm, sets.verbatim, sets.verbatim_never,
+                                                pick)["auc"]} if sets.verbatim else {}),
             "repetition": sum(map(tofu.repetition, forget_answers)) / len(forget_answers),
             "fact_stated": tofu.fact_stated(sets.forget, forget_answers),
             "perplexity_under_finetuned": ppl[len(ppl) // 2],
@@ -153,6 +159,7 @@ def summary(raw: dict[str, Any], reference: dict[str, Any]) -> tuple[dict, dict]
             "mia_auc": f["mia"]["auc"],
             "privleak": ({a: tofu.privleak(f["mia"]["auc"][a], retain["mia"]["auc"][a])
                           for a in tofu.ATTACKS} if retain else None),
+            **verbatim_figures(f, retain),
             "repetition": f["repetition"],
             "fact_stated": f.get("fact_stated"),
             "perplexity_under_finetuned": f["perplexity_under_finetuned"],
@@ -160,6 +167,18 @@ def summary(raw: dict[str, Any], reference: dict[str, Any]) -> tuple[dict, dict]
         curves["truth_ratio_histograms"][name] = tofu.histogram(ratios)
         curves["mia_roc"][name] = f["mia"]["roc_min_k_pp"]
     return {"models": models, "reference": reference}, curves
+
+
+def verbatim_figures(f: dict[str, Any], retain: dict[str, Any] | None) -> dict[str, Any]:
+    """The attacks' AUC on the training questions and, against the retain model's, their
+    PrivLeak ({} when not measured)."""
+    if "mia_verbatim" not in f:
+        return {}
+    auc = f["mia_verbatim"]
+    base = (retain or {}).get("mia_verbatim")
+    return {"mia_auc_verbatim": auc,
+            "privleak_verbatim": ({a: tofu.privleak(auc[a], base[a]) for a in tofu.ATTACKS}
+                                  if base else None)}
 
 
 def subject_audit(fine_tuned: LoadedLM, retain: LoadedLM | None, pick: CorruptionFor,
@@ -170,7 +189,7 @@ def subject_audit(fine_tuned: LoadedLM, retain: LoadedLM | None, pick: Corruptio
     raw = yield from figures_of_models(fine_tuned, retain, pick, sets, max_new_tokens, cancel)
     metrics, curves = summary(raw, reference)
     metrics["counts"] = {"forget": len(sets.forget), "utility": len(sets.others),
-                         "never_trained": len(sets.never)}
+                         "never_trained": len(sets.never), "verbatim": len(sets.verbatim)}
     metrics["basis"] = "held-out phrasings"
     yield Progress(1.0, "people figures done")
     return metrics, curves

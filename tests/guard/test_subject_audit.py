@@ -53,6 +53,7 @@ def test_without_a_retain_model_the_reference_is_missing(guarded):
     assert set(subject["models"]) == {"fine-tuned", "guarded"}
     guarded_model = subject["models"]["guarded"]
     assert guarded_model["forget_quality"] is None and guarded_model["privleak"] is None
+    assert guarded_model["privleak_verbatim"] is None  # no retain model: never estimated
     assert 0 <= guarded_model["mia_auc"]["min_k_pp"] <= 1
     assert subject["counts"]["forget"] == 2 and subject["counts"]["never_trained"] == 4
 
@@ -74,6 +75,10 @@ def test_with_a_retain_model_every_figure_is_measured_and_stored(guarded, tiny_m
     assert models["retain"]["forget_quality"] == 1.0  # the reference against itself
     assert all(0 <= m["forget_quality"] <= 1 for m in models.values())
     assert models["retain"]["privleak"]["loss"] == 0.0
+    # the attacks again on the very questions the model was trained on (MUSE's attacker)
+    assert models["retain"]["privleak_verbatim"]["min_k_pp"] == 0.0
+    assert set(models["guarded"]["mia_auc_verbatim"]) == {"loss", "zlib", "min_k", "min_k_pp"}
+    assert subject["counts"]["verbatim"] == subject["counts"]["forget"]
     assert "utility_vs_finetuned" in models["guarded"]  # None: a random model has none
     ws = Workspace.open(ws_dir)
     try:
