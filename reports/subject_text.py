@@ -111,7 +111,12 @@ def corruption_sentence(subject: dict[str, Any]) -> str:
 
 def counts_sentence(subject: dict[str, Any]) -> str:
     n = subject.get("counts") or {}
-    return (f"Held-out phrasings only: {n.get('forget', 0)} questions about the forgotten "
+    text = (f"Held-out phrasings: {n.get('forget', 0)} questions about the forgotten "
             f"person, {n.get('utility', 0)} about other people (utility), "
             f"{n.get('never_trained', 0)} about people never trained on (the attacks' "
             "non-members).")
+    if n.get("verbatim"):
+        text += (f" The rows marked 'training questions' repeat the attacks on the "
+                 f"{n['verbatim']} questions the model was trained on, as an attacker holding "
+                 "the training text would ask them.")
+    return text
