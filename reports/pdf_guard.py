@@ -108,6 +108,21 @@ def erasure_section(m: dict[str, Any]) -> list[Flowable]:
               "those are answered as if no rule existed.", "small")]
 
 
+RECALL = "recall_ablation"  # a data subject's rule (engine/guard/recall.py)
+
+
+def corruption_text(rule: dict[str, Any]) -> str:
+    """The rule's corruption in words: the recall ablation's layers and where its terms
+    are kept, or an embedding corruption's family, strength and parameters."""
+    params = dict(rule.get("corruption_params") or {})
+    if rule["corruption"] == RECALL:
+        return (f"recall ablation: the MLP outputs of layers {params.get('first')} to "
+                f"{int(params.get('last', 0)) - 1} are zeroed at the tokens naming the person, "
+                "in the prompt and in the answer; their names are kept in the artifact "
+                f"{params.get('terms_artifact', '-')}, not in the registry")
+    return f"{rule['corruption']}, strength sigma {rule['sigma']:.4g}" + _params(params)
+
+
 def rule_section(m: dict[str, Any]) -> list[Flowable]:
     guard = m["guard"]
     rule, lm, search = guard["rule"], guard["language_model"], guard.get("strength_search") or {}
@@ -128,10 +143,10 @@ def rule_section(m: dict[str, Any]) -> list[Flowable]:
         ("Classifier artifact", p(rule["classifier_artifact"], "hash")),
         ("Threshold", f"{rule['threshold']:.4g}; flags a prompt scored strictly above it. "
                       + calibration_sentence(cal)),
-        ("Corruption", f"{rule['corruption']}, strength sigma {rule['sigma']:.4g}"
-                       + _params(rule.get("corruption_params"))),
+        ("Corruption", corruption_text(rule)),
         ("Examples", examples_sentence(examples)),
-        ("Strength search", _search_sentence(search))]
+        ("Strength search", _search_sentence(search) if rule["corruption"] != RECALL
+         else "none: the recall ablation has no strength (its layers are fixed)")]
     out = [_h1("3. Language model and forget rule"), key_value_table(model_rows), Spacer(1, 6),
            key_value_table(rule_rows)]
     chart = trace_chart(search.get("trace") or [], fonts()[0])
