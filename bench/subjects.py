@@ -18,10 +18,11 @@ bench/results/subjects.json. Every figure comes from the product's audit code
     python bench/subjects.py --workdir W --models guarded --corruption best
     python bench/subjects.py --workdir W --sweep-only --sweep-rows 7,8  # some candidates
 
-The guarded model's corruption is the product's (``engine.guard.subject_rule``: Gaussian
-noise on ``SUBJECT_SCOPE`` at the strength calibrated for each person against
-never-trained people); the sweep also tries fixed strengths, other families and the
-name-token scope.
+The guarded model's corruption is the product's (``engine.guard.subject_rule``: the recall
+ablation of engine/guard/recall.py on the layers ``default_layers`` picks); the sweep also
+tries ECO's noise (fixed and calibrated strengths, all of the text or the name tokens), other
+families and the recall ablation at other depths. Every audit also repeats the attacks on the
+questions the model was trained on and counts the answers that state the true fact.
 """
 
 from __future__ import annotations
