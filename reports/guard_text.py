@@ -96,3 +96,9 @@ def on_prompts(value: Any) -> str:
 
 def count_cell(value: Any) -> str:
     return str(int(value)) if _number(value) else ""
+
+
+def zeroed_layers(first: Any, last: Any) -> str:
+    """What a recall ablation does to layers ``[first, last)`` (engine/guard/recall.py)."""
+    upto = last - 1 if isinstance(last, int) else "?"
+    return f"the outputs of the MLP blocks of layers {first} to {upto} are zeroed"

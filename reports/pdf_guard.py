@@ -15,14 +15,20 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Flowable, KeepTogether, Spacer, Table
 
 from reports.guard_charts import knowledge_chart, trace_chart
-from reports.guard_text import calibration_sentence, count_cell, examples_sentence, n_before
+from reports.guard_text import (
+    calibration_sentence,
+    count_cell,
+    examples_sentence,
+    n_before,
+    zeroed_layers,
+)
 from reports.guard_text import on_prompts as _on
 from reports.guard_text import pct as _pct
 from reports.pdf_audit import verdict_cell
 from reports.pdf_people import people_section
 from reports.pdf_style import FRAME_WIDTH, b, fonts, grid_table, key_value_table, markup, p
 from storage.erasure_kinds import SUPPRESSED, describe
-from storage.rules import SCOPE_KEY, public_params
+from storage.rules import RECALL_FAMILY, SCOPE_KEY, public_params
 
 HOW = ("The knowledge is suppressed at inference: the rule's classifier scores every prompt, "
        "and for a prompt scored strictly above its threshold the guard corrupts the input "
@@ -108,17 +114,14 @@ def erasure_section(m: dict[str, Any]) -> list[Flowable]:
               "those are answered as if no rule existed.", "small")]
 
 
-RECALL = "recall_ablation"  # a data subject's rule (engine/guard/recall.py)
-
-
 def corruption_text(rule: dict[str, Any]) -> str:
     """The rule's corruption in words: the recall ablation's layers and where its terms
     are kept, or an embedding corruption's family, strength and parameters."""
     params = dict(rule.get("corruption_params") or {})
-    if rule["corruption"] == RECALL:
-        return (f"recall ablation: the MLP outputs of layers {params.get('first')} to "
-                f"{int(params.get('last', 0)) - 1} are zeroed at the tokens naming the person, "
-                "in the prompt and in the answer; their names are kept in the artifact "
+    if rule["corruption"] == RECALL_FAMILY:
+        return (f"recall ablation: {zeroed_layers(params.get('first'), params.get('last'))} "
+                "at the tokens naming the person, in the prompt and in the answer; their "
+                "names are kept in the artifact "
                 f"{params.get('terms_artifact', '-')}, not in the registry")
     return f"{rule['corruption']}, strength sigma {rule['sigma']:.4g}" + _params(params)
 
@@ -145,7 +148,7 @@ def rule_section(m: dict[str, Any]) -> list[Flowable]:
                       + calibration_sentence(cal)),
         ("Corruption", corruption_text(rule)),
         ("Examples", examples_sentence(examples)),
-        ("Strength search", _search_sentence(search) if rule["corruption"] != RECALL
+        ("Strength search", _search_sentence(search) if rule["corruption"] != RECALL_FAMILY
          else "none: the recall ablation has no strength (its layers are fixed)")]
     out = [_h1("3. Language model and forget rule"), key_value_table(model_rows), Spacer(1, 6),
            key_value_table(rule_rows)]

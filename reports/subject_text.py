@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from reports.guard_text import zeroed_layers
+from storage.rules import RECALL_FAMILY
+
 MODELS = ("fine-tuned", "guarded", "retain")
 ATTACK_NAMES = {"loss": "LOSS", "zlib": "zlib", "min_k": "Min-K%", "min_k_pp": "Min-K%++"}
 EXPECTED = {"forget quality (KS p-value vs retain)": "guarded >= 0.05",
@@ -85,10 +88,10 @@ def corruption_sentence(subject: dict[str, Any]) -> str:
     c = subject.get("corruption") or {}
     if not c:
         return ""
-    if c.get("corruption") == "recall_ablation":
+    if c.get("corruption") == RECALL_FAMILY:
         first, last = (c.get("layers") or [None, None])[:2]
-        return (f"Corruption: recall ablation. The outputs of the MLP blocks of layers "
-                f"{first} to {last - 1 if isinstance(last, int) else '?'} are zeroed at "
+        zeroed = zeroed_layers(first, last)
+        return (f"Corruption: recall ablation. {zeroed[0].upper()}{zeroed[1:]} at "
                 f"{c.get('token_scope')}; the weights are unchanged. The depth is a fifth "
                 "of the model's layers, fixed (measured in bench/subjects.py), not "
                 "calibrated per person.")

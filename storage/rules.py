@@ -26,6 +26,8 @@ from storage.rule_audits import rule_audits, rule_requests
 # corruption_params key of a data subject's rule: the names whose tokens the guard corrupts
 # (engine.guard.scope). They name the person, so views show how many, never which.
 SCOPE_KEY = "scope_terms"
+RECALL_FAMILY = "recall_ablation"  # a data subject's corruption (engine/guard/recall.py)
+TERMS_ARTIFACT = "terms_artifact"  # corruption_params key: the artifact holding the terms
 RULE_FIELDS = ("description", "examples", "classifier_artifact", "threshold", "corruption",
                "corruption_params", "sigma", "calibration", "trace")
 

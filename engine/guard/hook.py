@@ -79,7 +79,6 @@ def corrupted_answer(lm: LoadedLM, prompt: str | EncodedPrompt, corruption: Corr
     return text
 
 
-
 def recall_ablated_answer(lm: LoadedLM, encoded: EncodedPrompt, ablation: RecallAblation,
                           max_new_tokens: int,
                           checkpoint: Callable[[], None] | None = None) -> str:

@@ -31,9 +31,11 @@ import torch
 
 from engine.guard.scope import term_spans
 from storage.errors import UnpromptError
+from storage.rules import RECALL_FAMILY, TERMS_ARTIFACT
 
-RECALL_FAMILY = "recall_ablation"  # the family name in a rule's ``corruption`` field
-TERMS_ARTIFACT = "terms_artifact"  # corruption_params key: the artifact holding the terms
+__all__ = ["RECALL_FAMILY", "TERMS_ARTIFACT", "RecallAblation", "RowMasks", "causal_name_mask",
+           "default_layers", "recall_ablated", "recall_ablation"]
+
 RECALL_DEPTH = 0.2  # the share of the layers ablated (bench/subjects.py, design section 14)
 
 
@@ -51,7 +53,7 @@ class RecallAblation:
 
 def recall_ablation(terms: Sequence[str], params: dict[str, Any]) -> RecallAblation:
     """The ablation a rule's parameters describe (``first`` / ``last`` layer)."""
-    unknown = set(params) - {"first", "last", "seed"}
+    unknown = set(params) - {"first", "last"}
     if unknown or "last" not in params:
         raise UnpromptError(f"Corruption {RECALL_FAMILY!r} takes the layers 'first' and "
                             f"'last'; got {sorted(params)}.")
@@ -128,16 +130,14 @@ class RowMasks:
             self.named.append(named_at(self.text, len(self.text) - len(piece),
                                        self.ablation.terms))
             mask.append(self._ablated(pos))
-        if self.length >= len(self.content) and not self.prompt_named():
-            # the prompt names no term: all of its text (decided once it is complete)
-            mask = [m or (p < len(self.content) and self.content[p])
-                    for p, m in zip(range(self.length - len(ids), self.length), mask,
-                                    strict=True)]
+        first = self.length - len(ids)
+        if first < len(self.content) <= self.length:  # the prompt is complete in this call
+            named = any(n for p, n in enumerate(self.named, self.region)
+                        if p < len(self.content) and self.content[p])
+            if not named:  # it names no term: all of its text
+                mask = [m or (p < len(self.content) and self.content[p])
+                        for p, m in zip(range(first, self.length), mask, strict=True)]
         return mask
-
-    def prompt_named(self) -> bool:
-        return any(n for p, n in enumerate(self.named, self.region)
-                   if p < len(self.content) and self.content[p])
 
     def _ablated(self, pos: int) -> bool:
         if pos < len(self.content) and not self.content[pos]:

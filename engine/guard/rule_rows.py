@@ -65,8 +65,7 @@ def with_terms(ws: Workspace, fields: dict[str, Any]) -> dict[str, Any]:
     person's rule keeps their name out of the registry: engine.guard.recall)."""
     import json
 
-    from engine.guard.recall import TERMS_ARTIFACT
-    from storage.rules import SCOPE_KEY
+    from storage.rules import SCOPE_KEY, TERMS_ARTIFACT
 
     params = dict(fields.get("corruption_params") or {})
     if TERMS_ARTIFACT not in params:

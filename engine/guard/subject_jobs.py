@@ -22,11 +22,10 @@ from engine.guard import people as people_corpus
 from engine.guard.finetune import FinetuneSettings, finetune_job
 from engine.guard.jobutil import scaled, stored_artifact
 from engine.guard.people import FORMAT, FactRecord, people, read_corpus, write_corpus
-from engine.guard.recall import TERMS_ARTIFACT
 from engine.jobs import CancelToken, Progress
 from storage import finetunes
 from storage.errors import UnpromptError
-from storage.rules import SCOPE_KEY
+from storage.rules import SCOPE_KEY, TERMS_ARTIFACT
 from storage.workspace import Workspace
 
 SUBJECT_JOBS = {  # worker targets (engine/worker.py runs any 'module:function')
@@ -273,8 +272,8 @@ def forget_subject_job(workspace: str | Path, *, request: int | str, operator: s
         ws.close()
 
 
-def terms_bytes(terms: list[str] | None) -> bytes:
-    return json.dumps(sorted(terms or [])).encode()
+def terms_bytes(terms: list[str]) -> bytes:
+    return json.dumps(sorted(terms)).encode()
 
 
 def live_std(session: Any, model: Any) -> float:
