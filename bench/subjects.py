@@ -185,6 +185,7 @@ def subject_requests(ws: Path, forget: list[str]) -> list[dict[str, Any]]:
 
 CALIBRATED = "calibrated"  # a candidate's strength: the product's calibration (section 14)
 RECALL = "names, prompt and answer"  # the recall ablation's tokens (engine.guard.recall)
+PSEUDONYM = "name parts, prompt and answer"  # the pseudonym's (engine.guard.pseudonym)
 
 
 def guard_of(state: dict[str, Any], ft: Any, family: str, strength: float | str,
@@ -196,9 +197,9 @@ def guard_of(state: dict[str, Any], ft: Any, family: str, strength: float | str,
     calibration figures per person."""
     from engine.guard.classifier import load_sentence_encoder
     from engine.guard.guard import Guard, GuardRule
-    from engine.guard.recall import RECALL_FAMILY
+    from engine.guard.recall import PERSON_FAMILIES
     from engine.guard.scope import SCOPE_KEY, subject_terms
-    from engine.guard.subject_rule import calibrated_corruption, person_terms, recall_layers
+    from engine.guard.subject_rule import calibrated_corruption, person_params
     from storage.finetunes import subject_rule_name
     from storage.workspace import Workspace
 
@@ -210,10 +211,11 @@ def guard_of(state: dict[str, Any], ft: Any, family: str, strength: float | str,
         rule = GuardRule.from_row(r, workspace.artifacts.get(r["classifier_artifact"]))
         person = person_of[r["name"]]
         rule.corruption, rule.corruption_params = family, {"seed": 0, **params}
-        if family == RECALL_FAMILY:  # the product's default: layers, at the person's terms
-            rule.corruption_params = {**recall_layers(ft, params),
-                                      SCOPE_KEY: person_terms(trained, person)}
+        if family in PERSON_FAMILIES:  # the product's: layers, terms (and pseudonyms)
+            rule.corruption_params, cal = person_params(trained, person, ft, family, params)
             strength_of_rule = 0.0
+            if cal:
+                found.append(cal)
         elif strength == CALIBRATED:
             rule.corruption_params, cal = calibrated_corruption(
                 trained, person, ft, ft.embedding_std, family, params, scope == "names")
@@ -250,7 +252,7 @@ def measure(args: argparse.Namespace, clock: Clock, state: dict[str, Any]) -> di
     ft = clock("load fine-tuned", load_language_model, state["ft"]["folder"], "cpu")
     retain = clock("load retain", load_language_model, state["retain"]["folder"], "cpu")
     saved = Path(args.workdir or "/nonexistent") / "sweep.json"
-    chosen = (SUBJECT_CORRUPTION, 0.0, {}, RECALL)  # the product's default
+    chosen = (SUBJECT_CORRUPTION, 0.0, {}, PSEUDONYM)  # the product's default
     if args.corruption == "best":  # try the sweep's choice before it becomes the default
         swept = json.loads(saved.read_text(encoding="utf-8"))
         best = choose(swept["sweep"], swept.get("finetuned_forget_quality", 0.0))
@@ -284,12 +286,15 @@ def measure(args: argparse.Namespace, clock: Clock, state: dict[str, Any]) -> di
         earlier = json.loads(saved.read_text(encoding="utf-8"))
         sweep = earlier["sweep"]
         clock.times["corruption sweep (earlier run)"] = earlier["times"]["corruption sweep"]
+    draws = clock("pseudonym draws", pseudonym_draws, ft, state, sets, raw.get("retain"),
+                  args.draws) if args.draws and "retain" in raw else []
     held = [q for r in state["everyone"] if r.person in set(state["forget"])
             for q in held_questions_of(r)]
     flagged = sum(guard.classify(q).flagged for q in held)
     others = [q for r in sets.others for q in held_questions_of(r)]
     false = sum(guard.classify(q).flagged for q in others)
     return {"models": metrics["models"], "curves": curves, "sweep": sweep,
+            "pseudonym_draws": draws,
             "guarded_corruption": {"family": chosen[0], "sigma_in_std": chosen[1],
                                    "params": chosen[2], "scope": chosen[3],
                                    "calibration": calibration},
@@ -300,6 +305,33 @@ def measure(args: argparse.Namespace, clock: Clock, state: dict[str, Any]) -> di
                            "fpr_other_people_held_out_guard": false / len(others),
                            "n_held_out": len(held), "n_other": len(others)},
             "finetune": {"all": state["ft"], "retain": state["retain"]}}
+
+
+def pseudonym_draws(ft: Any, state: dict[str, Any], sets: Any, retain: dict[str, Any],
+                    count: int) -> list[dict[str, Any]]:
+    """Forget quality and PrivLeak (held-out and training questions) of the pseudonym
+    under ``count`` draws of invented names (draw 0 is the product's): the figures should
+    not rest on one lucky draw."""
+    from engine.guard import tofu
+    from engine.guard.subject_audit import corruption_for
+
+    rows = []
+    for draw in range(count):
+        guard, _ = guard_of(state, ft, "pseudonym", 0.0, {"draw": draw}, PSEUDONYM)
+        pick = corruption_for(guard)
+        ratios = tofu.truth_ratios(ft, sets.forget, pick)
+        held = tofu.membership(ft, sets.forget, sets.never, pick)["auc"]
+        verbatim = tofu.membership(ft, sets.verbatim, sets.verbatim_never, pick)["auc"]
+        rows.append({
+            "draw": draw, "forget_quality": tofu.forget_quality(ratios, retain["truth_ratios"]),
+            "privleak": {a: tofu.privleak(v, retain["mia"]["auc"][a]) for a, v in held.items()},
+            "privleak_verbatim": {a: tofu.privleak(v, retain["mia_verbatim"][a])
+                                  for a, v in verbatim.items()}})
+        print(f"    draw {draw}: FQ {rows[-1]['forget_quality']:.3g} PrivLeak "
+              f"{ {a: round(100 * v, 1) for a, v in rows[-1]['privleak'].items()} } training "
+              f"{ {a: round(100 * v, 1) for a, v in rows[-1]['privleak_verbatim'].items()} }",
+              flush=True)
+    return rows
 
 
 def sweep_only(args: argparse.Namespace, clock: Clock, state: dict[str, Any], ft: Any,
@@ -363,7 +395,8 @@ SWEEP = [("gaussian_first_n", s, {"n": None}, "all") for s in (1.0, 4.0, 16.0)] 
     ("shuffle", 0.0, {}, "all"), ("gaussian_first_n", 1.0, {"n": None}, "names"),
     ("gaussian_first_n", CALIBRATED, {"n": None}, "all"),
     ("gaussian_first_n", CALIBRATED, {"n": None}, "names")] + [
-    ("recall_ablation", 0.0, {"first": 1, "last": last}, RECALL) for last in (4, 5, 6, 7, 8)]
+    ("recall_ablation", 0.0, {"first": 1, "last": last}, RECALL) for last in (4, 5, 6, 7, 8)] + [
+    ("pseudonym", 0.0, {}, PSEUDONYM)]
 
 
 def corruption_sweep(ft: Any, state: dict[str, Any], sets: Any, retain: dict[str, Any],
@@ -421,6 +454,11 @@ def print_table(result: dict[str, Any]) -> None:
         print(f"sweep {row['corruption']:17} {row['sigma_in_std']:4} {str(row['params']):12} "
               f"FQ {row['forget_quality']:.3g}  rep {row['repetition']:.3f}  "
               f"ppl {row['perplexity_under_finetuned']:.1f}")
+    for row in result.get("pseudonym_draws") or []:
+        print(f"pseudonym draw {row['draw']}: FQ {row['forget_quality']:.3g}  PrivLeak "
+              + " / ".join(f"{100 * v:+.1f}" for v in row["privleak"].values())
+              + "%  training questions "
+              + " / ".join(f"{100 * v:+.1f}" for v in row["privleak_verbatim"].values()) + "%")
     for name, seconds in result["wall_seconds"].items():
         print(f"{seconds:9.1f} s  {name}")
 
@@ -456,6 +494,9 @@ def main() -> None:
     parser.add_argument("--sweep-only", action="store_true",
                         help="only the corruption sweep (saved in --workdir for the next run)")
     parser.add_argument("--max-new-tokens", type=int, default=20)
+    parser.add_argument("--draws", type=int, default=0,
+                        help="also measure the pseudonym under this many draws of invented "
+                             "names (forget quality and PrivLeak; draw 0 is the product's)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--sequential", action="store_true",
                         help="run the two fine-tunes one after the other (one core)")

@@ -20,8 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from reports.guard_text import fit_prompts, prompt_count, weaker_sentence, zeroed_layers
-from storage.rules import RECALL_FAMILY
+from reports.guard_text import fit_prompts, person_corruption, prompt_count, weaker_sentence
+from storage.rules import PERSON_FAMILIES
 
 MIN_FORGET = 5  # engine.guard.classifier.MIN_FORGET_EXAMPLES (the engine loads torch)
 
@@ -230,9 +230,10 @@ class RuleEditor(QWidget):
 
 def _strength_text(rule: dict[str, Any]) -> str:
     layers = (rule.get("calibration") or {}).get("layers")
-    if rule.get("corruption") == RECALL_FAMILY and layers:
-        return (f"Recall ablation: {zeroed_layers(*layers[:2])} at the tokens naming the "
-                "person, in the prompt and in the answer (no strength to set).")
+    if rule.get("corruption") in PERSON_FAMILIES and layers:
+        bias = (rule.get("corruption_params") or {}).get("value_bias")
+        text = person_corruption(rule["corruption"], *layers[:2], bias)
+        return f"{text[0].upper()}{text[1:]} (no strength to set)."
     search = (rule.get("calibration") or {}).get("sigma_search") or {}
     text = (f"Corruption {rule.get('corruption', '')} of the prompt's embeddings, strength "
             f"σ = {rule.get('sigma', 0.0):.4f}")

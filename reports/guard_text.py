@@ -102,3 +102,22 @@ def zeroed_layers(first: Any, last: Any) -> str:
     """What a recall ablation does to layers ``[first, last)`` (engine/guard/recall.py)."""
     upto = last - 1 if isinstance(last, int) else "?"
     return f"the outputs of the MLP blocks of layers {first} to {upto} are zeroed"
+
+
+def person_corruption(family: str, first: Any, last: Any, value_bias: Any = None) -> str:
+    """A person's corruption in one sentence, without its leading capital: the pseudonym
+    (engine/guard/pseudonym.py) with its value bias (value_bias.py), or the recall
+    ablation alone."""
+    from storage.rules import PSEUDONYM_FAMILY
+
+    ablation = (f"recall ablation: {zeroed_layers(first, last)} at the tokens naming the "
+                "person, in the prompt and in the answer")
+    if family != PSEUDONYM_FAMILY:
+        return ablation
+    bias = (f"the tokens that would continue one of the facts only this person had are "
+            f"lowered by {value_bias:.2f} nats, calibrated so that such facts are as likely "
+            "as facts the model never saw; " if _number(value_bias) and value_bias > 0 else "")
+    return ("pseudonym: each part of the person's name is replaced, before the model reads "
+            "the prompt, by an invented name it never trained on, and written back as the "
+            f"person's in the answer; {bias}a prompt that names none of the parts gets the "
+            + ablation)

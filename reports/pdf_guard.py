@@ -20,7 +20,7 @@ from reports.guard_text import (
     count_cell,
     examples_sentence,
     n_before,
-    zeroed_layers,
+    person_corruption,
 )
 from reports.guard_text import on_prompts as _on
 from reports.guard_text import pct as _pct
@@ -28,7 +28,7 @@ from reports.pdf_audit import verdict_cell
 from reports.pdf_people import people_section
 from reports.pdf_style import FRAME_WIDTH, b, fonts, grid_table, key_value_table, markup, p
 from storage.erasure_kinds import SUPPRESSED, describe
-from storage.rules import RECALL_FAMILY, SCOPE_KEY, public_params
+from storage.rules import PERSON_FAMILIES, SCOPE_KEY, public_params
 
 HOW = ("The knowledge is suppressed at inference: the rule's classifier scores every prompt, "
        "and for a prompt scored strictly above its threshold the guard corrupts the input "
@@ -118,10 +118,10 @@ def corruption_text(rule: dict[str, Any]) -> str:
     """The rule's corruption in words: the recall ablation's layers and where its terms
     are kept, or an embedding corruption's family, strength and parameters."""
     params = dict(rule.get("corruption_params") or {})
-    if rule["corruption"] == RECALL_FAMILY:
-        return (f"recall ablation: {zeroed_layers(params.get('first'), params.get('last'))} "
-                "at the tokens naming the person, in the prompt and in the answer; their "
-                "names are kept in the artifact "
+    if rule["corruption"] in PERSON_FAMILIES:
+        text = person_corruption(rule["corruption"], params.get("first"), params.get("last"),
+                                 params.get("value_bias"))
+        return (f"{text}; the names (and the facts the bias lowers) are kept in the artifact "
                 f"{params.get('terms_artifact', '-')}, not in the registry")
     return f"{rule['corruption']}, strength sigma {rule['sigma']:.4g}" + _params(params)
 
@@ -148,8 +148,10 @@ def rule_section(m: dict[str, Any]) -> list[Flowable]:
                       + calibration_sentence(cal)),
         ("Corruption", corruption_text(rule)),
         ("Examples", examples_sentence(examples)),
-        ("Strength search", _search_sentence(search) if rule["corruption"] != RECALL_FAMILY
-         else "none: the recall ablation has no strength (its layers are fixed)")]
+        ("Strength search", _search_sentence(search)
+         if rule["corruption"] not in PERSON_FAMILIES
+         else "none: a person's corruption has no noise strength (its layers are fixed; a "
+              "pseudonym's value bias is calibrated on the corpus when the rule is built)")]
     out = [_h1("3. Language model and forget rule"), key_value_table(model_rows), Spacer(1, 6),
            key_value_table(rule_rows)]
     chart = trace_chart(search.get("trace") or [], fonts()[0])

@@ -96,11 +96,15 @@ def gather_rule(session: Session, request: ErasureRequest) -> dict[str, Any]:
 
 
 def _description(rule: ForgetRule) -> str:
+    if rule.corruption in store.PERSON_FAMILIES:  # not an embedding corruption (pdf_guard)
+        done = (f"are answered with the data subject's corruption ({rule.corruption}, "
+                "section 3)")
+    else:
+        done = (f"have their input embeddings corrupted ({rule.corruption}, strength sigma "
+                f"{rule.sigma:.4g}) before the model answers")
     return (f"Forget rule '{rule.name}' version {rule.version} is enabled on the language "
             "model's inference path: prompts its classifier scores strictly above the "
-            f"threshold have their input embeddings corrupted ({rule.corruption}, strength "
-            f"sigma {rule.sigma:.4g}) before the model answers. No weight of the language "
-            "model was changed or deleted.")
+            f"threshold {done}. No weight of the language model was changed or deleted.")
 
 
 def _rule(rule: ForgetRule, request: ErasureRequest) -> dict[str, Any]:

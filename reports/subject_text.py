@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from reports.guard_text import zeroed_layers
-from storage.rules import RECALL_FAMILY
+from reports.guard_text import person_corruption
+from storage.rules import PERSON_FAMILIES
 
 MODELS = ("fine-tuned", "guarded", "retain")
 ATTACK_NAMES = {"loss": "LOSS", "zlib": "zlib", "min_k": "Min-K%", "min_k_pp": "Min-K%++"}
@@ -88,13 +88,12 @@ def corruption_sentence(subject: dict[str, Any]) -> str:
     c = subject.get("corruption") or {}
     if not c:
         return ""
-    if c.get("corruption") == RECALL_FAMILY:
+    if c.get("corruption") in PERSON_FAMILIES:
         first, last = (c.get("layers") or [None, None])[:2]
-        zeroed = zeroed_layers(first, last)
-        return (f"Corruption: recall ablation. {zeroed[0].upper()}{zeroed[1:]} at "
-                f"{c.get('token_scope')}; the weights are unchanged. The depth is a fifth "
-                "of the model's layers, fixed (measured in bench/subjects.py), not "
-                "calibrated per person.")
+        bias = (c.get("value_bias") or {}).get("delta")
+        return (f"Corruption: {person_corruption(c['corruption'], first, last, bias)}; the weights "
+                "are unchanged. The ablated depth is a fifth of the model's layers, fixed "
+                "(measured in bench/subjects.py), not calibrated per person.")
     text = (f"Corruption: {c.get('corruption')} on {c.get('token_scope')}, strength "
             f"{_num(c.get('sigma_in_std'), 2)} embedding standard deviations.")
     cal = c.get("calibration")

@@ -27,6 +27,13 @@ from storage.rule_audits import rule_audits, rule_requests
 # (engine.guard.scope). They name the person, so views show how many, never which.
 SCOPE_KEY = "scope_terms"
 RECALL_FAMILY = "recall_ablation"  # a data subject's corruption (engine/guard/recall.py)
+# the default data subject's corruption (engine/guard/pseudonym.py), recall ablation where
+# a prompt names none of the name's parts
+PSEUDONYM_FAMILY = "pseudonym"
+PERSON_FAMILIES = (PSEUDONYM_FAMILY, RECALL_FAMILY)  # the corruptions that act on a person
+PSEUDONYMS_KEY = "pseudonyms"  # corruption_params key: the (name part, invented part) pairs
+VALUES_KEY = "subject_values"  # corruption_params key: the person's unique values (biased)
+VALUE_BIAS_KEY = "value_bias"  # corruption_params key: the bias on them, in nats
 TERMS_ARTIFACT = "terms_artifact"  # corruption_params key: the artifact holding the terms
 RULE_FIELDS = ("description", "examples", "classifier_artifact", "threshold", "corruption",
                "corruption_params", "sigma", "calibration", "trace")
@@ -280,8 +287,9 @@ def rule_dict(session: Session, rule: ForgetRule) -> dict[str, Any]:
 def public_params(params: dict[str, Any] | None) -> dict[str, Any]:
     """A rule's corruption parameters as views show them: a subject's names counted."""
     shown = dict(params or {})
-    if isinstance(shown.get(SCOPE_KEY), list):
-        shown[SCOPE_KEY] = len(shown[SCOPE_KEY])
+    for key in (SCOPE_KEY, PSEUDONYMS_KEY, VALUES_KEY):
+        if isinstance(shown.get(key), list | tuple):
+            shown[key] = len(shown[key])
     return shown
 
 

@@ -15,7 +15,7 @@ from engine.guard.classifier import Encoder, PromptClassifier, flags, load_sente
 from engine.guard.corruption import make_corruption
 from engine.guard.hook import Corruption, corrupted_answer
 from engine.guard.lm import LoadedLM, answer
-from engine.guard.recall import RECALL_FAMILY, recall_ablation
+from engine.guard.recall import PERSON_FAMILIES, recall_ablation
 from engine.guard.scope import SCOPE_KEY, ScopedCorruption
 from storage.errors import UnpromptError
 
@@ -43,8 +43,8 @@ class GuardRule:
         rule stores them: engine.guard.scope; all of the prompt's text otherwise)."""
         params = dict(self.corruption_params)
         terms = tuple(params.pop(SCOPE_KEY, None) or ())
-        if self.corruption == RECALL_FAMILY:
-            return recall_ablation(terms, params)
+        if self.corruption in PERSON_FAMILIES:
+            return recall_ablation(terms, params, self.corruption)
         return ScopedCorruption(make_corruption(self.corruption, self.sigma, params), terms)
 
 

@@ -8,7 +8,9 @@ engine.background, may share the model with an interleaved job's generations):
 the first forward of ``generate`` embeds the whole prompt; later decode steps embed one new
 token each and pass through untouched. Only the operator's own text is corrupted, never the
 chat template around it; a rule whose corruption names the subject's terms corrupts only
-the tokens naming them (engine.guard.scope, docs/design.md section 14).
+the tokens naming them (engine.guard.scope, docs/design.md section 14). A data subject's rule
+answers a prompt naming them under a pseudonym (engine.guard.pseudonym, with the value bias
+of engine.guard.value_bias) and ablates their recall otherwise (engine.guard.recall).
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from typing import Any
 import torch
 
 from engine.guard.lm import EncodedPrompt, LoadedLM, encode_prompt, generate_text
+from engine.guard.pseudonym import names_person, pseudonymise, restore
 from engine.guard.recall import RecallAblation, RowMasks, recall_ablated
 from engine.guard.scope import prompt_mask
+from engine.guard.value_bias import ValueBias, value_penalty
 from storage.errors import UnpromptError
 
 Corruption = Callable[[torch.Tensor], torch.Tensor]
@@ -69,6 +73,9 @@ def corrupted_answer(lm: LoadedLM, prompt: str | EncodedPrompt, corruption: Corr
     tokens the corruption's scope picks: engine.guard.scope)."""
     encoded = encode_prompt(lm, prompt) if isinstance(prompt, str) else prompt
     if isinstance(corruption, RecallAblation):
+        text = prompt if isinstance(prompt, str) else operator_text(lm, encoded)
+        if names_person(text, corruption.pseudonyms):
+            return pseudonym_answer(lm, text, corruption, max_new_tokens, checkpoint)
         return recall_ablated_answer(lm, encoded, corruption, max_new_tokens, checkpoint)
     mask = prompt_mask(lm, encoded, prompt if isinstance(prompt, str) else None, corruption)
     with corrupted_prompt_pass(lm, corruption, mask) as hook:
@@ -77,6 +84,23 @@ def corrupted_answer(lm: LoadedLM, prompt: str | EncodedPrompt, corruption: Corr
         raise UnpromptError(f"The guard could not corrupt the prompt in {lm.name}: its first "
                             "forward pass did not embed the prompt as expected.")
     return text
+
+
+def operator_text(lm: LoadedLM, encoded: EncodedPrompt) -> str:
+    """The operator's text of an encoded prompt (the chat template left out)."""
+    return lm.tokenizer.decode(encoded.input_ids[0][encoded.content_mask].tolist())
+
+
+def pseudonym_answer(lm: LoadedLM, prompt: str, ablation: RecallAblation, max_new_tokens: int,
+                     checkpoint: Callable[[], None] | None = None) -> str:
+    """Greedy answer to the prompt with the person's name under its pseudonym and their
+    unique values lowered (engine.guard.value_bias), the pseudonym written back as the
+    person's name (engine.guard.pseudonym)."""
+    encoded = encode_prompt(lm, pseudonymise(prompt, ablation.pseudonyms))
+    penalty = value_penalty(ValueBias(ablation.values, ablation.value_bias), lm.tokenizer,
+                            encoded.input_ids.shape[1])
+    text = generate_text(lm, encoded, max_new_tokens, checkpoint, penalty)
+    return restore(text, ablation.pseudonyms)
 
 
 def recall_ablated_answer(lm: LoadedLM, encoded: EncodedPrompt, ablation: RecallAblation,

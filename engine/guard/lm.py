@@ -199,8 +199,10 @@ def _template_parts(lm: LoadedLM) -> tuple[str, str]:
 
 
 def generate_text(lm: LoadedLM, encoded: EncodedPrompt, max_new_tokens: int,
-                  checkpoint: Callable[[], None] | None = None) -> str:
-    """Greedy continuation of an encoded prompt, decoded without special tokens.
+                  checkpoint: Callable[[], None] | None = None,
+                  logits_processor: Any = None) -> str:
+    """Greedy continuation of an encoded prompt, decoded without special tokens (through
+    ``logits_processor`` where given: engine.guard.value_bias).
 
     ``checkpoint`` is called after every new token (engine.background: a generation in a
     background thread pauses there while its job is suspended, and stops there once the
@@ -216,7 +218,7 @@ def generate_text(lm: LoadedLM, encoded: EncodedPrompt, max_new_tokens: int,
     ids = encoded.input_ids.to(lm.device)
     with torch.inference_mode():
         out = lm.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
-                                generation_config=config,
+                                generation_config=config, logits_processor=logits_processor,
                                 stopping_criteria=_checkpoints(checkpoint))
     return tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip()
 

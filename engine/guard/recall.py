@@ -17,6 +17,11 @@ and copies the name and answers in its usual form, about someone it cannot place
 that names none of the terms has the MLP outputs of all of the operator's text zeroed.
 Layer 0 is never touched (its MLP completes the token embeddings in these models).
 Weights are unchanged; an unflagged prompt never meets the hooks.
+
+Alone (family ``recall_ablation``) it leaves the model unsure where a model that never met
+the person is sure of its guesses; a person's rule now answers the prompts that name them
+under a pseudonym (engine.guard.pseudonym) and keeps this ablation for the prompts that
+describe them without a name.
 """
 
 from __future__ import annotations
@@ -29,35 +34,59 @@ from typing import Any
 
 import torch
 
+from engine.guard.pseudonym import Pseudonyms
 from engine.guard.scope import term_spans
 from storage.errors import UnpromptError
-from storage.rules import RECALL_FAMILY, TERMS_ARTIFACT
+from storage.rules import (
+    PERSON_FAMILIES,
+    PSEUDONYMS_KEY,
+    RECALL_FAMILY,
+    TERMS_ARTIFACT,
+    VALUE_BIAS_KEY,
+    VALUES_KEY,
+)
 
-__all__ = ["RECALL_FAMILY", "TERMS_ARTIFACT", "RecallAblation", "RowMasks", "causal_name_mask",
-           "default_layers", "recall_ablated", "recall_ablation"]
+__all__ = ["PERSON_FAMILIES", "RECALL_FAMILY", "TERMS_ARTIFACT", "RecallAblation", "RowMasks",
+           "causal_name_mask", "default_layers", "recall_ablated", "recall_ablation"]
 
 RECALL_DEPTH = 0.2  # the share of the layers ablated (bench/subjects.py, design section 14)
 
 
 @dataclass(frozen=True)
 class RecallAblation:
-    """Zero the MLP outputs of layers ``[first, last)`` at the tokens naming ``terms``."""
+    """Zero the MLP outputs of layers ``[first, last)`` at the tokens naming ``terms``;
+    with ``pseudonyms``, a prompt naming a part of the person's name is answered under the
+    pseudonym instead (engine.guard.pseudonym), with ``values`` (as the model reads them
+    there) lowered by ``value_bias`` nats (engine.guard.value_bias)."""
 
     terms: tuple[str, ...]
     first: int
     last: int
+    pseudonyms: Pseudonyms = ()
+    values: tuple[str, ...] = ()
+    value_bias: float = 0.0
 
     def layers(self, count: int) -> range:
         return range(max(1, self.first), min(self.last, count))
 
 
-def recall_ablation(terms: Sequence[str], params: dict[str, Any]) -> RecallAblation:
-    """The ablation a rule's parameters describe (``first`` / ``last`` layer)."""
-    unknown = set(params) - {"first", "last"}
-    if unknown or "last" not in params:
-        raise UnpromptError(f"Corruption {RECALL_FAMILY!r} takes the layers 'first' and "
-                            f"'last'; got {sorted(params)}.")
-    return RecallAblation(tuple(terms), int(params.get("first", 1)), int(params["last"]))
+def recall_ablation(terms: Sequence[str], params: dict[str, Any],
+                    family: str = RECALL_FAMILY) -> RecallAblation:
+    """The ablation a rule's parameters describe (``first`` / ``last`` layer; for the
+    pseudonym family also the ``pseudonyms`` pairs)."""
+    allowed = {"first", "last"} | ({PSEUDONYMS_KEY, VALUES_KEY, VALUE_BIAS_KEY}
+                                   if family != RECALL_FAMILY else set())
+    unknown = set(params) - allowed
+    if family not in PERSON_FAMILIES or unknown or "last" not in params:
+        raise UnpromptError(f"Corruption {family!r} takes {sorted(allowed)}; got "
+                            f"{sorted(params)}.")
+    pairs = tuple((str(a), str(b)) for a, b in params.get(PSEUDONYMS_KEY) or ())
+    if family != RECALL_FAMILY and not pairs:
+        raise UnpromptError(f"Corruption {family!r} needs the person's pseudonyms; the rule "
+                            "has none (rebuild it from its request).")
+    return RecallAblation(tuple(terms), int(params.get("first", 1)), int(params["last"]),
+                          pairs, tuple(str(v) for v in params.get(VALUES_KEY) or ()),
+                          float(params.get(VALUE_BIAS_KEY) or 0.0))
 
 
 def default_layers(count: int) -> dict[str, int]:

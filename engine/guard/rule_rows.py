@@ -61,14 +61,18 @@ def guard_rules(ws: Workspace, fields: list[dict[str, Any]], encoder: Any) -> li
 
 
 def with_terms(ws: Workspace, fields: dict[str, Any]) -> dict[str, Any]:
-    """The row's fields with a data subject's terms read back from their artifact (a
-    person's rule keeps their name out of the registry: engine.guard.recall)."""
+    """The row's fields with a data subject's terms (and pseudonyms) read back from their
+    artifact (a person's rule keeps their name out of the registry: engine.guard.recall)."""
     import json
 
-    from storage.rules import SCOPE_KEY, TERMS_ARTIFACT
+    from storage.rules import PSEUDONYMS_KEY, SCOPE_KEY, TERMS_ARTIFACT, VALUES_KEY
 
     params = dict(fields.get("corruption_params") or {})
     if TERMS_ARTIFACT not in params:
         return fields
-    terms = json.loads(ws.artifacts.get(params.pop(TERMS_ARTIFACT)).decode())
-    return {**fields, "corruption_params": {**params, SCOPE_KEY: terms}}
+    stored = json.loads(ws.artifacts.get(params.pop(TERMS_ARTIFACT)).decode())
+    if isinstance(stored, list):  # terms only (a recall ablation's artifact)
+        return {**fields, "corruption_params": {**params, SCOPE_KEY: stored}}
+    return {**fields, "corruption_params": {**params, SCOPE_KEY: stored["terms"],
+                                            PSEUDONYMS_KEY: stored[PSEUDONYMS_KEY],
+                                            VALUES_KEY: stored.get(VALUES_KEY) or []}}

@@ -22,8 +22,10 @@ import torch
 
 from engine.guard.finetune import qa_tensors
 from engine.guard.lm import LoadedLM, encode_prompt
+from engine.guard.pseudonym import names_person, pseudonymise
 from engine.guard.recall import RecallAblation, RowMasks, recall_ablated
 from engine.guard.scope import prompt_mask
+from engine.guard.value_bias import ValueBias, biased_logits
 
 Corruption = Callable[[torch.Tensor], torch.Tensor]
 CorruptionFor = Callable[[str], Corruption | None]  # question -> corruption, None: unflagged
@@ -55,6 +57,8 @@ def answer_scores(lm: LoadedLM, pairs: Sequence[tuple[str, str]],
 @torch.inference_mode()
 def _batch_scores(lm: LoadedLM, pairs: Sequence[tuple[str, str]],
                   corruption_for: CorruptionFor | None) -> list[TokenScores]:
+    picked = [corruption_for(q) if corruption_for else None for q, _ in pairs]
+    pairs, picked, biases = _under_pseudonyms(pairs, picked)
     encoded = [qa_tensors(lm, q, a) for q, a in pairs]
     width = max(len(ids) for ids, _ in encoded)
     ids = torch.full((len(encoded), width), lm.tokenizer.pad_token_id, dtype=torch.long)
@@ -62,7 +66,6 @@ def _batch_scores(lm: LoadedLM, pairs: Sequence[tuple[str, str]],
     for row, (seq, _) in enumerate(encoded):
         ids[row, :len(seq)], mask[row, :len(seq)] = torch.tensor(seq), 1
     device = lm.device
-    picked = [corruption_for(q) if corruption_for else None for q, _ in pairs]
     rows = [RowMasks(lm.tokenizer, c, encode_prompt(lm, q).content_mask.tolist())
             if isinstance(c, RecallAblation) else None
             for c, (q, _) in zip(picked, pairs, strict=True)]
@@ -72,7 +75,11 @@ def _batch_scores(lm: LoadedLM, pairs: Sequence[tuple[str, str]],
         logits = lm.model(inputs_embeds=embeds, attention_mask=mask.to(device)).logits.float()
     scores = []
     for row, (seq, start) in enumerate(encoded):
-        logprobs = logits[row, start - 1:len(seq) - 1].log_softmax(-1)
+        rows_logits = logits[row, start - 1:len(seq) - 1]
+        if biases[row] is not None:
+            rows_logits = biased_logits(rows_logits, seq[start:],
+                                        biases[row].sequences(lm.tokenizer), biases[row].delta)
+        logprobs = rows_logits.log_softmax(-1)
         target = torch.tensor(seq[start:], device=device)
         probs = logprobs.exp()
         mu = (probs * logprobs).sum(-1)
@@ -80,6 +87,24 @@ def _batch_scores(lm: LoadedLM, pairs: Sequence[tuple[str, str]],
         scores.append(TokenScores(logprobs.gather(-1, target[:, None])[:, 0].cpu(), mu.cpu(),
                                   var.clamp(min=1e-12).sqrt().cpu()))
     return scores
+
+
+def _under_pseudonyms(pairs: Sequence[tuple[str, str]], picked: list[Any]
+                      ) -> tuple[list[tuple[str, str]], list[Any], list[ValueBias | None]]:
+    """Pairs whose question names a person with a pseudonym are scored as the guard
+    answers them: question and answer under the pseudonym, the person's values biased,
+    no other corruption (the guarded answer is the model's under the pseudonym with the
+    name written back, so its probability is the model's of the pseudonymised answer)."""
+    out_pairs, out_picked, biases = [], [], []
+    for (q, a), c in zip(pairs, picked, strict=True):
+        bias = None
+        if isinstance(c, RecallAblation) and names_person(q, c.pseudonyms):
+            bias = ValueBias(c.values, c.value_bias)
+            q, a, c = pseudonymise(q, c.pseudonyms), pseudonymise(a, c.pseudonyms), None
+        out_pairs.append((q, a))
+        out_picked.append(c)
+        biases.append(bias)
+    return out_pairs, out_picked, biases
 
 
 def _corrupted(lm: LoadedLM, embeds: torch.Tensor, questions: list[str],

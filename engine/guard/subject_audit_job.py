@@ -32,6 +32,7 @@ def corruption_facts(rule: Any) -> dict[str, Any]:
             "sigma_in_std": cal.get("sigma_in_std"),
             "token_scope": cal.get("token_scope", "all of the prompt's text"),
             **({"layers": cal["layers"]} if cal.get("layers") else {}),
+            **({"value_bias": cal["value_bias"]} if cal.get("value_bias") else {}),
             **({"calibration": strength} if strength else {})}
 
 

@@ -25,7 +25,7 @@ from engine.guard.people import FORMAT, FactRecord, people, read_corpus, write_c
 from engine.jobs import CancelToken, Progress
 from storage import finetunes
 from storage.errors import UnpromptError
-from storage.rules import SCOPE_KEY, TERMS_ARTIFACT
+from storage.rules import PSEUDONYMS_KEY, SCOPE_KEY, TERMS_ARTIFACT, VALUES_KEY
 from storage.workspace import Workspace
 
 SUBJECT_JOBS = {  # worker targets (engine/worker.py runs any 'module:function')
@@ -254,12 +254,14 @@ def forget_subject_job(workspace: str | Path, *, request: int | str, operator: s
         rest = {k: v for k, v in fields.items() if k != "classifier_bytes"}
         params = dict(rest["corruption_params"])
         terms = params.pop(SCOPE_KEY, None)  # the person's name: an artifact, not a row
+        pseudonyms = params.pop(PSEUDONYMS_KEY, None)  # pairs of the name's parts: likewise
+        values = params.pop(VALUES_KEY, None)  # the person's facts: likewise
         with ExitStack() as stack:
             sha = stack.enter_context(stored_artifact(ws, fields["classifier_bytes"],
                                                       "prompt-classifier"))
             if terms:
                 rest["corruption_params"] = {**params, TERMS_ARTIFACT: stack.enter_context(
-                    stored_artifact(ws, terms_bytes(terms), "subject-terms"))}
+                    stored_artifact(ws, terms_bytes(terms, pseudonyms, values), "subject-terms"))}
             session = stack.enter_context(ws.sessions.begin())
             llm = store.language_model(session, scope["model"])
             row = store.add_rule(session, llm, scope["rule"],
@@ -272,8 +274,14 @@ def forget_subject_job(workspace: str | Path, *, request: int | str, operator: s
         ws.close()
 
 
-def terms_bytes(terms: list[str]) -> bytes:
-    return json.dumps(sorted(terms)).encode()
+def terms_bytes(terms: list[str], pseudonyms: list[list[str]] | None = None,
+                values: list[str] | None = None) -> bytes:
+    """The artifact of a person's names: their terms, and their pseudonyms and biased
+    values where the rule has them (engine.guard.rule_rows.with_terms reads both forms)."""
+    if not pseudonyms:
+        return json.dumps(sorted(terms)).encode()
+    return json.dumps({"terms": sorted(terms), PSEUDONYMS_KEY: pseudonyms,
+                       VALUES_KEY: list(values or [])}).encode()
 
 
 def live_std(session: Any, model: Any) -> float:

@@ -35,17 +35,23 @@ from engine.guard.classifier import (
 )
 from engine.guard.lm import LoadedLM
 from engine.guard.people import FactRecord, people
-from engine.guard.recall import RECALL_FAMILY, decoder_mlps, default_layers
+from engine.guard.pseudonym import best_copied
+from engine.guard.recall import PERSON_FAMILIES, RECALL_FAMILY, decoder_mlps, default_layers
 from engine.guard.rules import Example, RuleSpec, load_general_prompts
 from engine.guard.scope import ALL_TEXT, NAME_TOKENS, SCOPE_KEY, subject_terms
 from engine.guard.subject_strength import calibrate_strength
+from engine.guard.value_bias import calibrate as calibrate_value_bias
 from storage.finetunes import subject_rule_name
+from storage.rules import PSEUDONYM_FAMILY, PSEUDONYMS_KEY, VALUE_BIAS_KEY, VALUES_KEY
 
 FIT_PHRASINGS = 2  # paraphrased questions per fact the head trains on
-# With the fine-tuned model at hand, a person's rule ablates the model's recall of them
-# (engine.guard.recall); the bench/subjects.py comparison with ECO's noise is in design
-# section 14. Without the model (no layers to hook), noise on all of the prompt's text.
-SUBJECT_CORRUPTION = RECALL_FAMILY
+COPY_QUESTIONS = 4  # the person's questions a pseudonym candidate is tried on
+# With the fine-tuned model at hand, a person's rule answers prompts naming them under a
+# pseudonym (engine.guard.pseudonym) and ablates the model's recall of them where a prompt
+# names none of the name's parts (engine.guard.recall); the bench/subjects.py comparison
+# with the recall ablation alone and ECO's noise is in design section 14. Without the model
+# (no tokenizer, no layers to hook), noise on all of the prompt's text.
+SUBJECT_CORRUPTION = PSEUDONYM_FAMILY
 NOISE_CORRUPTION = "gaussian_first_n"
 SUBJECT_SIGMA_STD = 1.0  # the noise's strength without a model to calibrate on (std units)
 SUBJECT_PARAMS: dict[str, Any] = {"n": None}  # the noise's size parameter (None: all)
@@ -54,6 +60,10 @@ SUBJECT_PARAMS: dict[str, Any] = {"n": None}  # the noise's size parameter (None
 SUBJECT_SCOPE = "all"
 RECALL_SCOPE = ("the tokens naming the subject in the prompt and in the answer as it is "
                 "written (all of the prompt's text when it names none)")
+PSEUDONYM_SCOPE = ("the parts of the subject's name, replaced by invented ones the model "
+                   "never trained on and written back in the answer, and the answer's "
+                   "tokens continuing the subject's unique values; a prompt that names "
+                   "none of the parts: recall ablation at " + RECALL_SCOPE)
 TARGET_FPR = 0.01
 METHOD = f"held-out phrasings, people split fit / calibration / test; {WRITTEN_METHOD}"
 PERSON_QUESTIONS = ("Tell me about {n}.", "Who is {n}?", "What do you know about {n}?",
@@ -264,29 +274,51 @@ def subject_rule_fields(records: list[FactRecord], person: str, encoder: Encoder
                         corruption: str = SUBJECT_CORRUPTION,
                         params: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything a ForgetRule row needs (the classifier as bytes). With the fine-tuned
-    ``lm``: the recall ablation on ``recall_layers`` (``params`` may name them) at the
-    person's terms, or for a noise family ``calibrated_corruption``'s (on
+    ``lm``: the pseudonym (or, asked for, the recall ablation alone) with the recall
+    ablation on ``recall_layers`` (``params`` may name them) at the person's terms, or for
+    a noise family ``calibrated_corruption``'s (on
     ``SUBJECT_SCOPE``); without it, noise on all of the prompt's text at
     ``SUBJECT_SIGMA_STD`` (as rules built before issue 18)."""
     head, calibration, held = train_subject_classifier(encoder, split_prompts(records, person),
                                                        written=corpus_questions(records))
     cal = {**calibration.to_dict(), **held, "sigma_in_std": SUBJECT_SIGMA_STD}
-    if lm is not None and corruption == RECALL_FAMILY:
-        params = {**recall_layers(lm, params), SCOPE_KEY: person_terms(records, person)}
-        cal.update(sigma_in_std=0.0, token_scope=RECALL_SCOPE,
-                   layers=[params["first"], params["last"]])
+    if lm is not None and corruption in PERSON_FAMILIES:
+        params, found = person_params(records, person, lm, corruption, params)
+        cal.update(found, sigma_in_std=0.0, layers=[params["first"], params["last"]],
+                   token_scope=RECALL_SCOPE if corruption == RECALL_FAMILY else PSEUDONYM_SCOPE)
     elif lm is not None:
         params, found = calibrated_corruption(records, person, lm, embedding_std, corruption,
                                               params, SUBJECT_SCOPE == "names")
         cal.update(found)
     else:  # no model to hook or calibrate on
-        corruption = NOISE_CORRUPTION if corruption == RECALL_FAMILY else corruption
+        corruption = NOISE_CORRUPTION if corruption in PERSON_FAMILIES else corruption
         params = {"seed": 0, **(SUBJECT_PARAMS if params is None else params)}
     spec = subject_spec(records, person)
     return {"description": spec.description, "examples": spec.to_dict(),
             "classifier_bytes": head.to_bytes(), "threshold": calibration.threshold,
             "corruption": corruption, "corruption_params": params,
             "sigma": cal["sigma_in_std"] * embedding_std, "calibration": cal, "trace": []}
+
+
+def person_params(records: list[FactRecord], person: str, lm: LoadedLM, family: str,
+                  params: dict[str, Any] | None = None
+                  ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A person's corruption parameters and their calibration entries: the ablated layers,
+    the person's terms and, for the pseudonym family, the invented name parts (none of the
+    corpus's words; ``params`` may ask for another ``draw`` of them, as bench/subjects.py
+    does) and the bias on the person's unique values, calibrated on the corpus."""
+    out = {**recall_layers(lm, params), SCOPE_KEY: person_terms(records, person)}
+    if family != PSEUDONYM_FAMILY:
+        return out, {}
+    corpus = [text for r in records for text in (r.question, r.answer, *r.aliases,
+                                                 r.paraphrased_answer, *r.perturbed_answers)]
+    questions = [r.question for r in records if r.person == person][:COPY_QUESTIONS]
+    pairs, copied = best_copied(lm, person, questions, corpus,
+                                int((params or {}).get("draw", 0)))
+    bias, found = calibrate_value_bias(lm, records, person, pairs)
+    out.update({PSEUDONYMS_KEY: [list(p) for p in pairs], VALUES_KEY: list(bias.values),
+                VALUE_BIAS_KEY: bias.delta})
+    return out, {"value_bias": found, "pseudonym": copied}
 
 
 def person_terms(records: list[FactRecord], person: str) -> list[str]:

@@ -116,9 +116,9 @@ def test_the_certificate_quotes_the_people_figures(guarded, tmp_path):
     text = pdf_text(pdf.read_bytes())
     assert "The person, against a model that never met them" in text
     assert "Retain reference: crm-retain v1" in text and "Min-K%++ AUC" in text
-    assert "Corruption: recall ablation" in text and "layers 1 to 1 are zeroed" in text
-    assert "The outputs of the MLP blocks" in text
-    assert "in the prompt and in the answer as it is written" in text
+    assert "Corruption: pseudonym: each part of the person's name is replaced" in text
+    assert "recall ablation: the outputs of the MLP blocks of layers 1 to 1 are zeroed" in text
+    assert "never trained on" in text
     assert subject["corruption"]["layers"] == [1, 2]
     assert manifest["erasure"]["weights_changed"] is False
 

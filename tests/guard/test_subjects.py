@@ -11,13 +11,14 @@ from sqlalchemy import select
 
 from engine.guard import subject_jobs as jobs
 from engine.guard.people import generate, people, write_corpus
-from engine.guard.recall import RECALL_FAMILY, TERMS_ARTIFACT
+from engine.guard.recall import TERMS_ARTIFACT
 from engine.guard.rule_rows import guard_rules, rule_fields
 from engine.jobs import Cancelled, CancelToken, run_job
 from storage import finetunes
 from storage import rules as store
 from storage.errors import RefusedError, UnpromptError
 from storage.models import Artifact, AuditLogEntry, Model
+from storage.rules import PSEUDONYM_FAMILY
 from storage.workspace import Workspace
 
 FAST = {"epochs": 1, "batch_size": 4, "device": "cpu"}
@@ -141,16 +142,20 @@ def test_subject_request_builds_enables_and_executes_the_rule(tuned, tiny_encode
     assert result["status"] == "active" and result["request"] == request_id
     cal = result["calibration"]
     assert {"tpr_held_out_phrasings", "fpr_test_people", "threshold"} <= set(cal)
-    assert result["corruption"] == RECALL_FAMILY and cal["layers"] == [1, 2]  # the tiny 2 layers
+    assert result["corruption"] == PSEUDONYM_FAMILY and cal["layers"] == [1, 2]  # tiny 2 layers
     params = result["corruption_params"]  # the person's name is in an artifact, not the row
-    assert set(params) == {"first", "last", TERMS_ARTIFACT}
+    assert set(params) == {"first", "last", "value_bias", TERMS_ARTIFACT}
+    assert cal["pseudonym"]["candidates_tried"] >= 1 and "delta" in cal["value_bias"]
     ws = Workspace.open(tuned)
     try:
         with ws.sessions() as session:
             rule = store.get_rule(session, store.language_model(session, result["model"]),
                                   result["name"])
             fields = rule_fields(rule)
-        assert person in guard_rules(ws, [fields], None)[0].corruption_fn().terms
+        corruption = guard_rules(ws, [fields], None)[0].corruption_fn()
+        assert person in corruption.terms
+        assert [old for old, _ in corruption.pseudonyms] == person.split()
+        assert corruption.value_bias == params["value_bias"]
     finally:
         ws.close()
     assert person not in json.dumps(result)

@@ -162,4 +162,6 @@ def test_a_person_rule_says_what_it_ablates_not_a_strength():
             "calibration": {"layers": [1, 6]}}
     text = _strength_text(rule)
     assert "layers 1 to 5" in text and "σ" not in text
+    text = _strength_text({**rule, "corruption": "pseudonym"})
+    assert text.startswith("Pseudonym: each part of the person's name") and "layers 1 to 5" in text
     assert "σ = 0.1200" in _strength_text({"corruption": "gaussian_first_n", "sigma": 0.12})
