@@ -289,6 +289,13 @@ def read_corpus(path: str | Path) -> list[FactRecord]:
     return records
 
 
+def record_texts(records: Iterable[FactRecord]) -> list[str]:
+    """Every text of the records: questions, answers, aliases, paraphrased and perturbed
+    answers (the words an invented name must not be: engine.guard.pseudonym)."""
+    return [t for r in records for t in (r.question, r.answer, *r.aliases,
+                                         r.paraphrased_answer, *r.perturbed_answers)]
+
+
 def people(records: Iterable[FactRecord]) -> list[str]:
     """The people of a corpus, in order of first appearance."""
     return list(dict.fromkeys(r.person for r in records))

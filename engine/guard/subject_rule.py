@@ -34,7 +34,7 @@ from engine.guard.classifier import (
     margin_threshold,
 )
 from engine.guard.lm import LoadedLM
-from engine.guard.people import FactRecord, people
+from engine.guard.people import FactRecord, people, record_texts
 from engine.guard.pseudonym import best_copied
 from engine.guard.recall import PERSON_FAMILIES, RECALL_FAMILY, decoder_mlps, default_layers
 from engine.guard.rules import Example, RuleSpec, load_general_prompts
@@ -310,10 +310,8 @@ def person_params(records: list[FactRecord], person: str, lm: LoadedLM, family: 
     out = {**recall_layers(lm, params), SCOPE_KEY: person_terms(records, person)}
     if family != PSEUDONYM_FAMILY:
         return out, {}
-    corpus = [text for r in records for text in (r.question, r.answer, *r.aliases,
-                                                 r.paraphrased_answer, *r.perturbed_answers)]
     questions = [r.question for r in records if r.person == person][:COPY_QUESTIONS]
-    pairs, copied = best_copied(lm, person, questions, corpus,
+    pairs, copied = best_copied(lm, person, questions, record_texts(records),
                                 int((params or {}).get("draw", 0)))
     bias, found = calibrate_value_bias(lm, records, person, pairs)
     out.update({PSEUDONYMS_KEY: [list(p) for p in pairs], VALUES_KEY: list(bias.values),

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from engine.guard.finetune import qa_tensors
-from engine.guard.people import FactRecord, people
+from engine.guard.people import FactRecord, people, record_texts
 from engine.guard.pseudonym import Pseudonyms, choose_pseudonyms, pseudonymise
 
 __all__ = ["ValueBias", "biased_logits", "calibrate", "unique_values", "value_penalty"]
@@ -154,7 +154,7 @@ def calibrate(lm: Any, records: Sequence[FactRecord], person: str,
     people of the corpus (the person and others spread over it, each under a pseudonym of
     their own) and applied to the person's values. Delta 0 where there is nothing to
     measure it on."""
-    avoid = [t for r in records for t in (r.question, r.answer, *r.aliases)]
+    avoid = record_texts(records)
     sample = pooled_people(records, person, pool)
     targets: list[_ValueRow] = []
     reference: list[_ValueRow] = []
@@ -203,10 +203,12 @@ def _person_rows(lm: Any, records: Sequence[FactRecord], person: str, pairs: Pse
 
 @dataclass
 class _ValueRow:
-    answer: list[int]
-    logits: torch.Tensor  # per answer position, the distribution that predicts it
-    span: range  # the positions of the value's tokens
-    sequences: list[tuple[int, ...]]  # the values the bias lowers in this row
+    """The value's tokens of one answer: the logits predicting each, the token, and the
+    tokens the bias lowers there (none in a reference row)."""
+
+    logits: torch.Tensor  # one row per value token
+    targets: list[int]
+    lowered: list[list[int]]
 
 
 @torch.inference_mode()
@@ -221,8 +223,10 @@ def _value_rows(lm: Any, triples: Sequence[tuple[str, str, str]], pseudonyms: Ps
         if span is None:
             continue
         logits = lm.model(input_ids=torch.tensor([seq], device=lm.device)).logits[0]
-        rows.append(_ValueRow(seq[start:], logits[start - 1:len(seq) - 1].float().cpu(), span,
-                              sequences))
+        answer = seq[start:]
+        rows.append(_ValueRow(logits[[start - 1 + k for k in span]].float().cpu(),
+                              [answer[k] for k in span],
+                              [sorted(continuing(answer[:k], sequences)) for k in span]))
     return rows
 
 
@@ -238,7 +242,10 @@ def _mean_logp(rows: Sequence[_ValueRow], delta: float) -> float:
     """Mean log-probability of the value tokens of ``rows`` under the bias."""
     total, count = 0.0, 0
     for row in rows:
-        logp = biased_logits(row.logits, row.answer, row.sequences, delta).log_softmax(-1)
-        total += sum(float(logp[k, row.answer[k]]) for k in row.span)
-        count += len(row.span)
+        logits = row.logits.clone()
+        for k, tokens in enumerate(row.lowered):
+            logits[k, tokens] -= delta
+        logp = logits.log_softmax(-1)
+        total += float(logp[range(len(row.targets)), row.targets].sum())
+        count += len(row.targets)
     return total / max(1, count)
