@@ -115,8 +115,9 @@ def person_corruption(family: str, first: Any, last: Any, value_bias: Any = None
     if family != PSEUDONYM_FAMILY:
         return ablation
     bias = (f"the tokens that would continue one of the facts only this person had are "
-            f"lowered by {value_bias:.2f} nats, calibrated so that such facts are as likely "
-            "as facts the model never saw; " if _number(value_bias) and value_bias > 0 else "")
+            f"lowered by {value_bias:.2f} nats, calibrated so that, on average over six people "
+            "of the corpus, such facts are as likely as facts the model never saw; "
+            if _number(value_bias) and value_bias > 0 else "")
     return ("pseudonym: each part of the person's name is replaced, before the model reads "
             "the prompt, by an invented name it never trained on, and written back as the "
             f"person's in the answer; {bias}a prompt that names none of the parts gets the "
